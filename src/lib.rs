@@ -1,1 +1,46 @@
-//! cluster-client library.
+//! cluster-client: keep a group on every node of a cluster, or on none.
+//!
+//! The library is the reusable client. Build a [`Cluster`] from
+//! [`Node`]s, a [`Transport`] (normally [`HttpTransport`]) and a
+//! [`RetryPolicy`]; open the [`Journal`]; then [`Cluster::replay`] pending
+//! repairs and call [`Cluster::create`], [`Cluster::delete`] or
+//! [`Cluster::status`]. Each returns a per-node report.
+//!
+//! ```no_run
+//! use cluster_client::{Cluster, GroupId, HttpSettings, HttpTransport, Journal, Node, RetryPolicy};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let nodes = vec![Node::parse("http://node1:8080")?, Node::parse("node2:8080")?];
+//! let transport = HttpTransport::new(&HttpSettings { timeout: std::time::Duration::from_secs(5) })?;
+//! let cluster = Cluster::new(nodes, transport, RetryPolicy::default());
+//! let mut journal = Journal::open("journal.json".as_ref())?;
+//! cluster.replay(&mut journal)?;
+//! let report = cluster.create(&GroupId::new("team-a")?, &mut journal)?;
+//! println!("{:?}", report.outcome);
+//! # Ok(()) }
+//! ```
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod exit;
+pub mod group;
+pub mod hosts;
+pub mod journal;
+pub mod output;
+pub mod retry;
+pub mod signals;
+pub mod transport;
+
+pub use engine::{
+    Cluster, NodeResult, NodeState, Operation, OperationReport, Outcome, ReplayReport, StatusReport,
+};
+pub use error::{Error, InputError, JournalError};
+pub use exit::ExitStatus;
+pub use group::GroupId;
+pub use hosts::Node;
+pub use journal::Journal;
+pub use retry::RetryPolicy;
+pub use signals::Cancel;
+pub use transport::{HttpSettings, HttpTransport, Transport};

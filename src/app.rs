@@ -1,0 +1,111 @@
+//! One run of the binary: lock and replay the journal, do the task, print the result.
+
+use std::io::Write;
+
+use clap::CommandFactory;
+
+use crate::cli::Cli;
+use crate::config::{Config, Task};
+use crate::engine::{Cluster, ReplayReport};
+use crate::error::Error;
+use crate::exit::{EXIT_STATUS_HELP, ExitStatus};
+use crate::journal::Journal;
+use crate::output;
+use crate::signals::Cancel;
+use crate::transport::{HttpSettings, HttpTransport};
+
+/// Runs a validated configuration and prints its result to `out`.
+///
+/// Every task first takes the journal's lock and replays its pending
+/// repairs. An `Err` is a local problem (journal, HTTP client setup or
+/// stdout); node failures are outcomes, mapped by [`ExitStatus`].
+pub fn execute(config: &Config, cancel: &Cancel, out: &mut dyn Write) -> Result<ExitStatus, Error> {
+    let mut journal = Journal::open(&config.journal)?;
+    let nodes = match &config.task {
+        Task::Change { nodes, .. } | Task::Status { nodes, .. } => nodes.clone(),
+        Task::Rollback => Vec::new(),
+    };
+    let transport = HttpTransport::new(&HttpSettings {
+        timeout: config.http.timeout,
+    })?;
+    let cluster = Cluster::new(nodes, transport, config.policy.clone())
+        .with_cancel(cancel.clone())
+        .with_shutdown_grace(config.shutdown_grace);
+
+    let replay = cluster.replay(&mut journal)?;
+    if !matches!(config.task, Task::Rollback) {
+        log_replay(&replay, &journal);
+    }
+
+    let status = match &config.task {
+        Task::Rollback => {
+            output::replay(out, config.output, &replay).map_err(Error::Output)?;
+            ExitStatus::of_replay(&replay)
+        }
+        Task::Status { group, .. } => {
+            let report = cluster.status(group);
+            output::status(out, config.output, &report).map_err(Error::Output)?;
+            ExitStatus::of_status(&report)
+        }
+        Task::Change {
+            operation, groups, ..
+        } => {
+            let mut reports = Vec::with_capacity(groups.len());
+            for group in groups {
+                reports.push(cluster.run(*operation, group, &mut journal)?);
+            }
+            output::operations(out, config.output, &reports, journal.path())
+                .map_err(Error::Output)?;
+            ExitStatus::of_operations(&reports)
+        }
+    };
+    out.flush().map_err(Error::Output)?;
+    Ok(status)
+}
+
+fn log_replay(replay: &ReplayReport, journal: &Journal) {
+    if !replay.repaired.is_empty() {
+        log::warn!(
+            "applied {} pending repair(s) from {}",
+            replay.repaired.len(),
+            journal.path().display()
+        );
+    }
+    if !replay.pending.is_empty() {
+        log::warn!(
+            "{} repair(s) in {} are still pending; `cluster-client rollback` retries them",
+            replay.pending.len(),
+            journal.path().display()
+        );
+    }
+}
+
+/// Prints a completion script for `shell`.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn Write) {
+    clap_complete::generate(shell, &mut Cli::command(), "cluster-client", out);
+}
+
+/// Prints the man page, exit-status table included.
+pub fn man(out: &mut dyn Write) -> std::io::Result<()> {
+    let command = Cli::command()
+        .after_help(None::<&str>)
+        .after_long_help(None::<&str>);
+    let page = clap_mangen::Man::new(command);
+    page.render_title(out)?;
+    page.render_name_section(out)?;
+    page.render_synopsis_section(out)?;
+    page.render_description_section(out)?;
+    page.render_options_section(out)?;
+    page.render_subcommands_section(out)?;
+    let mut exit = roff_section("EXIT STATUS");
+    for line in EXIT_STATUS_HELP.lines().skip(1) {
+        exit.push_str(line.trim_start());
+        exit.push('\n');
+    }
+    out.write_all(exit.as_bytes())?;
+    page.render_version_section(out)
+}
+
+fn roff_section(title: &str) -> String {
+    format!(".SH \"{title}\"\n.nf\n")
+}

@@ -1,0 +1,205 @@
+//! Command-line types. Their doc comments are the `--help` text.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit::EXIT_STATUS_HELP;
+use crate::output::OutputFormat;
+
+/// Create, delete and check groups on every node of a cluster, all or nothing.
+///
+/// Each request is retried; a change that fails on one node is rolled back
+/// on the others; undos that cannot be applied yet are kept in a journal
+/// that every later run (and `cluster-client rollback`) replays first.
+#[derive(Debug, Parser)]
+#[command(name = "cluster-client", version, after_help = EXIT_STATUS_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub options: Options,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make GROUP exist on every node; on failure, undo this run's changes.
+    Create(Groups),
+
+    /// Remove GROUP from every node; on failure, restore it where this run removed it.
+    Delete(Groups),
+
+    /// Show per node whether GROUP is present (sends no writes of its own).
+    Status {
+        /// The group to look up.
+        #[arg(value_name = "GROUP")]
+        group: String,
+    },
+
+    /// Replay the journal's pending repairs, and nothing else (for cron).
+    Rollback,
+
+    /// Print a shell completion script to stdout.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the man page (roff) to stdout.
+    Man,
+}
+
+/// The groups a create or delete works on; each is its own all-or-nothing operation.
+#[derive(Debug, Args)]
+pub struct Groups {
+    /// Group ids, sent verbatim; one or more.
+    #[arg(value_name = "GROUP", required_unless_present = "from_file")]
+    pub groups: Vec<String>,
+
+    /// Read more group ids from FILE, one per line (`-` for stdin; `#` starts a comment).
+    #[arg(long, value_name = "FILE")]
+    pub from_file: Option<PathBuf>,
+}
+
+/// Options shared by every command; each may come before or after it.
+#[derive(Debug, Args)]
+pub struct Options {
+    /// Hosts file: one base URL or host[:port] per line, worked on in file order.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "CLUSTER_CLIENT_HOSTS",
+        default_value = "hosts.txt"
+    )]
+    pub hosts: PathBuf,
+
+    /// Journal of pending repairs [default: journal.json in the per-user data
+    /// directory, e.g. ~/.local/share/cluster-client/]. A lock file sits beside it.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "CLUSTER_CLIENT_JOURNAL"
+    )]
+    pub journal: Option<PathBuf>,
+
+    /// Time limit for each request attempt, e.g. 500ms, 2s, 1m30s.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        env = "CLUSTER_CLIENT_TIMEOUT",
+        default_value = "5s",
+        value_parser = humantime::parse_duration
+    )]
+    pub timeout: Duration,
+
+    /// Retries after the first attempt of each request.
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "CLUSTER_CLIENT_RETRIES",
+        default_value_t = 3
+    )]
+    pub retries: u32,
+
+    /// First retry delay ceiling; it doubles per retry, with full jitter.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        env = "CLUSTER_CLIENT_BACKOFF",
+        default_value = "200ms",
+        value_parser = humantime::parse_duration
+    )]
+    pub backoff: Duration,
+
+    /// Longest retry delay; also caps a node's Retry-After.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        env = "CLUSTER_CLIENT_MAX_BACKOFF",
+        default_value = "10s",
+        value_parser = humantime::parse_duration
+    )]
+    pub max_backoff: Duration,
+
+    /// After SIGINT/SIGTERM, how long rolling back this run's changes may take.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        env = "CLUSTER_CLIENT_SHUTDOWN_GRACE",
+        default_value = "10s",
+        value_parser = humantime::parse_duration
+    )]
+    pub shutdown_grace: Duration,
+
+    /// Result format on stdout; logs always go to stderr.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FORMAT",
+        env = "CLUSTER_CLIENT_OUTPUT",
+        value_enum,
+        default_value_t = OutputFormat::Human
+    )]
+    pub output: OutputFormat,
+
+    /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Less logging (-q errors only, -qq nothing).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn options_may_follow_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "cluster-client",
+            "create",
+            "g1",
+            "--retries",
+            "7",
+            "--output",
+            "json",
+        ])
+        .expect("parses");
+        assert_eq!(cli.options.retries, 7);
+        assert_eq!(cli.options.output, OutputFormat::Json);
+    }
+
+    #[test]
+    fn durations_accept_compound_values() {
+        let cli = Cli::try_parse_from(["cluster-client", "--timeout", "1m30s", "rollback"])
+            .expect("parses");
+        assert_eq!(cli.options.timeout, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn create_needs_a_group_or_a_file() {
+        assert!(Cli::try_parse_from(["cluster-client", "create"]).is_err());
+        assert!(Cli::try_parse_from(["cluster-client", "create", "--from-file", "-"]).is_ok());
+    }
+}

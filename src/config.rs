@@ -1,0 +1,265 @@
+//! Turns parsed arguments into a validated configuration; deep code never sees `Cli`.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::{Cli, Command, Groups};
+use crate::engine::Operation;
+use crate::error::InputError;
+use crate::group::GroupId;
+use crate::hosts::{self, Node};
+use crate::output::OutputFormat;
+use crate::retry::RetryPolicy;
+use crate::transport::HttpSettings;
+
+/// Everything a run needs, checked before anything is sent.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// What to do.
+    pub task: Task,
+    /// The journal file (its directory may not exist yet).
+    pub journal: PathBuf,
+    /// How requests are retried.
+    pub policy: RetryPolicy,
+    /// HTTP client settings.
+    pub http: HttpSettings,
+    /// How results are printed.
+    pub output: OutputFormat,
+    /// How long rollback may take after a signal.
+    pub shutdown_grace: Duration,
+}
+
+/// A validated command.
+#[derive(Debug, Clone)]
+pub enum Task {
+    /// Create or delete each group, each all-or-nothing.
+    Change {
+        /// Create or delete.
+        operation: Operation,
+        /// The groups, in the order given, no duplicates.
+        groups: Vec<GroupId>,
+        /// The nodes, in hosts-file order.
+        nodes: Vec<Node>,
+    },
+    /// Read one group on every node.
+    Status {
+        /// The group.
+        group: GroupId,
+        /// The nodes, in hosts-file order.
+        nodes: Vec<Node>,
+    },
+    /// Replay the journal only; needs no hosts file.
+    Rollback,
+}
+
+impl Config {
+    /// Validates `cli`: parses the hosts file (not for `rollback`), checks
+    /// every group id and the retry settings, and resolves the journal path.
+    ///
+    /// `completions` and `man` need no configuration; they are handled
+    /// before this is called and yield an error here.
+    pub fn from_cli(cli: &Cli) -> Result<Self, InputError> {
+        let options = &cli.options;
+        if options.timeout.is_zero() {
+            return Err(InputError::Invalid(
+                "--timeout must be longer than 0; try 5s".to_owned(),
+            ));
+        }
+        if options.backoff > options.max_backoff {
+            return Err(InputError::Invalid(format!(
+                "--backoff {} is longer than --max-backoff {}; raise --max-backoff or lower --backoff",
+                humantime::format_duration(options.backoff),
+                humantime::format_duration(options.max_backoff),
+            )));
+        }
+        let task = match &cli.command {
+            Command::Create(groups) => change(Operation::Create, groups, &options.hosts)?,
+            Command::Delete(groups) => change(Operation::Delete, groups, &options.hosts)?,
+            Command::Status { group } => Task::Status {
+                group: GroupId::new(group.as_str())?,
+                nodes: hosts::read_hosts_file(&options.hosts)?,
+            },
+            Command::Rollback => Task::Rollback,
+            Command::Completions { .. } | Command::Man => {
+                return Err(InputError::Invalid(
+                    "completions and man take no configuration".to_owned(),
+                ));
+            }
+        };
+        let journal = match &options.journal {
+            Some(path) => path.clone(),
+            None => default_journal_path()?,
+        };
+        Ok(Self {
+            task,
+            journal,
+            policy: RetryPolicy {
+                retries: options.retries,
+                backoff: options.backoff,
+                max_backoff: options.max_backoff,
+            },
+            http: HttpSettings {
+                timeout: options.timeout,
+            },
+            output: options.output,
+            shutdown_grace: options.shutdown_grace,
+        })
+    }
+}
+
+/// `journal.json` in the per-user data directory, for example
+/// `~/.local/share/cluster-client/journal.json` on Linux.
+pub fn default_journal_path() -> Result<PathBuf, InputError> {
+    directories::ProjectDirs::from("", "", "cluster-client")
+        .map(|dirs| dirs.data_dir().join("journal.json"))
+        .ok_or_else(|| {
+            InputError::Invalid(
+                "cannot find a per-user data directory for the journal (is $HOME set?); \
+                 pass --journal FILE or set CLUSTER_CLIENT_JOURNAL"
+                    .to_owned(),
+            )
+        })
+}
+
+fn change(operation: Operation, args: &Groups, hosts_path: &Path) -> Result<Task, InputError> {
+    let mut groups = Vec::new();
+    for raw in &args.groups {
+        push_unique(&mut groups, GroupId::new(raw.as_str())?, || {
+            format!("on the command line: {raw:?}")
+        })?;
+    }
+    if let Some(path) = &args.from_file {
+        let read_error = |source| InputError::GroupsRead {
+            path: path.clone(),
+            source,
+        };
+        let reader: Box<dyn Read> = if path.as_os_str() == "-" {
+            Box::new(std::io::stdin())
+        } else {
+            Box::new(std::fs::File::open(path).map_err(read_error)?)
+        };
+        for (index, line) in BufReader::new(reader).lines().enumerate() {
+            let line = line.map_err(read_error)?;
+            let raw = line.strip_suffix('\r').unwrap_or(&line);
+            if raw.is_empty() {
+                continue;
+            }
+            let line_error = |source| InputError::GroupsLine {
+                path: path.clone(),
+                line: index + 1,
+                source: Box::new(source),
+            };
+            let group = GroupId::new(raw).map_err(line_error)?;
+            push_unique(&mut groups, group, || {
+                format!("at {}:{}", path.display(), index + 1)
+            })?;
+        }
+    }
+    if groups.is_empty() {
+        return Err(InputError::Invalid(
+            "no groups given; name at least one GROUP or a non-empty --from-file".to_owned(),
+        ));
+    }
+    Ok(Task::Change {
+        operation,
+        groups,
+        nodes: hosts::read_hosts_file(hosts_path)?,
+    })
+}
+
+fn push_unique(
+    groups: &mut Vec<GroupId>,
+    group: GroupId,
+    place: impl Fn() -> String,
+) -> Result<(), InputError> {
+    if groups.contains(&group) {
+        return Err(InputError::Invalid(format!(
+            "group {:?} is listed twice ({}); list each group once",
+            group.as_str(),
+            place()
+        )));
+    }
+    groups.push(group);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn config(args: &[&str]) -> Result<Config, String> {
+        let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
+        Config::from_cli(&cli).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn rollback_needs_no_hosts_file() {
+        let config = config(&[
+            "cluster-client",
+            "--hosts",
+            "/nonexistent",
+            "--journal",
+            "j.json",
+            "rollback",
+        ])
+        .expect("valid");
+        assert!(matches!(config.task, Task::Rollback));
+        assert_eq!(config.journal, PathBuf::from("j.json"));
+    }
+
+    #[test]
+    fn missing_hosts_file_is_named() {
+        let err = config(&[
+            "cluster-client",
+            "--hosts",
+            "/nonexistent/h.txt",
+            "status",
+            "g",
+        ])
+        .expect_err("missing");
+        assert!(err.contains("/nonexistent/h.txt"), "{err}");
+    }
+
+    #[test]
+    fn group_ids_are_checked_before_the_hosts_file() {
+        let err = config(&["cluster-client", "--hosts", "/nonexistent", "create", ".."])
+            .expect_err("bad id");
+        assert!(err.contains("invalid group id"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_groups_are_rejected() {
+        let err = config(&["cluster-client", "create", "g", "g"]).expect_err("dup");
+        assert!(err.contains("listed twice"), "{err}");
+    }
+
+    #[test]
+    fn group_file_errors_name_the_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("groups.txt");
+        std::fs::write(&file, "g1\n\ng2\n..\n").expect("write");
+        let err = config(&[
+            "cluster-client",
+            "create",
+            "--from-file",
+            file.to_str().expect("utf8"),
+        ])
+        .expect_err("bad line");
+        assert!(err.contains("groups.txt:4:"), "{err}");
+    }
+
+    #[test]
+    fn backoff_longer_than_its_cap_is_rejected() {
+        let err =
+            config(&["cluster-client", "--backoff", "20s", "rollback"]).expect_err("bad backoff");
+        assert!(err.contains("--max-backoff"), "{err}");
+    }
+
+    #[test]
+    fn zero_timeout_is_rejected() {
+        let err = config(&["cluster-client", "--timeout", "0s", "rollback"]).expect_err("zero");
+        assert!(err.contains("--timeout"), "{err}");
+    }
+}

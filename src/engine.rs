@@ -1,0 +1,712 @@
+//! The operation engine: read, journal, change, and compensate, node by node.
+//!
+//! Every create or delete runs in three steps. It first reads every node
+//! (GET), so it knows exactly where the group already was: an unreachable
+//! node stops the run before anything is written, and nothing this run did
+//! not create is ever deleted by its rollback. It then records the
+//! compensation for every node it is about to change in the journal,
+//! durably, before the first change. Finally it changes the nodes in order;
+//! on the first failure it undoes what it changed, in reverse order, and
+//! leaves only the undos it could not apply in the journal.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::JournalError;
+use crate::group::GroupId;
+use crate::hosts::Node;
+use crate::journal::{self, Entry, Journal, Repair};
+use crate::retry::{Exchange, Mode, Retrier, RetryPolicy};
+use crate::signals::Cancel;
+use crate::transport::{Action, Transport};
+
+/// A change to the whole cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// Make the group exist on every node.
+    Create,
+    /// Make the group absent from every node.
+    Delete,
+}
+
+impl Operation {
+    /// The request that makes the change on one node.
+    pub fn action(self) -> Action {
+        match self {
+            Self::Create => Action::Create,
+            Self::Delete => Action::Delete,
+        }
+    }
+
+    /// The compensation that undoes the change on one node.
+    pub fn repair(self) -> Repair {
+        match self {
+            Self::Create => Repair::Delete,
+            Self::Delete => Repair::Create,
+        }
+    }
+
+    /// Whether the group should be present once the operation is done.
+    fn wants_present(self) -> bool {
+        self == Self::Create
+    }
+
+    /// The operation's name, as the command line spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// What happened on one node during a create or delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeResult {
+    /// This run created the group here, and it stays.
+    Created,
+    /// This run deleted the group here, and it stays deleted.
+    Deleted,
+    /// The group was already here (create); this run did not touch it and
+    /// will never delete it.
+    AlreadyPresent,
+    /// The group was already absent (delete); nothing to do.
+    AlreadyAbsent,
+    /// This run changed (or may have changed) the node and undid it.
+    RolledBack,
+    /// This run changed (or may have changed) the node, could not undo it
+    /// yet, and left the undo in the journal.
+    RollbackPending,
+    /// The change failed here and the node was left as it was.
+    Failed,
+    /// The node could not be read, so the run stopped before any change.
+    Unreachable,
+    /// The run stopped before it reached this node.
+    NotAttempted,
+}
+
+/// One node's line in an [`OperationReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeReport {
+    /// The node's base URL.
+    pub host: Node,
+    /// What happened there.
+    pub result: NodeResult,
+    /// Requests sent to the node by this run, reads and undos included.
+    pub attempts: u32,
+    /// Why the node failed, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// How a create or delete ended; it decides the exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every node is in the requested state.
+    Done,
+    /// The operation failed and every change was undone: the cluster is as it was.
+    RolledBack,
+    /// The operation failed and some undos are waiting in the journal.
+    RepairsPending,
+    /// The group had pending repairs, so nothing was attempted.
+    Refused,
+}
+
+/// The result of one create or delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OperationReport {
+    /// Which operation ran.
+    pub operation: Operation,
+    /// The group it ran on.
+    pub group: GroupId,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// One line per node, in hosts-file order.
+    pub nodes: Vec<NodeReport>,
+    /// Whether a signal stopped the run early.
+    pub interrupted: bool,
+    /// The group's repairs left in the journal: this run's failed undos, or
+    /// (for `refused`) the earlier repairs that blocked it.
+    pub pending: Vec<Entry>,
+    /// Set when the journal could not be updated after the nodes were; the
+    /// journal then still holds undos that the next run will apply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_error: Option<String>,
+}
+
+/// Whether a node has the group, as `status` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    /// GET answered 200.
+    Present,
+    /// GET answered 404.
+    Absent,
+    /// No usable answer after the retries.
+    Unreachable,
+}
+
+/// One node's line in a [`StatusReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeStatus {
+    /// The node's base URL.
+    pub host: Node,
+    /// Whether the group is there.
+    pub state: NodeState,
+    /// Requests sent.
+    pub attempts: u32,
+    /// Why the node is unreachable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The result of `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusReport {
+    /// The group that was looked up.
+    pub group: GroupId,
+    /// True when every node answered and all agree.
+    pub consistent: bool,
+    /// One line per node, in hosts-file order.
+    pub nodes: Vec<NodeStatus>,
+}
+
+/// The result of replaying the journal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReplayReport {
+    /// Repairs applied and removed from the journal.
+    pub repaired: Vec<Entry>,
+    /// Repairs still in the journal.
+    pub pending: Vec<Entry>,
+}
+
+/// A cluster: its nodes, how to reach them, and how to retry.
+///
+/// This is the reusable client. Build it with [`Cluster::new`], open a
+/// [`Journal`], then call [`Cluster::replay`], [`Cluster::create`],
+/// [`Cluster::delete`] or [`Cluster::status`].
+#[derive(Debug)]
+pub struct Cluster<T> {
+    nodes: Vec<Node>,
+    transport: T,
+    policy: RetryPolicy,
+    cancel: Cancel,
+    grace: Duration,
+    run: String,
+}
+
+/// The default time allowed for rolling back after a signal.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+impl<T: Transport> Cluster<T> {
+    /// A cluster of `nodes` (worked on in this order) reached through `transport`.
+    pub fn new(nodes: Vec<Node>, transport: T, policy: RetryPolicy) -> Self {
+        Self {
+            nodes,
+            transport,
+            policy,
+            cancel: Cancel::new(),
+            grace: DEFAULT_SHUTDOWN_GRACE,
+            run: journal::run_id(),
+        }
+    }
+
+    /// Uses `cancel` to stop the run: once it fires, no new change starts and
+    /// this run's changes are rolled back within the grace period.
+    pub fn with_cancel(mut self, cancel: Cancel) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// How long compensation may continue after a cancel.
+    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// The nodes, in hosts-file order.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    fn retrier(&self) -> Retrier<'_, T> {
+        Retrier::new(&self.transport, &self.policy, &self.cancel)
+    }
+
+    /// Makes `group` exist on every node, or on none. See [`Cluster::run`].
+    pub fn create(
+        &self,
+        group: &GroupId,
+        journal: &mut Journal,
+    ) -> Result<OperationReport, JournalError> {
+        self.run(Operation::Create, group, journal)
+    }
+
+    /// Removes `group` from every node, or restores it where it was. See [`Cluster::run`].
+    pub fn delete(
+        &self,
+        group: &GroupId,
+        journal: &mut Journal,
+    ) -> Result<OperationReport, JournalError> {
+        self.run(Operation::Delete, group, journal)
+    }
+
+    /// Runs `operation` all-or-nothing.
+    ///
+    /// Node failures are not errors: they are in the report's outcome. An
+    /// `Err` means the journal could not be written before any change, so
+    /// no node was changed.
+    pub fn run(
+        &self,
+        operation: Operation,
+        group: &GroupId,
+        journal: &mut Journal,
+    ) -> Result<OperationReport, JournalError> {
+        let mut run = Run::new(self, operation, group);
+        let blocking: Vec<Entry> = journal.pending_for(group).cloned().collect();
+        if !blocking.is_empty() {
+            return Ok(run.finish(Outcome::Refused, blocking, None));
+        }
+
+        // Step 1: read every node, so pre-existing state is known exactly.
+        let Some(to_change) = run.read_all() else {
+            return Ok(run.finish(Outcome::RolledBack, Vec::new(), None));
+        };
+        if to_change.is_empty() {
+            return Ok(run.finish(Outcome::Done, Vec::new(), None));
+        }
+
+        // Step 2: write ahead the undo of every change about to be made.
+        let recorded_at = journal::now_unix();
+        journal.update(|entries| {
+            entries.extend(to_change.iter().map(|&index| Entry {
+                group: group.clone(),
+                host: self.nodes[index].clone(),
+                action: operation.repair(),
+                operation,
+                run: self.run.clone(),
+                recorded_at,
+                failed_replays: 0,
+                last_error: None,
+            }));
+        })?;
+
+        // Step 3: change the nodes in order; stop at the first failure.
+        let completed = run.apply_all(&to_change);
+        if completed {
+            let result = journal.update(|entries| entries.retain(|e| e.run != self.run));
+            return Ok(match result {
+                Ok(()) => run.finish(Outcome::Done, Vec::new(), None),
+                Err(e) => {
+                    log::error!("{e}; the next run will undo this {}", operation.name());
+                    let pending = journal.pending_for(group).cloned().collect();
+                    run.finish(Outcome::RepairsPending, pending, Some(e.to_string()))
+                }
+            });
+        }
+
+        // Step 4: undo this run's changes in reverse order.
+        let failed_undos = run.compensate();
+        let journal_result = journal.update(|entries| {
+            entries.retain_mut(|entry| {
+                if entry.run != self.run {
+                    return true;
+                }
+                match failed_undos.iter().find(|(node, _)| *node == entry.host) {
+                    Some((_, error)) => {
+                        entry.last_error = Some(error.clone());
+                        true
+                    }
+                    None => false,
+                }
+            });
+        });
+        let pending: Vec<Entry> = journal
+            .entries()
+            .iter()
+            .filter(|e| e.run == self.run)
+            .cloned()
+            .collect();
+        let (outcome, journal_error) = match journal_result {
+            Ok(()) if pending.is_empty() => (Outcome::RolledBack, None),
+            Ok(()) => (Outcome::RepairsPending, None),
+            Err(e) => {
+                log::error!("{e}; the next run will apply the undos it still lists");
+                (Outcome::RepairsPending, Some(e.to_string()))
+            }
+        };
+        Ok(run.finish(outcome, pending, journal_error))
+    }
+
+    /// Reads `group` on every node. Sends no writes.
+    pub fn status(&self, group: &GroupId) -> StatusReport {
+        let retrier = self.retrier();
+        let nodes: Vec<NodeStatus> = self
+            .nodes
+            .iter()
+            .map(|node| {
+                let exchange = retrier.call(node, Action::Read, group, Mode::Forward);
+                let (state, error) = match exchange.status() {
+                    Some(200) => (NodeState::Present, None),
+                    Some(404) => (NodeState::Absent, None),
+                    _ => (NodeState::Unreachable, Some(exchange.error())),
+                };
+                NodeStatus {
+                    host: node.clone(),
+                    state,
+                    attempts: exchange.attempts,
+                    error,
+                }
+            })
+            .collect();
+        let consistent = nodes.iter().all(|n| n.state != NodeState::Unreachable)
+            && nodes.windows(2).all(|pair| pair[0].state == pair[1].state);
+        StatusReport {
+            group: group.clone(),
+            consistent,
+            nodes,
+        }
+    }
+
+    /// Applies the journal's pending repairs, newest first, and removes the
+    /// ones that succeed. Needs nothing but the journal: each entry names
+    /// its node.
+    ///
+    /// A node that gives no answer to one repair is skipped for the rest of
+    /// this replay, so a dead node costs one round of retries, not one per
+    /// entry. A cancel stops the replay; what is left stays pending.
+    pub fn replay(&self, journal: &mut Journal) -> Result<ReplayReport, JournalError> {
+        let entries = journal.entries().to_vec();
+        if entries.is_empty() {
+            return Ok(ReplayReport::default());
+        }
+        log::info!(
+            "replaying {} pending repair(s) from {}",
+            entries.len(),
+            journal.path().display()
+        );
+        let retrier = self.retrier();
+        let mut repaired = vec![false; entries.len()];
+        let mut errors: Vec<Option<String>> = vec![None; entries.len()];
+        let mut dead: HashSet<&Node> = HashSet::new();
+        for (index, entry) in entries.iter().enumerate().rev() {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            if dead.contains(&entry.host) {
+                errors[index] = Some(
+                    "skipped: the node did not answer an earlier repair in this replay".to_owned(),
+                );
+                continue;
+            }
+            let exchange = retrier.call(
+                &entry.host,
+                entry.action.action(),
+                &entry.group,
+                Mode::Forward,
+            );
+            if repair_applied(entry.action, &exchange) {
+                log::info!(
+                    "{}: repaired {:?} ({:?})",
+                    entry.host,
+                    entry.group,
+                    entry.action
+                );
+                repaired[index] = true;
+            } else {
+                let error = exchange.error();
+                log::warn!(
+                    "{}: repair {:?} of {:?} failed ({error}); it stays in the journal",
+                    entry.host,
+                    entry.action,
+                    entry.group
+                );
+                if exchange.last.is_err() {
+                    dead.insert(&entry.host);
+                }
+                errors[index] = Some(error);
+            }
+        }
+        let mut report = ReplayReport::default();
+        let mut kept = Vec::with_capacity(entries.len());
+        for ((mut entry, done), error) in entries.into_iter().zip(repaired).zip(errors) {
+            if done {
+                report.repaired.push(entry);
+                continue;
+            }
+            if let Some(error) = error {
+                entry.failed_replays += 1;
+                entry.last_error = Some(error);
+            }
+            report.pending.push(entry.clone());
+            kept.push(entry);
+        }
+        // Note: one durable write for the whole replay; repairs are
+        // idempotent, so a crash before it only means they are applied again.
+        journal.update(|entries| *entries = kept)?;
+        Ok(report)
+    }
+}
+
+/// Whether a repair's exchange left the node in the repaired state.
+fn repair_applied(repair: Repair, exchange: &Exchange) -> bool {
+    match (repair, exchange.status()) {
+        (_, Some(status)) if (200..300).contains(&status) => true,
+        // Note: 400 to a re-create means the group exists: the repair holds.
+        (Repair::Create, Some(400)) => true,
+        _ => false,
+    }
+}
+
+/// Whether this run changed a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ownership {
+    /// Not changed by this run: never undone.
+    No,
+    /// Changed by this run: undone on failure.
+    Yes,
+    /// May have been changed: undone on failure (undos are idempotent).
+    Unknown,
+}
+
+#[derive(Debug)]
+struct Slot {
+    result: NodeResult,
+    attempts: u32,
+    error: Option<String>,
+    ownership: Ownership,
+}
+
+/// The state of one create or delete while it runs.
+struct Run<'c, T> {
+    cluster: &'c Cluster<T>,
+    operation: Operation,
+    group: &'c GroupId,
+    slots: Vec<Slot>,
+    interrupted: bool,
+}
+
+impl<'c, T: Transport> Run<'c, T> {
+    fn new(cluster: &'c Cluster<T>, operation: Operation, group: &'c GroupId) -> Self {
+        let slots = cluster
+            .nodes
+            .iter()
+            .map(|_| Slot {
+                result: NodeResult::NotAttempted,
+                attempts: 0,
+                error: None,
+                ownership: Ownership::No,
+            })
+            .collect();
+        Self {
+            cluster,
+            operation,
+            group,
+            slots,
+            interrupted: false,
+        }
+    }
+
+    fn node(&self, index: usize) -> &'c Node {
+        &self.cluster.nodes[index]
+    }
+
+    /// Reads every node. Returns the indexes of the nodes to change, or
+    /// `None` when a node could not be read (or the run was interrupted).
+    fn read_all(&mut self) -> Option<Vec<usize>> {
+        let retrier = self.cluster.retrier();
+        let mut to_change = Vec::new();
+        for index in 0..self.slots.len() {
+            let exchange = retrier.call(self.node(index), Action::Read, self.group, Mode::Forward);
+            let slot = &mut self.slots[index];
+            slot.attempts += exchange.attempts;
+            let present = match exchange.status() {
+                Some(200) => true,
+                Some(404) => false,
+                _ => {
+                    self.interrupted |= exchange.stopped;
+                    if exchange.attempts > 0 {
+                        slot.result = NodeResult::Unreachable;
+                        slot.error =
+                            Some(format!("could not read the group: {}", exchange.error()));
+                    }
+                    log::warn!(
+                        "{}: cannot read {:?}; nothing was changed on any node",
+                        self.node(index),
+                        self.group
+                    );
+                    return None;
+                }
+            };
+            if present == self.operation.wants_present() {
+                slot.result = match self.operation {
+                    Operation::Create => NodeResult::AlreadyPresent,
+                    Operation::Delete => NodeResult::AlreadyAbsent,
+                };
+            } else {
+                to_change.push(index);
+            }
+        }
+        Some(to_change)
+    }
+
+    /// Changes each node in `to_change`, in order. Returns whether all of
+    /// them are now in the requested state.
+    fn apply_all(&mut self, to_change: &[usize]) -> bool {
+        let retrier = self.cluster.retrier();
+        let action = self.operation.action();
+        for &index in to_change {
+            if self.cluster.cancel.is_cancelled() {
+                self.interrupted = true;
+                return false;
+            }
+            let node = self.node(index);
+            let exchange = retrier.call(node, action, self.group, Mode::Forward);
+            self.slots[index].attempts += exchange.attempts;
+            let status = exchange.status();
+            let (result, ownership) = match (self.operation, status) {
+                (_, Some(s)) if (200..300).contains(&s) => (self.done_result(), Ownership::Yes),
+                (Operation::Create, Some(400)) if exchange.earlier_may_have_applied => {
+                    log::info!("{node}: 400 after an unanswered attempt: this run's create landed");
+                    (NodeResult::Created, Ownership::Yes)
+                }
+                (Operation::Create, Some(400)) => {
+                    // Note: the read said absent, so someone else created it
+                    // since; it is not ours to delete.
+                    log::warn!(
+                        "{node}: {:?} appeared after it was read; leaving it alone",
+                        self.group
+                    );
+                    (NodeResult::AlreadyPresent, Ownership::No)
+                }
+                _ if exchange.attempts == 0 => {
+                    // Note: cancelled before the first attempt: nothing was sent.
+                    self.interrupted = true;
+                    return false;
+                }
+                _ => {
+                    self.interrupted |= exchange.stopped;
+                    let ownership = self.settle_failure(index, &exchange);
+                    let slot = &mut self.slots[index];
+                    slot.error = Some(exchange.error());
+                    slot.result = NodeResult::Failed;
+                    slot.ownership = ownership;
+                    return false;
+                }
+            };
+            let slot = &mut self.slots[index];
+            slot.result = result;
+            slot.ownership = ownership;
+        }
+        true
+    }
+
+    fn done_result(&self) -> NodeResult {
+        match self.operation {
+            Operation::Create => NodeResult::Created,
+            Operation::Delete => NodeResult::Deleted,
+        }
+    }
+
+    /// Decides whether a failed change may have landed: if an attempt may
+    /// have been applied, read the node once more instead of guessing.
+    fn settle_failure(&mut self, index: usize, exchange: &Exchange) -> Ownership {
+        if !exchange.may_have_applied() {
+            return Ownership::No;
+        }
+        if exchange.stopped {
+            return Ownership::Unknown;
+        }
+        let node = self.node(index);
+        let read = self
+            .cluster
+            .retrier()
+            .call(node, Action::Read, self.group, Mode::Forward);
+        self.slots[index].attempts += read.attempts;
+        let present = match read.status() {
+            Some(200) => true,
+            Some(404) => false,
+            _ => {
+                log::warn!(
+                    "{node}: outcome unknown ({}); it will be undone to be safe",
+                    read.error()
+                );
+                return Ownership::Unknown;
+            }
+        };
+        if present == self.operation.wants_present() {
+            log::info!("{node}: the change landed although the request failed");
+            Ownership::Yes
+        } else {
+            Ownership::No
+        }
+    }
+
+    /// Undoes every change this run made or may have made, newest first.
+    /// Returns the nodes whose undo failed, with the reason.
+    fn compensate(&mut self) -> Vec<(Node, String)> {
+        let retrier = self.cluster.retrier();
+        let repair = self.operation.repair();
+        let mode = Mode::Compensate {
+            grace: self.cluster.grace,
+        };
+        let mut failed = Vec::new();
+        for index in (0..self.slots.len()).rev() {
+            if self.slots[index].ownership == Ownership::No {
+                continue;
+            }
+            let node = self.node(index);
+            let exchange = retrier.call(node, repair.action(), self.group, mode);
+            let slot = &mut self.slots[index];
+            slot.attempts += exchange.attempts;
+            if repair_applied(repair, &exchange) {
+                slot.result = NodeResult::RolledBack;
+                slot.error = None;
+            } else {
+                let error = exchange.error();
+                log::error!(
+                    "{node}: could not undo the {} ({error}); kept in the journal",
+                    self.operation.name()
+                );
+                slot.result = NodeResult::RollbackPending;
+                slot.error = Some(format!("undo failed: {error}"));
+                failed.push((node.clone(), error));
+            }
+        }
+        failed
+    }
+
+    fn finish(
+        self,
+        outcome: Outcome,
+        pending: Vec<Entry>,
+        journal_error: Option<String>,
+    ) -> OperationReport {
+        let nodes = self
+            .cluster
+            .nodes
+            .iter()
+            .zip(self.slots)
+            .map(|(node, slot)| NodeReport {
+                host: node.clone(),
+                result: slot.result,
+                attempts: slot.attempts,
+                error: slot.error,
+            })
+            .collect();
+        OperationReport {
+            operation: self.operation,
+            group: self.group.clone(),
+            outcome,
+            nodes,
+            interrupted: self.interrupted || self.cluster.cancel.is_cancelled(),
+            pending,
+            journal_error,
+        }
+    }
+}

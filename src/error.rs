@@ -1,0 +1,173 @@
+//! Typed library errors; each message says what went wrong and how to fix it.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Bad input found before anything is sent to any node.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// A group id that cannot be addressed safely.
+    #[error(
+        "invalid group id \"{id}\": {reason}; use a non-empty id of at most 1024 bytes \
+         with no control characters, other than `.` or `..`"
+    )]
+    GroupId {
+        /// The id, with control characters escaped so it prints on one line.
+        id: String,
+        /// Which rule the id breaks.
+        reason: &'static str,
+    },
+
+    /// The hosts file could not be read at all.
+    #[error(
+        "cannot read hosts file {}: {source}; create it with one node per line \
+         (see hosts.example.txt) or point --hosts / CLUSTER_CLIENT_HOSTS at it",
+        path.display()
+    )]
+    HostsRead {
+        /// The file that was tried.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: io::Error,
+    },
+
+    /// One line of the hosts file is wrong.
+    #[error("{}:{line}: {message}", path.display())]
+    HostsLine {
+        /// The hosts file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with the line and what to write instead.
+        message: String,
+    },
+
+    /// The hosts file lists no node.
+    #[error(
+        "hosts file {} lists no nodes; add one base URL (http://node1:8080) \
+         or host:port per line",
+        path.display()
+    )]
+    HostsEmpty {
+        /// The hosts file.
+        path: PathBuf,
+    },
+
+    /// A list of groups (`--from-file`) could not be read.
+    #[error("cannot read group list {}: {source}", path.display())]
+    GroupsRead {
+        /// The file that was tried; `-` is standard input.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: io::Error,
+    },
+
+    /// One line of a group list is wrong.
+    #[error("{}:{line}: {source}", path.display())]
+    GroupsLine {
+        /// The group list.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The validation error of the id on that line.
+        source: Box<InputError>,
+    },
+
+    /// A value that is valid on its own but not in this combination.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A problem with the journal or its lock; the cluster is not touched.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// The journal exists but is not a journal this program can read.
+    #[error(
+        "journal {} is unreadable: {reason}. It may hold pending repairs, so it was \
+         left untouched and nothing was sent to any node. Inspect the file; repair it, \
+         or move it aside once you have reconciled the groups it names by hand",
+        path.display()
+    )]
+    Corrupt {
+        /// The journal file.
+        path: PathBuf,
+        /// What the parser said.
+        reason: String,
+    },
+
+    /// The journal was written by a newer (or unknown) format.
+    #[error(
+        "journal {} has format version {found}, but this cluster-client reads only \
+         version {supported}. It was left untouched and nothing was sent; replay it \
+         with the cluster-client release that wrote it",
+        path.display()
+    )]
+    UnsupportedVersion {
+        /// The journal file.
+        path: PathBuf,
+        /// The version found in the file.
+        found: u64,
+        /// The version this build understands.
+        supported: u32,
+    },
+
+    /// Reading the journal failed at the operating-system level.
+    #[error(
+        "cannot read journal {}: {source}; check its permissions, or point --journal \
+         / CLUSTER_CLIENT_JOURNAL at a readable file",
+        path.display()
+    )]
+    Read {
+        /// The journal file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+
+    /// Writing the journal (or its directory) failed.
+    #[error(
+        "cannot write journal {}: {source}; free disk space or fix the directory's \
+         permissions (the journal's directory must be writable)",
+        path.display()
+    )]
+    Write {
+        /// The journal file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+
+    /// The lock file beside the journal could not be opened or locked.
+    #[error(
+        "cannot lock {}: {source}; the journal's directory must be writable and on a \
+         filesystem that supports file locks",
+        path.display()
+    )]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+}
+
+/// Any error the library returns. Operation failures on nodes are not errors:
+/// they are outcomes in the reports.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad input; nothing was sent.
+    #[error(transparent)]
+    Input(#[from] InputError),
+
+    /// A journal problem; see [`JournalError`].
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+
+    /// The HTTP client could not be built (for example, an unusable CA file).
+    #[error("cannot set up the HTTP client: {0}")]
+    Http(String),
+
+    /// The result could not be written to stdout (for example, a closed pipe).
+    #[error("cannot write the result to stdout: {0}")]
+    Output(#[source] io::Error),
+}

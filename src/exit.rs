@@ -1,0 +1,116 @@
+//! The exit-status table: the one place outcomes become process exit codes.
+
+use crate::engine::{OperationReport, Outcome, ReplayReport, StatusReport};
+
+/// The process exit status. The README and `--help` document this table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ExitStatus {
+    /// 0: create/delete: every node is in the requested state (also when it
+    /// already was); status: every node answered and they agree; rollback:
+    /// nothing is left pending.
+    Done,
+    /// 1: the operation failed and was fully rolled back, so the cluster is
+    /// as it was; for status: the nodes disagree or one did not answer.
+    Failed,
+    /// 3: repairs are pending in the journal: an operation could not undo
+    /// all its changes yet, it was refused because its group has pending
+    /// repairs, or `rollback` left repairs pending.
+    RepairsPending,
+    /// 2: bad input or a local problem (usage, hosts file, group id, an
+    /// unreadable or unwritable journal); no change was sent.
+    BadInput,
+}
+
+/// The help text for the table above; shown by `--help` and the man page.
+pub const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0  done: every node is in the requested state (create/delete), every node
+     answered and they agree (status), nothing is left pending (rollback)
+  1  the operation failed and was fully rolled back: the cluster is as it was;
+     for status: the nodes disagree, or a node did not answer
+  2  bad input or a local problem, and no change was sent: usage, hosts file,
+     group id, or an unreadable or unwritable journal
+  3  repairs pending in the journal: undos that could not be applied yet, an
+     operation refused because its group has pending repairs, or a rollback
+     that left repairs pending";
+
+impl ExitStatus {
+    /// The numeric code.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Done => 0,
+            Self::Failed => 1,
+            Self::BadInput => 2,
+            Self::RepairsPending => 3,
+        }
+    }
+
+    /// The status of one create or delete.
+    pub fn of_operation(report: &OperationReport) -> Self {
+        match report.outcome {
+            Outcome::Done => Self::Done,
+            Outcome::RolledBack => Self::Failed,
+            Outcome::RepairsPending | Outcome::Refused => Self::RepairsPending,
+        }
+    }
+
+    /// The worst status of several operations (bulk runs). No operations is done.
+    pub fn of_operations(reports: &[OperationReport]) -> Self {
+        reports
+            .iter()
+            .map(Self::of_operation)
+            .max()
+            .unwrap_or(Self::Done)
+    }
+
+    /// The status of `status`.
+    pub fn of_status(report: &StatusReport) -> Self {
+        if report.consistent {
+            Self::Done
+        } else {
+            Self::Failed
+        }
+    }
+
+    /// The status of `rollback`.
+    pub fn of_replay(report: &ReplayReport) -> Self {
+        if report.pending.is_empty() {
+            Self::Done
+        } else {
+            Self::RepairsPending
+        }
+    }
+}
+
+impl From<ExitStatus> for std::process::ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        Self::from(status.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_match_the_documented_table() {
+        for (status, code) in [
+            (ExitStatus::Done, 0),
+            (ExitStatus::Failed, 1),
+            (ExitStatus::BadInput, 2),
+            (ExitStatus::RepairsPending, 3),
+        ] {
+            assert_eq!(status.code(), code);
+            assert!(
+                EXIT_STATUS_HELP.contains(&format!("\n  {code}  ")),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn pending_repairs_are_worse_than_a_clean_rollback() {
+        assert!(ExitStatus::RepairsPending > ExitStatus::Failed);
+        assert!(ExitStatus::Failed > ExitStatus::Done);
+    }
+}

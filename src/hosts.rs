@@ -1,0 +1,245 @@
+//! The hosts file: one node per line, in the order nodes are worked on.
+
+use std::fmt;
+use std::path::Path;
+
+use reqwest::Url;
+use serde::{Deserialize, Serialize};
+
+use crate::error::InputError;
+use crate::group::GroupId;
+
+/// One cluster node, known by its normalised base URL.
+///
+/// The base URL has no trailing `/`, no query and no fragment, and its
+/// scheme is `http` or `https`. It is what output and the journal show, so
+/// a journal entry can be replayed with nothing but the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Node {
+    base: String,
+}
+
+impl Node {
+    /// Parses one hosts-file entry: a base URL, or a bare `host[:port]` for
+    /// which `http` is assumed. The error message says what to write instead.
+    pub fn parse(entry: &str) -> Result<Self, String> {
+        let with_scheme = if entry.contains("://") {
+            entry.to_owned()
+        } else {
+            format!("http://{entry}")
+        };
+        let url = Url::parse(&with_scheme)
+            .map_err(|e| format!("`{entry}` is not a valid base URL or host[:port] ({e})"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!(
+                "`{entry}` uses scheme `{}`; only http:// and https:// are supported",
+                url.scheme()
+            ));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(format!("`{entry}` has no host name"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!(
+                "`{entry}` carries credentials; remove them, because base URLs are \
+                 printed and stored in the journal"
+            ));
+        }
+        if url.query().is_some() {
+            return Err(format!(
+                "`{entry}` has a query string; give the base URL only"
+            ));
+        }
+        let base = url.as_str().trim_end_matches('/').to_owned();
+        Ok(Self { base })
+    }
+
+    /// The normalised base URL, for example `http://node1:8080` or `https://n/api`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `{base}/v1/group/`: where POST and DELETE go.
+    pub fn collection_url(&self) -> Url {
+        self.url_with(&[])
+    }
+
+    /// `{base}/v1/group/{id}/`, with the id percent-encoded as one path segment.
+    pub fn group_url(&self, group: &GroupId) -> Url {
+        self.url_with(&[group.as_str()])
+    }
+
+    fn url_with(&self, extra: &[&str]) -> Url {
+        // Note: the base was produced by Url itself, so it always re-parses.
+        let mut url = Url::parse(&self.base).expect("normalised base URL re-parses");
+        {
+            let mut segments = url
+                .path_segments_mut()
+                .expect("http(s) URLs always have a path");
+            segments
+                .pop_if_empty()
+                .extend(["v1", "group"])
+                .extend(extra);
+            segments.push("");
+        }
+        url
+    }
+}
+
+impl fmt::Display for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.base)
+    }
+}
+
+impl TryFrom<String> for Node {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Node> for String {
+    fn from(value: Node) -> Self {
+        value.base
+    }
+}
+
+/// Reads and parses a hosts file; see [`parse_hosts`].
+pub fn read_hosts_file(path: &Path) -> Result<Vec<Node>, InputError> {
+    let text = std::fs::read_to_string(path).map_err(|source| InputError::HostsRead {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_hosts(path, &text)
+}
+
+/// Parses hosts-file text. `path` is used only in error messages.
+///
+/// `#` starts a comment anywhere on a line; blank lines and surrounding
+/// whitespace are ignored. Two entries that normalise to the same base URL
+/// are an error naming both lines. An empty list is an error.
+pub fn parse_hosts(path: &Path, text: &str) -> Result<Vec<Node>, InputError> {
+    let mut nodes: Vec<(usize, Node)> = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = index + 1;
+        let entry = raw.split('#').next().unwrap_or_default().trim();
+        if entry.is_empty() {
+            continue;
+        }
+        let line_error = |message: String| InputError::HostsLine {
+            path: path.to_owned(),
+            line,
+            message,
+        };
+        if entry.split_whitespace().nth(1).is_some() {
+            return Err(line_error(format!(
+                "`{entry}` holds more than one entry; put one node on each line"
+            )));
+        }
+        let node = Node::parse(entry).map_err(line_error)?;
+        if let Some((first, _)) = nodes.iter().find(|(_, n)| *n == node) {
+            return Err(line_error(format!(
+                "`{entry}` is the same node as line {first} ({node}); remove one of them"
+            )));
+        }
+        nodes.push((line, node));
+    }
+    if nodes.is_empty() {
+        return Err(InputError::HostsEmpty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(nodes.into_iter().map(|(_, node)| node).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<String>, String> {
+        parse_hosts(Path::new("hosts.txt"), text)
+            .map(|nodes| nodes.iter().map(|n| n.base().to_owned()).collect())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn keeps_file_order_and_normalises_entries() {
+        let text = "\
+# production cluster
+http://node1:8080
+  node2:9000   # bare host:port means http
+https://Node3.example.com/api/
+node4
+
+";
+        assert_eq!(
+            parse(text),
+            Ok(vec![
+                "http://node1:8080".to_owned(),
+                "http://node2:9000".to_owned(),
+                "https://node3.example.com/api".to_owned(),
+                "http://node4".to_owned(),
+            ])
+        );
+    }
+
+    #[test]
+    fn duplicate_after_normalising_names_both_lines() {
+        let err = parse("http://a:1/\n\nhttp://a:1\n").expect_err("duplicate");
+        assert!(err.starts_with("hosts.txt:3:"), "{err}");
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn default_port_is_the_same_node() {
+        assert!(parse("a\nhttp://a:80\n").is_err());
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        for (text, line, needle) in [
+            ("a:1\nftp://b\n", 2, "scheme `ftp`"),
+            ("\n\nhttp://\n", 3, "not a valid"),
+            ("a:notaport\n", 1, "not a valid"),
+            ("http://user:pw@a\n", 1, "credentials"),
+            ("http://a/?x=1\n", 1, "query"),
+            ("a b\n", 1, "one node on each line"),
+        ] {
+            let err = parse(text).expect_err(text);
+            assert!(err.starts_with(&format!("hosts.txt:{line}:")), "{err}");
+            assert!(err.contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn empty_or_comment_only_file_is_an_error() {
+        let err = parse("# nothing here\n   \n").expect_err("empty");
+        assert!(err.contains("lists no nodes"), "{err}");
+    }
+
+    #[test]
+    fn group_url_encodes_the_id_as_one_segment() {
+        let node = Node::parse("https://n.example/api").expect("valid");
+        let group = GroupId::new("a/b c?#é%").expect("valid");
+        assert_eq!(
+            node.group_url(&group).as_str(),
+            "https://n.example/api/v1/group/a%2Fb%20c%3F%23%C3%A9%25/"
+        );
+        assert_eq!(
+            node.collection_url().as_str(),
+            "https://n.example/api/v1/group/"
+        );
+    }
+
+    #[test]
+    fn node_round_trips_through_json() {
+        let node = Node::parse("node1:8080").expect("valid");
+        let json = serde_json::to_string(&node).expect("serialise");
+        assert_eq!(json, "\"http://node1:8080\"");
+        let back: Node = serde_json::from_str(&json).expect("deserialise");
+        assert_eq!(back, node);
+    }
+}

@@ -1,0 +1,432 @@
+//! The write-ahead journal: pending compensations, written atomically under an exclusive lock.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Operation;
+use crate::error::JournalError;
+use crate::group::GroupId;
+use crate::hosts::Node;
+use crate::transport::Action;
+
+/// The only journal format version this build reads and writes.
+pub const JOURNAL_VERSION: u32 = 1;
+
+/// A compensation to apply to one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Repair {
+    /// Re-create the group (undoes a delete). 201 or 400 both mean done.
+    Create,
+    /// Delete the group (undoes a create). 200 means done.
+    Delete,
+}
+
+impl Repair {
+    /// The request that applies this repair.
+    pub fn action(self) -> Action {
+        match self {
+            Self::Create => Action::Create,
+            Self::Delete => Action::Delete,
+        }
+    }
+}
+
+/// One pending compensation. It carries the node's base URL, so replaying
+/// it needs nothing but the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The group to repair.
+    pub group: GroupId,
+    /// The node's base URL.
+    pub host: Node,
+    /// What to do on that node.
+    pub action: Repair,
+    /// The operation whose change this undoes.
+    pub operation: Operation,
+    /// The run that recorded the entry: `pid@unix-millis`.
+    pub run: String,
+    /// When the entry was recorded, in seconds since the Unix epoch.
+    pub recorded_at: u64,
+    /// How many replays have failed to apply it so far.
+    #[serde(default)]
+    pub failed_replays: u32,
+    /// Why the last attempt to apply it failed; `None` before any failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl Entry {
+    /// Whether this entry is the same repair (group, node, action) as `other`.
+    pub fn same_repair(&self, other: &Self) -> bool {
+        self.group == other.group && self.host == other.host && self.action == other.action
+    }
+}
+
+#[derive(Serialize)]
+struct FileOut<'a> {
+    version: u32,
+    entries: &'a [Entry],
+}
+
+#[derive(Deserialize)]
+struct FileIn {
+    #[allow(dead_code)]
+    version: u32,
+    entries: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+struct VersionProbe {
+    version: u64,
+}
+
+/// An open journal. Holding it holds the exclusive lock on `<journal>.lock`,
+/// so every run that shares the journal is serialised and no live run's
+/// entries can be mistaken for a crashed run's.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    entries: Vec<Entry>,
+    _lock: File,
+}
+
+impl Journal {
+    /// Creates missing directories (mode 0700), takes the lock (waiting,
+    /// and saying so, while another run holds it), then loads the journal.
+    ///
+    /// A missing journal file is an empty journal. A file that cannot be
+    /// parsed or has another version is an error and is never rewritten.
+    pub fn open(path: &Path) -> Result<Self, JournalError> {
+        let dir = parent_dir(path);
+        create_private_dir(dir).map_err(|source| JournalError::Write {
+            path: path.to_owned(),
+            source,
+        })?;
+        let lock_path = lock_path(path);
+        let lock = acquire_lock(&lock_path)?;
+        let entries = load(path)?;
+        Ok(Self {
+            path: path.to_owned(),
+            entries,
+            _lock: lock,
+        })
+    }
+
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every pending entry, oldest first.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The pending entries for `group`.
+    pub fn pending_for<'a>(&'a self, group: &'a GroupId) -> impl Iterator<Item = &'a Entry> {
+        self.entries.iter().filter(move |e| &e.group == group)
+    }
+
+    /// Applies `change` to the entries and makes the result durable before
+    /// returning. Nothing is written when `change` leaves them as they were.
+    /// On error, neither the file nor this in-memory copy has changed.
+    pub fn update(&mut self, change: impl FnOnce(&mut Vec<Entry>)) -> Result<(), JournalError> {
+        let mut next = self.entries.clone();
+        change(&mut next);
+        if next == self.entries {
+            return Ok(());
+        }
+        let mut bytes = serde_json::to_vec_pretty(&FileOut {
+            version: JOURNAL_VERSION,
+            entries: &next,
+        })
+        .map_err(|e| JournalError::Write {
+            path: self.path.clone(),
+            source: io::Error::other(e),
+        })?;
+        bytes.push(b'\n');
+        write_atomic(&self.path, &bytes).map_err(|source| JournalError::Write {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.entries = next;
+        Ok(())
+    }
+}
+
+/// `<journal>.lock`, beside the journal.
+pub fn lock_path(journal: &Path) -> PathBuf {
+    let mut name = journal.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    journal.with_file_name(name)
+}
+
+/// A run id unique enough to tell runs apart in the journal: `pid@unix-millis`.
+pub fn run_id() -> String {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!("{}@{millis}", std::process::id())
+}
+
+/// Seconds since the Unix epoch, for `recorded_at`.
+pub fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        // Note: the journal names every node and group this user touched;
+        // directories we create are private to the user (0700). Existing
+        // directories are left as the operator set them.
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+fn acquire_lock(lock_path: &Path) -> Result<File, JournalError> {
+    let lock_error = |source| JournalError::Lock {
+        path: lock_path.to_owned(),
+        source,
+    };
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(lock_path).map_err(lock_error)?;
+    match file.try_lock() {
+        Ok(()) => return Ok(file),
+        Err(fs::TryLockError::WouldBlock) => {}
+        Err(fs::TryLockError::Error(e)) => return Err(lock_error(e)),
+    }
+    log::warn!(
+        "another cluster-client run holds {}; waiting for it to finish",
+        lock_path.display()
+    );
+    file.lock().map_err(lock_error)?;
+    log::info!("lock {} acquired", lock_path.display());
+    Ok(file)
+}
+
+fn load(path: &Path) -> Result<Vec<Entry>, JournalError> {
+    let corrupt = |reason: String| JournalError::Corrupt {
+        path: path.to_owned(),
+        reason,
+    };
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(JournalError::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(corrupt(
+            "the file is empty, and cluster-client never writes an empty journal".to_owned(),
+        ));
+    }
+    let probe: VersionProbe = serde_json::from_slice(&bytes)
+        .map_err(|e| corrupt(format!("it is not a cluster-client journal ({e})")))?;
+    if probe.version != u64::from(JOURNAL_VERSION) {
+        return Err(JournalError::UnsupportedVersion {
+            path: path.to_owned(),
+            found: probe.version,
+            supported: JOURNAL_VERSION,
+        });
+    }
+    let file: FileIn = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    Ok(file.entries)
+}
+
+/// Replaces `path` atomically and durably: temp file in the same directory,
+/// `sync_all`, rename over the target, then fsync the directory so the
+/// rename itself survives a power cut.
+fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = parent_dir(path);
+    // Note: tempfile creates the file with mode 0600 and removes it again if
+    // anything below fails before the rename.
+    let mut temp = tempfile::Builder::new()
+        .prefix(".journal-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    temp.write_all(contents)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(group: &str, host: &str) -> Entry {
+        Entry {
+            group: GroupId::new(group).expect("group"),
+            host: Node::parse(host).expect("host"),
+            action: Repair::Delete,
+            operation: Operation::Create,
+            run: "1@2".to_owned(),
+            recorded_at: 3,
+            failed_replays: 0,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn missing_file_is_an_empty_journal_and_is_not_created_by_opening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("deep/er/journal.json");
+        let journal = Journal::open(&path).expect("open");
+        assert!(journal.entries().is_empty());
+        assert!(!path.exists());
+        assert!(lock_path(&path).exists());
+    }
+
+    #[test]
+    fn update_persists_a_versioned_file_that_reloads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.json");
+        let mut journal = Journal::open(&path).expect("open");
+        journal
+            .update(|entries| entries.push(entry("g1", "http://a:1")))
+            .expect("update");
+        drop(journal);
+
+        let value: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
+        assert_eq!(value["version"], 1);
+        assert_eq!(value["entries"][0]["group"], "g1");
+        assert_eq!(value["entries"][0]["host"], "http://a:1");
+        assert_eq!(value["entries"][0]["action"], "delete");
+
+        let journal = Journal::open(&path).expect("reopen");
+        assert_eq!(journal.entries(), &[entry("g1", "http://a:1")]);
+    }
+
+    #[test]
+    fn unchanged_update_writes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.json");
+        let mut journal = Journal::open(&path).expect("open");
+        journal.update(|_| {}).expect("update");
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn leaves_no_temp_files_behind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.json");
+        let mut journal = Journal::open(&path).expect("open");
+        for i in 0..5 {
+            journal
+                .update(|entries| entries.push(entry(&format!("g{i}"), "a:1")))
+                .expect("update");
+        }
+        let mut names: Vec<_> = fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().into_string().expect("utf8"))
+            .collect();
+        names.sort();
+        assert_eq!(names, ["journal.json", "journal.json.lock"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn journal_and_new_directories_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state/journal.json");
+        let mut journal = Journal::open(&path).expect("open");
+        journal
+            .update(|entries| entries.push(entry("g", "a:1")))
+            .expect("update");
+        let mode = |p: &Path| fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("state")), 0o700);
+    }
+
+    #[test]
+    fn unreadable_journals_are_refused_and_left_untouched() {
+        let cases: &[(&str, &str)] = &[
+            ("", "empty"),
+            ("{\"version\": 1, \"entries\": [", "EOF"),
+            ("[1, 2]", "not a cluster-client journal"),
+            ("{\"entries\": []}", "missing field `version`"),
+            (
+                "{\"version\": \"1\", \"entries\": []}",
+                "not a cluster-client journal",
+            ),
+            (
+                "{\"version\": 1, \"entries\": [{\"group\": 5}]}",
+                "invalid type",
+            ),
+            ("{\"version\": 1}", "missing field `entries`"),
+            ("{\"version\": 2, \"entries\": []}", "format version 2"),
+        ];
+        for (text, needle) in cases {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("journal.json");
+            fs::write(&path, text).expect("write");
+            let err = Journal::open(&path).expect_err(text).to_string();
+            assert!(err.contains(needle), "{text:?}: {err}");
+            assert!(err.contains(&path.display().to_string()), "{err}");
+            assert_eq!(fs::read_to_string(&path).expect("read"), *text);
+        }
+    }
+
+    #[test]
+    fn entries_with_invalid_ids_or_hosts_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.json");
+        let text = r#"{"version":1,"entries":[{"group":"..","host":"http://a:1","action":"delete","operation":"create","run":"x","recorded_at":1}]}"#;
+        fs::write(&path, text).expect("write");
+        let err = Journal::open(&path).expect_err("invalid id").to_string();
+        assert!(err.contains("invalid group id"), "{err}");
+    }
+
+    #[test]
+    fn second_open_waits_for_the_first_to_release_the_lock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.json");
+        let mut first = Journal::open(&path).expect("open");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter_path = path.clone();
+        let waiter = std::thread::spawn(move || {
+            let journal = Journal::open(&waiter_path).expect("second open");
+            tx.send(journal.entries().len()).expect("send");
+        });
+        // Note: the waiter cannot finish while `first` holds the lock, so
+        // the entry written here must be visible to it.
+        first
+            .update(|entries| entries.push(entry("g", "a:1")))
+            .expect("update");
+        assert!(rx.try_recv().is_err());
+        drop(first);
+        assert_eq!(rx.recv().expect("waiter result"), 1);
+        waiter.join().expect("waiter");
+    }
+}

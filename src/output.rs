@@ -1,0 +1,189 @@
+//! Output rendering: human-readable tables, or exactly one JSON document.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::engine::{NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport};
+use crate::journal::{Entry, Repair};
+
+/// How results are printed on stdout. Logs always go to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned text for people.
+    #[default]
+    Human,
+    /// One JSON document; field names are stable.
+    Json,
+}
+
+/// Prints the results of a create or delete: one report per group. With
+/// JSON, a single group is one object and several are an array.
+pub fn operations(
+    out: &mut dyn Write,
+    format: OutputFormat,
+    reports: &[OperationReport],
+    journal: &Path,
+) -> io::Result<()> {
+    match (format, reports) {
+        (OutputFormat::Json, [single]) => json(out, single),
+        (OutputFormat::Json, many) => json(out, &many),
+        (OutputFormat::Human, reports) => {
+            for report in reports {
+                operation_human(out, report, journal)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Prints a status report.
+pub fn status(out: &mut dyn Write, format: OutputFormat, report: &StatusReport) -> io::Result<()> {
+    if format == OutputFormat::Json {
+        return json(out, report);
+    }
+    let states: Vec<NodeState> = report.nodes.iter().map(|n| n.state).collect();
+    let summary = if !report.consistent {
+        let count = |s| states.iter().filter(|x| **x == s).count();
+        format!(
+            "INCONSISTENT: present on {}, absent on {}, unreachable on {} of {} nodes",
+            count(NodeState::Present),
+            count(NodeState::Absent),
+            count(NodeState::Unreachable),
+            states.len()
+        )
+    } else if states.first() == Some(&NodeState::Present) {
+        format!("present on all {} nodes", states.len())
+    } else {
+        format!("absent from all {} nodes", states.len())
+    };
+    writeln!(out, "group {:?}: {summary}", report.group.as_str())?;
+    let width = report
+        .nodes
+        .iter()
+        .map(|n| n.host.base().len())
+        .max()
+        .unwrap_or(0);
+    for node in &report.nodes {
+        let state = match node.state {
+            NodeState::Present => "present",
+            NodeState::Absent => "absent",
+            NodeState::Unreachable => "unreachable",
+        };
+        let line = format!("  {:width$}  {state}", node.host.base());
+        match &node.error {
+            Some(error) => writeln!(out, "{line}  ({error})")?,
+            None => writeln!(out, "{}", line.trim_end())?,
+        }
+    }
+    Ok(())
+}
+
+/// Prints the result of `rollback`.
+pub fn replay(out: &mut dyn Write, format: OutputFormat, report: &ReplayReport) -> io::Result<()> {
+    if format == OutputFormat::Json {
+        return json(out, report);
+    }
+    if report.repaired.is_empty() && report.pending.is_empty() {
+        return writeln!(out, "rollback: nothing pending");
+    }
+    writeln!(
+        out,
+        "rollback: {} repaired, {} still pending",
+        report.repaired.len(),
+        report.pending.len()
+    )?;
+    for entry in &report.repaired {
+        writeln!(out, "  repaired  {}", describe(entry))?;
+    }
+    for entry in &report.pending {
+        let error = entry.last_error.as_deref().unwrap_or("not attempted");
+        writeln!(out, "  pending   {}  ({error})", describe(entry))?;
+    }
+    Ok(())
+}
+
+/// "delete "g1" on http://node1:8080".
+fn describe(entry: &Entry) -> String {
+    let verb = match entry.action {
+        Repair::Create => "re-create",
+        Repair::Delete => "delete",
+    };
+    format!("{verb} {:?} on {}", entry.group.as_str(), entry.host)
+}
+
+fn operation_human(
+    out: &mut dyn Write,
+    report: &OperationReport,
+    journal: &Path,
+) -> io::Result<()> {
+    let name = report.operation.name();
+    let group = report.group.as_str();
+    let hosts = |entries: &[Entry]| {
+        let mut hosts: Vec<&str> = entries.iter().map(|e| e.host.base()).collect();
+        hosts.dedup();
+        hosts.join(", ")
+    };
+    let headline = match report.outcome {
+        Outcome::Done => "done".to_owned(),
+        Outcome::RolledBack if report.interrupted => {
+            "interrupted; every change was rolled back, the cluster is as it was".to_owned()
+        }
+        Outcome::RolledBack => {
+            "failed; every change was rolled back, the cluster is as it was".to_owned()
+        }
+        Outcome::RepairsPending => format!(
+            "failed; undo still pending on {} (kept in {}; `cluster-client rollback` retries it)",
+            hosts(&report.pending),
+            journal.display()
+        ),
+        Outcome::Refused => format!(
+            "refused: repairs for this group are still pending on {}; run `cluster-client \
+             rollback` once those nodes answer, then try again",
+            hosts(&report.pending)
+        ),
+    };
+    writeln!(out, "{name} {group:?}: {headline}")?;
+    if let Some(error) = &report.journal_error {
+        writeln!(out, "  journal: {error}")?;
+    }
+    if report.outcome == Outcome::Refused {
+        return Ok(());
+    }
+    let width = report
+        .nodes
+        .iter()
+        .map(|n| n.host.base().len())
+        .max()
+        .unwrap_or(0);
+    for node in &report.nodes {
+        let result = match node.result {
+            NodeResult::Created => "created",
+            NodeResult::Deleted => "deleted",
+            NodeResult::AlreadyPresent => "already present",
+            NodeResult::AlreadyAbsent => "already absent",
+            NodeResult::RolledBack => "rolled back",
+            NodeResult::RollbackPending => "UNDO PENDING",
+            NodeResult::Failed => "failed",
+            NodeResult::Unreachable => "unreachable",
+            NodeResult::NotAttempted => "not attempted",
+        };
+        let requests = match node.attempts {
+            0 => String::new(),
+            1 => "1 request".to_owned(),
+            n => format!("{n} requests"),
+        };
+        let line = format!("  {:width$}  {result:15}  {requests}", node.host.base());
+        match &node.error {
+            Some(error) => writeln!(out, "{}  ({error})", line.trim_end())?,
+            None => writeln!(out, "{}", line.trim_end())?,
+        }
+    }
+    Ok(())
+}
+
+fn json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)
+}

@@ -1,0 +1,437 @@
+//! The retry policy: which answers are retried, how long to back off, when to stop.
+
+use std::time::{Duration, Instant};
+
+use crate::group::GroupId;
+use crate::hosts::Node;
+use crate::signals::Cancel;
+use crate::transport::{Action, Failure, FailureKind, Reply, Transport};
+
+/// How each request is retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt; 0 means one attempt only.
+    pub retries: u32,
+    /// The ceiling of the first retry's delay; it doubles per retry.
+    pub backoff: Duration,
+    /// The largest delay, also the cap for a node's `Retry-After`.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            retries: 3,
+            backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Whether an answer with this status is worth another attempt. Other
+    /// 4xx answers are final: repeating the same request cannot change them.
+    pub fn is_retryable_status(status: u16) -> bool {
+        matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+    }
+
+    /// The delay before retry number `retry` (1 for the first retry).
+    ///
+    /// A node's `Retry-After` wins, capped at `max_backoff`. Otherwise the
+    /// delay is drawn uniformly from zero to `backoff * 2^(retry-1)`, capped
+    /// at `max_backoff` ("full jitter"), so clients that failed together do
+    /// not retry together.
+    pub fn delay(
+        &self,
+        retry: u32,
+        retry_after: Option<Duration>,
+        rng: &mut fastrand::Rng,
+    ) -> Duration {
+        if let Some(asked) = retry_after {
+            return asked.min(self.max_backoff);
+        }
+        let factor = 2u32.saturating_pow(retry.saturating_sub(1));
+        let ceiling = self.backoff.saturating_mul(factor).min(self.max_backoff);
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(rng.u64(0..=nanos))
+    }
+}
+
+/// When a sequence of attempts must stop early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A forward change or a read: stop as soon as the run is cancelled.
+    Forward,
+    /// Undoing a change: keep going after a cancel, but only until `grace`
+    /// has passed since it.
+    Compensate {
+        /// How long after a cancel compensation may still run.
+        grace: Duration,
+    },
+}
+
+/// The result of one request and its retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// Attempts actually sent (0 when the run was stopped before the first).
+    pub attempts: u32,
+    /// The last attempt's result.
+    pub last: Result<Reply, Failure>,
+    /// Whether an attempt before the last one may have been applied by the
+    /// node (it timed out, broke, or answered 5xx).
+    pub earlier_may_have_applied: bool,
+    /// Whether retries were cut short by a cancel or the grace deadline.
+    pub stopped: bool,
+}
+
+impl Exchange {
+    /// Whether any attempt, the last included, may have been applied.
+    pub fn may_have_applied(&self) -> bool {
+        self.earlier_may_have_applied || attempt_may_have_applied(&self.last)
+    }
+
+    /// The status of the last attempt, if it got an answer.
+    pub fn status(&self) -> Option<u16> {
+        self.last.as_ref().ok().map(|reply| reply.status)
+    }
+
+    /// A one-line description of why the last attempt failed.
+    pub fn error(&self) -> String {
+        match &self.last {
+            Ok(reply) => format!("HTTP {}", reply.status),
+            Err(failure) => failure.message.clone(),
+        }
+    }
+}
+
+fn attempt_may_have_applied(result: &Result<Reply, Failure>) -> bool {
+    match result {
+        Ok(reply) => reply.status >= 500,
+        Err(failure) => failure.may_have_applied(),
+    }
+}
+
+/// Sends requests through a [`Transport`] under a [`RetryPolicy`].
+#[derive(Debug, Clone)]
+pub struct Retrier<'a, T: ?Sized> {
+    transport: &'a T,
+    policy: &'a RetryPolicy,
+    cancel: &'a Cancel,
+}
+
+impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
+    /// A retrier that stops forward work when `cancel` fires.
+    pub fn new(transport: &'a T, policy: &'a RetryPolicy, cancel: &'a Cancel) -> Self {
+        Self {
+            transport,
+            policy,
+            cancel,
+        }
+    }
+
+    /// Sends `action` until it gets a final answer, retries run out, or
+    /// `mode` says stop. Each retry is logged with the node, the attempt
+    /// number and the reason.
+    pub fn call(&self, node: &Node, action: Action, group: &GroupId, mode: Mode) -> Exchange {
+        let mut rng = fastrand::Rng::new();
+        let mut attempts = 0;
+        let mut earlier_may_have_applied = false;
+        let mut last = Err(not_sent());
+        loop {
+            if !self.may_start(mode) {
+                return Exchange {
+                    attempts,
+                    last,
+                    earlier_may_have_applied,
+                    stopped: true,
+                };
+            }
+            if attempts > 0 {
+                earlier_may_have_applied |= attempt_may_have_applied(&last);
+            }
+            attempts += 1;
+            last = self.transport.send(node, action, group);
+            let reason = match &last {
+                Ok(reply) if RetryPolicy::is_retryable_status(reply.status) => {
+                    format!("HTTP {}", reply.status)
+                }
+                Ok(_) => break,
+                Err(failure) => failure.message.clone(),
+            };
+            if attempts > self.policy.retries {
+                log::warn!(
+                    "{node}: {action} {group:?}: attempt {attempts} failed ({reason}); \
+                     no retries left"
+                );
+                break;
+            }
+            let retry_after = last.as_ref().ok().and_then(|reply| reply.retry_after);
+            let delay = self.policy.delay(attempts, retry_after, &mut rng);
+            log::warn!(
+                "{node}: {action} {group:?}: attempt {attempts} of {} failed ({reason}); \
+                 retrying in {}",
+                self.policy.retries + 1,
+                humantime::format_duration(round_to_millis(delay)),
+            );
+            if !self.pause(delay, mode) {
+                return Exchange {
+                    attempts,
+                    last,
+                    earlier_may_have_applied,
+                    stopped: true,
+                };
+            }
+        }
+        Exchange {
+            attempts,
+            last,
+            earlier_may_have_applied,
+            stopped: false,
+        }
+    }
+
+    fn may_start(&self, mode: Mode) -> bool {
+        match mode {
+            Mode::Forward => !self.cancel.is_cancelled(),
+            Mode::Compensate { grace } => self
+                .cancel
+                .cancelled_at()
+                .is_none_or(|at| at.elapsed() < grace),
+        }
+    }
+
+    /// Waits `delay`; `false` means stop instead of retrying.
+    fn pause(&self, delay: Duration, mode: Mode) -> bool {
+        let start = Instant::now();
+        if self.cancel.sleep(delay) {
+            return true;
+        }
+        match (mode, self.cancel.cancelled_at()) {
+            (Mode::Compensate { grace }, Some(at)) => {
+                // Note: a cancel only shortens compensation to the grace
+                // period; it must not abandon an undo that still fits.
+                let wanted = start + delay;
+                if wanted >= at + grace {
+                    return false;
+                }
+                std::thread::sleep(wanted.saturating_duration_since(Instant::now()));
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+fn not_sent() -> Failure {
+    Failure {
+        kind: FailureKind::Connect,
+        message: "not sent: the run was interrupted".to_owned(),
+    }
+}
+
+fn round_to_millis(duration: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    /// Answers from a script, one entry per attempt.
+    struct Scripted(Mutex<VecDeque<Result<Reply, Failure>>>);
+
+    impl Scripted {
+        fn new(script: Vec<Result<Reply, Failure>>) -> Self {
+            Self(Mutex::new(script.into()))
+        }
+        fn left(&self) -> usize {
+            self.0.lock().expect("script").len()
+        }
+    }
+
+    impl Transport for Scripted {
+        fn send(&self, _: &Node, _: Action, _: &GroupId) -> Result<Reply, Failure> {
+            self.0
+                .lock()
+                .expect("script")
+                .pop_front()
+                .expect("script ran out")
+        }
+    }
+
+    fn status(status: u16) -> Result<Reply, Failure> {
+        Ok(Reply {
+            status,
+            retry_after: None,
+        })
+    }
+
+    fn fail(kind: FailureKind) -> Result<Reply, Failure> {
+        Err(Failure {
+            kind,
+            message: format!("{kind:?}"),
+        })
+    }
+
+    fn quick() -> RetryPolicy {
+        RetryPolicy {
+            retries: 3,
+            backoff: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+        }
+    }
+
+    fn call(script: &Scripted, policy: &RetryPolicy, cancel: &Cancel, mode: Mode) -> Exchange {
+        let node = Node::parse("n:1").expect("node");
+        let group = GroupId::new("g").expect("group");
+        Retrier::new(script, policy, cancel).call(&node, Action::Create, &group, mode)
+    }
+
+    #[test]
+    fn retries_transient_statuses_and_failures_until_success() {
+        let script = Scripted::new(vec![
+            status(503),
+            fail(FailureKind::Connect),
+            status(429),
+            status(201),
+        ]);
+        let exchange = call(&script, &quick(), &Cancel::new(), Mode::Forward);
+        assert_eq!(exchange.attempts, 4);
+        assert_eq!(exchange.status(), Some(201));
+        assert!(exchange.earlier_may_have_applied, "503 may have applied");
+    }
+
+    #[test]
+    fn other_client_errors_are_final() {
+        for code in [400, 401, 403, 404, 409, 422] {
+            let script = Scripted::new(vec![status(code), status(201)]);
+            let exchange = call(&script, &quick(), &Cancel::new(), Mode::Forward);
+            assert_eq!((exchange.attempts, exchange.status()), (1, Some(code)));
+            assert_eq!(script.left(), 1, "{code} must not be retried");
+        }
+    }
+
+    #[test]
+    fn gives_up_after_the_configured_retries() {
+        let script = Scripted::new(vec![status(500); 5]);
+        let policy = RetryPolicy {
+            retries: 2,
+            ..quick()
+        };
+        let exchange = call(&script, &policy, &Cancel::new(), Mode::Forward);
+        assert_eq!((exchange.attempts, exchange.status()), (3, Some(500)));
+        assert!(!exchange.stopped);
+    }
+
+    #[test]
+    fn connect_refusals_and_throttling_are_known_not_applied() {
+        let script = Scripted::new(vec![
+            fail(FailureKind::Connect),
+            status(429),
+            status(408),
+            status(400),
+        ]);
+        let exchange = call(&script, &quick(), &Cancel::new(), Mode::Forward);
+        assert!(!exchange.earlier_may_have_applied);
+        assert!(!exchange.may_have_applied());
+    }
+
+    #[test]
+    fn timeouts_and_resets_may_have_applied() {
+        for kind in [FailureKind::Timeout, FailureKind::Broken] {
+            let script = Scripted::new(vec![fail(kind), status(400)]);
+            let exchange = call(&script, &quick(), &Cancel::new(), Mode::Forward);
+            assert!(exchange.earlier_may_have_applied, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn cancelled_forward_call_sends_nothing() {
+        let cancel = Cancel::new();
+        cancel.cancel();
+        let script = Scripted::new(vec![status(201)]);
+        let exchange = call(&script, &quick(), &cancel, Mode::Forward);
+        assert_eq!(exchange.attempts, 0);
+        assert!(exchange.stopped);
+        assert!(!exchange.may_have_applied());
+        assert_eq!(script.left(), 1);
+    }
+
+    #[test]
+    fn compensation_continues_within_the_grace_period() {
+        let cancel = Cancel::new();
+        cancel.cancel();
+        let script = Scripted::new(vec![status(500), status(200)]);
+        let grace = Duration::from_secs(600);
+        let exchange = call(&script, &quick(), &cancel, Mode::Compensate { grace });
+        assert_eq!((exchange.attempts, exchange.status()), (2, Some(200)));
+    }
+
+    #[test]
+    fn compensation_stops_once_the_grace_period_is_over() {
+        let cancel = Cancel::new();
+        cancel.cancel();
+        let script = Scripted::new(vec![status(200)]);
+        let exchange = call(
+            &script,
+            &quick(),
+            &cancel,
+            Mode::Compensate {
+                grace: Duration::ZERO,
+            },
+        );
+        assert_eq!(exchange.attempts, 0);
+        assert!(exchange.stopped);
+    }
+
+    #[test]
+    fn backoff_is_full_jitter_below_a_doubling_ceiling() {
+        let policy = RetryPolicy {
+            retries: 10,
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(1000),
+        };
+        let mut rng = fastrand::Rng::with_seed(7);
+        for (retry, ceiling_ms) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (5, 1000),
+            (30, 1000),
+        ] {
+            let delays: Vec<_> = (0..200)
+                .map(|_| policy.delay(retry, None, &mut rng))
+                .collect();
+            let ceiling = Duration::from_millis(ceiling_ms);
+            assert!(delays.iter().all(|d| *d <= ceiling), "retry {retry}");
+            // Note: with 200 uniform draws, all landing in the lower half
+            // has probability 2^-200; this checks the spread, not luck.
+            assert!(delays.iter().any(|d| *d > ceiling / 2), "retry {retry}");
+            assert!(delays.iter().any(|d| *d < ceiling / 2), "retry {retry}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_honoured_up_to_the_cap() {
+        let policy = RetryPolicy {
+            retries: 3,
+            backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_secs(10),
+        };
+        let mut rng = fastrand::Rng::with_seed(1);
+        let asked = |s| {
+            policy
+                .clone()
+                .delay(1, Some(Duration::from_secs(s)), &mut rng.clone())
+        };
+        assert_eq!(asked(3), Duration::from_secs(3));
+        assert_eq!(asked(3600), Duration::from_secs(10));
+        assert_eq!(
+            policy.delay(1, Some(Duration::ZERO), &mut rng),
+            Duration::ZERO
+        );
+    }
+}
