@@ -710,3 +710,448 @@ impl<'c, T: Transport> Run<'c, T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{Fault, SimCluster};
+    use Action::{Create as Post, Delete as Del, Read as Get};
+
+    struct Fixture {
+        sim: SimCluster,
+        nodes: Vec<Node>,
+        journal: Journal,
+        _dir: tempfile::TempDir,
+    }
+
+    fn fixture(n: usize) -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.json");
+        let (sim, nodes) = SimCluster::new(n);
+        let sim = sim.watch_journal(path.clone());
+        let journal = Journal::open(&path).expect("journal");
+        Fixture {
+            sim,
+            nodes,
+            journal,
+            _dir: dir,
+        }
+    }
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            retries: 2,
+            backoff: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+        }
+    }
+
+    fn cluster<'s>(sim: &'s SimCluster, nodes: &[Node]) -> Cluster<&'s SimCluster> {
+        Cluster::new(nodes.to_vec(), sim, policy())
+    }
+
+    fn group(id: &str) -> GroupId {
+        GroupId::new(id).expect("group")
+    }
+
+    impl Fixture {
+        fn cluster(&self) -> Cluster<&SimCluster> {
+            cluster(&self.sim, &self.nodes)
+        }
+        fn run(&mut self, operation: Operation, id: &str) -> OperationReport {
+            let cluster = Cluster::new(self.nodes.clone(), &self.sim, policy());
+            cluster
+                .run(operation, &group(id), &mut self.journal)
+                .expect("journal ok")
+        }
+        fn results(report: &OperationReport) -> Vec<NodeResult> {
+            report.nodes.iter().map(|n| n.result).collect()
+        }
+        fn pending(&self) -> Vec<(String, Repair)> {
+            self.journal
+                .entries()
+                .iter()
+                .map(|e| (e.host.base().to_owned(), e.action))
+                .collect()
+        }
+    }
+
+    impl Transport for &SimCluster {
+        fn send(
+            &self,
+            node: &Node,
+            action: Action,
+            group: &GroupId,
+        ) -> Result<crate::transport::Reply, crate::transport::Failure> {
+            (**self).send(node, action, group)
+        }
+    }
+
+    #[test]
+    fn create_on_a_healthy_cluster_reads_then_writes_in_file_order() {
+        let mut f = fixture(3);
+        let report = f.run(Operation::Create, "g");
+        assert_eq!(report.outcome, Outcome::Done);
+        assert_eq!(Fixture::results(&report), vec![NodeResult::Created; 3]);
+        assert_eq!(
+            f.sim.trace(&f.nodes),
+            vec![
+                (1, Get),
+                (2, Get),
+                (3, Get),
+                (1, Post),
+                (2, Post),
+                (3, Post)
+            ]
+        );
+        assert_eq!(f.sim.holders(&f.nodes, "g"), vec![0, 1, 2]);
+        assert!(f.journal.entries().is_empty());
+    }
+
+    #[test]
+    fn every_write_is_journaled_before_it_is_sent() {
+        let mut f = fixture(3);
+        f.sim
+            .fault(&f.nodes[2], Some(Post), Fault::StatusBefore(500), None);
+        f.run(Operation::Create, "g");
+        let writes: Vec<_> = f
+            .sim
+            .seen()
+            .into_iter()
+            .filter(|s| s.action == Post)
+            .collect();
+        assert!(!writes.is_empty());
+        assert!(
+            writes.iter().all(|s| s.journaled == Some(true)),
+            "{writes:?}"
+        );
+    }
+
+    #[test]
+    fn create_of_a_group_already_everywhere_sends_no_writes() {
+        let mut f = fixture(3);
+        for node in &f.nodes {
+            f.sim.seed(node, "g");
+        }
+        let report = f.run(Operation::Create, "g");
+        assert_eq!(report.outcome, Outcome::Done);
+        assert_eq!(
+            Fixture::results(&report),
+            vec![NodeResult::AlreadyPresent; 3]
+        );
+        assert_eq!(f.sim.writes(), 0);
+        assert!(!f.journal.path().exists(), "no journal write needed");
+    }
+
+    #[test]
+    fn delete_of_a_group_on_no_node_sends_no_writes() {
+        let mut f = fixture(3);
+        let report = f.run(Operation::Delete, "g");
+        assert_eq!(report.outcome, Outcome::Done);
+        assert_eq!(
+            Fixture::results(&report),
+            vec![NodeResult::AlreadyAbsent; 3]
+        );
+        assert_eq!(f.sim.writes(), 0);
+    }
+
+    #[test]
+    fn failure_rolls_back_in_reverse_order() {
+        let mut f = fixture(4);
+        f.sim
+            .fault(&f.nodes[2], Some(Post), Fault::StatusBefore(503), None);
+        let report = f.run(Operation::Create, "g");
+        assert_eq!(report.outcome, Outcome::RolledBack);
+        assert_eq!(
+            Fixture::results(&report),
+            vec![
+                NodeResult::RolledBack,
+                NodeResult::RolledBack,
+                NodeResult::Failed,
+                NodeResult::NotAttempted
+            ]
+        );
+        let writes: Vec<_> = f
+            .sim
+            .trace(&f.nodes)
+            .into_iter()
+            .filter(|(_, a)| *a != Get)
+            .collect();
+        // Node 3 is read to settle its outcome, but 503 "before" left it absent.
+        assert_eq!(
+            writes,
+            vec![
+                (1, Post),
+                (2, Post),
+                (3, Post),
+                (3, Post),
+                (3, Post),
+                (2, Del),
+                (1, Del)
+            ]
+        );
+        assert!(f.sim.holders(&f.nodes, "g").is_empty());
+        assert!(f.journal.entries().is_empty());
+    }
+
+    #[test]
+    fn rollback_keeps_group_that_existed_before() {
+        let mut f = fixture(3);
+        f.sim.seed(&f.nodes[1], "g");
+        f.sim
+            .fault(&f.nodes[2], Some(Post), Fault::StatusBefore(500), None);
+        let report = f.run(Operation::Create, "g");
+        assert_eq!(report.outcome, Outcome::RolledBack);
+        assert_eq!(report.nodes[1].result, NodeResult::AlreadyPresent);
+        assert_eq!(f.sim.holders(&f.nodes, "g"), vec![1]);
+        assert!(
+            !f.sim
+                .seen()
+                .iter()
+                .any(|s| s.node == f.nodes[1].base() && s.action == Del)
+        );
+    }
+
+    #[test]
+    fn pre_existing_group_is_kept_even_when_its_node_answers_500_first() {
+        // Note: a POST-first client would take the 400 after a 500 as its own
+        // create and delete the pre-existing group in the rollback.
+        let mut f = fixture(3);
+        f.sim.seed(&f.nodes[1], "g");
+        f.sim
+            .fault(&f.nodes[2], Some(Post), Fault::StatusBefore(500), None);
+        f.sim
+            .fault(&f.nodes[1], Some(Get), Fault::StatusBefore(500), Some(1));
+        f.run(Operation::Create, "g");
+        assert_eq!(f.sim.holders(&f.nodes, "g"), vec![1]);
+    }
+
+    #[test]
+    fn post_400_after_an_ambiguous_attempt_is_this_runs_create() {
+        let mut f = fixture(3);
+        f.sim
+            .fault(&f.nodes[1], Some(Post), Fault::StatusAfter(500), Some(1));
+        f.sim
+            .fault(&f.nodes[2], Some(Post), Fault::StatusBefore(500), None);
+        let report = f.run(Operation::Create, "g");
+        assert_eq!(
+            report.nodes[1].result,
+            NodeResult::RolledBack,
+            "it was ours to undo"
+        );
+        assert!(f.sim.holders(&f.nodes, "g").is_empty());
+    }
+
+    #[test]
+    fn post_400_after_an_ambiguous_attempt_counts_as_created() {
+        let mut f = fixture(2);
+        f.sim
+            .fault(&f.nodes[0], Some(Post), Fault::TimeoutAfter, Some(1));
+        let report = f.run(Operation::Create, "g");
+        assert_eq!(report.outcome, Outcome::Done);
+        assert_eq!(report.nodes[0].result, NodeResult::Created);
+        assert_eq!(report.nodes[0].attempts, 3, "GET, POST timeout, POST 400");
+    }
+
+    #[test]
+    fn exhausted_ambiguous_create_is_read_back_and_undone_when_it_landed() {
+        let mut f = fixture(2);
+        f.sim
+            .fault(&f.nodes[1], Some(Post), Fault::StatusAfter(502), None);
+        let report = f.run(Operation::Create, "g");
+        assert_eq!(report.outcome, Outcome::RolledBack);
+        assert_eq!(report.nodes[1].result, NodeResult::RolledBack);
+        assert!(f.sim.holders(&f.nodes, "g").is_empty());
+    }
+
+    #[test]
+    fn unknown_outcome_is_undone_because_undos_are_idempotent() {
+        let mut f = fixture(2);
+        f.sim
+            .fault(&f.nodes[1], Some(Post), Fault::TimeoutAfter, None);
+        // The read phase gets through; the read that would settle the POST does not.
+        f.sim.fault(&f.nodes[1], Some(Get), Fault::Pass, Some(1));
+        f.sim
+            .fault(&f.nodes[1], Some(Get), Fault::TimeoutBefore, Some(3));
+        let report = f.run(Operation::Create, "g");
+        assert_eq!(report.outcome, Outcome::RolledBack);
+        assert_eq!(report.nodes[1].result, NodeResult::RolledBack);
+        assert_eq!(
+            report.nodes[1].attempts,
+            1 + 3 + 3 + 1,
+            "read, 3 POSTs, 3 reads, 1 undo"
+        );
+        assert!(f.sim.holders(&f.nodes, "g").is_empty());
+    }
+
+    #[test]
+    fn unreachable_node_stops_the_run_before_any_write() {
+        let mut f = fixture(3);
+        f.sim.fault(&f.nodes[1], None, Fault::Refused, None);
+        let report = f.run(Operation::Create, "g");
+        assert_eq!(report.outcome, Outcome::RolledBack);
+        assert_eq!(
+            Fixture::results(&report),
+            vec![
+                NodeResult::NotAttempted,
+                NodeResult::Unreachable,
+                NodeResult::NotAttempted
+            ]
+        );
+        assert_eq!(f.sim.writes(), 0);
+        assert!(!f.journal.path().exists());
+    }
+
+    #[test]
+    fn failed_undo_stays_in_the_journal_until_a_replay_applies_it() {
+        let mut f = fixture(3);
+        f.sim
+            .fault(&f.nodes[2], Some(Post), Fault::StatusBefore(500), None);
+        f.sim.fault(&f.nodes[0], Some(Del), Fault::Refused, None);
+        let report = f.run(Operation::Create, "g");
+        assert_eq!(report.outcome, Outcome::RepairsPending);
+        assert_eq!(report.nodes[0].result, NodeResult::RollbackPending);
+        assert_eq!(
+            f.pending(),
+            vec![("http://node1".to_owned(), Repair::Delete)]
+        );
+        assert_eq!(
+            f.journal.entries()[0].last_error.as_deref(),
+            Some("simulated Connect")
+        );
+
+        // The group is refused while its repair is pending; others go ahead.
+        assert_eq!(f.run(Operation::Create, "g").outcome, Outcome::Refused);
+        f.sim.heal();
+        assert_eq!(f.run(Operation::Create, "other").outcome, Outcome::Done);
+
+        let replay = cluster(&f.sim, &f.nodes)
+            .replay(&mut f.journal)
+            .expect("replay");
+        assert_eq!(replay.repaired.len(), 1);
+        assert!(replay.pending.is_empty());
+        assert!(f.journal.entries().is_empty());
+        assert!(f.sim.holders(&f.nodes, "g").is_empty());
+    }
+
+    #[test]
+    fn delete_restores_the_group_only_where_it_was() {
+        let mut f = fixture(4);
+        for i in [0, 1, 3] {
+            f.sim.seed(&f.nodes[i], "g");
+        }
+        f.sim
+            .fault(&f.nodes[3], Some(Del), Fault::StatusBefore(500), None);
+        let report = f.run(Operation::Delete, "g");
+        assert_eq!(report.outcome, Outcome::RolledBack);
+        assert_eq!(
+            Fixture::results(&report),
+            vec![
+                NodeResult::RolledBack,
+                NodeResult::RolledBack,
+                NodeResult::AlreadyAbsent,
+                NodeResult::Failed
+            ]
+        );
+        assert_eq!(f.sim.holders(&f.nodes, "g"), vec![0, 1, 3]);
+        assert!(
+            !f.sim
+                .seen()
+                .iter()
+                .any(|s| s.node == f.nodes[2].base() && s.action == Post)
+        );
+    }
+
+    #[test]
+    fn delete_that_landed_despite_an_error_is_restored() {
+        let mut f = fixture(2);
+        f.sim.seed(&f.nodes[0], "g");
+        f.sim.seed(&f.nodes[1], "g");
+        f.sim
+            .fault(&f.nodes[1], Some(Del), Fault::TimeoutAfter, None);
+        let report = f.run(Operation::Delete, "g");
+        assert_eq!(report.outcome, Outcome::RolledBack);
+        assert_eq!(f.sim.holders(&f.nodes, "g"), vec![0, 1]);
+    }
+
+    #[test]
+    fn replay_skips_a_dead_node_after_its_first_failure() {
+        let mut f = fixture(3);
+        f.sim
+            .fault(&f.nodes[2], Some(Post), Fault::StatusBefore(500), None);
+        f.sim.fault(&f.nodes[0], Some(Del), Fault::Refused, None);
+        for id in ["a", "b", "c"] {
+            f.run(Operation::Create, id);
+        }
+        assert_eq!(f.journal.entries().len(), 3);
+        let before = f.sim.seen().len();
+        let replay = cluster(&f.sim, &f.nodes)
+            .replay(&mut f.journal)
+            .expect("replay");
+        assert_eq!(replay.pending.len(), 3);
+        assert_eq!(
+            f.sim.seen().len() - before,
+            3,
+            "one request and two retries, then skipped"
+        );
+        assert!(f.journal.entries().iter().all(|e| e.failed_replays == 1));
+    }
+
+    #[test]
+    fn cancel_stops_new_changes_and_rolls_back() {
+        let mut f = fixture(3);
+        let cancel = Cancel::new();
+        let cluster = Cluster::new(f.nodes.clone(), &f.sim, policy()).with_cancel(cancel.clone());
+        // Node 2 is throttled with a long Retry-After; cancel while it waits.
+        f.sim.fault(
+            &f.nodes[1],
+            Some(Post),
+            Fault::Throttle(Some(Duration::from_secs(600))),
+            None,
+        );
+        let policy = RetryPolicy {
+            max_backoff: Duration::from_secs(600),
+            ..policy()
+        };
+        let cluster = Cluster { policy, ..cluster };
+        let report = std::thread::scope(|scope| {
+            let handle =
+                scope.spawn(|| cluster.run(Operation::Create, &group("g"), &mut f.journal));
+            while f.sim.seen().iter().filter(|s| s.action == Post).count() < 2 {
+                std::thread::yield_now();
+            }
+            cancel.cancel();
+            handle.join().expect("run").expect("journal")
+        });
+        assert!(report.interrupted);
+        assert_eq!(report.outcome, Outcome::RolledBack);
+        assert_eq!(
+            Fixture::results(&report),
+            vec![
+                NodeResult::RolledBack,
+                NodeResult::Failed,
+                NodeResult::NotAttempted
+            ]
+        );
+        assert!(f.sim.holders(&f.nodes, "g").is_empty());
+    }
+
+    #[test]
+    fn status_reports_agreement_and_unreachable_nodes() {
+        let f = fixture(3);
+        let report = f.cluster().status(&group("g"));
+        assert!(report.consistent);
+        f.sim.seed(&f.nodes[0], "g");
+        let report = f.cluster().status(&group("g"));
+        assert!(!report.consistent);
+        assert_eq!(report.nodes[0].state, NodeState::Present);
+        f.sim.seed(&f.nodes[1], "g");
+        f.sim.seed(&f.nodes[2], "g");
+        f.sim.fault(&f.nodes[2], None, Fault::Refused, None);
+        let report = f.cluster().status(&group("g"));
+        assert!(!report.consistent);
+        assert_eq!(report.nodes[2].state, NodeState::Unreachable);
+        assert_eq!(report.nodes[2].attempts, 3);
+        assert_eq!(f.sim.writes(), 0);
+    }
+}

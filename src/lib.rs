@@ -31,6 +31,8 @@ pub mod journal;
 pub mod output;
 pub mod retry;
 pub mod signals;
+#[cfg(test)]
+mod sim;
 pub mod transport;
 
 pub use engine::{
