@@ -255,4 +255,185 @@ mod tests {
         assert!(failure(FailureKind::Timeout).may_have_applied());
         assert!(failure(FailureKind::Broken).may_have_applied());
     }
+
+    mod http {
+        use super::super::*;
+        use crate::retry::{Mode, Retrier, RetryPolicy};
+        use crate::signals::Cancel;
+        use mockito::Matcher;
+
+        fn transport(timeout_ms: u64) -> HttpTransport {
+            HttpTransport::new(&HttpSettings {
+                timeout: Duration::from_millis(timeout_ms),
+            })
+            .expect("client")
+        }
+
+        fn node(url: &str) -> Node {
+            Node::parse(url).expect("node")
+        }
+
+        fn group(id: &str) -> GroupId {
+            GroupId::new(id).expect("group")
+        }
+
+        fn policy(retries: u32) -> RetryPolicy {
+            RetryPolicy {
+                retries,
+                backoff: Duration::ZERO,
+                max_backoff: Duration::ZERO,
+            }
+        }
+
+        #[test]
+        fn sends_the_id_verbatim_in_json_bodies() {
+            let mut server = mockito::Server::new();
+            let id = "a/b c?#é";
+            let post = server
+                .mock("POST", "/v1/group/")
+                .match_header("content-type", "application/json")
+                .match_body(Matcher::Json(serde_json::json!({ "groupId": id })))
+                .with_status(201)
+                .expect(1)
+                .create();
+            let delete = server
+                .mock("DELETE", "/v1/group/")
+                .match_body(Matcher::Json(serde_json::json!({ "groupId": id })))
+                .with_status(200)
+                .expect(1)
+                .create();
+            let t = transport(2000);
+            let n = node(&server.url());
+            assert_eq!(
+                t.send(&n, Action::Create, &group(id)).map(|r| r.status),
+                Ok(201)
+            );
+            assert_eq!(
+                t.send(&n, Action::Delete, &group(id)).map(|r| r.status),
+                Ok(200)
+            );
+            post.assert();
+            delete.assert();
+        }
+
+        #[test]
+        fn get_encodes_the_id_as_one_path_segment() {
+            let mut server = mockito::Server::new();
+            let get = server
+                .mock("GET", "/api/v1/group/a%2Fb%20c%3F%23%C3%A9/")
+                .with_status(200)
+                .with_body(r#"{"groupId":"a/b c?#é"}"#)
+                .expect(1)
+                .create();
+            let n = node(&format!("{}/api/", server.url()));
+            let reply = transport(2000).send(&n, Action::Read, &group("a/b c?#é"));
+            assert_eq!(reply.map(|r| r.status), Ok(200));
+            get.assert();
+        }
+
+        #[test]
+        fn retries_only_transient_statuses() {
+            for (status, expected_attempts) in [
+                (500, 4),
+                (502, 4),
+                (503, 4),
+                (504, 4),
+                (408, 4),
+                (429, 4),
+                (404, 1),
+                (409, 1),
+                (501, 1),
+            ] {
+                let mut server = mockito::Server::new();
+                let mock = server
+                    .mock("POST", "/v1/group/")
+                    .with_status(status)
+                    .expect(expected_attempts)
+                    .create();
+                let t = transport(2000);
+                let (p, cancel) = (policy(3), Cancel::new());
+                let exchange = Retrier::new(&t, &p, &cancel).call(
+                    &node(&server.url()),
+                    Action::Create,
+                    &group("g"),
+                    Mode::Forward,
+                );
+                assert_eq!(
+                    exchange.attempts as usize, expected_attempts,
+                    "status {status}"
+                );
+                mock.assert();
+            }
+        }
+
+        #[test]
+        fn retry_after_reaches_the_retry_policy() {
+            let mut server = mockito::Server::new();
+            server
+                .mock("POST", "/v1/group/")
+                .with_status(429)
+                .with_header("retry-after", "120")
+                .create();
+            let reply = transport(2000).send(&node(&server.url()), Action::Create, &group("g"));
+            assert_eq!(
+                reply,
+                Ok(Reply {
+                    status: 429,
+                    retry_after: Some(Duration::from_secs(120)),
+                })
+            );
+        }
+
+        #[test]
+        fn redirects_are_not_followed() {
+            let mut server = mockito::Server::new();
+            server
+                .mock("POST", "/v1/group/")
+                .with_status(307)
+                .with_header("location", "/elsewhere/")
+                .create();
+            let elsewhere = server.mock("GET", "/elsewhere/").expect(0).create();
+            let reply = transport(2000).send(&node(&server.url()), Action::Create, &group("g"));
+            assert_eq!(reply.map(|r| r.status), Ok(307));
+            elsewhere.assert();
+        }
+
+        #[test]
+        fn a_silent_node_times_out_as_possibly_applied() {
+            // Note: the kernel completes the handshake for a listener that
+            // never accepts, so the request is sent and never answered.
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let url = format!("http://{}", listener.local_addr().expect("addr"));
+            let failure = transport(200)
+                .send(&node(&url), Action::Create, &group("g"))
+                .expect_err("no answer");
+            assert_eq!(failure.kind, FailureKind::Timeout, "{failure}");
+            assert!(failure.may_have_applied());
+            drop(listener);
+        }
+
+        #[test]
+        fn a_closed_port_is_a_connect_failure_that_sent_nothing() {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let url = format!("http://{}", listener.local_addr().expect("addr"));
+            drop(listener);
+            let failure = transport(2000)
+                .send(&node(&url), Action::Create, &group("g"))
+                .expect_err("refused");
+            assert_eq!(failure.kind, FailureKind::Connect, "{failure}");
+            assert!(!failure.may_have_applied());
+        }
+
+        #[test]
+        fn huge_bodies_are_read_only_up_to_the_limit() {
+            let mut server = mockito::Server::new();
+            server
+                .mock("GET", "/v1/group/g/")
+                .with_status(200)
+                .with_body(vec![b'x'; 4 * 1024 * 1024])
+                .create();
+            let reply = transport(5000).send(&node(&server.url()), Action::Read, &group("g"));
+            assert_eq!(reply.map(|r| r.status), Ok(200));
+        }
+    }
 }
