@@ -1,0 +1,555 @@
+//! The node: its listener, its connection threads and the state they share.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::io::{self, BufReader, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use socket2::SockRef;
+
+use crate::dice::Dice;
+use crate::group;
+use crate::http::{self, ReadError, Response, WireRequest};
+use crate::{Exchange, Fault, Request, Rule};
+
+/// The longest a hanging connection waits to be released before closing on its own.
+const HANG_CAP: Duration = Duration::from_secs(60);
+
+/// A group-API server on 127.0.0.1 with its own set of groups, a log of every request, and
+/// fault rules.
+///
+/// Every method takes `&self`, so a node can be shared with other threads by reference or in an
+/// `Arc`. Dropping it stops it (see [`TestNode::stop`]) and releases every hanging connection;
+/// connection threads then exit on their own.
+pub struct TestNode {
+    shared: Arc<Shared>,
+    /// The running accept loop; `None` while stopped.
+    acceptor: Mutex<Option<Acceptor>>,
+}
+
+/// State shared by the handle, the accept loop and the connection threads.
+struct Shared {
+    port: u16,
+    state: Mutex<State>,
+    /// Signalled whenever a request is recorded.
+    recorded: Condvar,
+    /// Signalled whenever a hanging or pausing connection should check whether to go on.
+    wake: Condvar,
+}
+
+struct State {
+    groups: BTreeSet<String>,
+    rules: Vec<Rule>,
+    log: Vec<Exchange>,
+    latency: Duration,
+    dice: Option<Dice>,
+    /// Bumped by `release_hangs`; a hang ends when this differs from its value at the start.
+    hang_epoch: u64,
+    /// A clone of every open connection's stream, so `stop` can shut them down. A connection
+    /// that is no longer in here has been stopped and must close without answering.
+    conns: HashMap<u64, TcpStream>,
+    next_conn: u64,
+    observers: Vec<Sender<Exchange>>,
+}
+
+struct Acceptor {
+    stopping: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+/// What a connection does once a request has been decided.
+enum Action {
+    Respond(Response),
+    Hang,
+    Reset,
+}
+
+struct Plan {
+    action: Action,
+    /// Latency plus any `Fault::Delay`, waited before acting.
+    delay: Duration,
+    close: bool,
+    hang_epoch: u64,
+}
+
+impl TestNode {
+    /// Starts a node on 127.0.0.1 with a free port picked by the OS.
+    ///
+    /// # Panics
+    /// If the OS refuses to open a listening socket or spawn a thread.
+    pub fn start() -> TestNode {
+        TestNode::start_on(0)
+            .unwrap_or_else(|e| panic!("testnode: cannot listen on 127.0.0.1:0: {e}"))
+    }
+
+    /// Starts a node on 127.0.0.1:`port`; port 0 picks a free one.
+    ///
+    /// # Errors
+    /// When the port is taken or the listener or its thread cannot be created.
+    pub fn start_on(port: u16) -> io::Result<TestNode> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
+        let shared = Arc::new(Shared {
+            port: listener.local_addr()?.port(),
+            state: Mutex::new(State {
+                groups: BTreeSet::new(),
+                rules: Vec::new(),
+                log: Vec::new(),
+                latency: Duration::ZERO,
+                dice: None,
+                hang_epoch: 0,
+                conns: HashMap::new(),
+                next_conn: 0,
+                observers: Vec::new(),
+            }),
+            recorded: Condvar::new(),
+            wake: Condvar::new(),
+        });
+        let acceptor = Acceptor::spawn(&shared, listener)?;
+        Ok(TestNode {
+            shared,
+            acceptor: Mutex::new(Some(acceptor)),
+        })
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT`, without a trailing slash. Stays the same across
+    /// [`stop`](TestNode::stop) and [`restart`](TestNode::restart).
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.shared.port)
+    }
+
+    /// The port the node listens on (the real one when started on port 0).
+    pub fn port(&self) -> u16 {
+        self.shared.port
+    }
+
+    /// Whether the node is listening, i.e. not stopped.
+    pub fn is_running(&self) -> bool {
+        lock(&self.acceptor).is_some()
+    }
+
+    /// Adds a group as if it had been created earlier; not recorded as a request. Inserting a
+    /// group that exists does nothing.
+    pub fn insert_group(&self, id: &str) {
+        self.shared.lock().groups.insert(id.to_owned());
+    }
+
+    /// Removes a group behind the API's back; not recorded as a request. Removing a group that
+    /// does not exist does nothing.
+    pub fn remove_group(&self, id: &str) {
+        self.shared.lock().groups.remove(id);
+    }
+
+    /// Whether the node holds this group (compared exactly, after decoding).
+    pub fn has_group(&self, id: &str) -> bool {
+        self.shared.lock().groups.contains(id)
+    }
+
+    /// A snapshot of every group the node holds.
+    pub fn groups(&self) -> BTreeSet<String> {
+        self.shared.lock().groups.clone()
+    }
+
+    /// Appends a fault rule. Rules are checked in the order they were added; the first one that
+    /// matches and is not spent decides the fault. Requests no rule matches are served normally
+    /// (or by the random fail rate, see [`set_fail_rate`](TestNode::set_fail_rate)).
+    pub fn add_rule(&self, rule: Rule) {
+        self.shared.lock().rules.push(rule);
+    }
+
+    /// Removes every rule, spent or not. Requests already hanging stay hung.
+    pub fn clear_rules(&self) {
+        self.shared.lock().rules.clear();
+    }
+
+    /// Waits this long before every answer, fault answers and resets included (not before a
+    /// hang). `Duration::ZERO` turns it off. Applies to requests decided after the call.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.lock().latency = latency;
+    }
+
+    /// Faults each POST and DELETE that no rule matched with probability `rate`, choosing with
+    /// a generator seeded by `seed` among [`Fault::Status(500)`](Fault::Status),
+    /// [`Fault::ApplyThenStatus(500)`](Fault::ApplyThenStatus) and [`Fault::ApplyThenReset`].
+    /// The same seed and the same sequence of writes give the same faults. A rate of 0 turns
+    /// it off; GETs are never faulted this way.
+    ///
+    /// # Panics
+    /// If `rate` is not within `0.0..=1.0`.
+    pub fn set_fail_rate(&self, rate: f64, seed: u64) {
+        assert!(
+            (0.0..=1.0).contains(&rate),
+            "testnode: fail rate must be within 0..=1, got {rate}"
+        );
+        self.shared.lock().dice = (rate > 0.0).then(|| Dice::new(rate, seed));
+    }
+
+    /// Stops listening: closes the listener, so new connections are refused (ECONNREFUSED),
+    /// and shuts down every open connection, keep-alive and hanging ones included, without an
+    /// answer. Groups, rules and the request log are kept. Stopping a stopped node does
+    /// nothing.
+    pub fn stop(&self) {
+        if let Some(acceptor) = lock(&self.acceptor).take() {
+            acceptor.stopping.store(true, Ordering::SeqCst);
+            // Note: accept() blocks, so a throwaway connection wakes the loop, which then sees
+            // the flag and returns, dropping the listener. Joining makes the refusal immediate.
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.shared.port));
+            drop(TcpStream::connect_timeout(&addr, Duration::from_secs(1)));
+            // The accept loop does not panic; if it did, its listener is gone anyway.
+            drop(acceptor.thread.join());
+        }
+        let conns = std::mem::take(&mut self.shared.lock().conns);
+        for stream in conns.values() {
+            // An error means the peer already closed, which is what we want.
+            drop(stream.shutdown(Shutdown::Both));
+        }
+        self.shared.wake.notify_all();
+    }
+
+    /// Listens again on the same port after [`stop`](TestNode::stop), with the same groups,
+    /// rules and log. Does nothing if the node is running.
+    ///
+    /// # Panics
+    /// If the port cannot be bound again (say another process took it meanwhile).
+    pub fn restart(&self) {
+        let mut acceptor = lock(&self.acceptor);
+        if acceptor.is_some() {
+            return;
+        }
+        let port = self.shared.port;
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap_or_else(|e| {
+            panic!("testnode: cannot listen on 127.0.0.1:{port} again after stop: {e}")
+        });
+        *acceptor = Some(Acceptor::spawn(&self.shared, listener).unwrap_or_else(|e| {
+            panic!("testnode: cannot start the accept thread for port {port}: {e}")
+        }));
+    }
+
+    /// Every request received so far, in arrival order, faulted ones included.
+    pub fn requests(&self) -> Vec<Request> {
+        let state = self.shared.lock();
+        state.log.iter().map(|e| e.request.clone()).collect()
+    }
+
+    /// Every request received so far with what the node did about it, in arrival order.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.shared.lock().log.clone()
+    }
+
+    /// How many requests with this method were received (ASCII case-insensitive), faulted ones
+    /// included.
+    pub fn count(&self, method: &str) -> usize {
+        let state = self.shared.lock();
+        state
+            .log
+            .iter()
+            .filter(|e| e.request.method.eq_ignore_ascii_case(method))
+            .count()
+    }
+
+    /// How many POST and DELETE requests were received, to any path, faulted ones included.
+    pub fn writes(&self) -> usize {
+        self.count("POST") + self.count("DELETE")
+    }
+
+    /// Blocks until at least `n` requests have been received in total (counting from the
+    /// node's start, not from this call) or `timeout` passes. A request counts once its
+    /// headers and body are read, before any fault, latency or delay. Returns whether `n` was
+    /// reached.
+    pub fn wait_for_requests(&self, n: usize, timeout: Duration) -> bool {
+        self.wait_for(timeout, |log| log.len() >= n)
+    }
+
+    /// Blocks until `done` returns true for the log of exchanges so far, or `timeout` passes;
+    /// `done` is called once now and again after each new request. Returns its last answer.
+    pub fn wait_for(&self, timeout: Duration, mut done: impl FnMut(&[Exchange]) -> bool) -> bool {
+        let state = self.shared.lock();
+        let (state, _) = self
+            .shared
+            .recorded
+            .wait_timeout_while(state, timeout, |state| !done(&state.log))
+            .unwrap_or_else(PoisonError::into_inner);
+        done(&state.log)
+    }
+
+    /// A channel that receives every exchange decided from now on, as it is decided (before
+    /// latency, a delay, or the response is written). The channel closes when the node is
+    /// dropped; dropping the receiver unsubscribes.
+    pub fn subscribe(&self) -> Receiver<Exchange> {
+        let (tx, rx) = mpsc::channel();
+        self.shared.lock().observers.push(tx);
+        rx
+    }
+
+    /// Wakes every connection hanging right now; each closes without an answer. Requests that
+    /// hang after this call hang until the next release.
+    pub fn release_hangs(&self) {
+        self.shared.lock().hang_epoch += 1;
+        self.shared.wake.notify_all();
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.stop();
+        self.shared.lock().observers.clear();
+    }
+}
+
+impl fmt::Debug for TestNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestNode")
+            .field("url", &self.url())
+            .field("running", &self.is_running())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Locks a mutex, ignoring poisoning: a test that panicked while holding it must not make every
+/// later call panic too.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Acceptor {
+    fn spawn(shared: &Arc<Shared>, listener: TcpListener) -> io::Result<Acceptor> {
+        let stopping = Arc::new(AtomicBool::new(false));
+        let thread = thread::Builder::new()
+            .name(format!("testnode-{}-accept", shared.port))
+            .spawn({
+                let shared = Arc::clone(shared);
+                let stopping = Arc::clone(&stopping);
+                move || accept_loop(&shared, &listener, &stopping)
+            })?;
+        Ok(Acceptor { stopping, thread })
+    }
+}
+
+fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, stopping: &AtomicBool) {
+    for stream in listener.incoming() {
+        if stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        match stream {
+            Ok(stream) => Shared::spawn_connection(shared, stream),
+            // Note: errors such as EMFILE repeat until something closes; back off a little
+            // rather than spin.
+            Err(_) => thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream) {
+        let Ok(clone) = stream.try_clone() else {
+            return;
+        };
+        // Responses go out in one write; don't let Nagle hold them back.
+        drop(stream.set_nodelay(true));
+        let id = {
+            let mut state = shared.lock();
+            let id = state.next_conn;
+            state.next_conn += 1;
+            state.conns.insert(id, clone);
+            id
+        };
+        let spawned = thread::Builder::new()
+            .name(format!("testnode-{}-conn-{id}", shared.port))
+            .spawn({
+                let shared = Arc::clone(shared);
+                move || shared.serve(id, stream)
+            });
+        if spawned.is_err() {
+            shared.unregister(id);
+        }
+    }
+
+    /// Serves requests on one connection until it closes, is stopped, hangs or is reset.
+    fn serve(&self, id: u64, stream: TcpStream) {
+        let mut reader = BufReader::new(&stream);
+        loop {
+            let wire = match http::read_request(&mut reader) {
+                Ok(Some(wire)) => wire,
+                Ok(None) | Err(ReadError::Io) => break,
+                Err(ReadError::Malformed(why)) => {
+                    drop((&stream).write_all(&Response::error(400, why).to_bytes(true)));
+                    break;
+                }
+            };
+            let Some(plan) = self.decide(id, wire) else {
+                break;
+            };
+            if !self.pause(id, plan.delay) {
+                break;
+            }
+            match plan.action {
+                Action::Respond(response) => {
+                    let sent = (&stream).write_all(&response.to_bytes(plan.close));
+                    if sent.is_err() || plan.close {
+                        break;
+                    }
+                }
+                Action::Hang => {
+                    self.hang(id, plan.hang_epoch);
+                    break;
+                }
+                Action::Reset => {
+                    // Note: the registry's clone shares the socket; it must go first, or the
+                    // close below would not be the last one and no RST would be sent.
+                    self.unregister(id);
+                    drop(SockRef::from(&stream).set_linger(Some(Duration::ZERO)));
+                    return;
+                }
+            }
+        }
+        // Closing our clone in the registry too is what lets the peer see the close.
+        self.unregister(id);
+    }
+
+    /// Records the request and decides, under one lock, which fault applies, applies the change
+    /// if it should, and what to answer. `None` when the connection was stopped meanwhile.
+    fn decide(&self, id: u64, wire: WireRequest) -> Option<Plan> {
+        let routed = group::route(&wire.method, &wire.target, &wire.body);
+        let request = Request {
+            method: wire.method,
+            path: wire.target,
+            group: routed.group,
+            headers: wire.headers,
+            body: String::from_utf8_lossy(&wire.body).into_owned(),
+        };
+        let op = routed.op;
+
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        if !state.conns.contains_key(&id) {
+            return None;
+        }
+        let fault = state.pick_fault(&request);
+        let groups = &mut state.groups;
+        let mut delay = state.latency;
+        let action = match &fault {
+            None => Action::Respond(op.apply(groups)),
+            Some(Fault::Delay(extra)) => {
+                delay += *extra;
+                Action::Respond(op.apply(groups))
+            }
+            Some(Fault::Status(status)) => Action::Respond(injected(*status)),
+            Some(Fault::ApplyThenStatus(status)) => {
+                op.apply(groups);
+                Action::Respond(injected(*status))
+            }
+            Some(Fault::Hang) => Action::Hang,
+            Some(Fault::ApplyThenHang) => {
+                op.apply(groups);
+                Action::Hang
+            }
+            Some(Fault::Reset) => Action::Reset,
+            Some(Fault::ApplyThenReset) => {
+                op.apply(groups);
+                Action::Reset
+            }
+            Some(Fault::TooManyRequests { retry_after }) => {
+                let response = Response::error(429, "too many requests (injected)");
+                Action::Respond(match retry_after {
+                    Some(after) => response.with_header("Retry-After", after.clone()),
+                    None => response,
+                })
+            }
+            Some(Fault::Redirect(location)) => Action::Respond(
+                Response::error(307, "redirected (injected)")
+                    .with_header("Location", location.clone()),
+            ),
+            Some(Fault::Body {
+                status,
+                content_type,
+                body,
+            }) => Action::Respond(Response {
+                status: *status,
+                content_type: content_type.clone(),
+                extra_headers: Vec::new(),
+                body: body.clone(),
+            }),
+        };
+
+        let exchange = Exchange {
+            request,
+            applied: op.is_write() && fault.as_ref().is_none_or(Fault::applies),
+            fault,
+            status: match &action {
+                Action::Respond(response) => Some(response.status),
+                Action::Hang | Action::Reset => None,
+            },
+        };
+        state
+            .observers
+            .retain(|observer| observer.send(exchange.clone()).is_ok());
+        state.log.push(exchange);
+        self.recorded.notify_all();
+
+        Some(Plan {
+            action,
+            delay,
+            close: wire.close,
+            hang_epoch: state.hang_epoch,
+        })
+    }
+
+    /// Waits `delay`, cut short if the connection is stopped. Returns whether it may go on.
+    fn pause(&self, id: u64, delay: Duration) -> bool {
+        let state = self.lock();
+        if delay.is_zero() {
+            return state.conns.contains_key(&id);
+        }
+        let (state, _) = self
+            .wake
+            .wait_timeout_while(state, delay, |state| state.conns.contains_key(&id))
+            .unwrap_or_else(PoisonError::into_inner);
+        state.conns.contains_key(&id)
+    }
+
+    /// Waits until the hang is released, the connection stopped, or `HANG_CAP` passes.
+    fn hang(&self, id: u64, epoch: u64) {
+        let state = self.lock();
+        drop(
+            self.wake
+                .wait_timeout_while(state, HANG_CAP, |state| {
+                    state.hang_epoch == epoch && state.conns.contains_key(&id)
+                })
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+    }
+
+    fn unregister(&self, id: u64) {
+        let clone = self.lock().conns.remove(&id);
+        drop(clone);
+    }
+}
+
+impl State {
+    /// The fault for this request: the first live matching rule's (spending one of its
+    /// `times`), else the dice's for writes, else none.
+    fn pick_fault(&mut self, request: &Request) -> Option<Fault> {
+        if let Some(i) = self.rules.iter().position(|rule| rule.matches(request)) {
+            let fault = self.rules[i].fault.clone();
+            if self.rules[i].fire() {
+                self.rules.remove(i);
+            }
+            return Some(fault);
+        }
+        let write = matches!(request.method.as_str(), "POST" | "DELETE");
+        self.dice.as_mut().filter(|_| write).and_then(Dice::roll)
+    }
+}
+
+/// The body of an injected status answer.
+fn injected(status: u16) -> Response {
+    Response::error(status, &format!("injected fault: {status}"))
+}
