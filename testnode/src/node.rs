@@ -4,13 +4,16 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::io::{self, BufReader, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use socket2::SockRef;
+
+/// The next request sequence number, shared by every node in the process.
+static NEXT_SEQ: AtomicU64 = AtomicU64::new(0);
 
 use crate::dice::Dice;
 use crate::group;
@@ -419,6 +422,7 @@ impl Shared {
     fn decide(&self, id: u64, wire: WireRequest) -> Option<Plan> {
         let routed = group::route(&wire.method, &wire.target, &wire.body);
         let request = Request {
+            seq: 0,
             method: wire.method,
             path: wire.target,
             group: routed.group,
@@ -432,6 +436,10 @@ impl Shared {
         if !state.conns.contains_key(&id) {
             return None;
         }
+        let mut request = request;
+        // Note: stamped under the node's lock, so one request's number is
+        // taken when it is recorded, in the same step as any change it makes.
+        request.seq = NEXT_SEQ.fetch_add(1, Ordering::SeqCst);
         let fault = state.pick_fault(&request);
         let groups = &mut state.groups;
         let mut delay = state.latency;

@@ -5,6 +5,9 @@ use crate::Fault;
 /// One request as the node received it (headers and body fully read), before any fault applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// A process-wide sequence number, increasing in the order requests are
+    /// recorded by any node: sorting by it gives the arrival order across nodes.
+    pub seq: u64,
     /// The method as sent, e.g. `"POST"`.
     pub method: String,
     /// The request target as sent: still percent-encoded, query string included.

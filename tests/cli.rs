@@ -1,0 +1,154 @@
+//! Black-box tests of the command line: usage, bad input, help, completions, man page.
+
+mod support;
+
+use predicates::prelude::*;
+use support::TestEnv;
+
+#[test]
+fn help_documents_every_exit_status() {
+    let env = TestEnv::new(0);
+    let assert = env.cmd().arg("--help").assert().success();
+    let help = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    for needle in [
+        "Exit status:",
+        "  0  done",
+        "  1  the operation failed",
+        "  2  bad input",
+        "  3  repairs pending",
+    ] {
+        assert!(help.contains(needle), "missing {needle:?} in:\n{help}");
+    }
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error_and_sends_nothing() {
+    let env = TestEnv::new(2);
+    env.cmd()
+        .args(["create", "g", "--no-such-flag"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--no-such-flag"));
+    assert_eq!(env.total_requests(), 0);
+}
+
+#[test]
+fn bad_durations_name_the_value() {
+    let env = TestEnv::new(1);
+    env.cmd()
+        .args(["status", "g", "--timeout", "5 parsecs"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("5 parsecs"));
+    assert_eq!(env.total_requests(), 0);
+}
+
+#[test]
+fn bad_group_ids_are_rejected_before_anything_is_sent() {
+    let env = TestEnv::new(2);
+    let long = "x".repeat(1025);
+    for id in ["", ".", "..", "a\tb", long.as_str()] {
+        env.cmd()
+            .args(["create", id])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("invalid group id"));
+    }
+    assert_eq!(env.total_requests(), 0);
+    assert!(!env.journal_path().exists());
+}
+
+#[test]
+fn missing_hosts_file_names_the_file_and_the_fix() {
+    let env = TestEnv::new(1);
+    env.cmd()
+        .args(["status", "g", "--hosts", "nowhere.txt"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("nowhere.txt")
+                .and(predicate::str::contains("hosts.example.txt")),
+        );
+}
+
+#[test]
+fn bad_hosts_lines_name_file_and_line_and_send_nothing() {
+    let env = TestEnv::new(2);
+    let good = env.nodes[0].url();
+    for (text, needle) in [
+        (format!("{good}\n# comment\nftp://x\n"), "hosts.txt:3:"),
+        (format!("{good}\n{good}/\n"), "hosts.txt:2:"),
+        ("# only comments\n\n".to_owned(), "lists no nodes"),
+    ] {
+        env.write_hosts(&text);
+        env.cmd()
+            .args(["create", "g"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(needle));
+    }
+    assert_eq!(env.total_requests(), 0);
+}
+
+#[test]
+fn options_work_before_and_after_the_subcommand_and_from_the_environment() {
+    let env = TestEnv::new(1);
+    env.cmd()
+        .args(["--output", "json", "status", "g"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::starts_with("{"));
+    env.cmd()
+        .args(["status", "g", "--output", "json"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::starts_with("{"));
+    env.cmd()
+        .env("CLUSTER_CLIENT_OUTPUT", "json")
+        .args(["status", "g"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::starts_with("{"));
+}
+
+#[test]
+fn default_journal_lives_in_the_per_user_data_directory() {
+    let env = TestEnv::new(1);
+    env.cmd()
+        .env_remove("CLUSTER_CLIENT_JOURNAL")
+        .args(["status", "g"])
+        .assert()
+        .code(0);
+    let lock = env
+        .dir()
+        .join("home/.local/share/cluster-client/journal.json.lock");
+    assert!(lock.exists(), "{} missing", lock.display());
+}
+
+#[test]
+fn completions_are_generated_for_every_shell() {
+    let env = TestEnv::new(0);
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        env.cmd()
+            .args(["completions", shell])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("rollback"));
+    }
+}
+
+#[test]
+fn man_page_covers_options_and_exit_status() {
+    let env = TestEnv::new(0);
+    let assert = env.cmd().arg("man").assert().success();
+    let page = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    for needle in [
+        ".TH",
+        "EXIT STATUS",
+        "\\-\\-max\\-backoff",
+        "\\-\\-journal",
+        "repairs pending",
+    ] {
+        assert!(page.contains(needle), "missing {needle:?}");
+    }
+}

@@ -1,0 +1,436 @@
+//! Black-box tests of create, delete, status and rollback against local fault-injecting nodes.
+
+mod support;
+
+use predicates::prelude::*;
+use support::{Fault, Rule, TestEnv, json_stdout};
+
+#[test]
+fn create_on_healthy_nodes_reaches_every_node() {
+    let env = TestEnv::new(3);
+    let output = env
+        .cmd()
+        .args(["create", "team-a", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json_stdout(&output);
+    assert_eq!(report["operation"], "create");
+    assert_eq!(report["group"], "team-a");
+    assert_eq!(report["outcome"], "done");
+    let hosts: Vec<_> = report["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["host"].clone())
+        .collect();
+    let expected: Vec<_> = env
+        .nodes
+        .iter()
+        .map(|n| serde_json::Value::from(n.url()))
+        .collect();
+    assert_eq!(hosts, expected, "hosts-file order");
+    assert!(
+        report["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .all(|n| n["result"] == "created" && n["attempts"] == 2)
+    );
+    assert_eq!(env.holders("team-a"), vec![0, 1, 2]);
+    assert!(env.pending().is_empty());
+}
+
+#[test]
+fn nodes_are_worked_on_in_hosts_file_order() {
+    let env = TestEnv::new(3);
+    // List the nodes backwards: the binary must follow the file, not the ports.
+    let hosts: String = env
+        .nodes
+        .iter()
+        .rev()
+        .map(|n| format!("{}\n", n.url()))
+        .collect();
+    env.write_hosts(&hosts);
+    env.cmd().args(["create", "g"]).assert().code(0);
+    let seen = env.sequence();
+    let expected: Vec<(usize, String)> = [
+        (2, "GET"),
+        (1, "GET"),
+        (0, "GET"),
+        (2, "POST"),
+        (1, "POST"),
+        (0, "POST"),
+    ]
+    .into_iter()
+    .map(|(i, m)| (i, m.to_owned()))
+    .collect();
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn creating_a_group_that_is_everywhere_sends_no_writes() {
+    let env = TestEnv::new(3);
+    env.seed("g", &[0, 1, 2]);
+    env.cmd()
+        .args(["create", "g"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("already present"));
+    assert_eq!(env.total_writes(), 0);
+}
+
+#[test]
+fn deleting_a_group_that_is_nowhere_exits_zero_without_writes() {
+    let env = TestEnv::new(3);
+    env.cmd().args(["delete", "g"]).assert().code(0);
+    assert_eq!(env.total_writes(), 0);
+}
+
+#[test]
+fn a_node_that_is_down_stops_the_run_before_any_change() {
+    let env = TestEnv::new(3);
+    env.nodes[2].stop();
+    let output = env
+        .cmd()
+        .args(["create", "g", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let report = json_stdout(&output);
+    assert_eq!(report["outcome"], "rolled_back");
+    assert_eq!(report["nodes"][2]["result"], "unreachable");
+    assert!(
+        report["nodes"][2]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty())
+    );
+    assert_eq!(env.total_writes(), 0);
+    assert!(env.holders("g").is_empty());
+}
+
+#[test]
+fn a_node_failing_its_write_makes_the_others_roll_back() {
+    let env = TestEnv::new(3);
+    env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("POST"));
+    let output = env
+        .cmd()
+        .args(["create", "g", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json_stdout(&output);
+    assert_eq!(report["outcome"], "rolled_back");
+    let results: Vec<_> = report["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["result"].clone())
+        .collect();
+    assert_eq!(results, ["rolled_back", "rolled_back", "failed"]);
+    assert!(env.holders("g").is_empty());
+    assert!(env.pending().is_empty());
+    // Undone in reverse order: node 2's DELETE before node 1's.
+    let delete_order: Vec<usize> = env
+        .sequence()
+        .into_iter()
+        .filter(|(_, m)| m == "DELETE")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(delete_order, vec![1, 0]);
+}
+
+#[test]
+fn failed_rollback_is_journaled_and_replayed_by_rollback() {
+    let env = TestEnv::new(3);
+    env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("POST"));
+    env.nodes[0].add_rule(Rule::new(Fault::Status(503)).method("DELETE"));
+    let output = env
+        .cmd()
+        .args(["create", "g", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json_stdout(&output);
+    assert_eq!(report["outcome"], "repairs_pending");
+    assert_eq!(report["nodes"][0]["result"], "rollback_pending");
+    assert_eq!(env.holders("g"), vec![0]);
+    assert_eq!(
+        env.pending(),
+        vec![("g".to_owned(), env.nodes[0].url(), "delete".to_owned())]
+    );
+
+    // Still failing: rollback keeps it and says so.
+    env.cmd()
+        .arg("rollback")
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("pending"));
+    assert_eq!(env.pending().len(), 1);
+
+    env.nodes[0].clear_rules();
+    let output = env
+        .cmd()
+        .args(["rollback", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0));
+    let replay = json_stdout(&output);
+    assert_eq!(replay["repaired"][0]["group"], "g");
+    assert_eq!(replay["repaired"][0]["host"], env.nodes[0].url());
+    assert_eq!(replay["repaired"][0]["action"], "delete");
+    assert_eq!(replay["pending"], serde_json::json!([]));
+    assert!(env.holders("g").is_empty());
+    assert!(env.pending().is_empty());
+}
+
+#[test]
+fn the_next_ordinary_invocation_replays_the_journal_first() {
+    let env = TestEnv::new(3);
+    env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("POST"));
+    env.nodes[0].add_rule(Rule::new(Fault::Reset).method("DELETE"));
+    env.cmd().args(["create", "g"]).assert().code(3);
+    env.nodes[0].clear_rules();
+    env.nodes[2].clear_rules();
+    // A status of another group replays g's repair before it reads.
+    env.cmd().args(["status", "other"]).assert().code(0);
+    assert!(env.pending().is_empty());
+    assert!(env.holders("g").is_empty());
+}
+
+#[test]
+fn a_group_with_pending_repairs_is_refused_while_others_go_ahead() {
+    let env = TestEnv::new(2);
+    env.nodes[1].add_rule(Rule::new(Fault::Status(500)).method("POST").group("g"));
+    env.nodes[0].add_rule(Rule::new(Fault::Status(500)).method("DELETE"));
+    env.cmd().args(["create", "g"]).assert().code(3);
+    let writes_before = env.total_writes();
+
+    let output = env
+        .cmd()
+        .args(["create", "g", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(3));
+    let report = json_stdout(&output);
+    assert_eq!(report["outcome"], "refused");
+    assert_eq!(report["pending"][0]["host"], env.nodes[0].url());
+    // Only the replay's DELETE retries were sent; the refused create sent nothing.
+    assert_eq!(env.total_writes() - writes_before, 3);
+
+    env.cmd().args(["delete", "g"]).assert().code(3).stdout(
+        predicate::str::contains("refused").and(predicate::str::contains(env.nodes[0].url())),
+    );
+    env.cmd().args(["create", "other"]).assert().code(0);
+    assert_eq!(env.holders("other"), vec![0, 1]);
+}
+
+#[test]
+fn create_that_landed_before_a_500_is_recognised_on_retry() {
+    let env = TestEnv::new(3);
+    env.nodes[1].add_rule(
+        Rule::new(Fault::ApplyThenStatus(500))
+            .method("POST")
+            .times(1),
+    );
+    let output = env
+        .cmd()
+        .args(["create", "g", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0));
+    let report = json_stdout(&output);
+    assert_eq!(report["nodes"][1]["result"], "created");
+    assert_eq!(report["nodes"][1]["attempts"], 3, "GET, POST 500, POST 400");
+    assert_eq!(env.holders("g"), vec![0, 1, 2]);
+}
+
+#[test]
+fn create_that_landed_before_a_hang_is_undone_when_a_later_node_fails() {
+    let env = TestEnv::new(3);
+    env.nodes[1].add_rule(Rule::new(Fault::ApplyThenHang).method("POST").times(1));
+    env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("POST"));
+    let output = env
+        .cmd()
+        .args(["create", "g", "--timeout", "300ms", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(json_stdout(&output)["nodes"][1]["result"], "rolled_back");
+    assert!(env.holders("g").is_empty());
+}
+
+#[test]
+fn a_500_that_did_not_apply_is_retried_and_created() {
+    let env = TestEnv::new(2);
+    env.nodes[0].add_rule(Rule::new(Fault::Status(503)).method("POST").times(2));
+    env.cmd().args(["create", "g"]).assert().code(0);
+    assert_eq!(env.nodes[0].count("POST"), 3);
+    assert_eq!(env.holders("g"), vec![0, 1]);
+}
+
+#[test]
+fn rollback_keeps_a_group_that_existed_before() {
+    let env = TestEnv::new(3);
+    env.seed("g", &[1]);
+    env.nodes[1].add_rule(Rule::new(Fault::Status(500)).times(1));
+    env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("POST"));
+    let output = env
+        .cmd()
+        .args(["create", "g", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        json_stdout(&output)["nodes"][1]["result"],
+        "already_present"
+    );
+    assert_eq!(env.holders("g"), vec![1]);
+    assert_eq!(env.nodes[1].count("DELETE"), 0);
+}
+
+#[test]
+fn delete_restores_the_group_only_where_it_was() {
+    let env = TestEnv::new(4);
+    env.seed("g", &[0, 1, 3]);
+    env.nodes[3].add_rule(Rule::new(Fault::Status(500)).method("DELETE"));
+    let output = env
+        .cmd()
+        .args(["delete", "g", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let report = json_stdout(&output);
+    let results: Vec<_> = report["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["result"].clone())
+        .collect();
+    assert_eq!(
+        results,
+        ["rolled_back", "rolled_back", "already_absent", "failed"]
+    );
+    assert_eq!(env.holders("g"), vec![0, 1, 3]);
+    assert_eq!(env.nodes[2].count("POST"), 0);
+}
+
+#[test]
+fn status_exit_codes_and_json() {
+    let env = TestEnv::new(3);
+    env.seed("g", &[0, 1, 2]);
+    let output = env
+        .cmd()
+        .args(["status", "g", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0));
+    let report = json_stdout(&output);
+    assert_eq!(report["group"], "g");
+    assert_eq!(report["consistent"], true);
+    assert!(
+        report["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .all(|n| n["state"] == "present")
+    );
+
+    env.nodes[1].remove_group("g");
+    let output = env
+        .cmd()
+        .args(["status", "g", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let report = json_stdout(&output);
+    assert_eq!(report["consistent"], false);
+    assert_eq!(report["nodes"][1]["state"], "absent");
+
+    env.nodes[1].insert_group("g");
+    env.nodes[2].stop();
+    let output = env
+        .cmd()
+        .args(["status", "g", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let report = json_stdout(&output);
+    assert_eq!(report["nodes"][2]["state"], "unreachable");
+    assert!(report["nodes"][2]["error"].is_string());
+    assert_eq!(env.total_writes(), 0, "status sends no writes");
+}
+
+#[test]
+fn group_ids_needing_encoding_work_end_to_end() {
+    let env = TestEnv::new(2);
+    let id = "a/b c?#é%";
+    env.cmd().args(["create", id]).assert().code(0);
+    assert_eq!(env.holders(id), vec![0, 1]);
+    env.cmd()
+        .args(["status", id])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("present on all 2 nodes"));
+    env.cmd().args(["delete", id]).assert().code(0);
+    assert!(env.holders(id).is_empty());
+}
+
+#[test]
+fn throttled_node_is_retried_after_its_retry_after() {
+    let env = TestEnv::new(2);
+    env.nodes[0].add_rule(
+        Rule::new(Fault::TooManyRequests {
+            retry_after: Some("0".to_owned()),
+        })
+        .method("POST")
+        .times(2),
+    );
+    env.cmd()
+        .args(["create", "g"])
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("attempt 1 of 3 failed (HTTP 429)"));
+    assert_eq!(env.nodes[0].count("POST"), 3);
+}
+
+#[test]
+fn a_node_that_comes_back_on_the_same_port_gets_its_repair() {
+    let env = TestEnv::new(3);
+    env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("POST"));
+    env.nodes[0].add_rule(Rule::new(Fault::Status(500)).method("DELETE"));
+    env.cmd().args(["create", "g"]).assert().code(3);
+    env.nodes[0].clear_rules();
+    env.nodes[0].stop();
+    env.cmd().arg("rollback").assert().code(3);
+    env.nodes[0].restart();
+    env.cmd().arg("rollback").assert().code(0);
+    assert!(env.holders("g").is_empty());
+}
+
+#[test]
+fn human_output_names_nodes_and_results() {
+    let env = TestEnv::new(2);
+    env.nodes[1].add_rule(Rule::new(Fault::Status(500)).method("POST"));
+    env.cmd().args(["create", "g"]).assert().code(1).stdout(
+        predicate::str::contains("create \"g\": failed; every change was rolled back")
+            .and(predicate::str::contains(env.nodes[0].url()))
+            .and(predicate::str::contains("rolled back"))
+            .and(predicate::str::contains("HTTP 500")),
+    );
+}

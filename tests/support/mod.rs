@@ -1,0 +1,163 @@
+//! Test support: a temp directory, a clean environment and local nodes for the real binary.
+#![allow(dead_code, unused_imports)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+
+pub use cluster_testnode::{Fault, Rule, TestNode};
+use serde_json::Value;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_cluster-client");
+
+/// Owns a temp directory (working dir, HOME, hosts file, journal) and the
+/// nodes. Commands it builds inherit no `CLUSTER_CLIENT_*` or `RUST_LOG`
+/// variable from the developer's shell.
+pub struct TestEnv {
+    dir: tempfile::TempDir,
+    pub nodes: Vec<TestNode>,
+}
+
+impl TestEnv {
+    /// `n` healthy nodes listed in `hosts.txt`, in order.
+    pub fn new(n: usize) -> Self {
+        let env = Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+            nodes: cluster_testnode::cluster(n),
+        };
+        let hosts: String = env
+            .nodes
+            .iter()
+            .map(|node| format!("{}\n", node.url()))
+            .collect();
+        env.write_hosts(&format!("# test cluster\n{hosts}"));
+        env
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn hosts_path(&self) -> PathBuf {
+        self.dir().join("hosts.txt")
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.dir().join("state").join("journal.json")
+    }
+
+    pub fn write_hosts(&self, text: &str) {
+        std::fs::write(self.hosts_path(), text).expect("write hosts");
+    }
+
+    /// A command for the binary with fast, explicit retry settings.
+    pub fn cmd(&self) -> assert_cmd::Command {
+        assert_cmd::Command::from_std(self.std_cmd())
+    }
+
+    /// The same, as a std command for spawning and killing.
+    pub fn std_cmd(&self) -> StdCommand {
+        let mut cmd = StdCommand::new(BIN);
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy().into_owned();
+            if key.starts_with("CLUSTER_CLIENT_") || key == "RUST_LOG" || key.starts_with("XDG_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.current_dir(self.dir())
+            .env("HOME", self.dir().join("home"))
+            .env("CLUSTER_CLIENT_HOSTS", self.hosts_path())
+            .env("CLUSTER_CLIENT_JOURNAL", self.journal_path())
+            .env("CLUSTER_CLIENT_TIMEOUT", "2s")
+            .env("CLUSTER_CLIENT_RETRIES", "2")
+            .env("CLUSTER_CLIENT_BACKOFF", "1ms")
+            .env("CLUSTER_CLIENT_MAX_BACKOFF", "20ms");
+        cmd
+    }
+
+    /// The journal file parsed, or `None` when it does not exist.
+    pub fn journal(&self) -> Option<Value> {
+        let bytes = std::fs::read(self.journal_path()).ok()?;
+        Some(serde_json::from_slice(&bytes).expect("journal is JSON"))
+    }
+
+    /// `(group, host, action)` of every pending entry; empty without a journal.
+    pub fn pending(&self) -> Vec<(String, String, String)> {
+        let Some(journal) = self.journal() else {
+            return Vec::new();
+        };
+        assert_eq!(journal["version"], 1);
+        journal["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| {
+                (
+                    e["group"].as_str().expect("group").to_owned(),
+                    e["host"].as_str().expect("host").to_owned(),
+                    e["action"].as_str().expect("action").to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The indexes of the nodes that hold `group`.
+    pub fn holders(&self, group: &str) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].has_group(group))
+            .collect()
+    }
+
+    /// Requests received by all nodes.
+    pub fn total_requests(&self) -> usize {
+        self.nodes.iter().map(|n| n.requests().len()).sum()
+    }
+
+    /// POSTs and DELETEs received by all nodes.
+    pub fn total_writes(&self) -> usize {
+        self.nodes.iter().map(TestNode::writes).sum()
+    }
+
+    /// Every request the nodes received so far, as `(node index, method)`, in
+    /// arrival order (by the process-wide sequence number nodes stamp them with).
+    pub fn sequence(&self) -> Vec<(usize, String)> {
+        let mut all: Vec<(u64, usize, String)> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, node)| {
+                node.requests()
+                    .into_iter()
+                    .map(move |r| (r.seq, i, r.method))
+            })
+            .collect();
+        all.sort();
+        all.into_iter().map(|(_, i, method)| (i, method)).collect()
+    }
+
+    /// Puts `group` on the nodes with these indexes.
+    pub fn seed(&self, group: &str, on: &[usize]) {
+        for &i in on {
+            self.nodes[i].insert_group(group);
+        }
+    }
+}
+
+/// Parses stdout as the one JSON document `--output json` promises.
+pub fn json_stdout(output: &std::process::Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+/// Sends SIGTERM to a child process.
+pub fn sigterm(child: &std::process::Child) {
+    let status = StdCommand::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
