@@ -421,7 +421,7 @@ impl<T: Transport> Cluster<T> {
             } else {
                 let error = exchange.error();
                 log::warn!(
-                    "{}: repair {:?} of {:?} failed ({error}); it stays in the journal",
+                    "{}: repair ({} {:?}) failed ({error}); it stays in the journal",
                     entry.host,
                     entry.action,
                     entry.group

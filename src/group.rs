@@ -16,7 +16,7 @@ pub const MAX_GROUP_ID_BYTES: usize = 1024;
 /// all fine. Rejected: the empty id, `.` and `..` (a URL normaliser would
 /// collapse them into a different path), any control character (it could not
 /// be logged or typed back), and ids longer than [`MAX_GROUP_ID_BYTES`].
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct GroupId(String);
 
@@ -47,6 +47,13 @@ impl GroupId {
     /// The id exactly as the user gave it.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Quoted and escaped like a string, so logs show `"team a"`.
+impl fmt::Debug for GroupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
     }
 }
 

@@ -26,6 +26,15 @@ pub enum Repair {
     Delete,
 }
 
+impl std::fmt::Display for Repair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Create => "re-create",
+            Self::Delete => "delete",
+        })
+    }
+}
+
 impl Repair {
     /// The request that applies this repair.
     pub fn action(self) -> Action {

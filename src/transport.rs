@@ -141,10 +141,10 @@ impl Transport for HttpTransport {
             Action::Delete => self.client.delete(node.collection_url()).json(&body),
             Action::Read => self.client.get(node.group_url(group)),
         };
-        let response = request.send().map_err(|e| classify(&e))?;
+        let response = request.send().map_err(classify)?;
         let status = response.status().as_u16();
         let retry_after = parse_retry_after(response.headers(), SystemTime::now());
-        let body = read_bounded(response).map_err(|e| classify(&e))?;
+        let body = read_bounded(response).map_err(classify)?;
         log::debug!(
             "{node}: {action} {group:?} -> {status} {}",
             String::from_utf8_lossy(&body)
@@ -174,7 +174,10 @@ fn read_bounded(response: Response) -> Result<Vec<u8>, reqwest::Error> {
     }
 }
 
-fn classify(error: &reqwest::Error) -> Failure {
+fn classify(error: reqwest::Error) -> Failure {
+    // Note: the node's URL is already in every log line; without it the
+    // message leads with what went wrong.
+    let error = error.without_url();
     let kind = if error.is_connect() {
         FailureKind::Connect
     } else if error.is_timeout() {
@@ -184,7 +187,7 @@ fn classify(error: &reqwest::Error) -> Failure {
     };
     Failure {
         kind,
-        message: error_chain(error),
+        message: error_chain(&error),
     }
 }
 
