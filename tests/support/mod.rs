@@ -155,8 +155,9 @@ pub fn json_stdout(output: &std::process::Output) -> Value {
 
 /// Sends SIGTERM to a child process.
 pub fn sigterm(child: &std::process::Child) {
-    let status = StdCommand::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+    // Note: through sh's builtin `kill`, so no signal crate or procps is needed.
+    let status = StdCommand::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
         .status()
         .expect("run kill");
     assert!(status.success());
