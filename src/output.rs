@@ -125,14 +125,21 @@ fn operation_human(
         hosts.dedup();
         hosts.join(", ")
     };
+    let undid_something = report
+        .nodes
+        .iter()
+        .any(|n| n.result == NodeResult::RolledBack);
+    let why = if report.interrupted {
+        "interrupted"
+    } else {
+        "failed"
+    };
     let headline = match report.outcome {
         Outcome::Done => "done".to_owned(),
-        Outcome::RolledBack if report.interrupted => {
-            "interrupted; every change was rolled back, the cluster is as it was".to_owned()
+        Outcome::RolledBack if undid_something => {
+            format!("{why}; every change was rolled back, the cluster is as it was")
         }
-        Outcome::RolledBack => {
-            "failed; every change was rolled back, the cluster is as it was".to_owned()
-        }
+        Outcome::RolledBack => format!("{why} before any change; the cluster is as it was"),
         Outcome::RepairsPending => format!(
             "failed; undo still pending on {} (kept in {}; `cluster-client rollback` retries it)",
             hosts(&report.pending),
