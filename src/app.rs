@@ -12,7 +12,7 @@ use crate::exit::{EXIT_STATUS_HELP, ExitStatus};
 use crate::journal::Journal;
 use crate::output;
 use crate::signals::Cancel;
-use crate::transport::{HttpSettings, HttpTransport};
+use crate::transport::HttpTransport;
 
 /// Runs a validated configuration and prints its result to `out`.
 ///
@@ -25,9 +25,7 @@ pub fn execute(config: &Config, cancel: &Cancel, out: &mut dyn Write) -> Result<
         Task::Change { nodes, .. } | Task::Status { nodes, .. } => nodes.clone(),
         Task::Rollback => Vec::new(),
     };
-    let transport = HttpTransport::new(&HttpSettings {
-        timeout: config.http.timeout,
-    })?;
+    let transport = HttpTransport::new(&config.http)?;
     let cluster = Cluster::new(nodes, transport, config.policy.clone())
         .with_cancel(cancel.clone())
         .with_shutdown_grace(config.shutdown_grace);

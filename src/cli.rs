@@ -144,6 +144,34 @@ pub struct Options {
     )]
     pub shutdown_grace: Duration,
 
+    /// Work on up to N nodes at a time (threads); 1 keeps strict hosts-file order.
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "CLUSTER_CLIENT_CONCURRENCY",
+        default_value_t = 1
+    )]
+    pub concurrency: usize,
+
+    /// Trust this PEM CA certificate (bundle) for https:// nodes, besides the built-in roots.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "CLUSTER_CLIENT_CACERT"
+    )]
+    pub cacert: Option<PathBuf>,
+
+    /// Send the bearer token in FILE to every node. CLUSTER_CLIENT_TOKEN sets the token itself.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "CLUSTER_CLIENT_TOKEN_FILE"
+    )]
+    pub token_file: Option<PathBuf>,
+
     /// Result format on stdout; logs always go to stderr.
     #[arg(
         long,

@@ -11,6 +11,7 @@ use crate::group::GroupId;
 use crate::hosts::{self, Node};
 use crate::output::OutputFormat;
 use crate::retry::RetryPolicy;
+use crate::secret::Token;
 use crate::transport::HttpSettings;
 
 /// Everything a run needs, checked before anything is sent.
@@ -28,6 +29,8 @@ pub struct Config {
     pub output: OutputFormat,
     /// How long rollback may take after a signal.
     pub shutdown_grace: Duration,
+    /// How many nodes are worked on at a time (at least 1).
+    pub concurrency: usize,
 }
 
 /// A validated command.
@@ -66,6 +69,19 @@ impl Config {
                 "--timeout must be longer than 0; try 5s".to_owned(),
             ));
         }
+        if options.concurrency == 0 {
+            return Err(InputError::Invalid(
+                "--concurrency must be at least 1 (1 works on one node at a time)".to_owned(),
+            ));
+        }
+        if let Some(path) = &options.cacert {
+            if !path.is_file() {
+                return Err(InputError::Invalid(format!(
+                    "--cacert {}: no such file; give the path of a PEM CA certificate",
+                    path.display()
+                )));
+            }
+        }
         if options.backoff > options.max_backoff {
             return Err(InputError::Invalid(format!(
                 "--backoff {} is longer than --max-backoff {}; raise --max-backoff or lower --backoff",
@@ -101,11 +117,36 @@ impl Config {
             },
             http: HttpSettings {
                 timeout: options.timeout,
+                ca_certificate: options.cacert.clone(),
+                token: read_token(options.token_file.as_deref())?,
             },
+            concurrency: options.concurrency,
             output: options.output,
             shutdown_grace: options.shutdown_grace,
         })
     }
+}
+
+/// The bearer token: `--token-file` (or `CLUSTER_CLIENT_TOKEN_FILE`) wins
+/// over `CLUSTER_CLIENT_TOKEN`. Neither set means no credentials.
+fn read_token(file: Option<&Path>) -> Result<Option<Token>, InputError> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            InputError::Invalid(format!(
+                "cannot read --token-file {}: {e}; point it at a readable file that holds the token",
+                path.display()
+            ))
+        })?;
+        return Token::new(&text).map(Some).ok_or_else(|| {
+            InputError::Invalid(format!(
+                "--token-file {} is empty; put the token in it, or drop the option",
+                path.display()
+            ))
+        });
+    }
+    Ok(std::env::var("CLUSTER_CLIENT_TOKEN")
+        .ok()
+        .and_then(|value| Token::new(&value)))
 }
 
 /// `journal.json` in the per-user data directory, for example

@@ -10,7 +10,7 @@
 //! use cluster_client::{Cluster, GroupId, HttpSettings, HttpTransport, Journal, Node, RetryPolicy};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let nodes = vec![Node::parse("http://node1:8080")?, Node::parse("node2:8080")?];
-//! let transport = HttpTransport::new(&HttpSettings { timeout: std::time::Duration::from_secs(5) })?;
+//! let transport = HttpTransport::new(&HttpSettings::with_timeout(std::time::Duration::from_secs(5)))?;
 //! let cluster = Cluster::new(nodes, transport, RetryPolicy::default());
 //! let mut journal = Journal::open("journal.json".as_ref())?;
 //! cluster.replay(&mut journal)?;
@@ -30,6 +30,7 @@ pub mod hosts;
 pub mod journal;
 pub mod output;
 pub mod retry;
+pub mod secret;
 pub mod signals;
 #[cfg(test)]
 mod sim;

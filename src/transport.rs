@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io::Read;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use reqwest::blocking::{Client, Response};
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::group::GroupId;
 use crate::hosts::Node;
+use crate::secret::Token;
 
 /// The most bytes of a response body that are read; the rest is discarded
 /// with the connection. Bodies are only logged, never trusted.
@@ -102,6 +104,22 @@ pub trait Transport: Send + Sync {
 pub struct HttpSettings {
     /// The limit for one attempt: connecting, sending and reading the answer.
     pub timeout: Duration,
+    /// Extra PEM CA certificates to trust for https nodes; `None` trusts
+    /// only the built-in Mozilla roots.
+    pub ca_certificate: Option<PathBuf>,
+    /// A bearer token sent to every node; `None` sends no credentials.
+    pub token: Option<Token>,
+}
+
+impl HttpSettings {
+    /// Plain settings: this timeout, built-in roots, no credentials.
+    pub fn with_timeout(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            ca_certificate: None,
+            token: None,
+        }
+    }
 }
 
 /// The real transport: one blocking reqwest client with connection reuse.
@@ -266,9 +284,9 @@ mod tests {
         use mockito::Matcher;
 
         fn transport(timeout_ms: u64) -> HttpTransport {
-            HttpTransport::new(&HttpSettings {
-                timeout: Duration::from_millis(timeout_ms),
-            })
+            HttpTransport::new(&HttpSettings::with_timeout(Duration::from_millis(
+                timeout_ms,
+            )))
             .expect("client")
         }
 
