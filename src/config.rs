@@ -74,13 +74,11 @@ impl Config {
                 "--concurrency must be at least 1 (1 works on one node at a time)".to_owned(),
             ));
         }
-        if let Some(path) = &options.cacert {
-            if !path.is_file() {
-                return Err(InputError::Invalid(format!(
-                    "--cacert {}: no such file; give the path of a PEM CA certificate",
-                    path.display()
-                )));
-            }
+        if let Some(path) = options.cacert.as_ref().filter(|p| !p.is_file()) {
+            return Err(InputError::Invalid(format!(
+                "--cacert {}: no such file; give the path of a PEM CA certificate",
+                path.display()
+            )));
         }
         if options.backoff > options.max_backoff {
             return Err(InputError::Invalid(format!(
