@@ -1,6 +1,6 @@
 //! One run of the binary: lock and replay the journal, do the task, print the result.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use clap::CommandFactory;
 
@@ -28,7 +28,8 @@ pub fn execute(config: &Config, cancel: &Cancel, out: &mut dyn Write) -> Result<
     let transport = HttpTransport::new(&config.http)?;
     let cluster = Cluster::new(nodes, transport, config.policy.clone())
         .with_cancel(cancel.clone())
-        .with_shutdown_grace(config.shutdown_grace);
+        .with_shutdown_grace(config.shutdown_grace)
+        .with_concurrency(config.concurrency);
 
     let replay = cluster.replay(&mut journal)?;
     if !matches!(config.task, Task::Rollback) {
@@ -48,10 +49,14 @@ pub fn execute(config: &Config, cancel: &Cancel, out: &mut dyn Write) -> Result<
         Task::Change {
             operation, groups, ..
         } => {
+            let mut progress = Progress::new(groups.len());
             let mut reports = Vec::with_capacity(groups.len());
             for group in groups {
-                reports.push(cluster.run(*operation, group, &mut journal)?);
+                let report = cluster.run(*operation, group, &mut journal)?;
+                progress.advance(report.outcome == crate::engine::Outcome::Done);
+                reports.push(report);
             }
+            progress.finish();
             output::operations(out, config.output, &reports, journal.path())
                 .map_err(Error::Output)?;
             ExitStatus::of_operations(&reports)
@@ -59,6 +64,47 @@ pub fn execute(config: &Config, cancel: &Cancel, out: &mut dyn Write) -> Result<
     };
     out.flush().map_err(Error::Output)?;
     Ok(status)
+}
+
+/// A one-line `done/total` counter for bulk runs, drawn on stderr only when
+/// stderr is a terminal: cron logs and pipes stay quiet.
+struct Progress {
+    total: usize,
+    done: usize,
+    failed: usize,
+    visible: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        Self {
+            total,
+            done: 0,
+            failed: 0,
+            visible: total > 1 && std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn advance(&mut self, succeeded: bool) {
+        self.done += 1;
+        self.failed += usize::from(!succeeded);
+        if self.visible {
+            // Note: progress is best effort; a closed stderr must not fail the run.
+            let _ = write!(
+                std::io::stderr(),
+                "\r{}/{} groups, {} not done",
+                self.done,
+                self.total,
+                self.failed
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if self.visible {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
 }
 
 fn log_replay(replay: &ReplayReport, journal: &Journal) {

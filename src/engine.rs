@@ -10,11 +10,14 @@
 //! leaves only the undos it could not apply in the journal.
 
 use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::JournalError;
+use crate::fanout::fan_out;
 use crate::group::GroupId;
 use crate::hosts::Node;
 use crate::journal::{self, Entry, Journal, Repair};
@@ -197,6 +200,7 @@ pub struct Cluster<T> {
     policy: RetryPolicy,
     cancel: Cancel,
     grace: Duration,
+    concurrency: usize,
     run: String,
 }
 
@@ -212,6 +216,7 @@ impl<T: Transport> Cluster<T> {
             policy,
             cancel: Cancel::new(),
             grace: DEFAULT_SHUTDOWN_GRACE,
+            concurrency: 1,
             run: journal::run_id(),
         }
     }
@@ -226,6 +231,16 @@ impl<T: Transport> Cluster<T> {
     /// How long compensation may continue after a cancel.
     pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
+        self
+    }
+
+    /// Works on up to `n` nodes at a time (at least 1). With 1, nodes are
+    /// worked on one after another in hosts-file order; with more, they are
+    /// started in that order and every guarantee still holds: write-ahead
+    /// before any change, no new change after a failure, and reports in
+    /// hosts-file order.
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
         self
     }
 
@@ -346,11 +361,18 @@ impl<T: Transport> Cluster<T> {
     /// Reads `group` on every node. Sends no writes.
     pub fn status(&self, group: &GroupId) -> StatusReport {
         let retrier = self.retrier();
+        let reads = fan_out(
+            &self.nodes,
+            self.concurrency,
+            || false,
+            |node| retrier.call(node, Action::Read, group, Mode::Forward),
+        );
         let nodes: Vec<NodeStatus> = self
             .nodes
             .iter()
-            .map(|node| {
-                let exchange = retrier.call(node, Action::Read, group, Mode::Forward);
+            .zip(reads)
+            .map(|(node, exchange)| {
+                let exchange = exchange.expect("status reads every node");
                 let (state, error) = match exchange.status() {
                     Some(200) => (NodeState::Present, None),
                     Some(404) => (NodeState::Absent, None),
@@ -391,34 +413,40 @@ impl<T: Transport> Cluster<T> {
             journal.path().display()
         );
         let retrier = self.retrier();
-        let mut repaired = vec![false; entries.len()];
-        let mut errors: Vec<Option<String>> = vec![None; entries.len()];
-        let mut dead: HashSet<&Node> = HashSet::new();
-        for (index, entry) in entries.iter().enumerate().rev() {
-            if self.cancel.is_cancelled() {
-                break;
-            }
-            if dead.contains(&entry.host) {
-                errors[index] = Some(
-                    "skipped: the node did not answer an earlier repair in this replay".to_owned(),
+        let dead: Mutex<HashSet<&Node>> = Mutex::new(HashSet::new());
+        let newest_first: Vec<usize> = (0..entries.len()).rev().collect();
+        let outcomes = fan_out(
+            &newest_first,
+            self.concurrency,
+            || self.cancel.is_cancelled(),
+            |&index| -> Result<(), String> {
+                let entry = &entries[index];
+                let is_dead = |dead: &Mutex<HashSet<&Node>>| {
+                    dead.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .contains(&entry.host)
+                };
+                if is_dead(&dead) {
+                    return Err(
+                        "skipped: the node did not answer an earlier repair in this replay"
+                            .to_owned(),
+                    );
+                }
+                let exchange = retrier.call(
+                    &entry.host,
+                    entry.action.action(),
+                    &entry.group,
+                    Mode::Forward,
                 );
-                continue;
-            }
-            let exchange = retrier.call(
-                &entry.host,
-                entry.action.action(),
-                &entry.group,
-                Mode::Forward,
-            );
-            if repair_applied(entry.action, &exchange) {
-                log::info!(
-                    "{}: repaired {:?} ({:?})",
-                    entry.host,
-                    entry.group,
-                    entry.action
-                );
-                repaired[index] = true;
-            } else {
+                if repair_applied(entry.action, &exchange) {
+                    log::info!(
+                        "{}: repaired: {} {:?}",
+                        entry.host,
+                        entry.action,
+                        entry.group
+                    );
+                    return Ok(());
+                }
                 let error = exchange.error();
                 log::warn!(
                     "{}: repair ({} {:?}) failed ({error}); it stays in the journal",
@@ -427,9 +455,20 @@ impl<T: Transport> Cluster<T> {
                     entry.group
                 );
                 if exchange.last.is_err() {
-                    dead.insert(&entry.host);
+                    dead.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(&entry.host);
                 }
-                errors[index] = Some(error);
+                Err(error)
+            },
+        );
+        let mut repaired = vec![false; entries.len()];
+        let mut errors: Vec<Option<String>> = vec![None; entries.len()];
+        for (&index, outcome) in newest_first.iter().zip(outcomes) {
+            match outcome {
+                Some(Ok(())) => repaired[index] = true,
+                Some(Err(error)) => errors[index] = Some(error),
+                None => {}
             }
         }
         let mut report = ReplayReport::default();
@@ -472,6 +511,16 @@ enum Ownership {
     Yes,
     /// May have been changed: undone on failure (undos are idempotent).
     Unknown,
+}
+
+/// What one node's change did, computed on a worker thread.
+#[derive(Debug)]
+struct Change {
+    result: NodeResult,
+    ownership: Ownership,
+    attempts: u32,
+    error: Option<String>,
+    interrupted: bool,
 }
 
 #[derive(Debug)]
@@ -520,27 +569,44 @@ impl<'c, T: Transport> Run<'c, T> {
     /// `None` when a node could not be read (or the run was interrupted).
     fn read_all(&mut self) -> Option<Vec<usize>> {
         let retrier = self.cluster.retrier();
+        let unreadable = AtomicBool::new(false);
+        let indexes: Vec<usize> = (0..self.slots.len()).collect();
+        let reads = fan_out(
+            &indexes,
+            self.cluster.concurrency,
+            || unreadable.load(Ordering::SeqCst),
+            |&index| {
+                let exchange =
+                    retrier.call(self.node(index), Action::Read, self.group, Mode::Forward);
+                if !matches!(exchange.status(), Some(200 | 404)) {
+                    unreadable.store(true, Ordering::SeqCst);
+                }
+                exchange
+            },
+        );
         let mut to_change = Vec::new();
-        for index in 0..self.slots.len() {
-            let exchange = retrier.call(self.node(index), Action::Read, self.group, Mode::Forward);
+        let mut readable = true;
+        for (index, exchange) in reads.into_iter().enumerate() {
+            let Some(exchange) = exchange else { continue };
             let slot = &mut self.slots[index];
             slot.attempts += exchange.attempts;
             let present = match exchange.status() {
                 Some(200) => true,
                 Some(404) => false,
                 _ => {
+                    readable = false;
                     self.interrupted |= exchange.stopped;
                     if exchange.attempts > 0 {
                         slot.result = NodeResult::Unreachable;
                         slot.error =
                             Some(format!("could not read the group: {}", exchange.error()));
+                        log::warn!(
+                            "{}: cannot read {:?}; nothing was changed on any node",
+                            self.cluster.nodes[index],
+                            self.group
+                        );
                     }
-                    log::warn!(
-                        "{}: cannot read {:?}; nothing was changed on any node",
-                        self.node(index),
-                        self.group
-                    );
-                    return None;
+                    continue;
                 }
             };
             if present == self.operation.wants_present() {
@@ -552,58 +618,93 @@ impl<'c, T: Transport> Run<'c, T> {
                 to_change.push(index);
             }
         }
-        Some(to_change)
+        readable.then_some(to_change)
     }
 
-    /// Changes each node in `to_change`, in order. Returns whether all of
-    /// them are now in the requested state.
+    /// Changes each node in `to_change`, starting them in order, up to the
+    /// cluster's concurrency at a time. Once one fails (or the run is
+    /// cancelled) no new change starts; changes in flight finish. Returns
+    /// whether all of them are now in the requested state.
     fn apply_all(&mut self, to_change: &[usize]) -> bool {
-        let retrier = self.cluster.retrier();
-        let action = self.operation.action();
-        for &index in to_change {
-            if self.cluster.cancel.is_cancelled() {
-                self.interrupted = true;
-                return false;
-            }
-            let node = self.node(index);
-            let exchange = retrier.call(node, action, self.group, Mode::Forward);
-            self.slots[index].attempts += exchange.attempts;
-            let status = exchange.status();
-            let (result, ownership) = match (self.operation, status) {
-                (_, Some(s)) if (200..300).contains(&s) => (self.done_result(), Ownership::Yes),
-                (Operation::Create, Some(400)) if exchange.earlier_may_have_applied => {
-                    log::info!("{node}: 400 after an unanswered attempt: this run's create landed");
-                    (NodeResult::Created, Ownership::Yes)
+        let failed = AtomicBool::new(false);
+        let cancel = &self.cluster.cancel;
+        let changes = fan_out(
+            to_change,
+            self.cluster.concurrency,
+            || failed.load(Ordering::SeqCst) || cancel.is_cancelled(),
+            |&index| {
+                let change = self.apply_one(index);
+                if matches!(change.result, NodeResult::Failed | NodeResult::NotAttempted) {
+                    failed.store(true, Ordering::SeqCst);
                 }
-                (Operation::Create, Some(400)) => {
-                    // Note: the read said absent, so someone else created it
-                    // since; it is not ours to delete.
-                    log::warn!(
-                        "{node}: {:?} appeared after it was read; leaving it alone",
-                        self.group
-                    );
-                    (NodeResult::AlreadyPresent, Ownership::No)
-                }
-                _ if exchange.attempts == 0 => {
-                    // Note: cancelled before the first attempt: nothing was sent.
-                    self.interrupted = true;
-                    return false;
-                }
-                _ => {
-                    self.interrupted |= exchange.stopped;
-                    let ownership = self.settle_failure(index, &exchange);
-                    let slot = &mut self.slots[index];
-                    slot.error = Some(exchange.error());
-                    slot.result = NodeResult::Failed;
-                    slot.ownership = ownership;
-                    return false;
-                }
+                change
+            },
+        );
+        let mut completed = true;
+        for (&index, change) in to_change.iter().zip(changes) {
+            let Some(change) = change else {
+                completed = false;
+                self.interrupted |= cancel.is_cancelled();
+                continue;
             };
+            if matches!(change.result, NodeResult::Failed | NodeResult::NotAttempted) {
+                completed = false;
+            }
+            self.interrupted |= change.interrupted;
             let slot = &mut self.slots[index];
-            slot.result = result;
-            slot.ownership = ownership;
+            slot.attempts += change.attempts;
+            slot.result = change.result;
+            slot.ownership = change.ownership;
+            slot.error = change.error;
         }
-        true
+        completed
+    }
+
+    /// Sends the change to one node and decides what it did.
+    fn apply_one(&self, index: usize) -> Change {
+        let node = self.node(index);
+        let exchange =
+            self.cluster
+                .retrier()
+                .call(node, self.operation.action(), self.group, Mode::Forward);
+        let mut change = Change {
+            result: self.done_result(),
+            ownership: Ownership::Yes,
+            attempts: exchange.attempts,
+            error: None,
+            interrupted: false,
+        };
+        match (self.operation, exchange.status()) {
+            (_, Some(s)) if (200..300).contains(&s) => {}
+            (Operation::Create, Some(400)) if exchange.earlier_may_have_applied => {
+                log::info!("{node}: 400 after an unanswered attempt: this run's create landed");
+            }
+            (Operation::Create, Some(400)) => {
+                // Note: the read said absent, so someone else created it
+                // since; it is not ours to delete.
+                log::warn!(
+                    "{node}: {:?} appeared after it was read; leaving it alone",
+                    self.group
+                );
+                change.result = NodeResult::AlreadyPresent;
+                change.ownership = Ownership::No;
+            }
+            _ if exchange.attempts == 0 => {
+                // Note: cancelled before the first attempt: nothing was sent.
+                change.result = NodeResult::NotAttempted;
+                change.ownership = Ownership::No;
+                change.interrupted = true;
+            }
+            _ => {
+                let (ownership, reads) = self.settle_failure(node, &exchange);
+                change.result = NodeResult::Failed;
+                change.ownership = ownership;
+                change.attempts += reads;
+                change.error = Some(exchange.error());
+                change.interrupted = exchange.stopped;
+            }
+        }
+        change
     }
 
     fn done_result(&self) -> NodeResult {
@@ -615,19 +716,18 @@ impl<'c, T: Transport> Run<'c, T> {
 
     /// Decides whether a failed change may have landed: if an attempt may
     /// have been applied, read the node once more instead of guessing.
-    fn settle_failure(&mut self, index: usize, exchange: &Exchange) -> Ownership {
+    /// Returns the ownership and the number of reads sent.
+    fn settle_failure(&self, node: &Node, exchange: &Exchange) -> (Ownership, u32) {
         if !exchange.may_have_applied() {
-            return Ownership::No;
+            return (Ownership::No, 0);
         }
         if exchange.stopped {
-            return Ownership::Unknown;
+            return (Ownership::Unknown, 0);
         }
-        let node = self.node(index);
         let read = self
             .cluster
             .retrier()
             .call(node, Action::Read, self.group, Mode::Forward);
-        self.slots[index].attempts += read.attempts;
         let present = match read.status() {
             Some(200) => true,
             Some(404) => false,
@@ -636,32 +736,40 @@ impl<'c, T: Transport> Run<'c, T> {
                     "{node}: outcome unknown ({}); it will be undone to be safe",
                     read.error()
                 );
-                return Ownership::Unknown;
+                return (Ownership::Unknown, read.attempts);
             }
         };
         if present == self.operation.wants_present() {
             log::info!("{node}: the change landed although the request failed");
-            Ownership::Yes
+            (Ownership::Yes, read.attempts)
         } else {
-            Ownership::No
+            (Ownership::No, read.attempts)
         }
     }
 
-    /// Undoes every change this run made or may have made, newest first.
-    /// Returns the nodes whose undo failed, with the reason.
+    /// Undoes every change this run made or may have made, newest first
+    /// (up to the cluster's concurrency at a time). Returns the nodes whose
+    /// undo failed, with the reason.
     fn compensate(&mut self) -> Vec<(Node, String)> {
         let retrier = self.cluster.retrier();
         let repair = self.operation.repair();
         let mode = Mode::Compensate {
             grace: self.cluster.grace,
         };
+        let targets: Vec<usize> = (0..self.slots.len())
+            .rev()
+            .filter(|&i| self.slots[i].ownership != Ownership::No)
+            .collect();
+        let undos = fan_out(
+            &targets,
+            self.cluster.concurrency,
+            || false,
+            |&index| retrier.call(self.node(index), repair.action(), self.group, mode),
+        );
         let mut failed = Vec::new();
-        for index in (0..self.slots.len()).rev() {
-            if self.slots[index].ownership == Ownership::No {
-                continue;
-            }
+        for (&index, exchange) in targets.iter().zip(undos) {
+            let Some(exchange) = exchange else { continue };
             let node = self.node(index);
-            let exchange = retrier.call(node, repair.action(), self.group, mode);
             let slot = &mut self.slots[index];
             slot.attempts += exchange.attempts;
             if repair_applied(repair, &exchange) {
@@ -1153,5 +1261,67 @@ mod tests {
         assert_eq!(report.nodes[2].state, NodeState::Unreachable);
         assert_eq!(report.nodes[2].attempts, 3);
         assert_eq!(f.sim.writes(), 0);
+    }
+
+    #[test]
+    fn parallel_create_keeps_every_guarantee() {
+        let mut f = fixture(7);
+        f.sim.seed(&f.nodes[1], "g");
+        f.sim
+            .fault(&f.nodes[3], Some(Post), Fault::StatusAfter(500), None);
+        f.sim
+            .fault(&f.nodes[4], Some(Post), Fault::StatusBefore(503), None);
+        let report = cluster(&f.sim, &f.nodes)
+            .with_concurrency(4)
+            .run(Operation::Create, &group("g"), &mut f.journal)
+            .expect("journal");
+        assert_eq!(report.outcome, Outcome::RolledBack);
+        assert_eq!(report.nodes[1].result, NodeResult::AlreadyPresent);
+        assert_eq!(
+            f.sim.holders(&f.nodes, "g"),
+            vec![1],
+            "pre-existing kept, the rest undone"
+        );
+        let writes: Vec<_> = f
+            .sim
+            .seen()
+            .into_iter()
+            .filter(|s| s.action != Get)
+            .collect();
+        assert!(
+            writes
+                .iter()
+                .filter(|s| s.action == Post)
+                .all(|s| s.journaled == Some(true))
+        );
+        assert!(f.journal.entries().is_empty());
+        let hosts: Vec<&Node> = report.nodes.iter().map(|n| &n.host).collect();
+        assert_eq!(
+            hosts,
+            f.nodes.iter().collect::<Vec<_>>(),
+            "hosts-file order"
+        );
+    }
+
+    #[test]
+    fn parallel_replay_applies_every_repair() {
+        let mut f = fixture(3);
+        f.sim
+            .fault(&f.nodes[2], Some(Post), Fault::StatusBefore(500), None);
+        f.sim.fault(&f.nodes[0], Some(Del), Fault::Refused, None);
+        f.sim.fault(&f.nodes[1], Some(Del), Fault::Refused, None);
+        for id in ["a", "b", "c", "d"] {
+            f.run(Operation::Create, id);
+        }
+        assert_eq!(f.journal.entries().len(), 8);
+        f.sim.heal();
+        let replay = cluster(&f.sim, &f.nodes)
+            .with_concurrency(4)
+            .replay(&mut f.journal)
+            .expect("replay");
+        assert_eq!((replay.repaired.len(), replay.pending.len()), (8, 0));
+        for id in ["a", "b", "c", "d"] {
+            assert!(f.sim.holders(&f.nodes, id).is_empty(), "{id}");
+        }
     }
 }

@@ -25,6 +25,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod exit;
+pub mod fanout;
 pub mod group;
 pub mod hosts;
 pub mod journal;

@@ -11,11 +11,23 @@ const WAIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn sigkill_at_random_points_then_replay_restores_all_or_nothing() {
+    kill_loop("1", 0x5eed_c0de_u64);
+}
+
+#[test]
+fn sigkill_at_random_points_with_concurrency_then_replay_restores_all_or_nothing() {
+    kill_loop("3", 0x0c0f_fee0_u64);
+}
+
+/// Runs 40 seeded rounds of create/delete at `concurrency`, each killed
+/// with SIGKILL when a random node has seen 1 or 2 more requests, then
+/// replays and checks all-or-nothing and an empty journal.
+fn kill_loop(concurrency: &str, seed: u64) {
     let env = TestEnv::new(3);
     for node in &env.nodes {
         node.set_latency(Duration::from_millis(3));
     }
-    let mut rng = fastrand::Rng::with_seed(0x5eed_c0de_u64);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let mut torn = 0;
     for round in 0..40 {
         let group = format!("g{round}");
@@ -40,6 +52,7 @@ fn sigkill_at_random_points_then_replay_restores_all_or_nothing() {
         let mut child = env
             .std_cmd()
             .args([if delete { "delete" } else { "create" }, &group])
+            .args(["--concurrency", concurrency])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

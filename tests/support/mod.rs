@@ -71,7 +71,8 @@ impl TestEnv {
             .env("CLUSTER_CLIENT_TIMEOUT", "2s")
             .env("CLUSTER_CLIENT_RETRIES", "2")
             .env("CLUSTER_CLIENT_BACKOFF", "1ms")
-            .env("CLUSTER_CLIENT_MAX_BACKOFF", "20ms");
+            .env("CLUSTER_CLIENT_MAX_BACKOFF", "20ms")
+            .env("CLUSTER_CLIENT_CONCURRENCY", concurrency());
         cmd
     }
 
@@ -140,6 +141,18 @@ impl TestEnv {
         for &i in on {
             self.nodes[i].insert_group(group);
         }
+    }
+}
+
+/// The concurrency every command runs at: 4 in test binaries named
+/// `parallel_*` (which rerun a suite with `#[path]`), 1 everywhere else.
+pub fn concurrency() -> &'static str {
+    let exe = std::env::current_exe().expect("test binary path");
+    let name = exe.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if name.starts_with("parallel_") {
+        "4"
+    } else {
+        "1"
     }
 }
 

@@ -1,0 +1,128 @@
+//! Bounded fan-out: work on up to N items at a time, results kept in item order.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Runs `work` on each item, at most `concurrency` at a time, starting them
+/// in item order. Before each start, `stop` is asked; once it says yes, no
+/// new item starts, and the ones already running finish.
+///
+/// Returns one slot per item, in item order: `None` for items never started.
+/// With `concurrency` 1 everything runs on the calling thread, one item after
+/// another.
+pub fn fan_out<T, R, S, W>(items: &[T], concurrency: usize, stop: S, work: W) -> Vec<Option<R>>
+where
+    T: Sync,
+    R: Send,
+    S: Fn() -> bool + Sync,
+    W: Fn(&T) -> R + Sync,
+{
+    let mut results: Vec<Option<R>> = items.iter().map(|_| None).collect();
+    if concurrency <= 1 || items.len() <= 1 {
+        for (slot, item) in results.iter_mut().zip(items) {
+            if stop() {
+                break;
+            }
+            *slot = Some(work(item));
+        }
+        return results;
+    }
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new(results);
+    std::thread::scope(|scope| {
+        for _ in 0..concurrency.min(items.len()) {
+            scope.spawn(|| {
+                loop {
+                    if stop() {
+                        break;
+                    }
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(item) = items.get(index) else {
+                        break;
+                    };
+                    let result = work(item);
+                    results.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(result);
+                }
+            });
+        }
+    });
+    results.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, Barrier};
+
+    #[test]
+    fn keeps_item_order_whatever_the_finishing_order() {
+        let items: Vec<u32> = (0..50).collect();
+        let results = fan_out(&items, 8, || false, |x| x * 2);
+        let expected: Vec<Option<u32>> = items.iter().map(|x| Some(x * 2)).collect();
+        assert_eq!(results, expected);
+    }
+
+    #[test]
+    fn runs_up_to_the_limit_at_the_same_time() {
+        // Note: all four workers must be inside `work` at once to pass the
+        // barrier; with less parallelism this test would hang, not pass.
+        let barrier = Arc::new(Barrier::new(4));
+        let items = [0; 4];
+        let results = fan_out(&items, 4, || false, |_| barrier.wait().is_leader());
+        assert_eq!(
+            results.iter().flatten().filter(|leader| **leader).count(),
+            1
+        );
+    }
+
+    #[test]
+    fn stop_prevents_new_starts_but_not_running_ones() {
+        let stopped = AtomicBool::new(false);
+        let items: Vec<usize> = (0..10).collect();
+        let results = fan_out(
+            &items,
+            1,
+            || stopped.load(Ordering::SeqCst),
+            |&i| {
+                if i == 3 {
+                    stopped.store(true, Ordering::SeqCst);
+                }
+                i
+            },
+        );
+        assert_eq!(
+            results,
+            vec![
+                Some(0),
+                Some(1),
+                Some(2),
+                Some(3),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn parallel_stop_leaves_later_items_unstarted() {
+        let stopped = AtomicBool::new(false);
+        let items: Vec<usize> = (0..100).collect();
+        let results = fan_out(
+            &items,
+            4,
+            || stopped.load(Ordering::SeqCst),
+            |&i| {
+                if i == 0 {
+                    stopped.store(true, Ordering::SeqCst);
+                }
+            },
+        );
+        assert!(results[0].is_some());
+        assert!(results.iter().filter(|r| r.is_some()).count() <= 4);
+    }
+}

@@ -1,0 +1,46 @@
+//! Sequential order: nodes are worked on, and undone, in hosts-file order (the default, --concurrency 1).
+
+mod support;
+
+use support::{Fault, Rule, TestEnv};
+
+#[test]
+fn nodes_are_worked_on_in_hosts_file_order() {
+    let env = TestEnv::new(3);
+    // List the nodes backwards: the binary must follow the file, not the ports.
+    let hosts: String = env
+        .nodes
+        .iter()
+        .rev()
+        .map(|n| format!("{}\n", n.url()))
+        .collect();
+    env.write_hosts(&hosts);
+    env.cmd().args(["create", "g"]).assert().code(0);
+    let seen = env.sequence();
+    let expected: Vec<(usize, String)> = [
+        (2, "GET"),
+        (1, "GET"),
+        (0, "GET"),
+        (2, "POST"),
+        (1, "POST"),
+        (0, "POST"),
+    ]
+    .into_iter()
+    .map(|(i, m)| (i, m.to_owned()))
+    .collect();
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn rollback_undoes_in_reverse_order() {
+    let env = TestEnv::new(3);
+    env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("POST"));
+    env.cmd().args(["create", "g"]).assert().code(1);
+    let deletes: Vec<usize> = env
+        .sequence()
+        .into_iter()
+        .filter(|(_, method)| method == "DELETE")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(deletes, vec![1, 0]);
+}
