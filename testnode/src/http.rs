@@ -209,12 +209,20 @@ impl Response {
 
     /// The full response bytes; `close` adds `Connection: close`.
     pub(crate) fn to_bytes(&self, close: bool) -> Vec<u8> {
+        let mut bytes = self.head(self.body.len(), close);
+        bytes.extend_from_slice(&self.body);
+        bytes
+    }
+
+    /// The status line and headers only, announcing a body of `body_len` bytes (whatever
+    /// `self.body` holds).
+    pub(crate) fn head(&self, body_len: usize, close: bool) -> Vec<u8> {
         let mut head = format!(
             "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
             self.status,
             reason(self.status),
             self.content_type,
-            self.body.len()
+            body_len
         );
         for (name, value) in &self.extra_headers {
             head.push_str(&format!("{name}: {value}\r\n"));
@@ -223,9 +231,7 @@ impl Response {
             head.push_str("Connection: close\r\n");
         }
         head.push_str("\r\n");
-        let mut bytes = head.into_bytes();
-        bytes.extend_from_slice(&self.body);
-        bytes
+        head.into_bytes()
     }
 }
 

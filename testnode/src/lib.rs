@@ -13,7 +13,8 @@
 //! Every request is recorded ([`TestNode::requests`]) and can be awaited
 //! ([`TestNode::wait_for_requests`]) instead of sleeping. [`Rule`]s inject a [`Fault`] into
 //! chosen requests; [`TestNode::stop`] and [`TestNode::restart`] take the whole node down and
-//! up on the same port.
+//! up on the same port. [`TestNode::start_tls`] serves the same API over https with a
+//! certificate the caller provides.
 //!
 //! ```
 //! use cluster_testnode::{Fault, Rule, TestNode};

@@ -2,14 +2,17 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use socket2::SockRef;
 
 /// The next request sequence number, shared by every node in the process.
@@ -22,6 +25,9 @@ use crate::{Exchange, Fault, Request, Rule};
 
 /// The longest a hanging connection waits to be released before closing on its own.
 const HANG_CAP: Duration = Duration::from_secs(60);
+
+/// The body length a [`Fault::Drip`] answer promises in its `Content-Length`.
+const DRIP_BODY_BYTES: usize = 1024 * 1024;
 
 /// A group-API server on 127.0.0.1 with its own set of groups, a log of every request, and
 /// fault rules.
@@ -38,6 +44,8 @@ pub struct TestNode {
 /// State shared by the handle, the accept loop and the connection threads.
 struct Shared {
     port: u16,
+    /// The TLS settings of an https node; `None` serves plain HTTP.
+    tls: Option<Arc<ServerConfig>>,
     state: Mutex<State>,
     /// Signalled whenever a request is recorded.
     recorded: Condvar,
@@ -70,6 +78,12 @@ enum Action {
     Respond(Response),
     Hang,
     Reset,
+    /// Send this head (status line and headers), then the body one byte every `every`.
+    Drip {
+        status: u16,
+        head: Vec<u8>,
+        every: Duration,
+    },
 }
 
 struct Plan {
@@ -95,9 +109,46 @@ impl TestNode {
     /// # Errors
     /// When the port is taken or the listener or its thread cannot be created.
     pub fn start_on(port: u16) -> io::Result<TestNode> {
+        TestNode::listen(port, None)
+    }
+
+    /// Starts an https node on 127.0.0.1 with a free port, serving the same API over TLS
+    /// (1.2 or 1.3, no client certificates) with this certificate chain (leaf first) and its
+    /// private key, both PEM. The leaf should name `127.0.0.1` (and `localhost`, for clients
+    /// that use that name); [`url`](TestNode::url) is `https://127.0.0.1:PORT`.
+    ///
+    /// A client that rejects the certificate closes the connection during the handshake, so
+    /// no request is recorded for it.
+    ///
+    /// # Panics
+    /// If the PEM holds no certificate or no private key, the key does not match, or the
+    /// listener cannot be opened.
+    pub fn start_tls(cert_chain_pem: &str, key_pem: &str) -> TestNode {
+        let certs = CertificateDer::pem_slice_iter(cert_chain_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap_or_else(|e| panic!("testnode: unreadable certificate PEM: {e}"));
+        assert!(
+            !certs.is_empty(),
+            "testnode: the certificate PEM holds no certificate"
+        );
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .unwrap_or_else(|e| panic!("testnode: unreadable private key PEM: {e}"));
+        // Note: ring, the provider reqwest's rustls already uses, so no second crypto
+        // library (and no C build) enters the test build.
+        let config =
+            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .and_then(|builder| builder.with_no_client_auth().with_single_cert(certs, key))
+                .unwrap_or_else(|e| panic!("testnode: unusable TLS certificate or key: {e}"));
+        TestNode::listen(0, Some(Arc::new(config)))
+            .unwrap_or_else(|e| panic!("testnode: cannot listen on 127.0.0.1:0: {e}"))
+    }
+
+    fn listen(port: u16, tls: Option<Arc<ServerConfig>>) -> io::Result<TestNode> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
         let shared = Arc::new(Shared {
             port: listener.local_addr()?.port(),
+            tls,
             state: Mutex::new(State {
                 groups: BTreeSet::new(),
                 rules: Vec::new(),
@@ -119,10 +170,16 @@ impl TestNode {
         })
     }
 
-    /// The base URL, `http://127.0.0.1:PORT`, without a trailing slash. Stays the same across
+    /// The base URL, `http://127.0.0.1:PORT` (`https://` for a node started with
+    /// [`start_tls`](TestNode::start_tls)), without a trailing slash. Stays the same across
     /// [`stop`](TestNode::stop) and [`restart`](TestNode::restart).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.shared.port)
+        let scheme = if self.shared.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.shared.port)
     }
 
     /// The port the node listens on (the real one when started on port 0).
@@ -368,7 +425,15 @@ impl Shared {
             .name(format!("testnode-{}-conn-{id}", shared.port))
             .spawn({
                 let shared = Arc::clone(shared);
-                move || shared.serve(id, stream)
+                move || match &shared.tls {
+                    // Note: the handshake happens on the first read, in this thread, so a
+                    // slow or failing handshake never holds up the accept loop.
+                    Some(config) => match ServerConnection::new(Arc::clone(config)) {
+                        Ok(tls) => shared.serve(id, StreamOwned::new(tls, stream)),
+                        Err(_) => shared.unregister(id),
+                    },
+                    None => shared.serve(id, stream),
+                }
             });
         if spawned.is_err() {
             shared.unregister(id);
@@ -376,14 +441,17 @@ impl Shared {
     }
 
     /// Serves requests on one connection until it closes, is stopped, hangs or is reset.
-    fn serve(&self, id: u64, stream: TcpStream) {
-        let mut reader = BufReader::new(&stream);
+    fn serve(&self, id: u64, conn: impl Conn) {
+        let mut reader = BufReader::new(conn);
         loop {
             let wire = match http::read_request(&mut reader) {
                 Ok(Some(wire)) => wire,
                 Ok(None) | Err(ReadError::Io) => break,
                 Err(ReadError::Malformed(why)) => {
-                    drop((&stream).write_all(&Response::error(400, why).to_bytes(true)));
+                    drop(send(
+                        reader.get_mut(),
+                        &Response::error(400, why).to_bytes(true),
+                    ));
                     break;
                 }
             };
@@ -395,10 +463,14 @@ impl Shared {
             }
             match plan.action {
                 Action::Respond(response) => {
-                    let sent = (&stream).write_all(&response.to_bytes(plan.close));
+                    let sent = send(reader.get_mut(), &response.to_bytes(plan.close));
                     if sent.is_err() || plan.close {
                         break;
                     }
+                }
+                Action::Drip { head, every, .. } => {
+                    self.drip(id, reader.get_mut(), &head, every);
+                    break;
                 }
                 Action::Hang => {
                     self.hang(id, plan.hang_epoch);
@@ -408,7 +480,7 @@ impl Shared {
                     // Note: the registry's clone shares the socket; it must go first, or the
                     // close below would not be the last one and no RST would be sent.
                     self.unregister(id);
-                    drop(SockRef::from(&stream).set_linger(Some(Duration::ZERO)));
+                    drop(SockRef::from(reader.get_ref().tcp()).set_linger(Some(Duration::ZERO)));
                     return;
                 }
             }
@@ -475,6 +547,19 @@ impl Shared {
                 Response::error(307, "redirected (injected)")
                     .with_header("Location", location.clone()),
             ),
+            Some(Fault::RedirectStatus { status, location }) => Action::Respond(
+                Response::error(*status, "redirected (injected)")
+                    .with_header("Location", location.clone()),
+            ),
+            Some(Fault::Drip { status, every }) => {
+                let head =
+                    Response::json(*status, &serde_json::Value::Null).head(DRIP_BODY_BYTES, true);
+                Action::Drip {
+                    status: *status,
+                    head,
+                    every: *every,
+                }
+            }
             Some(Fault::Body {
                 status,
                 content_type,
@@ -493,6 +578,7 @@ impl Shared {
             fault,
             status: match &action {
                 Action::Respond(response) => Some(response.status),
+                Action::Drip { status, .. } => Some(*status),
                 Action::Hang | Action::Reset => None,
             },
         };
@@ -535,6 +621,20 @@ impl Shared {
         );
     }
 
+    /// Writes `head`, then one body byte every `every`, until the peer closes, the connection
+    /// is stopped, or `HANG_CAP` passes.
+    fn drip(&self, id: u64, conn: &mut impl Write, head: &[u8], every: Duration) {
+        if send(conn, head).is_err() {
+            return;
+        }
+        let start = Instant::now();
+        for _ in 0..DRIP_BODY_BYTES {
+            if start.elapsed() >= HANG_CAP || !self.pause(id, every) || send(conn, b" ").is_err() {
+                return;
+            }
+        }
+    }
+
     fn unregister(&self, id: u64) {
         let clone = self.lock().conns.remove(&id);
         drop(clone);
@@ -560,4 +660,28 @@ impl State {
 /// The body of an injected status answer.
 fn injected(status: u16) -> Response {
     Response::error(status, &format!("injected fault: {status}"))
+}
+
+/// A served connection: plain TCP, or TLS over TCP.
+trait Conn: Read + Write {
+    /// The socket underneath, for socket options such as linger.
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Conn for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Conn for StreamOwned<ServerConnection, TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        &self.sock
+    }
+}
+
+/// Writes all of `bytes` and flushes them (TLS buffers records until then).
+fn send(conn: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+    conn.write_all(bytes)?;
+    conn.flush()
 }

@@ -39,6 +39,24 @@ pub enum Fault {
     Delay(Duration),
     /// Answer 307 Temporary Redirect with this `Location`, without applying.
     Redirect(String),
+    /// Answer this redirect status (301, 302, 303, 307 or 308) with this `Location`, without
+    /// applying.
+    RedirectStatus {
+        /// Status code to send.
+        status: u16,
+        /// The `Location` header value.
+        location: String,
+    },
+    /// Send the status line and headers at once, promising a 1 MiB body with `Content-Length`,
+    /// then dribble that body one byte every `every`, without applying. The drip stops when the
+    /// peer closes, the node is stopped or dropped, or after 60 s at the latest; the connection
+    /// is then closed with the body unfinished. Tests a client's time limit on a whole answer.
+    Drip {
+        /// Status code to send.
+        status: u16,
+        /// The pause before each body byte.
+        every: Duration,
+    },
     /// Answer this canned response without applying: any status, any content type, any bytes
     /// (which need not be JSON or even UTF-8).
     Body {
@@ -79,6 +97,8 @@ impl fmt::Display for Fault {
             } => write!(f, "429 with Retry-After: {after}"),
             Fault::Delay(d) => write!(f, "delay {d:?}"),
             Fault::Redirect(location) => write!(f, "307 to {location}"),
+            Fault::RedirectStatus { status, location } => write!(f, "{status} to {location}"),
+            Fault::Drip { status, every } => write!(f, "{status} dripping a byte every {every:?}"),
             Fault::Body {
                 status,
                 content_type,

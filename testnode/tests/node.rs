@@ -507,6 +507,72 @@ fn body_fault_sends_the_canned_response_verbatim() {
     assert!(!node.has_group("g"));
 }
 
+#[test]
+fn redirect_status_answers_that_status_with_location_without_applying() {
+    let node = TestNode::start();
+    node.add_rule(Rule::new(Fault::RedirectStatus {
+        status: 308,
+        location: "http://127.0.0.1:1/elsewhere/".to_owned(),
+    }));
+
+    let reply = create(&node, "g");
+    assert_eq!(reply.status, 308);
+    assert_eq!(
+        reply.header("Location"),
+        Some("http://127.0.0.1:1/elsewhere/")
+    );
+    assert!(!node.has_group("g"));
+    assert_eq!(node.exchanges()[0].status, Some(308));
+}
+
+#[test]
+fn drip_sends_the_head_at_once_then_the_body_a_byte_at_a_time() {
+    let node = TestNode::start();
+    node.add_rule(Rule::new(Fault::Drip {
+        status: 200,
+        every: Duration::from_millis(50),
+    }));
+    let mut conn = Conn::open(&node);
+    conn.send("POST", "/v1/group/", &group_body("g"), &[]);
+
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        conn.reader.read_line(&mut head).expect("head line");
+    }
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert!(head.contains("Content-Length: 1048576\r\n"), "{head}");
+    let start = Instant::now();
+    let mut body = [0; 4];
+    conn.reader.read_exact(&mut body).expect("four body bytes");
+    assert!(
+        start.elapsed() >= Duration::from_millis(150),
+        "the body drips: {:?}",
+        start.elapsed()
+    );
+    assert!(!node.has_group("g"), "a drip does not apply");
+    assert_eq!(node.exchanges()[0].status, Some(200));
+}
+
+#[test]
+fn dropping_the_node_ends_a_drip() {
+    let node = TestNode::start();
+    node.add_rule(Rule::new(Fault::Drip {
+        status: 200,
+        every: Duration::from_millis(20),
+    }));
+    let mut conn = Conn::open(&node);
+    conn.send("GET", "/v1/group/g/", "", &[]);
+    let mut first = String::new();
+    conn.reader.read_line(&mut first).expect("status line");
+    let start = Instant::now();
+    drop(node);
+    let mut rest = Vec::new();
+    // The close may be clean or a reset; either way the read ends promptly.
+    drop(conn.reader.read_to_end(&mut rest));
+    assert!(start.elapsed() < WAIT, "{:?}", start.elapsed());
+    assert!(rest.len() < 1024 * 1024, "the body was cut short");
+}
+
 // --- Rules ---
 
 #[test]
