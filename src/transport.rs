@@ -2,11 +2,14 @@
 
 use std::fmt;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
+use reqwest::Certificate;
 use reqwest::blocking::{Client, Response};
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -17,6 +20,9 @@ use crate::secret::Token;
 /// The most bytes of a response body that are read; the rest is discarded
 /// with the connection. Bodies are only logged, never trusted.
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
+
+/// The most characters of a response body that one debug log line shows.
+const LOGGED_BODY_CHARS: usize = 200;
 
 /// What one request asks a node to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -123,9 +129,23 @@ impl HttpSettings {
 }
 
 /// The real transport: one blocking reqwest client with connection reuse.
+///
+/// What a node's answer means is decided by its status code alone; the
+/// body is read (up to [`MAX_BODY_BYTES`]) only to be logged. In particular
+/// a `GET` that answers 200 means "present" whatever the body says, even
+/// when it names another `groupId`, is not JSON, or has another content type.
+///
+/// `Debug` shows no credential: the token prints as `<redacted>`, and the
+/// `Authorization` header inside the client is marked sensitive.
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
     client: Client,
+    /// The limit for a whole attempt, body included.
+    timeout: Duration,
+    /// Kept only to redact it from logged bodies; the header is in `client`.
+    token: Option<Token>,
+    /// Whether the warning about a token sent over plain http was logged.
+    warned_plaintext: Arc<AtomicBool>,
 }
 
 #[derive(Serialize)]
@@ -136,17 +156,97 @@ struct GroupBody<'a> {
 
 impl HttpTransport {
     /// Builds the client. Redirects are off: a redirected POST would
-    /// silently become a GET, and the node would never see the change.
+    /// silently become a GET, and the node would never see the change (and
+    /// the token never goes anywhere but the nodes in the hosts file).
+    ///
+    /// Certificates are always verified. `ca_certificate` adds every
+    /// certificate of a PEM file to the built-in Mozilla roots. `token` is
+    /// sent as `Authorization: Bearer <token>` on every request.
+    ///
+    /// # Errors
+    /// [`Error::Http`] when the CA file cannot be read, holds no PEM
+    /// certificate or an unusable one (the message names the file), or when
+    /// the token holds a character an HTTP header cannot carry (the message
+    /// never shows the token).
     pub fn new(settings: &HttpSettings) -> Result<Self, Error> {
-        let client = Client::builder()
+        let mut builder = Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("cluster-client/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("cluster-client/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &settings.ca_certificate {
+            for certificate in read_ca_bundle(path)? {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        if let Some(token) = &settings.token {
+            builder = builder.default_headers(bearer_header(token)?);
+        }
+        let client = builder
             .build()
-            .map_err(|e| Error::Http(error_chain(&e)))?;
-        Ok(Self { client })
+            .map_err(|e| match &settings.ca_certificate {
+                // Note: with rustls, adding the extra roots is the only part of
+                // building that can fail on input, so name the file.
+                Some(path) => Error::Http(format!(
+                    "cannot use the CA certificates in {}: {}; {CA_HINT}",
+                    path.display(),
+                    error_chain(&e)
+                )),
+                None => Error::Http(error_chain(&e)),
+            })?;
+        Ok(Self {
+            client,
+            timeout: settings.timeout,
+            token: settings.token.clone(),
+            warned_plaintext: Arc::new(AtomicBool::new(false)),
+        })
     }
+}
+
+/// What to do about an unusable `--cacert` file.
+const CA_HINT: &str = "give --cacert (CLUSTER_CLIENT_CACERT) a PEM file with one or more \
+                       -----BEGIN CERTIFICATE----- blocks, such as your CA's ca.crt";
+
+/// Every certificate in the PEM file at `path`.
+fn read_ca_bundle(path: &Path) -> Result<Vec<Certificate>, Error> {
+    let pem = std::fs::read(path).map_err(|e| {
+        Error::Http(format!(
+            "cannot read the CA certificate file {}: {e}; {CA_HINT}",
+            path.display()
+        ))
+    })?;
+    let certificates = Certificate::from_pem_bundle(&pem).map_err(|e| {
+        Error::Http(format!(
+            "the CA certificate file {} is not valid PEM: {}; {CA_HINT}",
+            path.display(),
+            error_chain(&e)
+        ))
+    })?;
+    if certificates.is_empty() {
+        return Err(Error::Http(format!(
+            "the CA certificate file {} holds no certificate; {CA_HINT}",
+            path.display()
+        )));
+    }
+    Ok(certificates)
+}
+
+/// `Authorization: Bearer <token>`, marked sensitive so that neither
+/// reqwest nor hyper ever logs or formats its value.
+fn bearer_header(token: &Token) -> Result<HeaderMap, Error> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+        // Note: the parse error is not shown, in case a future version quotes the value.
+        Error::Http(
+            "the bearer token cannot be sent in an HTTP header: it holds a character other \
+             than printable ASCII (for example a line break inside it); check the token file \
+             or CLUSTER_CLIENT_TOKEN"
+                .to_owned(),
+        )
+    })?;
+    value.set_sensitive(true);
+    let mut headers = HeaderMap::new();
+    headers.insert(AUTHORIZATION, value);
+    Ok(headers)
 }
 
 impl Transport for HttpTransport {
@@ -159,18 +259,58 @@ impl Transport for HttpTransport {
             Action::Delete => self.client.delete(node.collection_url()).json(&body),
             Action::Read => self.client.get(node.group_url(group)),
         };
-        let response = request.send().map_err(classify)?;
+        self.warn_if_plaintext(node);
+        // Note: the client's own timeout limits each read of the body, not
+        // the whole body, so a node dripping a byte at a time would hold an
+        // attempt for hours. A per-request timeout is a deadline for the
+        // whole answer, body included.
+        let response = request.timeout(self.timeout).send().map_err(classify)?;
         let status = response.status().as_u16();
         let retry_after = parse_retry_after(response.headers(), SystemTime::now());
         let body = read_bounded(response).map_err(classify)?;
         log::debug!(
             "{node}: {action} {group:?} -> {status} {}",
-            String::from_utf8_lossy(&body)
+            body_preview(&body, self.token.as_ref())
         );
         Ok(Reply {
             status,
             retry_after,
         })
+    }
+}
+
+impl HttpTransport {
+    /// Warns once per transport when the token is about to cross plain http.
+    fn warn_if_plaintext(&self, node: &Node) {
+        // Note: the token is still sent: the operator chose both the token and
+        // the http:// URL, and a node behind a TLS-terminating sidecar on the
+        // same host is a legitimate setup.
+        if self.token.is_some()
+            && node.base().starts_with("http://")
+            && !self.warned_plaintext.swap(true, Ordering::Relaxed)
+        {
+            log::warn!(
+                "{node}: the bearer token is sent over plain http://, where anyone on the path \
+                 can read it; use https:// for this node"
+            );
+        }
+    }
+}
+
+/// A response body as one log line shows it: quoted and escaped (so a
+/// hostile body cannot forge log lines or send terminal escapes), the token
+/// replaced by `<redacted>` (a node may echo the request), and cut to
+/// [`LOGGED_BODY_CHARS`] characters.
+fn body_preview(body: &[u8], token: Option<&Token>) -> String {
+    let mut text = String::from_utf8_lossy(body).into_owned();
+    if let Some(token) = token {
+        text = text.replace(token.expose(), "<redacted>");
+    }
+    let shown: String = text.chars().take(LOGGED_BODY_CHARS).collect();
+    if shown.len() == text.len() {
+        format!("{shown:?}")
+    } else {
+        format!("{shown:?}... ({} bytes read)", body.len())
     }
 }
 
@@ -275,6 +415,89 @@ mod tests {
         assert!(!failure(FailureKind::Connect).may_have_applied());
         assert!(failure(FailureKind::Timeout).may_have_applied());
         assert!(failure(FailureKind::Broken).may_have_applied());
+    }
+
+    #[test]
+    fn body_preview_escapes_redacts_and_truncates() {
+        let token = Token::new("s3cr3t-token").expect("token");
+        let preview = body_preview(
+            b"{\"echo\":\"Bearer s3cr3t-token\"}\n[ERROR] forged\x1b[2J",
+            Some(&token),
+        );
+        assert!(!preview.contains("s3cr3t"), "{preview}");
+        assert!(preview.contains("<redacted>"), "{preview}");
+        assert!(
+            !preview.contains('\n') && !preview.contains('\x1b'),
+            "{preview}"
+        );
+        let long = body_preview(&[b'x'; 70_000], None);
+        assert!(long.len() < LOGGED_BODY_CHARS + 40, "{long}");
+        assert!(long.ends_with("(70000 bytes read)"), "{long}");
+        assert_eq!(body_preview(b"\xff", None), "\"\u{fffd}\"");
+    }
+
+    mod settings {
+        use super::super::*;
+
+        fn settings(ca: Option<&Path>, token: Option<&str>) -> HttpSettings {
+            HttpSettings {
+                timeout: Duration::from_secs(1),
+                ca_certificate: ca.map(Path::to_owned),
+                token: token.and_then(Token::new),
+            }
+        }
+
+        fn error(settings: &HttpSettings) -> String {
+            HttpTransport::new(settings)
+                .expect_err("refused")
+                .to_string()
+        }
+
+        #[test]
+        fn debug_never_shows_the_token() {
+            let transport =
+                HttpTransport::new(&settings(None, Some("s3cr3t-token"))).expect("client");
+            let debug = format!("{transport:?} {transport:#?}");
+            assert!(!debug.contains("s3cr3t"), "{debug}");
+            assert!(debug.contains("<redacted>"), "{debug}");
+        }
+
+        #[test]
+        fn a_token_that_cannot_be_a_header_is_refused_without_showing_it() {
+            let err = error(&settings(None, Some("s3cr3t\nline-two")));
+            assert!(err.contains("bearer token"), "{err}");
+            assert!(!err.contains("s3cr3t"), "{err}");
+        }
+
+        #[test]
+        fn unusable_ca_files_are_refused_naming_the_file() {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let cases: [(&str, &[u8], &str); 4] = [
+                ("empty.pem", b"", "holds no certificate"),
+                ("text.pem", b"not a certificate\n", "holds no certificate"),
+                (
+                    "base64.pem",
+                    b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+                    "not valid PEM",
+                ),
+                (
+                    "der.pem",
+                    b"-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n",
+                    "cannot use the CA certificates",
+                ),
+            ];
+            for (name, bytes, expected) in cases {
+                let path = dir.path().join(name);
+                std::fs::write(&path, bytes).expect("write");
+                let err = error(&settings(Some(&path), None));
+                assert!(err.contains(&path.display().to_string()), "{err}");
+                assert!(err.contains(expected), "{name}: {err}");
+                assert!(err.contains("--cacert"), "{err}");
+            }
+            let missing = dir.path().join("missing.pem");
+            let err = error(&settings(Some(&missing), None));
+            assert!(err.contains("cannot read the CA certificate file"), "{err}");
+        }
     }
 
     mod http {
@@ -443,6 +666,86 @@ mod tests {
                 .expect_err("refused");
             assert_eq!(failure.kind, FailureKind::Connect, "{failure}");
             assert!(!failure.may_have_applied());
+        }
+
+        #[test]
+        fn the_token_is_sent_as_a_bearer_header_on_every_request() {
+            let mut server = mockito::Server::new();
+            let mocks: Vec<_> = [
+                ("POST", "/v1/group/"),
+                ("DELETE", "/v1/group/"),
+                ("GET", "/v1/group/g/"),
+            ]
+            .into_iter()
+            .map(|(method, path)| {
+                server
+                    .mock(method, path)
+                    .match_header("authorization", "Bearer s3cr3t-token")
+                    .with_status(200)
+                    .expect(1)
+                    .create()
+            })
+            .collect();
+            let settings = HttpSettings {
+                token: Token::new("s3cr3t-token\n"),
+                ..HttpSettings::with_timeout(Duration::from_secs(2))
+            };
+            let t = HttpTransport::new(&settings).expect("client");
+            for action in [Action::Create, Action::Delete, Action::Read] {
+                let reply = t.send(&node(&server.url()), action, &group("g"));
+                assert_eq!(reply.map(|r| r.status), Ok(200), "{action}");
+            }
+            for mock in mocks {
+                mock.assert();
+            }
+        }
+
+        #[test]
+        fn no_authorization_header_without_a_token() {
+            let mut server = mockito::Server::new();
+            let get = server
+                .mock("GET", "/v1/group/g/")
+                .match_header("authorization", Matcher::Missing)
+                .with_status(404)
+                .expect(1)
+                .create();
+            let reply = transport(2000).send(&node(&server.url()), Action::Read, &group("g"));
+            assert_eq!(reply.map(|r| r.status), Ok(404));
+            get.assert();
+        }
+
+        #[test]
+        fn the_timeout_covers_a_body_that_drips() {
+            use std::io::Write;
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let url = format!("http://{}", listener.local_addr().expect("addr"));
+            let server = std::thread::spawn(move || {
+                let (mut stream, _) = listener.accept().expect("accept");
+                let mut request = [0; 4096];
+                drop(stream.read(&mut request));
+                let head = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
+                if stream.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                // One byte every 50 ms: each read is quick, the whole is not.
+                for _ in 0..200 {
+                    std::thread::sleep(Duration::from_millis(50));
+                    if stream.write_all(b" ").is_err() {
+                        return;
+                    }
+                }
+            });
+            let start = std::time::Instant::now();
+            let failure = transport(500)
+                .send(&node(&url), Action::Read, &group("g"))
+                .expect_err("cut off");
+            assert_eq!(failure.kind, FailureKind::Timeout, "{failure}");
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "{:?}",
+                start.elapsed()
+            );
+            server.join().expect("server thread");
         }
 
         #[test]
