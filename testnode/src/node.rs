@@ -78,6 +78,8 @@ enum Action {
     Respond(Response),
     Hang,
     Reset,
+    /// Send these bytes as they are, then close.
+    Raw(Vec<u8>),
     /// Send this head (status line and headers), then the body one byte every `every`.
     Drip {
         status: u16,
@@ -468,6 +470,10 @@ impl Shared {
                         break;
                     }
                 }
+                Action::Raw(bytes) => {
+                    drop(send(reader.get_mut(), &bytes));
+                    break;
+                }
                 Action::Drip { head, every, .. } => {
                     self.drip(id, reader.get_mut(), &head, every);
                     break;
@@ -564,12 +570,16 @@ impl Shared {
                 status,
                 content_type,
                 body,
-            }) => Action::Respond(Response {
-                status: *status,
-                content_type: content_type.clone(),
-                extra_headers: Vec::new(),
-                body: body.clone(),
-            }),
+            }) => Action::Respond(canned(*status, content_type, body)),
+            Some(Fault::ApplyThenBody {
+                status,
+                content_type,
+                body,
+            }) => {
+                op.apply(groups);
+                Action::Respond(canned(*status, content_type, body))
+            }
+            Some(Fault::Raw(bytes)) => Action::Raw(bytes.clone()),
         };
 
         let exchange = Exchange {
@@ -579,7 +589,7 @@ impl Shared {
             status: match &action {
                 Action::Respond(response) => Some(response.status),
                 Action::Drip { status, .. } => Some(*status),
-                Action::Hang | Action::Reset => None,
+                Action::Hang | Action::Reset | Action::Raw(_) => None,
             },
         };
         state
@@ -654,6 +664,16 @@ impl State {
         }
         let write = matches!(request.method.as_str(), "POST" | "DELETE");
         self.dice.as_mut().filter(|_| write).and_then(Dice::roll)
+    }
+}
+
+/// A canned answer of a [`Fault::Body`] or [`Fault::ApplyThenBody`].
+fn canned(status: u16, content_type: &str, body: &[u8]) -> Response {
+    Response {
+        status,
+        content_type: content_type.to_owned(),
+        extra_headers: Vec::new(),
+        body: body.to_vec(),
     }
 }
 

@@ -48,6 +48,6 @@ pub struct Exchange {
     /// GET and for requests that are not valid API calls.
     pub applied: bool,
     /// The status the node answers (or will answer, after latency or a delay), or `None` when
-    /// the connection hangs or is reset instead.
+    /// the connection hangs or is reset instead, or gets [`Fault::Raw`] bytes.
     pub status: Option<u16>,
 }

@@ -67,6 +67,19 @@ pub enum Fault {
         /// Raw body bytes; `Content-Length` is set to their length.
         body: Vec<u8>,
     },
+    /// Apply the change, then answer this canned response as [`Fault::Body`] does: a node
+    /// whose status tells the truth while its body is odd (wrong type, not JSON, another id).
+    ApplyThenBody {
+        /// Status code to send.
+        status: u16,
+        /// `Content-Type` header value.
+        content_type: String,
+        /// Raw body bytes; `Content-Length` is set to their length.
+        body: Vec<u8>,
+    },
+    /// Send these bytes verbatim instead of a response, without applying, then close the
+    /// connection: an answer that is not HTTP at all, or HTTP no client should accept.
+    Raw(Vec<u8>),
 }
 
 impl Fault {
@@ -77,6 +90,7 @@ impl Fault {
             Fault::ApplyThenStatus(_)
                 | Fault::ApplyThenHang
                 | Fault::ApplyThenReset
+                | Fault::ApplyThenBody { .. }
                 | Fault::Delay(_)
         )
     }
@@ -104,6 +118,16 @@ impl fmt::Display for Fault {
                 content_type,
                 body,
             } => write!(f, "{status} canned {content_type} ({} bytes)", body.len()),
+            Fault::ApplyThenBody {
+                status,
+                content_type,
+                body,
+            } => write!(
+                f,
+                "{status} canned {content_type} ({} bytes) after applying",
+                body.len()
+            ),
+            Fault::Raw(bytes) => write!(f, "{} raw bytes, then close", bytes.len()),
         }
     }
 }

@@ -508,6 +508,36 @@ fn body_fault_sends_the_canned_response_verbatim() {
 }
 
 #[test]
+fn apply_then_body_applies_then_sends_the_canned_response() {
+    let node = TestNode::start();
+    node.add_rule(Rule::new(Fault::ApplyThenBody {
+        status: 201,
+        content_type: "text/plain".to_owned(),
+        body: b"{not json".to_vec(),
+    }));
+
+    let reply = create(&node, "g");
+    assert_eq!(reply.status, 201);
+    assert_eq!(reply.header("Content-Type"), Some("text/plain"));
+    assert_eq!(reply.body, b"{not json");
+    assert!(node.has_group("g"));
+    assert!(node.exchanges()[0].applied);
+}
+
+#[test]
+fn raw_sends_the_bytes_verbatim_then_closes_without_applying() {
+    let node = TestNode::start();
+    node.add_rule(Rule::new(Fault::Raw(b"SMTP ready\r\n".to_vec())));
+    let mut conn = Conn::open(&node);
+    conn.send("POST", "/v1/group/", &group_body("g"), &[]);
+    let mut rest = Vec::new();
+    conn.reader.read_to_end(&mut rest).expect("clean close");
+    assert_eq!(rest, b"SMTP ready\r\n");
+    assert!(!node.has_group("g"));
+    assert_eq!(node.exchanges()[0].status, None);
+}
+
+#[test]
 fn redirect_status_answers_that_status_with_location_without_applying() {
     let node = TestNode::start();
     node.add_rule(Rule::new(Fault::RedirectStatus {
