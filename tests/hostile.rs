@@ -1,0 +1,506 @@
+//! Black-box tests of node answers that are hostile or odd: huge and dripping bodies, wrong
+//! content types, invalid JSON, 2xx with unexpected bodies, redirects, bytes that are not
+//! HTTP, and bodies that try to forge log lines. None may make the client hang, follow the
+//! node elsewhere, or take a body's word over a status code.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{Fault, Rule, TestEnv, TestNode, json_stdout};
+
+/// A bound no case comes near; reached only when the client hangs on a node.
+const WIDE: Duration = Duration::from_secs(20);
+
+/// A body far larger than the 64 KiB the client reads.
+const HUGE: usize = 16 * 1024 * 1024;
+
+/// What one run of the binary gave.
+struct Run {
+    code: i32,
+    report: Value,
+    stderr: String,
+    elapsed: Duration,
+}
+
+impl Run {
+    /// Each node's `result` (create, delete) or `state` (status), in hosts-file order.
+    fn results(&self) -> Vec<String> {
+        self.report["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|n| {
+                n.get("result")
+                    .or_else(|| n.get("state"))
+                    .and_then(Value::as_str)
+                    .expect("result or state")
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// The error reported for node `i`, lowercased.
+    fn error(&self, i: usize) -> String {
+        self.report["nodes"][i]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase()
+    }
+}
+
+/// Runs the binary with `--output json` and these arguments.
+fn run(env: &TestEnv, args: &[&str]) -> Run {
+    let start = Instant::now();
+    let output = env
+        .cmd()
+        .timeout(WIDE)
+        .args(["--output", "json"])
+        .args(args)
+        .output()
+        .expect("run");
+    let elapsed = start.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let code = output
+        .status
+        .code()
+        .unwrap_or_else(|| panic!("{args:?} was killed after {elapsed:?}: {stderr}"));
+    Run {
+        code,
+        report: json_stdout(&output),
+        stderr,
+        elapsed,
+    }
+}
+
+/// The methods node `node` received, in order.
+fn methods(node: &TestNode) -> Vec<String> {
+    node.requests().into_iter().map(|r| r.method).collect()
+}
+
+fn canned(status: u16, content_type: &str, body: &[u8]) -> Fault {
+    Fault::Body {
+        status,
+        content_type: content_type.to_owned(),
+        body: body.to_vec(),
+    }
+}
+
+fn applied_canned(status: u16, content_type: &str, body: &[u8]) -> Fault {
+    Fault::ApplyThenBody {
+        status,
+        content_type: content_type.to_owned(),
+        body: body.to_vec(),
+    }
+}
+
+// --- Bodies that are too big or too slow ---
+
+#[test]
+fn a_huge_body_is_read_only_up_to_the_limit_and_its_status_counts() {
+    let env = TestEnv::new(3);
+    env.seed("g", &[1]);
+    let huge = vec![b'x'; HUGE];
+    env.nodes[1].add_rule(Rule::new(canned(200, "application/json", &huge)).method("GET"));
+    env.nodes[2].add_rule(Rule::new(applied_canned(201, "application/json", &huge)).method("POST"));
+
+    let run = run(&env, &["create", "g"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.results(), ["created", "already_present", "created"]);
+    assert_eq!(env.holders("g"), [0, 1, 2]);
+    assert_eq!(env.nodes[1].writes(), 0);
+    assert!(env.pending().is_empty());
+    assert!(run.elapsed < Duration::from_secs(10), "{:?}", run.elapsed);
+}
+
+#[test]
+fn a_huge_error_body_is_still_an_error_and_the_run_rolls_back() {
+    let env = TestEnv::new(2);
+    env.nodes[1].add_rule(Rule::new(canned(500, "text/html", &vec![b'<'; HUGE])).method("POST"));
+
+    let run = run(&env, &["create", "g"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.results(), ["rolled_back", "failed"]);
+    assert_eq!(env.nodes[1].count("POST"), 3, "a 500 is retried twice");
+    assert!(env.holders("g").is_empty());
+    assert!(env.pending().is_empty());
+}
+
+#[test]
+fn a_read_that_drips_is_cut_off_by_the_timeout_and_nothing_is_written() {
+    let env = TestEnv::new(3);
+    let drip = Fault::Drip {
+        status: 200,
+        every: Duration::from_millis(100),
+    };
+    env.nodes[1].add_rule(Rule::new(drip).method("GET"));
+
+    let status = run(&env, &["status", "g", "--timeout", "500ms"]);
+    assert_eq!(status.code, 1, "{}", status.stderr);
+    assert_eq!(status.results(), ["absent", "unreachable", "absent"]);
+    assert!(status.error(1).contains("timed out"), "{}", status.error(1));
+    assert_eq!(
+        env.nodes[1].count("GET"),
+        3,
+        "each attempt cut off, then retried"
+    );
+
+    let create = run(&env, &["create", "g", "--timeout", "500ms"]);
+    assert_eq!(create.code, 1, "{}", create.stderr);
+    assert_eq!(create.results()[1], "unreachable");
+    assert_eq!(env.total_writes(), 0);
+    assert!(env.holders("g").is_empty());
+    assert!(env.pending().is_empty());
+    // Three attempts of 500 ms each, plus tiny backoffs.
+    assert!(
+        create.elapsed < Duration::from_secs(6),
+        "{:?}",
+        create.elapsed
+    );
+}
+
+#[test]
+fn a_create_answer_that_drips_is_settled_by_a_read_and_rolled_back() {
+    let env = TestEnv::new(3);
+    let drip = Fault::Drip {
+        status: 201,
+        every: Duration::from_millis(100),
+    };
+    env.nodes[1].add_rule(Rule::new(drip).method("POST"));
+
+    let run = run(&env, &["create", "g", "--timeout", "500ms"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.results(), ["rolled_back", "failed", "not_attempted"]);
+    // A cut-off answer may have been applied, so the node is read again; it says absent.
+    assert_eq!(
+        methods(&env.nodes[1]),
+        ["GET", "POST", "POST", "POST", "GET"]
+    );
+    assert_eq!(env.nodes[2].writes(), 0);
+    assert!(env.holders("g").is_empty());
+    assert!(env.pending().is_empty());
+}
+
+#[test]
+fn an_undo_that_drips_is_kept_in_the_journal_and_replayed_later() {
+    let env = TestEnv::new(3);
+    let drip = Fault::Drip {
+        status: 200,
+        every: Duration::from_millis(100),
+    };
+    env.nodes[0].add_rule(Rule::new(drip).method("DELETE"));
+    env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("POST"));
+
+    let run = run(&env, &["create", "g", "--timeout", "500ms"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.results(), ["rollback_pending", "rolled_back", "failed"]);
+    assert_eq!(env.holders("g"), [0]);
+    assert_eq!(
+        env.pending(),
+        [("g".to_owned(), env.nodes[0].url(), "delete".to_owned())]
+    );
+
+    env.nodes[0].clear_rules();
+    env.cmd().arg("rollback").assert().code(0);
+    assert!(env.holders("g").is_empty());
+    assert!(env.pending().is_empty());
+}
+
+// --- Odd bodies on honest statuses ---
+
+#[test]
+fn a_wrong_content_type_does_not_change_what_a_status_means() {
+    let env = TestEnv::new(3);
+    env.seed("g", &[0]);
+    env.nodes[0].add_rule(
+        Rule::new(canned(
+            200,
+            "text/html; charset=utf-8",
+            b"<html><body>OK</body></html>",
+        ))
+        .method("GET"),
+    );
+    env.nodes[1].add_rule(Rule::new(canned(404, "text/plain", b"Not Found")).method("GET"));
+    env.nodes[2].add_rule(
+        Rule::new(applied_canned(
+            201,
+            "application/octet-stream",
+            b"\x00\x01\xff",
+        ))
+        .method("POST"),
+    );
+
+    let run = run(&env, &["create", "g"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.results(), ["already_present", "created", "created"]);
+    assert_eq!(env.nodes[0].writes(), 0);
+    assert_eq!(env.holders("g"), [0, 1, 2]);
+    assert!(env.pending().is_empty());
+}
+
+#[test]
+fn invalid_json_bodies_are_never_parsed() {
+    let env = TestEnv::new(2);
+    env.nodes[0]
+        .add_rule(Rule::new(canned(404, "application/json", b"{\"error\": ")).method("GET"));
+    env.nodes[1].add_rule(
+        Rule::new(applied_canned(
+            201,
+            "application/json",
+            b"{\"groupId\": \"g\", \xff}",
+        ))
+        .method("POST"),
+    );
+
+    let create = run(&env, &["create", "g"]);
+    assert_eq!(create.code, 0, "{}", create.stderr);
+    assert_eq!(create.results(), ["created", "created"]);
+    assert_eq!(env.holders("g"), [0, 1]);
+
+    env.nodes[0].clear_rules();
+    env.nodes[0]
+        .add_rule(Rule::new(applied_canned(200, "application/json", b"]]")).method("DELETE"));
+    let delete = run(&env, &["delete", "g"]);
+    assert_eq!(delete.code, 0, "{}", delete.stderr);
+    assert_eq!(delete.results(), ["deleted", "deleted"]);
+    assert!(env.holders("g").is_empty());
+    assert!(env.pending().is_empty());
+}
+
+#[test]
+fn a_get_200_naming_another_group_still_means_present() {
+    // The rule documented on HttpTransport: the status is the answer; the body is not trusted,
+    // so a node that answers 200 is taken at its word even when its body names another id.
+    let env = TestEnv::new(2);
+    env.seed("g", &[0]);
+    env.nodes[1].add_rule(
+        Rule::new(canned(
+            200,
+            "application/json",
+            br#"{"groupId":"someone-else"}"#,
+        ))
+        .method("GET"),
+    );
+
+    let status = run(&env, &["status", "g"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert_eq!(status.report["consistent"], true);
+    assert_eq!(status.results(), ["present", "present"]);
+
+    let create = run(&env, &["create", "g"]);
+    assert_eq!(create.code, 0, "{}", create.stderr);
+    assert_eq!(create.results(), ["already_present", "already_present"]);
+    assert_eq!(env.total_writes(), 0);
+    assert!(
+        !env.nodes[1].has_group("g"),
+        "the node's 200 was believed, so nothing was sent to it"
+    );
+    assert!(env.pending().is_empty());
+}
+
+#[test]
+fn a_write_answered_with_another_2xx_and_an_unexpected_body_counts_as_done() {
+    let env = TestEnv::new(2);
+    env.nodes[0].add_rule(
+        Rule::new(applied_canned(
+            202,
+            "application/json",
+            br#"{"groupId":"other","status":"queued"}"#,
+        ))
+        .method("POST"),
+    );
+    env.nodes[1].add_rule(Rule::new(applied_canned(200, "text/plain", b"OK")).method("POST"));
+
+    let run = run(&env, &["create", "g"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.results(), ["created", "created"]);
+    assert_eq!(env.holders("g"), [0, 1]);
+    assert!(env.pending().is_empty());
+}
+
+#[test]
+fn a_get_answering_a_2xx_other_than_200_is_a_failed_read_and_nothing_is_written() {
+    let env = TestEnv::new(2);
+    env.nodes[1].add_rule(Rule::new(canned(204, "application/json", b"")).method("GET"));
+
+    let run = run(&env, &["create", "g"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.results()[1], "unreachable");
+    assert_eq!(env.nodes[1].count("GET"), 1, "204 is final, not retried");
+    assert_eq!(env.total_writes(), 0);
+    assert!(env.holders("g").is_empty());
+    assert!(env.pending().is_empty());
+}
+
+// --- Redirects ---
+
+#[test]
+fn a_redirected_create_is_neither_followed_nor_resent_as_get() {
+    for status in [301, 302, 303, 307, 308] {
+        let elsewhere = TestNode::start();
+        for location in [
+            format!("{}/v1/group/", elsewhere.url()),
+            // A followed 302 or 303 would come back to this node as a GET.
+            "/v1/group/g/".to_owned(),
+        ] {
+            let env = TestEnv::new(3);
+            env.nodes[1].add_rule(
+                Rule::new(Fault::RedirectStatus {
+                    status,
+                    location: location.clone(),
+                })
+                .method("POST"),
+            );
+
+            let run = run(&env, &["create", "g"]);
+            assert_eq!(run.code, 1, "{status} {location}: {}", run.stderr);
+            assert_eq!(
+                run.results(),
+                ["rolled_back", "failed", "not_attempted"],
+                "{status} {location}"
+            );
+            assert!(
+                run.error(1).contains(&status.to_string()),
+                "{}",
+                run.error(1)
+            );
+            assert_eq!(
+                methods(&env.nodes[1]),
+                ["GET", "POST"],
+                "{status} {location}"
+            );
+            assert!(env.holders("g").is_empty());
+            assert!(env.pending().is_empty());
+        }
+        assert!(elsewhere.requests().is_empty(), "{status}: followed");
+    }
+}
+
+#[test]
+fn a_redirected_read_is_a_failed_read_and_nothing_is_written() {
+    let env = TestEnv::new(2);
+    let elsewhere = TestNode::start();
+    elsewhere.insert_group("g");
+    env.nodes[1].add_rule(
+        Rule::new(Fault::RedirectStatus {
+            status: 302,
+            location: format!("{}/v1/group/g/", elsewhere.url()),
+        })
+        .method("GET"),
+    );
+
+    let status = run(&env, &["status", "g"]);
+    assert_eq!(status.code, 1, "{}", status.stderr);
+    assert_eq!(status.results(), ["absent", "unreachable"]);
+
+    let create = run(&env, &["create", "g"]);
+    assert_eq!(create.code, 1, "{}", create.stderr);
+    assert_eq!(env.total_writes(), 0);
+    assert!(env.holders("g").is_empty());
+    assert!(env.pending().is_empty());
+    assert!(elsewhere.requests().is_empty());
+}
+
+#[test]
+fn a_redirected_delete_is_not_followed_and_the_delete_is_undone() {
+    let env = TestEnv::new(2);
+    env.seed("g", &[0, 1]);
+    let elsewhere = TestNode::start();
+    env.nodes[1].add_rule(
+        Rule::new(Fault::Redirect(format!("{}/v1/group/", elsewhere.url()))).method("DELETE"),
+    );
+
+    let run = run(&env, &["delete", "g"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.results(), ["rolled_back", "failed"]);
+    assert_eq!(
+        env.holders("g"),
+        [0, 1],
+        "restored where this run removed it"
+    );
+    assert_eq!(methods(&env.nodes[1]), ["GET", "DELETE"]);
+    assert!(env.pending().is_empty());
+    assert!(elsewhere.requests().is_empty());
+}
+
+// --- Answers that are not (acceptable) HTTP ---
+
+#[test]
+fn an_answer_that_is_not_http_is_a_broken_attempt() {
+    let env = TestEnv::new(2);
+    env.nodes[1].add_rule(Rule::new(Fault::Raw(b"SSH-2.0-OpenSSH_9.6\r\n".to_vec())).method("GET"));
+
+    let run = run(&env, &["create", "g"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.results()[1], "unreachable");
+    assert_eq!(env.nodes[1].count("GET"), 3, "a broken answer is retried");
+    assert_eq!(env.total_writes(), 0);
+    assert!(env.pending().is_empty());
+}
+
+#[test]
+fn an_oversized_header_is_refused_like_a_broken_answer() {
+    let env = TestEnv::new(2);
+    let mut raw = b"HTTP/1.1 200 OK\r\nX-Padding: ".to_vec();
+    raw.extend(std::iter::repeat_n(b'a', 1024 * 1024));
+    raw.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
+    env.nodes[1].add_rule(Rule::new(Fault::Raw(raw)).method("GET"));
+
+    let run = run(&env, &["create", "g"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.results()[1], "unreachable");
+    assert_eq!(env.total_writes(), 0);
+    assert!(env.pending().is_empty());
+}
+
+#[test]
+fn a_hostile_body_cannot_forge_log_lines_or_send_terminal_escapes() {
+    let env = TestEnv::new(1);
+    let body = b"nope\n[2099-01-01T00:00:00Z ERROR] forged line\x1b[2J\x1b]0;pwned\x07\r\n";
+    env.nodes[0].add_rule(Rule::new(canned(404, "text/plain", body)).method("GET"));
+
+    let run = run(&env, &["-vv", "create", "g"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(env.holders("g"), [0]);
+    assert!(env.pending().is_empty());
+    assert!(
+        run.stderr.contains("forged line"),
+        "the body is logged: {}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains(['\x1b', '\x07', '\r']),
+        "control bytes reached the terminal: {:?}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.lines().all(|line| !line.starts_with("[2099")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_huge_retry_after_is_capped_by_max_backoff() {
+    let env = TestEnv::new(1);
+    for after in ["999999999999", "Fri, 31 Dec 9999 23:59:59 GMT"] {
+        env.nodes[0].add_rule(
+            Rule::new(Fault::TooManyRequests {
+                retry_after: Some(after.to_owned()),
+            })
+            .method("POST")
+            .times(1),
+        );
+    }
+
+    let run = run(
+        &env,
+        &["create", "g", "--max-backoff", "50ms", "--backoff", "1ms"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(env.nodes[0].count("POST"), 3);
+    assert_eq!(env.holders("g"), [0]);
+    assert!(env.pending().is_empty());
+    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+}
