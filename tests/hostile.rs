@@ -152,9 +152,9 @@ fn a_read_that_drips_is_cut_off_by_the_timeout_and_nothing_is_written() {
     assert_eq!(env.total_writes(), 0);
     assert!(env.holders("g").is_empty());
     assert!(env.pending().is_empty());
-    // Three attempts of 500 ms each, plus tiny backoffs.
+    // Three attempts of 500 ms each, plus tiny backoffs; a drip runs for a minute.
     assert!(
-        create.elapsed < Duration::from_secs(6),
+        create.elapsed < Duration::from_secs(10),
         "{:?}",
         create.elapsed
     );
@@ -502,5 +502,5 @@ fn a_huge_retry_after_is_capped_by_max_backoff() {
     assert_eq!(env.nodes[0].count("POST"), 3);
     assert_eq!(env.holders("g"), [0]);
     assert!(env.pending().is_empty());
-    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+    assert!(run.elapsed < Duration::from_secs(10), "{:?}", run.elapsed);
 }

@@ -10,6 +10,7 @@ use cluster_client::hosts::parse_hosts;
 use cluster_client::{GroupId, InputError, Journal, Node};
 use predicates::prelude::*;
 use proptest::prelude::*;
+use proptest::test_runner::TestRunner;
 use serde_json::{Value, json};
 use support::{Fault, Rule, TestEnv};
 
@@ -233,7 +234,7 @@ fn id_is_valid(id: &str) -> bool {
 // --- Properties ---
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1500))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn hosts_parser_never_panics_and_names_the_file_and_line(text in hosts_text()) {
@@ -256,10 +257,10 @@ proptest! {
     #[test]
     fn group_ids_are_checked_without_panicking_and_refusals_name_the_id(
         id in prop_oneof![
-            any::<String>(),
-            "[.]{0,3}",
-            "[ -~]{1020,1030}",
-            "[a-z\u{80}-\u{10ffff}]{510,515}",
+            6 => any::<String>(),
+            2 => "[.]{0,3}",
+            1 => "[ -~]{1020,1030}",
+            1 => "[a-z\u{80}-\u{10ffff}]{510,515}",
         ]
     ) {
         match GroupId::new(id.as_str()) {
@@ -284,16 +285,13 @@ proptest! {
     }
 }
 
-proptest! {
-    // Note: each case takes the journal's lock and reads a file; still well under a second.
-    #![proptest_config(ProptestConfig::with_cases(1000))]
-
-    #[test]
-    fn journal_loader_never_panics_names_the_path_and_leaves_the_file(
-        bytes in journal_bytes()
-    ) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("journal.json");
+#[test]
+fn journal_loader_never_panics_names_the_path_and_leaves_the_file() {
+    // Note: a runner by hand, so that one directory serves every case.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("journal.json");
+    let mut runner = TestRunner::new(ProptestConfig::with_cases(1000));
+    let result = runner.run(&journal_bytes(), |bytes| {
         std::fs::write(&path, &bytes).expect("write");
         match Journal::open(&path) {
             Ok(journal) => {
@@ -314,6 +312,10 @@ proptest! {
             }
         }
         prop_assert_eq!(std::fs::read(&path).expect("read back"), bytes);
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
     }
 }
 
@@ -373,18 +375,24 @@ fn journal_with_a_pending_entry() -> TestEnv {
     env
 }
 
-/// Writes `bytes` as the journal and checks every command refuses it unchanged, sending
-/// nothing.
-fn assert_refused(env: &TestEnv, bytes: &[u8], why: &str) {
+/// Every command that reads the journal.
+const EVERY_COMMAND: &[&[&str]] = &[
+    &["create", "h"],
+    &["delete", "h"],
+    &["status", "h"],
+    &["rollback"],
+    &["rollback", "--output", "json"],
+];
+
+/// One command that writes and one that only replays, for the many-case tests.
+const TWO_COMMANDS: &[&[&str]] = &[&["create", "h"], &["rollback"]];
+
+/// Writes `bytes` as the journal and checks each of `commands` refuses it unchanged,
+/// sending nothing.
+fn assert_refused(env: &TestEnv, bytes: &[u8], why: &str, commands: &[&[&str]]) {
     std::fs::write(env.journal_path(), bytes).expect("write journal");
     let before = env.total_requests();
-    for args in [
-        &["create", "h"][..],
-        &["delete", "h"],
-        &["status", "h"],
-        &["rollback"],
-        &["rollback", "--output", "json"],
-    ] {
+    for &args in commands {
         env.cmd().args(args).assert().code(2).stderr(
             predicate::str::contains(env.journal_path().display().to_string())
                 .and(predicate::str::contains(why)),
@@ -406,7 +414,7 @@ fn a_journal_from_a_newer_version_is_refused_unchanged() {
     journal["entries"][0]["action"] = json!("teleport");
     journal["entries"][0]["priority"] = json!("high");
     let bytes = serde_json::to_vec_pretty(&journal).expect("serialise");
-    assert_refused(&env, &bytes, "format version 2");
+    assert_refused(&env, &bytes, "format version 2", EVERY_COMMAND);
     assert_eq!(env.holders("g"), [0], "the pending repair was not applied");
 }
 
@@ -415,7 +423,7 @@ fn a_truncated_journal_is_refused_unchanged() {
     let env = journal_with_a_pending_entry();
     let full = std::fs::read(env.journal_path()).expect("journal");
     for len in [1, full.len() / 2, full.len() - 3] {
-        assert_refused(&env, &full[..len], "unreadable");
+        assert_refused(&env, &full[..len], "unreadable", EVERY_COMMAND);
     }
     assert_eq!(env.holders("g"), [0]);
 }
@@ -439,12 +447,12 @@ fn a_journal_with_wrong_field_types_is_refused_unchanged() {
         let mut journal = good.clone();
         *journal.pointer_mut(pointer).expect("field exists") = value;
         let bytes = serde_json::to_vec(&journal).expect("serialise");
-        assert_refused(&env, &bytes, "unreadable");
+        assert_refused(&env, &bytes, "unreadable", TWO_COMMANDS);
     }
     // A version too large for any integer type is refused the same way.
     let text = serde_json::to_string(&good).expect("serialise");
     let huge = text.replacen("\"version\":1", "\"version\":18446744073709551616", 1);
     assert_ne!(huge, text);
-    assert_refused(&env, huge.as_bytes(), "unreadable");
+    assert_refused(&env, huge.as_bytes(), "unreadable", TWO_COMMANDS);
     assert_eq!(env.holders("g"), [0]);
 }
