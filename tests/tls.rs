@@ -331,3 +331,21 @@ fn the_token_never_appears_in_logs_output_or_the_journal() {
             .all(|r| r.header("authorization") == Some(&format!("Bearer {TOKEN}")[..]))
     );
 }
+
+#[test]
+fn a_token_that_cannot_be_a_header_is_refused_without_showing_it() {
+    let env = TestEnv::new(1);
+    let file = env.dir().join("token");
+    std::fs::write(&file, format!("{TOKEN}\n{TOKEN}\n")).expect("write token");
+    let output = env
+        .cmd()
+        .args(["-vvv", "create", "g", "--token-file"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("bearer token"), "{err}");
+    assert!(!err.contains(TOKEN), "{err}");
+    assert_eq!(env.total_requests(), 0);
+}
