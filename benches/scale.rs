@@ -30,7 +30,10 @@ struct Run {
 
 /// Spawns the binary and reaps it with `wait4`, which reports the child's
 /// peak resident set size.
-#[allow(clippy::zombie_processes, reason = "reaped by wait4, which std cannot see")]
+#[allow(
+    clippy::zombie_processes,
+    reason = "reaped by wait4, which std cannot see"
+)]
 fn run_binary(args: &[&str], dir: &Path, hosts: &Path, journal: &Path) -> Run {
     let start = Instant::now();
     let child = Command::new(BIN)

@@ -51,6 +51,9 @@ impl Node {
                 "`{entry}` has a query string; give the base URL only"
             ));
         }
+        if url.fragment().is_some() {
+            return Err(format!("`{entry}` has a #fragment; give the base URL only"));
+        }
         let base = url.as_str().trim_end_matches('/').to_owned();
         Ok(Self { base })
     }

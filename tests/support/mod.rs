@@ -60,7 +60,13 @@ impl TestEnv {
         let mut cmd = StdCommand::new(BIN);
         for (key, _) in std::env::vars_os() {
             let key = key.to_string_lossy().into_owned();
-            if key.starts_with("CLUSTER_CLIENT_") || key == "RUST_LOG" || key.starts_with("XDG_") {
+            // Note: proxies too, so a developer's proxy never sees loopback test traffic.
+            let proxy = key.to_ascii_lowercase().ends_with("_proxy");
+            if key.starts_with("CLUSTER_CLIENT_")
+                || key == "RUST_LOG"
+                || key.starts_with("XDG_")
+                || proxy
+            {
                 cmd.env_remove(key);
             }
         }
