@@ -1,5 +1,6 @@
 //! The write-ahead journal: pending compensations, written atomically under an exclusive lock.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -84,9 +85,23 @@ struct FileOut<'a> {
 
 #[derive(Deserialize)]
 struct FileIn {
-    #[allow(dead_code)]
-    version: u32,
-    entries: Vec<Entry>,
+    version: u64,
+    entries: Vec<RawEntry>,
+}
+
+/// An entry as stored, before its group and host are validated.
+#[derive(Deserialize)]
+struct RawEntry {
+    group: String,
+    host: String,
+    action: Repair,
+    operation: Operation,
+    run: String,
+    recorded_at: u64,
+    #[serde(default)]
+    failed_replays: u32,
+    #[serde(default)]
+    last_error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -258,17 +273,58 @@ fn load(path: &Path) -> Result<Vec<Entry>, JournalError> {
             "the file is empty, and cluster-client never writes an empty journal".to_owned(),
         ));
     }
-    let probe: VersionProbe = serde_json::from_slice(&bytes)
-        .map_err(|e| corrupt(format!("it is not a cluster-client journal ({e})")))?;
-    if probe.version != u64::from(JOURNAL_VERSION) {
-        return Err(JournalError::UnsupportedVersion {
-            path: path.to_owned(),
-            found: probe.version,
-            supported: JOURNAL_VERSION,
+    // Note: one parse on the happy path; the version probe runs only to
+    // explain a failure, so a journal from a newer format says so instead
+    // of reporting whichever of its fields no longer parses.
+    let file: FileIn = match serde_json::from_slice(&bytes) {
+        Ok(file) => file,
+        Err(e) => {
+            return Err(match serde_json::from_slice::<VersionProbe>(&bytes) {
+                Ok(probe) if probe.version != u64::from(JOURNAL_VERSION) => {
+                    unsupported(path, probe.version)
+                }
+                Ok(_) => corrupt(e.to_string()),
+                Err(_) => corrupt(format!("it is not a cluster-client journal ({e})")),
+            });
+        }
+    };
+    if file.version != u64::from(JOURNAL_VERSION) {
+        return Err(unsupported(path, file.version));
+    }
+    // Note: a journal names few distinct nodes, so each URL is parsed once.
+    let mut hosts: HashMap<String, Node> = HashMap::new();
+    let mut entries = Vec::with_capacity(file.entries.len());
+    for (index, raw) in file.entries.into_iter().enumerate() {
+        let at = |problem: String| corrupt(format!("entry {}: {problem}", index + 1));
+        let group = GroupId::new(raw.group).map_err(|e| at(e.to_string()))?;
+        let host = match hosts.get(&raw.host) {
+            Some(node) => node.clone(),
+            None => {
+                let node = Node::parse(&raw.host).map_err(|e| at(format!("bad host: {e}")))?;
+                hosts.insert(raw.host, node.clone());
+                node
+            }
+        };
+        entries.push(Entry {
+            group,
+            host,
+            action: raw.action,
+            operation: raw.operation,
+            run: raw.run,
+            recorded_at: raw.recorded_at,
+            failed_replays: raw.failed_replays,
+            last_error: raw.last_error,
         });
     }
-    let file: FileIn = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-    Ok(file.entries)
+    Ok(entries)
+}
+
+fn unsupported(path: &Path, found: u64) -> JournalError {
+    JournalError::UnsupportedVersion {
+        path: path.to_owned(),
+        found,
+        supported: JOURNAL_VERSION,
+    }
 }
 
 /// Replaces `path` atomically and durably: temp file in the same directory,
