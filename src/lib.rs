@@ -20,6 +20,8 @@
 //! ```
 
 pub mod app;
+#[cfg(test)]
+mod campaign;
 pub mod cli;
 pub mod config;
 pub mod engine;
