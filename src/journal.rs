@@ -332,6 +332,7 @@ fn unsupported(path: &Path, found: u64) -> JournalError {
 /// rename itself survives a power cut.
 fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let dir = parent_dir(path);
+    fault_point::reach("journal-before-temp");
     // Note: tempfile creates the file with mode 0600 and removes it again if
     // anything below fails before the rename.
     let mut temp = tempfile::Builder::new()
@@ -339,9 +340,104 @@ fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
         .suffix(".tmp")
         .tempfile_in(dir)?;
     temp.write_all(contents)?;
+    fault_point::reach("journal-after-temp-write");
     temp.as_file().sync_all()?;
+    fault_point::reach("journal-after-temp-sync");
     temp.persist(path).map_err(|e| e.error)?;
-    File::open(dir)?.sync_all()
+    fault_point::reach("journal-after-rename");
+    File::open(dir)?.sync_all()?;
+    fault_point::reach("journal-after-dir-sync");
+    Ok(())
+}
+
+/// Fault points: with the `fault-points` feature, the process aborts itself
+/// at a named journal-write boundary, to leave the torn states that random
+/// kills rarely hit. Without the feature, [`reach`](fault_point::reach) is
+/// an empty inline function and the environment is never read.
+///
+/// `CLUSTER_CLIENT_FAULT_POINT=<name>[:<n>]` aborts the n-th time (default:
+/// the first) this process reaches the point `<name>`, one of
+/// [`NAMES`](fault_point::NAMES).
+pub mod fault_point {
+    /// The environment variable that arms a fault point.
+    pub const VAR: &str = "CLUSTER_CLIENT_FAULT_POINT";
+
+    /// Every fault point, in the order one journal write reaches them.
+    pub const NAMES: [&str; 5] = [
+        "journal-before-temp",
+        "journal-after-temp-write",
+        "journal-after-temp-sync",
+        "journal-after-rename",
+        "journal-after-dir-sync",
+    ];
+
+    /// Marks the boundary `name`; does nothing unless the build has the
+    /// `fault-points` feature and `CLUSTER_CLIENT_FAULT_POINT` arms it.
+    #[cfg(not(feature = "fault-points"))]
+    #[inline(always)]
+    pub(crate) fn reach(name: &'static str) {
+        let _ = name;
+    }
+
+    /// Marks the boundary `name`, aborting the process when
+    /// `CLUSTER_CLIENT_FAULT_POINT` arms it and this is its n-th time.
+    #[cfg(feature = "fault-points")]
+    pub(crate) fn reach(name: &'static str) {
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        static ARMED: OnceLock<Option<(String, usize)>> = OnceLock::new();
+        static HITS: AtomicUsize = AtomicUsize::new(0);
+
+        debug_assert!(NAMES.contains(&name), "unknown fault point {name}");
+        let armed = ARMED.get_or_init(|| {
+            let spec = std::env::var(VAR).ok()?;
+            let parsed = parse(&spec);
+            if parsed.is_none() {
+                log::error!(
+                    "{VAR}={spec:?} is not <name>[:<n>] with n >= 1 and a name among {NAMES:?}; \
+                     no fault point is armed"
+                );
+            }
+            parsed
+        });
+        let Some((armed, nth)) = armed else { return };
+        if armed == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 == *nth {
+            log::error!("fault point {name} (hit {nth}): aborting");
+            std::process::abort();
+        }
+    }
+
+    /// Parses `<name>[:<n>]`; `None` for an unknown name or an n below 1.
+    #[cfg(any(test, feature = "fault-points"))]
+    fn parse(spec: &str) -> Option<(String, usize)> {
+        let (name, nth) = match spec.trim().split_once(':') {
+            Some((name, nth)) => (name, nth.parse().ok().filter(|&n| n >= 1)?),
+            None => (spec.trim(), 1),
+        };
+        NAMES.contains(&name).then(|| (name.to_owned(), nth))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn specs_name_a_known_point_and_an_optional_positive_count() {
+            assert_eq!(
+                parse("journal-after-rename"),
+                Some(("journal-after-rename".to_owned(), 1))
+            );
+            assert_eq!(
+                parse("journal-before-temp:3"),
+                Some(("journal-before-temp".to_owned(), 3))
+            );
+            assert_eq!(parse("journal-before-temp:0"), None);
+            assert_eq!(parse("journal-before-temp:x"), None);
+            assert_eq!(parse("somewhere-else"), None);
+            assert_eq!(parse(""), None);
+        }
+    }
 }
 
 #[cfg(test)]
