@@ -20,9 +20,6 @@
 //! CLUSTER_CLIENT_CAMPAIGN_CASES=100000 cargo test --lib campaign
 //! ```
 //!
-//! `-- --include-ignored` adds the property over several groups in one invocation and the
-//! regression tests of a known engine bug; they fail until it is fixed.
-//!
 //! Every failure the campaign found is kept at the end of this file as a named `#[test]`
 //! with its exact schedule; proptest also replays the seeds in
 //! `proptest-regressions/campaign.txt` first.
@@ -196,8 +193,6 @@ proptest! {
     /// Several groups through one `Cluster`, as `cluster-client create a b`
     /// and `--from-file` run them.
     #[test]
-    #[ignore = "engine bug: a later group's run drops an earlier group's pending repairs \
-                (see a_later_group_that_succeeds_keeps_an_earlier_groups_pending_repair)"]
     fn several_groups_in_one_invocation_keep_all_or_nothing(scenario in scenario(2..=3, GROUPS)) {
         run_case(&scenario)?;
     }
@@ -746,12 +741,10 @@ fn after_a_create_with_a_pending_repair(
     (sim, nodes, journal, policy)
 }
 
-const ENGINE_BUG: &str = "engine bug: Cluster::run cleans the journal by run id only, \
+const ENGINE_BUG: &str = "regression: Cluster::run once cleaned the journal by run id only, \
                           and every group of one invocation shares it";
 
 #[test]
-#[ignore = "engine bug: Cluster::run cleans the journal by run id only, and every group of \
-            one invocation shares it (fix: match the group too)"]
 fn a_later_group_that_succeeds_keeps_an_earlier_groups_pending_repair() {
     let dir = temp_dir();
     let path = dir.path().join("journal.json");
@@ -779,8 +772,6 @@ fn a_later_group_that_succeeds_keeps_an_earlier_groups_pending_repair() {
 }
 
 #[test]
-#[ignore = "engine bug: Cluster::run cleans the journal by run id only, and every group of \
-            one invocation shares it (fix: match the group too)"]
 fn a_later_group_that_rolls_back_keeps_an_earlier_groups_pending_repair() {
     let dir = temp_dir();
     let path = dir.path().join("journal.json");
@@ -808,8 +799,6 @@ fn a_later_group_that_rolls_back_keeps_an_earlier_groups_pending_repair() {
 
 /// The campaign's own minimal case for the bug above, exactly as proptest shrank it.
 #[test]
-#[ignore = "engine bug: Cluster::run cleans the journal by run id only, and every group of \
-            one invocation shares it (fix: match the group too)"]
 fn campaign_case_a_done_run_drops_another_groups_pending_repair() {
     let scenario = Scenario {
         nodes: 1,

@@ -314,7 +314,8 @@ impl<T: Transport> Cluster<T> {
         // Step 3: change the nodes in order; stop at the first failure.
         let completed = run.apply_all(&to_change);
         if completed {
-            let result = journal.update(|entries| entries.retain(|e| e.run != self.run));
+            let result = journal
+                .update(|entries| entries.retain(|e| !(e.run == self.run && &e.group == group)));
             return Ok(match result {
                 Ok(()) => run.finish(Outcome::Done, Vec::new(), None),
                 Err(e) => {
@@ -329,7 +330,7 @@ impl<T: Transport> Cluster<T> {
         let failed_undos = run.compensate();
         let journal_result = journal.update(|entries| {
             entries.retain_mut(|entry| {
-                if entry.run != self.run {
+                if entry.run != self.run || &entry.group != group {
                     return true;
                 }
                 match failed_undos.iter().find(|(node, _)| *node == entry.host) {
@@ -344,7 +345,7 @@ impl<T: Transport> Cluster<T> {
         let pending: Vec<Entry> = journal
             .entries()
             .iter()
-            .filter(|e| e.run == self.run)
+            .filter(|e| e.run == self.run && &e.group == group)
             .cloned()
             .collect();
         let (outcome, journal_error) = match journal_result {

@@ -133,6 +133,7 @@ impl Journal {
         })?;
         let lock_path = lock_path(path);
         let lock = acquire_lock(&lock_path)?;
+        remove_stale_temp_files(path);
         let entries = load(path)?;
         Ok(Self {
             path: path.to_owned(),
@@ -203,6 +204,38 @@ pub fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// `.<journal file name>.`: the start of this journal's temp file names, so
+/// journals sharing a directory never touch each other's temp files.
+fn temp_prefix(journal: &Path) -> String {
+    format!(
+        ".{}.",
+        journal.file_name().unwrap_or_default().to_string_lossy()
+    )
+}
+
+/// Removes temp files that a run killed mid-write left behind. Holding the
+/// lock means no live run of this journal is writing one. Best effort: a
+/// file that cannot be removed is only logged.
+fn remove_stale_temp_files(journal: &Path) {
+    let prefix = temp_prefix(journal);
+    let Ok(listing) = fs::read_dir(parent_dir(journal)) else {
+        return;
+    };
+    for entry in listing.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".tmp") {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => log::info!(
+                    "removed {}, left by an interrupted journal write",
+                    entry.path().display()
+                ),
+                Err(e) => log::warn!("cannot remove stale {}: {e}", entry.path().display()),
+            }
+        }
+    }
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -336,7 +369,7 @@ fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     // Note: tempfile creates the file with mode 0600 and removes it again if
     // anything below fails before the rename.
     let mut temp = tempfile::Builder::new()
-        .prefix(".journal-")
+        .prefix(&temp_prefix(path))
         .suffix(".tmp")
         .tempfile_in(dir)?;
     temp.write_all(contents)?;
@@ -513,6 +546,19 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["journal.json", "journal.json.lock"]);
+    }
+
+    #[test]
+    fn opening_removes_only_this_journals_stale_temp_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.json");
+        let stale = dir.path().join(".journal.json.abc123.tmp");
+        let other = dir.path().join(".other.json.abc123.tmp");
+        fs::write(&stale, "torn").expect("write");
+        fs::write(&other, "someone else's").expect("write");
+        drop(Journal::open(&path).expect("open"));
+        assert!(!stale.exists());
+        assert!(other.exists());
     }
 
     #[cfg(unix)]
