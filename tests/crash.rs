@@ -19,6 +19,63 @@ fn sigkill_at_random_points_with_concurrency_then_replay_restores_all_or_nothing
     kill_loop("3", 0x0c0f_fee0_u64);
 }
 
+#[test]
+fn sigkill_during_rollback_then_replay_restores_all_or_nothing() {
+    let env = TestEnv::new(3);
+    for node in &env.nodes {
+        node.set_latency(Duration::from_millis(3));
+    }
+    let mut rng = fastrand::Rng::with_seed(0x0bad_cafe_u64);
+    for round in 0..12 {
+        // Three groups whose creates fail on node 3 and whose undos fail on
+        // nodes 1 and 2: six repairs pending.
+        let groups: Vec<String> = (0..3).map(|i| format!("r{round}-{i}")).collect();
+        env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("POST"));
+        for node in &env.nodes[..2] {
+            node.add_rule(Rule::new(Fault::Status(500)).method("DELETE"));
+        }
+        for group in &groups {
+            env.cmd().args(["create", group]).assert().code(3);
+        }
+        assert_eq!(env.pending().len(), 6);
+        for node in &env.nodes {
+            node.clear_rules();
+        }
+
+        // Kill the replay after a random node has applied 1 to 3 of its repairs.
+        let victim = rng.usize(0..2);
+        let seen = env.nodes[victim].requests().len();
+        let after = rng.usize(1..=3);
+        let mut child = env
+            .std_cmd()
+            .arg("rollback")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        assert!(env.nodes[victim].wait_for_requests(seen + after, WAIT));
+        child.kill().expect("kill");
+        child.wait().expect("reap");
+        // No entry was lost: every node still holding a group has its undo pending.
+        let pending = env.pending();
+        for group in &groups {
+            for i in env.holders(group) {
+                let entry = (group.clone(), env.nodes[i].url(), "delete".to_owned());
+                assert!(pending.contains(&entry), "round {round}: {entry:?} lost");
+            }
+        }
+
+        env.cmd().arg("rollback").assert().code(0);
+        for group in &groups {
+            assert!(
+                env.holders(group).is_empty(),
+                "round {round}: {group} left behind"
+            );
+        }
+        assert!(env.pending().is_empty(), "round {round}");
+    }
+}
+
 /// Runs 40 seeded rounds of create/delete at `concurrency`, each killed
 /// with SIGKILL when a random node has seen 1 or 2 more requests, then
 /// replays and checks all-or-nothing and an empty journal.

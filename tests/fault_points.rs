@@ -212,19 +212,35 @@ fn abort_everywhere(scenario: &Scenario, point: &str) -> usize {
 
 #[test]
 fn aborting_at_every_journal_write_boundary_then_rollback_restores_all_or_nothing() {
+    let mut removed_somewhere = false;
     for scenario in scenarios() {
         let writes: Vec<usize> = fault_point::NAMES
             .iter()
             .map(|point| abort_everywhere(&scenario, point))
             .collect();
-        // Every journal write passes every boundary once.
-        assert!(writes[0] >= 1, "{}: no journal write", scenario.name);
+        // Every journal write passes every boundary of its kind once.
         assert!(
             writes.iter().all(|&w| w == writes[0]),
             "{}: boundaries reached {writes:?} times",
             scenario.name
         );
+        let removals: Vec<usize> = fault_point::REMOVE_NAMES
+            .iter()
+            .map(|point| abort_everywhere(&scenario, point))
+            .collect();
+        assert!(
+            removals.iter().all(|&r| r == removals[0]),
+            "{}: removal boundaries reached {removals:?} times",
+            scenario.name
+        );
+        assert!(
+            writes[0] + removals[0] >= 1,
+            "{}: no journal write",
+            scenario.name
+        );
+        removed_somewhere |= removals[0] >= 1;
     }
+    assert!(removed_somewhere, "no scenario emptied the journal");
 }
 
 #[test]
