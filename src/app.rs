@@ -6,7 +6,7 @@ use clap::CommandFactory;
 
 use crate::cli::Cli;
 use crate::config::{Config, Task};
-use crate::engine::{Cluster, ReplayReport};
+use crate::engine::{BATCH_GROUPS, Cluster, Outcome, ReplayReport};
 use crate::error::Error;
 use crate::exit::{EXIT_STATUS_HELP, ExitStatus};
 use crate::journal::Journal;
@@ -51,10 +51,12 @@ pub fn execute(config: &Config, cancel: &Cancel, out: &mut dyn Write) -> Result<
         } => {
             let mut progress = Progress::new(groups.len());
             let mut reports = Vec::with_capacity(groups.len());
-            for group in groups {
-                let report = cluster.run(*operation, group, &mut journal)?;
-                progress.advance(report.outcome == crate::engine::Outcome::Done);
-                reports.push(report);
+            // Note: one batch at a time, so progress moves as batches finish.
+            for batch in groups.chunks(BATCH_GROUPS) {
+                for report in cluster.run_many(*operation, batch, &mut journal)? {
+                    progress.advance(report.outcome == Outcome::Done);
+                    reports.push(report);
+                }
             }
             progress.finish();
             output::operations(out, config.output, &reports, journal.path())

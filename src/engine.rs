@@ -282,58 +282,118 @@ impl<T: Transport> Cluster<T> {
         group: &GroupId,
         journal: &mut Journal,
     ) -> Result<OperationReport, JournalError> {
-        let mut run = Run::new(self, operation, group);
-        let blocking: Vec<Entry> = journal.pending_for(group).cloned().collect();
-        if !blocking.is_empty() {
-            return Ok(run.finish(Outcome::Refused, blocking, None));
-        }
+        let mut reports = self.run_many(operation, std::slice::from_ref(group), journal)?;
+        Ok(reports.pop().expect("one report per group"))
+    }
 
-        // Step 1: read every node, so pre-existing state is known exactly.
-        let Some(to_change) = run.read_all() else {
-            return Ok(run.finish(Outcome::RolledBack, Vec::new(), None));
-        };
-        if to_change.is_empty() {
-            return Ok(run.finish(Outcome::Done, Vec::new(), None));
+    /// Runs `operation` on each group, each its own all-or-nothing
+    /// operation, and returns one report per group, in order.
+    ///
+    /// Groups go in batches of [`BATCH_GROUPS`]: every group of a batch is
+    /// read, then the undos of the whole batch are written ahead in one
+    /// journal write, the groups are changed one after another, and one
+    /// more journal write clears what completed. A crash mid-batch leaves
+    /// the undos of every group in the batch, so a replay restores each of
+    /// them all-or-nothing (groups that had completed are undone too).
+    ///
+    /// An `Err` means the journal could not be written before a batch's
+    /// first change, so no node was changed by that batch.
+    pub fn run_many(
+        &self,
+        operation: Operation,
+        groups: &[GroupId],
+        journal: &mut Journal,
+    ) -> Result<Vec<OperationReport>, JournalError> {
+        let mut reports = Vec::with_capacity(groups.len());
+        for batch in groups.chunks(BATCH_GROUPS) {
+            reports.extend(self.run_batch(operation, batch, journal)?);
+        }
+        Ok(reports)
+    }
+
+    fn run_batch(
+        &self,
+        operation: Operation,
+        groups: &[GroupId],
+        journal: &mut Journal,
+    ) -> Result<Vec<OperationReport>, JournalError> {
+        // Step 1: refuse groups with pending repairs; read every node of the
+        // others, so pre-existing state is known exactly.
+        let mut steps: Vec<Step<'_, T>> = Vec::with_capacity(groups.len());
+        for group in groups {
+            let mut run = Run::new(self, operation, group);
+            let blocking: Vec<Entry> = journal.pending_for(group).cloned().collect();
+            let step = if !blocking.is_empty() {
+                Step::Finished(run.finish(Outcome::Refused, blocking, None))
+            } else {
+                match run.read_all() {
+                    None => Step::Finished(run.finish(Outcome::RolledBack, Vec::new(), None)),
+                    Some(to_change) if to_change.is_empty() => {
+                        Step::Finished(run.finish(Outcome::Done, Vec::new(), None))
+                    }
+                    Some(to_change) => Step::Change(run, to_change),
+                }
+            };
+            steps.push(step);
         }
 
         // Step 2: write ahead the undo of every change about to be made.
         let recorded_at = journal::now_unix();
-        journal.update(|entries| {
-            entries.extend(to_change.iter().map(|&index| Entry {
-                group: group.clone(),
-                host: self.nodes[index].clone(),
-                action: operation.repair(),
-                operation,
-                run: self.run.clone(),
-                recorded_at,
-                failed_replays: 0,
-                last_error: None,
-            }));
-        })?;
+        let intents: Vec<Entry> = steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Change(run, to_change) => Some((run.group, to_change)),
+                Step::Finished(_) => None,
+            })
+            .flat_map(|(group, to_change)| {
+                to_change.iter().map(move |&index| Entry {
+                    group: group.clone(),
+                    host: self.nodes[index].clone(),
+                    action: operation.repair(),
+                    operation,
+                    run: self.run.clone(),
+                    recorded_at,
+                    failed_replays: 0,
+                    last_error: None,
+                })
+            })
+            .collect();
+        if intents.is_empty() {
+            return Ok(steps.into_iter().map(Step::into_report).collect());
+        }
+        journal.update(|entries| entries.extend(intents))?;
 
-        // Step 3: change the nodes in order; stop at the first failure.
-        let completed = run.apply_all(&to_change);
-        if completed {
-            let result = journal
-                .update(|entries| entries.retain(|e| !(e.run == self.run && &e.group == group)));
-            return Ok(match result {
-                Ok(()) => run.finish(Outcome::Done, Vec::new(), None),
-                Err(e) => {
-                    log::error!("{e}; the next run will undo this {}", operation.name());
-                    let pending = journal.pending_for(group).cloned().collect();
-                    run.finish(Outcome::RepairsPending, pending, Some(e.to_string()))
-                }
-            });
+        // Step 3: change each group's nodes; on a failure, undo that
+        // group's changes in reverse order.
+        let mut outcomes: Vec<(usize, Outcome, FailedUndos)> = Vec::new();
+        for (position, step) in steps.iter_mut().enumerate() {
+            let Step::Change(run, to_change) = step else {
+                continue;
+            };
+            if run.apply_all(to_change) {
+                outcomes.push((position, Outcome::Done, Vec::new()));
+            } else {
+                let failed_undos = run.compensate();
+                outcomes.push((position, Outcome::RolledBack, failed_undos));
+            }
         }
 
-        // Step 4: undo this run's changes in reverse order.
-        let failed_undos = run.compensate();
+        // Step 4: clear this batch's entries but the undos that failed.
+        let batch: HashSet<&GroupId> = groups.iter().collect();
         let journal_result = journal.update(|entries| {
             entries.retain_mut(|entry| {
-                if entry.run != self.run || &entry.group != group {
+                if entry.run != self.run || !batch.contains(&entry.group) {
                     return true;
                 }
-                match failed_undos.iter().find(|(node, _)| *node == entry.host) {
+                let failed = outcomes.iter().find_map(|(position, _, failed_undos)| {
+                    let Step::Change(run, _) = &steps[*position] else {
+                        return None;
+                    };
+                    (run.group == &entry.group)
+                        .then(|| failed_undos.iter().find(|(node, _)| *node == entry.host))
+                        .flatten()
+                });
+                match failed {
                     Some((_, error)) => {
                         entry.last_error = Some(error.clone());
                         true
@@ -342,21 +402,37 @@ impl<T: Transport> Cluster<T> {
                 }
             });
         });
-        let pending: Vec<Entry> = journal
-            .entries()
-            .iter()
-            .filter(|e| e.run == self.run && &e.group == group)
-            .cloned()
-            .collect();
-        let (outcome, journal_error) = match journal_result {
-            Ok(()) if pending.is_empty() => (Outcome::RolledBack, None),
-            Ok(()) => (Outcome::RepairsPending, None),
-            Err(e) => {
-                log::error!("{e}; the next run will apply the undos it still lists");
-                (Outcome::RepairsPending, Some(e.to_string()))
-            }
-        };
-        Ok(run.finish(outcome, pending, journal_error))
+        let journal_error = journal_result.err().map(|e| {
+            log::error!("{e}; the next run will apply the undos it still lists");
+            e.to_string()
+        });
+        let mut reports = Vec::with_capacity(steps.len());
+        let mut outcomes = outcomes.into_iter().peekable();
+        for (position, step) in steps.into_iter().enumerate() {
+            let run = match step {
+                Step::Finished(report) => {
+                    reports.push(report);
+                    continue;
+                }
+                Step::Change(run, _) => run,
+            };
+            let (_, outcome, _) = outcomes
+                .next_if(|(p, _, _)| *p == position)
+                .expect("an outcome for every changed group");
+            let pending: Vec<Entry> = journal
+                .entries()
+                .iter()
+                .filter(|e| e.run == self.run && &e.group == run.group)
+                .cloned()
+                .collect();
+            let outcome = if journal_error.is_some() || !pending.is_empty() {
+                Outcome::RepairsPending
+            } else {
+                outcome
+            };
+            reports.push(run.finish(outcome, pending, journal_error.clone()));
+        }
+        Ok(reports)
     }
 
     /// Reads `group` on every node. Sends no writes.
@@ -500,6 +576,29 @@ fn repair_applied(repair: Repair, exchange: &Exchange) -> bool {
         // Note: 400 to a re-create means the group exists: the repair holds.
         (Repair::Create, Some(400)) => true,
         _ => false,
+    }
+}
+
+/// The nodes whose undo failed, each with the reason.
+type FailedUndos = Vec<(Node, String)>;
+
+/// How many groups of a bulk run share one write-ahead and one clean-up
+/// journal write.
+pub const BATCH_GROUPS: usize = 32;
+
+/// A group in a batch: finished early (refused, unreadable or nothing to
+/// do), or read and waiting for its changes.
+enum Step<'c, T> {
+    Finished(OperationReport),
+    Change(Run<'c, T>, Vec<usize>),
+}
+
+impl<T: Transport> Step<'_, T> {
+    fn into_report(self) -> OperationReport {
+        match self {
+            Self::Finished(report) => report,
+            Self::Change(..) => unreachable!("only called when nothing changes"),
+        }
     }
 }
 
@@ -751,7 +850,7 @@ impl<'c, T: Transport> Run<'c, T> {
     /// Undoes every change this run made or may have made, newest first
     /// (up to the cluster's concurrency at a time). Returns the nodes whose
     /// undo failed, with the reason.
-    fn compensate(&mut self) -> Vec<(Node, String)> {
+    fn compensate(&mut self) -> FailedUndos {
         let retrier = self.cluster.retrier();
         let repair = self.operation.repair();
         let mode = Mode::Compensate {
@@ -823,7 +922,7 @@ impl<'c, T: Transport> Run<'c, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::{Fault, SimCluster};
+    use crate::sim::{Crash, Fault, SimCluster};
     use Action::{Create as Post, Delete as Del, Read as Get};
 
     struct Fixture {
@@ -1323,6 +1422,125 @@ mod tests {
         assert_eq!((replay.repaired.len(), replay.pending.len()), (8, 0));
         for id in ["a", "b", "c", "d"] {
             assert!(f.sim.holders(&f.nodes, id).is_empty(), "{id}");
+        }
+    }
+
+    fn ids(names: &[&str]) -> Vec<GroupId> {
+        names.iter().map(|n| group(n)).collect()
+    }
+
+    #[test]
+    fn bulk_groups_share_write_ahead_and_keep_pre_existing_groups() {
+        let mut f = fixture(3);
+        f.sim.seed(&f.nodes[0], "b");
+        let reports = cluster(&f.sim, &f.nodes)
+            .run_many(Operation::Create, &ids(&["a", "b", "d"]), &mut f.journal)
+            .expect("journal");
+        let outcomes: Vec<Outcome> = reports.iter().map(|r| r.outcome).collect();
+        assert_eq!(outcomes, vec![Outcome::Done; 3]);
+        assert_eq!(reports[1].nodes[0].result, NodeResult::AlreadyPresent);
+        for id in ["a", "b", "d"] {
+            assert_eq!(f.sim.holders(&f.nodes, id), vec![0, 1, 2], "{id}");
+        }
+        assert!(f.journal.entries().is_empty());
+        let writes: Vec<_> = f
+            .sim
+            .seen()
+            .into_iter()
+            .filter(|s| s.action == Post)
+            .collect();
+        assert!(
+            writes.iter().all(|s| s.journaled == Some(true)),
+            "write-ahead for every group"
+        );
+    }
+
+    #[test]
+    fn a_failed_group_in_a_batch_keeps_only_its_own_pending_undo() {
+        let mut f = fixture(3);
+        // Node 3 refuses group "b"; node 1 cannot undo anything.
+        f.sim.fault(&f.nodes[0], Some(Del), Fault::Refused, None);
+        let reports = {
+            let sim = &f.sim;
+            let cluster = cluster(sim, &f.nodes);
+            let mut reports = cluster
+                .run_many(Operation::Create, &ids(&["a"]), &mut f.journal)
+                .expect("a");
+            sim.fault(&f.nodes[2], Some(Post), Fault::StatusBefore(500), None);
+            reports.extend(
+                cluster
+                    .run_many(Operation::Create, &ids(&["b"]), &mut f.journal)
+                    .expect("b"),
+            );
+            sim.heal();
+            sim.fault(&f.nodes[0], Some(Del), Fault::Refused, None);
+            reports.extend(
+                cluster
+                    .run_many(Operation::Create, &ids(&["c", "d", "e"]), &mut f.journal)
+                    .expect("c d e"),
+            );
+            reports
+        };
+        let outcomes: Vec<Outcome> = reports.iter().map(|r| r.outcome).collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                Outcome::Done,
+                Outcome::RepairsPending,
+                Outcome::Done,
+                Outcome::Done,
+                Outcome::Done
+            ]
+        );
+        assert_eq!(
+            f.pending(),
+            vec![("http://node1".to_owned(), Repair::Delete)]
+        );
+        assert_eq!(f.journal.entries()[0].group.as_str(), "b");
+        assert_eq!(reports[1].pending.len(), 1);
+        assert!(reports[2].pending.is_empty(), "c must not claim b's undo");
+    }
+
+    #[test]
+    fn a_crash_anywhere_in_a_batch_leaves_every_group_all_or_nothing_after_replay() {
+        let groups = ids(&["a", "b", "c", "d"]);
+        // Each node sees a GET and a POST per group (8 requests), but node 2
+        // already has "c", so it gets no POST for it.
+        for node in 0..3 {
+            let requests = if node == 1 { 7 } else { 8 };
+            for nth in 0..requests {
+                for when in [Crash::Before, Crash::After] {
+                    let f = fixture(3);
+                    f.sim.seed(&f.nodes[1], "c");
+                    f.sim.crash_at(&f.nodes[node], nth, when);
+                    let path = f.journal.path().to_owned();
+                    let Fixture {
+                        sim,
+                        nodes,
+                        journal,
+                        _dir,
+                    } = f;
+                    let crashed = sim
+                        .catch_crash(|| {
+                            let mut journal = journal;
+                            cluster(&sim, &nodes).run_many(Operation::Create, &groups, &mut journal)
+                        })
+                        .is_none();
+                    assert!(crashed, "node {node} request {nth} was never reached");
+                    sim.heal();
+                    let mut journal = Journal::open(&path).expect("reopen");
+                    let replay = cluster(&sim, &nodes).replay(&mut journal).expect("replay");
+                    assert!(replay.pending.is_empty());
+                    for id in ["a", "b", "d"] {
+                        let holders = sim.holders(&nodes, id);
+                        assert!(
+                            holders.is_empty() || holders == [0, 1, 2],
+                            "crash at node {node} #{nth} {when:?}: {id} on {holders:?}"
+                        );
+                    }
+                    assert!(sim.has(&nodes[1], "c"), "pre-existing c must survive");
+                }
+            }
         }
     }
 }
