@@ -7,10 +7,6 @@
     clippy::print_stdout,
     reason = "printing the results is this program's job"
 )]
-#![allow(
-    unsafe_code,
-    reason = "wait4 is the one way to read a child's peak RSS"
-)]
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -25,43 +21,54 @@ const BIN: &str = env!("CARGO_BIN_EXE_cluster-client");
 /// One measured run of the binary.
 struct Run {
     wall: Duration,
-    max_rss_kib: i64,
 }
 
-/// Spawns the binary and reaps it with `wait4`, which reports the child's
-/// peak resident set size.
-#[allow(
-    clippy::zombie_processes,
-    reason = "reaped by wait4, which std cannot see"
-)]
+/// Runs the binary and times it. Fails the benchmark if the binary fails.
 fn run_binary(args: &[&str], dir: &Path, hosts: &Path, journal: &Path) -> Run {
     let start = Instant::now();
-    let child = Command::new(BIN)
+    let status = command(BIN, args, dir, hosts, journal)
+        .status()
+        .expect("run the binary");
+    let wall = start.elapsed();
+    assert!(status.success(), "{args:?} failed: {status}");
+    Run { wall }
+}
+
+/// Peak RSS of one run, in KiB, measured by `/usr/bin/time`; `None` where
+/// that program is missing.
+///
+/// Note: `getrusage` on a child spawned from this process would report this
+/// benchmark's own resident pages (a forked or vforked child shares them
+/// until it execs), so the binary is started by a small process instead.
+fn peak_rss_kib(args: &[&str], dir: &Path, hosts: &Path, journal: &Path) -> Option<u64> {
+    let time = Path::new("/usr/bin/time");
+    if !time.exists() {
+        return None;
+    }
+    let report = dir.join("rss.txt");
+    let mut full = vec!["-f", "%M", "-o", report.to_str().expect("utf8 path"), BIN];
+    full.extend(args);
+    let status = command(time.to_str().expect("utf8"), &full, dir, hosts, journal)
+        .status()
+        .expect("run /usr/bin/time");
+    assert!(
+        status.success(),
+        "{args:?} failed under /usr/bin/time: {status}"
+    );
+    std::fs::read_to_string(&report).ok()?.trim().parse().ok()
+}
+
+fn command(program: &str, args: &[&str], dir: &Path, hosts: &Path, journal: &Path) -> Command {
+    let mut command = Command::new(program);
+    command
         .args(args)
         .env("CLUSTER_CLIENT_HOSTS", hosts)
         .env("CLUSTER_CLIENT_JOURNAL", journal)
         .env_remove("RUST_LOG")
         .current_dir(dir)
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn the binary");
-    let pid = i32::try_from(child.id()).expect("pid fits i32");
-    let mut status = 0;
-    // SAFETY: `rusage` is a plain C struct for which all-zero bytes are a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own un-reaped child; both pointers are valid for the call.
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let wall = start.elapsed();
-    assert_eq!(reaped, pid, "wait4 failed");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{args:?} failed: status {status}"
-    );
-    Run {
-        wall,
-        max_rss_kib: usage.ru_maxrss,
-    }
+        .stderr(Stdio::inherit());
+    command
 }
 
 struct Cluster {
@@ -92,6 +99,10 @@ impl Cluster {
     fn run(&self, args: &[&str]) -> Run {
         run_binary(args, self.dir.path(), &self.hosts(), &self.journal())
     }
+
+    fn rss(&self, args: &[&str]) -> Option<u64> {
+        peak_rss_kib(args, self.dir.path(), &self.hosts(), &self.journal())
+    }
 }
 
 /// A measured round trip: one GET to one node, from this process.
@@ -116,24 +127,22 @@ struct Row {
     wall: Duration,
     ideal: Duration,
     target: String,
-    rss_kib: i64,
+    rss_kib: Option<u64>,
 }
 
-fn median(mut runs: Vec<Run>) -> (Duration, i64) {
+fn median(mut runs: Vec<Run>) -> Duration {
     runs.sort_by_key(|r| r.wall);
-    let wall = runs[runs.len() / 2].wall;
-    let rss = runs.iter().map(|r| r.max_rss_kib).max().unwrap_or(0);
-    (wall, rss)
+    runs[runs.len() / 2].wall
 }
 
-/// create then delete of one group, `runs` times; `rounds` is the number of
-/// sequential round trips the pair needs at the given concurrency.
+/// Create then delete of one group, `runs` times; returns the median wall
+/// time of the pair, the ideal, and the larger peak RSS of one pair.
 fn create_delete(
     n: usize,
     latency_ms: u64,
     concurrency: usize,
     runs: usize,
-) -> (Duration, Duration, i64) {
+) -> (Duration, Duration, Option<u64>) {
     let cluster = Cluster::new(n, Duration::from_millis(latency_ms));
     let rtt = measured_rtt(Duration::from_millis(latency_ms));
     let c = concurrency.to_string();
@@ -144,15 +153,16 @@ fn create_delete(
         let delete = cluster.run(&["delete", &group, "--concurrency", &c, "-q"]);
         pairs.push(Run {
             wall: create.wall + delete.wall,
-            max_rss_kib: create.max_rss_kib.max(delete.max_rss_kib),
         });
     }
+    let rss = cluster
+        .rss(&["create", "bench-rss", "--concurrency", &c, "-q"])
+        .max(cluster.rss(&["delete", "bench-rss", "--concurrency", &c, "-q"]));
     // Note: both commands read every node first (GET), then write where
     // needed: create is 2 rounds, delete is 2 rounds, per batch of nodes.
     let batches = u32::try_from(n.div_ceil(concurrency)).expect("small");
     let ideal = rtt * 4 * batches;
-    let (wall, rss) = median(pairs);
-    (wall, ideal, rss)
+    (median(pairs), ideal, rss)
 }
 
 fn write_journal(path: &Path, groups: usize, nodes: &[TestNode]) {
@@ -241,7 +251,9 @@ fn main() {
                     .is_empty()
             );
         }
-        let (wall, rss) = median(samples);
+        write_journal(&cluster.journal(), 1000, &cluster.nodes);
+        let rss = cluster.rss(&["rollback", "-q"]);
+        let wall = median(samples);
         rows.push(Row {
             name: "5. replay 10,000 repairs (1,000 groups x 10 nodes), 1 ms".into(),
             wall,
@@ -266,7 +278,10 @@ fn main() {
                 "-q",
             ]));
         }
-        let (wall, rss) = median(samples);
+        let file = cluster.dir.path().join("groups-rss.txt");
+        std::fs::write(&file, groups.replace("bulk-", "bulkrss-")).expect("groups");
+        let rss = cluster.rss(&["create", "--from-file", file.to_str().expect("utf8"), "-q"]);
+        let wall = median(samples);
         rows.push(Row {
             name: "6. create 1,000 groups, 3 nodes, 1 ms".into(),
             wall,
@@ -295,7 +310,7 @@ fn main() {
             wall: samples[samples.len() / 2],
             ideal: Duration::ZERO,
             target: "< 200 ms".into(),
-            rss_kib: 0,
+            rss_kib: None,
         });
     }
 
@@ -308,11 +323,10 @@ fn main() {
         } else {
             format!("{:.2}x", row.wall.as_secs_f64() / row.ideal.as_secs_f64())
         };
-        let rss = if row.rss_kib == 0 {
-            "-".to_owned()
-        } else {
-            format!("{:.1} MB", row.rss_kib as f64 / 1024.0)
-        };
+        let rss = row.rss_kib.map_or_else(
+            || "-".to_owned(),
+            |kib| format!("{:.1} MB", kib as f64 / 1024.0),
+        );
         println!(
             "| {} | {:.1} ms | {:.1} ms | {ratio} | {} | {rss} |",
             row.name,
