@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::engine::{NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport};
+use crate::hosts::Node;
 use crate::journal::{Entry, Repair};
 
 /// How results are printed on stdout. Logs always go to stderr.
@@ -59,23 +60,14 @@ pub fn status(out: &mut dyn Write, format: OutputFormat, report: &StatusReport) 
         format!("absent from all {} nodes", states.len())
     };
     writeln!(out, "group {:?}: {summary}", report.group.as_str())?;
-    let width = report
-        .nodes
-        .iter()
-        .map(|n| n.host.base().len())
-        .max()
-        .unwrap_or(0);
+    let width = host_width(report.nodes.iter().map(|n| &n.host));
     for node in &report.nodes {
         let state = match node.state {
             NodeState::Present => "present",
             NodeState::Absent => "absent",
             NodeState::Unreachable => "unreachable",
         };
-        let line = format!("  {:width$}  {state}", node.host.base());
-        match &node.error {
-            Some(error) => writeln!(out, "{line}  ({error})")?,
-            None => writeln!(out, "{}", line.trim_end())?,
-        }
+        node_line(out, width, &node.host, state, node.error.as_deref())?;
     }
     Ok(())
 }
@@ -158,12 +150,7 @@ fn operation_human(
     if report.outcome == Outcome::Refused {
         return Ok(());
     }
-    let width = report
-        .nodes
-        .iter()
-        .map(|n| n.host.base().len())
-        .max()
-        .unwrap_or(0);
+    let width = host_width(report.nodes.iter().map(|n| &n.host));
     for node in &report.nodes {
         let result = match node.result {
             NodeResult::Created => "created",
@@ -181,13 +168,31 @@ fn operation_human(
             1 => "1 request".to_owned(),
             n => format!("{n} requests"),
         };
-        let line = format!("  {:width$}  {result:15}  {requests}", node.host.base());
-        match &node.error {
-            Some(error) => writeln!(out, "{}  ({error})", line.trim_end())?,
-            None => writeln!(out, "{}", line.trim_end())?,
-        }
+        let text = format!("{result:15}  {requests}");
+        node_line(out, width, &node.host, &text, node.error.as_deref())?;
     }
     Ok(())
+}
+
+/// The width of the widest base URL, to align the node tables.
+fn host_width<'a>(hosts: impl Iterator<Item = &'a Node>) -> usize {
+    hosts.map(|h| h.base().len()).max().unwrap_or(0)
+}
+
+/// "  http://node1:8080  <text>  (<error>)", with trailing blanks trimmed.
+fn node_line(
+    out: &mut dyn Write,
+    width: usize,
+    host: &Node,
+    text: &str,
+    error: Option<&str>,
+) -> io::Result<()> {
+    let line = format!("  {:width$}  {text}", host.base());
+    let line = line.trim_end();
+    match error {
+        Some(error) => writeln!(out, "{line}  ({error})"),
+        None => writeln!(out, "{line}"),
+    }
 }
 
 fn json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {

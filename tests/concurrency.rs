@@ -117,13 +117,7 @@ fn no_new_change_starts_after_a_failure() {
 fn bulk_create_is_one_all_or_nothing_operation_per_group() {
     let env = TestEnv::new(2);
     env.nodes[1].add_rule(Rule::new(Fault::Status(500)).method("POST").group("bad"));
-    let output = env
-        .cmd()
-        .args(["create", "a", "bad", "c", "--output", "json"])
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(1), "worst of 0, 1, 0");
-    let reports = json_stdout(&output);
+    let reports = env.json(&["create", "a", "bad", "c"], 1);
     let outcomes: Vec<_> = reports
         .as_array()
         .expect("array")

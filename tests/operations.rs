@@ -3,23 +3,12 @@
 mod support;
 
 use predicates::prelude::*;
-use support::{Fault, Rule, TestEnv, json_stdout};
+use support::{Fault, Rule, TestEnv, results};
 
 #[test]
 fn create_on_healthy_nodes_reaches_every_node() {
     let env = TestEnv::new(3);
-    let output = env
-        .cmd()
-        .args(["create", "team-a", "--output", "json"])
-        .output()
-        .expect("run");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = json_stdout(&output);
+    let report = env.json(&["create", "team-a"], 0);
     assert_eq!(report["operation"], "create");
     assert_eq!(report["group"], "team-a");
     assert_eq!(report["outcome"], "done");
@@ -69,13 +58,7 @@ fn deleting_a_group_that_is_nowhere_exits_zero_without_writes() {
 fn a_node_that_is_down_stops_the_run_before_any_change() {
     let env = TestEnv::new(3);
     env.nodes[2].stop();
-    let output = env
-        .cmd()
-        .args(["create", "g", "--output", "json"])
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(1));
-    let report = json_stdout(&output);
+    let report = env.json(&["create", "g"], 1);
     assert_eq!(report["outcome"], "rolled_back");
     assert_eq!(report["nodes"][2]["result"], "unreachable");
     assert!(
@@ -91,25 +74,9 @@ fn a_node_that_is_down_stops_the_run_before_any_change() {
 fn a_node_failing_its_write_makes_the_others_roll_back() {
     let env = TestEnv::new(3);
     env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("POST"));
-    let output = env
-        .cmd()
-        .args(["create", "g", "--output", "json"])
-        .output()
-        .expect("run");
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = json_stdout(&output);
+    let report = env.json(&["create", "g"], 1);
     assert_eq!(report["outcome"], "rolled_back");
-    let results: Vec<_> = report["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .map(|n| n["result"].clone())
-        .collect();
+    let results = results(&report);
     assert_eq!(results, ["rolled_back", "rolled_back", "failed"]);
     assert!(env.holders("g").is_empty());
     assert!(env.pending().is_empty());
@@ -120,18 +87,7 @@ fn failed_rollback_is_journaled_and_replayed_by_rollback() {
     let env = TestEnv::new(3);
     env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("POST"));
     env.nodes[0].add_rule(Rule::new(Fault::Status(503)).method("DELETE"));
-    let output = env
-        .cmd()
-        .args(["create", "g", "--output", "json"])
-        .output()
-        .expect("run");
-    assert_eq!(
-        output.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = json_stdout(&output);
+    let report = env.json(&["create", "g"], 3);
     assert_eq!(report["outcome"], "repairs_pending");
     assert_eq!(report["nodes"][0]["result"], "rollback_pending");
     assert_eq!(env.holders("g"), vec![0]);
@@ -149,13 +105,7 @@ fn failed_rollback_is_journaled_and_replayed_by_rollback() {
     assert_eq!(env.pending().len(), 1);
 
     env.nodes[0].clear_rules();
-    let output = env
-        .cmd()
-        .args(["rollback", "--output", "json"])
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(0));
-    let replay = json_stdout(&output);
+    let replay = env.json(&["rollback"], 0);
     assert_eq!(replay["repaired"][0]["group"], "g");
     assert_eq!(replay["repaired"][0]["host"], env.nodes[0].url());
     assert_eq!(replay["repaired"][0]["action"], "delete");
@@ -186,13 +136,7 @@ fn a_group_with_pending_repairs_is_refused_while_others_go_ahead() {
     env.cmd().args(["create", "g"]).assert().code(3);
     let writes_before = env.total_writes();
 
-    let output = env
-        .cmd()
-        .args(["create", "g", "--output", "json"])
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(3));
-    let report = json_stdout(&output);
+    let report = env.json(&["create", "g"], 3);
     assert_eq!(report["outcome"], "refused");
     assert_eq!(report["pending"][0]["host"], env.nodes[0].url());
     // Only the replay's DELETE retries were sent; the refused create sent nothing.
@@ -213,13 +157,7 @@ fn create_that_landed_before_a_500_is_recognised_on_retry() {
             .method("POST")
             .times(1),
     );
-    let output = env
-        .cmd()
-        .args(["create", "g", "--output", "json"])
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(0));
-    let report = json_stdout(&output);
+    let report = env.json(&["create", "g"], 0);
     assert_eq!(report["nodes"][1]["result"], "created");
     assert_eq!(report["nodes"][1]["attempts"], 3, "GET, POST 500, POST 400");
     assert_eq!(env.holders("g"), vec![0, 1, 2]);
@@ -230,13 +168,8 @@ fn create_that_landed_before_a_hang_is_undone_when_a_later_node_fails() {
     let env = TestEnv::new(3);
     env.nodes[1].add_rule(Rule::new(Fault::ApplyThenHang).method("POST").times(1));
     env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("POST"));
-    let output = env
-        .cmd()
-        .args(["create", "g", "--timeout", "300ms", "--output", "json"])
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(1));
-    assert_eq!(json_stdout(&output)["nodes"][1]["result"], "rolled_back");
+    let report = env.json(&["create", "g", "--timeout", "300ms"], 1);
+    assert_eq!(report["nodes"][1]["result"], "rolled_back");
     assert!(env.holders("g").is_empty());
 }
 
@@ -255,16 +188,8 @@ fn rollback_keeps_a_group_that_existed_before() {
     env.seed("g", &[1]);
     env.nodes[1].add_rule(Rule::new(Fault::Status(500)).times(1));
     env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("POST"));
-    let output = env
-        .cmd()
-        .args(["create", "g", "--output", "json"])
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(1));
-    assert_eq!(
-        json_stdout(&output)["nodes"][1]["result"],
-        "already_present"
-    );
+    let report = env.json(&["create", "g"], 1);
+    assert_eq!(report["nodes"][1]["result"], "already_present");
     assert_eq!(env.holders("g"), vec![1]);
     assert_eq!(env.nodes[1].count("DELETE"), 0);
 }
@@ -274,19 +199,8 @@ fn delete_restores_the_group_only_where_it_was() {
     let env = TestEnv::new(4);
     env.seed("g", &[0, 1, 3]);
     env.nodes[3].add_rule(Rule::new(Fault::Status(500)).method("DELETE"));
-    let output = env
-        .cmd()
-        .args(["delete", "g", "--output", "json"])
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(1));
-    let report = json_stdout(&output);
-    let results: Vec<_> = report["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .map(|n| n["result"].clone())
-        .collect();
+    let report = env.json(&["delete", "g"], 1);
+    let results = results(&report);
     assert_eq!(
         results,
         ["rolled_back", "rolled_back", "already_absent", "failed"]
@@ -299,13 +213,7 @@ fn delete_restores_the_group_only_where_it_was() {
 fn status_exit_codes_and_json() {
     let env = TestEnv::new(3);
     env.seed("g", &[0, 1, 2]);
-    let output = env
-        .cmd()
-        .args(["status", "g", "--output", "json"])
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(0));
-    let report = json_stdout(&output);
+    let report = env.json(&["status", "g"], 0);
     assert_eq!(report["group"], "g");
     assert_eq!(report["consistent"], true);
     assert!(
@@ -317,25 +225,13 @@ fn status_exit_codes_and_json() {
     );
 
     env.nodes[1].remove_group("g");
-    let output = env
-        .cmd()
-        .args(["status", "g", "--output", "json"])
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(1));
-    let report = json_stdout(&output);
+    let report = env.json(&["status", "g"], 1);
     assert_eq!(report["consistent"], false);
     assert_eq!(report["nodes"][1]["state"], "absent");
 
     env.nodes[1].insert_group("g");
     env.nodes[2].stop();
-    let output = env
-        .cmd()
-        .args(["status", "g", "--output", "json"])
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(1));
-    let report = json_stdout(&output);
+    let report = env.json(&["status", "g"], 1);
     assert_eq!(report["nodes"][2]["state"], "unreachable");
     assert!(report["nodes"][2]["error"].is_string());
     assert_eq!(env.total_writes(), 0, "status sends no writes");

@@ -162,6 +162,36 @@ pub fn concurrency() -> &'static str {
     }
 }
 
+impl TestEnv {
+    /// Runs the binary with `--output json`, asserts its exit code (showing
+    /// stderr when it differs), and returns the one JSON document it printed.
+    pub fn json(&self, args: &[&str], code: i32) -> Value {
+        let output = self
+            .cmd()
+            .args(args)
+            .args(["--output", "json"])
+            .output()
+            .expect("run the binary");
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        json_stdout(&output)
+    }
+}
+
+/// The `result` of each node of an operation report, in hosts-file order.
+pub fn results(report: &Value) -> Vec<String> {
+    report["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["result"].as_str().expect("result").to_owned())
+        .collect()
+}
+
 /// Parses stdout as the one JSON document `--output json` promises.
 pub fn json_stdout(output: &std::process::Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
