@@ -1,15 +1,15 @@
 //! The operation engine: read, journal, change, and compensate, node by node.
 //!
-//! Every create or delete runs in three steps. It first reads every node
+//! Every create or delete runs in four steps. It first reads every node
 //! (GET), so it knows exactly where the group already was: an unreachable
 //! node stops the run before anything is written, and nothing this run did
 //! not create is ever deleted by its rollback. It then records the
 //! compensation for every node it is about to change in the journal,
-//! durably, before the first change. Finally it changes the nodes in order;
+//! durably, before the first change. It then changes the nodes in order;
 //! on the first failure it undoes what it changed, in reverse order, and
 //! leaves only the undos it could not apply in the journal.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -319,7 +319,7 @@ impl<T: Transport> Cluster<T> {
     ) -> Result<Vec<OperationReport>, JournalError> {
         // Step 1: refuse groups with pending repairs; read every node of the
         // others, so pre-existing state is known exactly.
-        let mut steps: Vec<Step<'_, T>> = Vec::with_capacity(groups.len());
+        let mut steps: Vec<Step<'_, T, Vec<usize>>> = Vec::with_capacity(groups.len());
         for group in groups {
             let mut run = Run::new(self, operation, group);
             let blocking: Vec<Entry> = journal.pending_for(group).cloned().collect();
@@ -358,80 +358,84 @@ impl<T: Transport> Cluster<T> {
                 })
             })
             .collect();
-        if intents.is_empty() {
-            return Ok(steps.into_iter().map(Step::into_report).collect());
+        let changes_any = !intents.is_empty();
+        if changes_any {
+            journal.update(|entries| entries.extend(intents))?;
         }
-        journal.update(|entries| entries.extend(intents))?;
 
         // Step 3: change each group's nodes; on a failure, undo that
         // group's changes in reverse order.
-        let mut outcomes: Vec<(usize, Outcome, FailedUndos)> = Vec::new();
-        for (position, step) in steps.iter_mut().enumerate() {
-            let Step::Change(run, to_change) = step else {
-                continue;
-            };
-            if run.apply_all(to_change) {
-                outcomes.push((position, Outcome::Done, Vec::new()));
-            } else {
-                let failed_undos = run.compensate();
-                outcomes.push((position, Outcome::RolledBack, failed_undos));
-            }
-        }
+        let steps: Vec<Step<'_, T, (Outcome, FailedUndos)>> = steps
+            .into_iter()
+            .map(|step| match step {
+                Step::Finished(report) => Step::Finished(report),
+                Step::Change(mut run, to_change) => {
+                    let ended = if run.apply_all(&to_change) {
+                        (Outcome::Done, Vec::new())
+                    } else {
+                        (Outcome::RolledBack, run.compensate())
+                    };
+                    Step::Change(run, ended)
+                }
+            })
+            .collect();
 
         // Step 4: clear this batch's entries but the undos that failed.
-        let batch: HashSet<&GroupId> = groups.iter().collect();
-        let journal_result = journal.update(|entries| {
-            entries.retain_mut(|entry| {
-                if entry.run != self.run || !batch.contains(&entry.group) {
-                    return true;
-                }
-                let failed = outcomes.iter().find_map(|(position, _, failed_undos)| {
-                    let Step::Change(run, _) = &steps[*position] else {
-                        return None;
-                    };
-                    (run.group == &entry.group)
-                        .then(|| failed_undos.iter().find(|(node, _)| *node == entry.host))
-                        .flatten()
-                });
-                match failed {
-                    Some((_, error)) => {
-                        entry.last_error = Some(error.clone());
-                        true
-                    }
-                    None => false,
-                }
-            });
-        });
-        let journal_error = journal_result.err().map(|e| {
-            log::error!("{e}; the next run will apply the undos it still lists");
-            e.to_string()
-        });
-        let mut reports = Vec::with_capacity(steps.len());
-        let mut outcomes = outcomes.into_iter().peekable();
-        for (position, step) in steps.into_iter().enumerate() {
-            let run = match step {
-                Step::Finished(report) => {
-                    reports.push(report);
-                    continue;
-                }
-                Step::Change(run, _) => run,
-            };
-            let (_, outcome, _) = outcomes
-                .next_if(|(p, _, _)| *p == position)
-                .expect("an outcome for every changed group");
-            let pending: Vec<Entry> = journal
-                .entries()
+        let journal_error = if changes_any {
+            let failed_undos: HashMap<(&GroupId, &Node), &str> = steps
                 .iter()
-                .filter(|e| e.run == self.run && &e.group == run.group)
-                .cloned()
+                .filter_map(|step| match step {
+                    Step::Change(run, (_, failed)) => Some((run.group, failed)),
+                    Step::Finished(_) => None,
+                })
+                .flat_map(|(group, failed)| {
+                    failed
+                        .iter()
+                        .map(move |(node, error)| ((group, node), error.as_str()))
+                })
                 .collect();
-            let outcome = if journal_error.is_some() || !pending.is_empty() {
-                Outcome::RepairsPending
-            } else {
-                outcome
-            };
-            reports.push(run.finish(outcome, pending, journal_error.clone()));
-        }
+            let batch: HashSet<&GroupId> = groups.iter().collect();
+            let result = journal.update(|entries| {
+                entries.retain_mut(|entry| {
+                    if entry.run != self.run || !batch.contains(&entry.group) {
+                        return true;
+                    }
+                    match failed_undos.get(&(&entry.group, &entry.host)) {
+                        Some(error) => {
+                            entry.last_error = Some((*error).to_owned());
+                            true
+                        }
+                        None => false,
+                    }
+                });
+            });
+            result.err().map(|e| {
+                log::error!("{e}; the next run will apply the undos it still lists");
+                e.to_string()
+            })
+        } else {
+            None
+        };
+        let reports = steps
+            .into_iter()
+            .map(|step| match step {
+                Step::Finished(report) => report,
+                Step::Change(run, (outcome, _)) => {
+                    let pending: Vec<Entry> = journal
+                        .entries()
+                        .iter()
+                        .filter(|e| e.run == self.run && &e.group == run.group)
+                        .cloned()
+                        .collect();
+                    let outcome = if journal_error.is_some() || !pending.is_empty() {
+                        Outcome::RepairsPending
+                    } else {
+                        outcome
+                    };
+                    run.finish(outcome, pending, journal_error.clone())
+                }
+            })
+            .collect();
         Ok(reports)
     }
 
@@ -450,10 +454,10 @@ impl<T: Transport> Cluster<T> {
             .zip(reads)
             .map(|(node, exchange)| {
                 let exchange = exchange.expect("status reads every node");
-                let (state, error) = match exchange.status() {
-                    Some(200) => (NodeState::Present, None),
-                    Some(404) => (NodeState::Absent, None),
-                    _ => (NodeState::Unreachable, Some(exchange.error())),
+                let (state, error) = match presence(&exchange) {
+                    Some(true) => (NodeState::Present, None),
+                    Some(false) => (NodeState::Absent, None),
+                    None => (NodeState::Unreachable, Some(exchange.error())),
                 };
                 NodeStatus {
                     host: node.clone(),
@@ -498,12 +502,11 @@ impl<T: Transport> Cluster<T> {
             || self.cancel.is_cancelled(),
             |&index| -> Result<(), String> {
                 let entry = &entries[index];
-                let is_dead = |dead: &Mutex<HashSet<&Node>>| {
-                    dead.lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .contains(&entry.host)
-                };
-                if is_dead(&dead) {
+                let is_dead = dead
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .contains(&entry.host);
+                if is_dead {
                     return Err(
                         "skipped: the node did not answer an earlier repair in this replay"
                             .to_owned(),
@@ -539,33 +542,39 @@ impl<T: Transport> Cluster<T> {
                 Err(error)
             },
         );
-        let mut repaired = vec![false; entries.len()];
-        let mut errors: Vec<Option<String>> = vec![None; entries.len()];
+        let mut results: Vec<Option<Result<(), String>>> = vec![None; entries.len()];
         for (&index, outcome) in newest_first.iter().zip(outcomes) {
-            match outcome {
-                Some(Ok(())) => repaired[index] = true,
-                Some(Err(error)) => errors[index] = Some(error),
-                None => {}
-            }
+            results[index] = outcome;
         }
         let mut report = ReplayReport::default();
-        let mut kept = Vec::with_capacity(entries.len());
-        for ((mut entry, done), error) in entries.into_iter().zip(repaired).zip(errors) {
-            if done {
-                report.repaired.push(entry);
-                continue;
+        for (mut entry, result) in entries.into_iter().zip(results) {
+            match result {
+                Some(Ok(())) => {
+                    report.repaired.push(entry);
+                    continue;
+                }
+                Some(Err(error)) => {
+                    entry.failed_replays += 1;
+                    entry.last_error = Some(error);
+                }
+                None => {}
             }
-            if let Some(error) = error {
-                entry.failed_replays += 1;
-                entry.last_error = Some(error);
-            }
-            report.pending.push(entry.clone());
-            kept.push(entry);
+            report.pending.push(entry);
         }
         // Note: one durable write for the whole replay; repairs are
         // idempotent, so a crash before it only means they are applied again.
-        journal.update(|entries| *entries = kept)?;
+        journal.update(|entries| entries.clone_from(&report.pending))?;
         Ok(report)
+    }
+}
+
+/// What a read says: `Some(true)` for 200 (present), `Some(false)` for 404
+/// (absent), `None` for any other answer or no answer.
+fn presence(read: &Exchange) -> Option<bool> {
+    match read.status() {
+        Some(200) => Some(true),
+        Some(404) => Some(false),
+        _ => None,
     }
 }
 
@@ -587,19 +596,11 @@ type FailedUndos = Vec<(Node, String)>;
 pub const BATCH_GROUPS: usize = 32;
 
 /// A group in a batch: finished early (refused, unreadable or nothing to
-/// do), or read and waiting for its changes.
-enum Step<'c, T> {
+/// do), or a run carrying `C`: the nodes to change before step 3, how it
+/// ended after.
+enum Step<'c, T, C> {
     Finished(OperationReport),
-    Change(Run<'c, T>, Vec<usize>),
-}
-
-impl<T: Transport> Step<'_, T> {
-    fn into_report(self) -> OperationReport {
-        match self {
-            Self::Finished(report) => report,
-            Self::Change(..) => unreachable!("only called when nothing changes"),
-        }
-    }
+    Change(Run<'c, T>, C),
 }
 
 /// Whether this run changed a node.
@@ -613,14 +614,22 @@ enum Ownership {
     Unknown,
 }
 
-/// What one node's change did, computed on a worker thread.
+/// What one node's change did, computed on a worker thread: the node's
+/// slot for this step, and whether a cancel cut it short.
 #[derive(Debug)]
 struct Change {
-    result: NodeResult,
-    ownership: Ownership,
-    attempts: u32,
-    error: Option<String>,
+    slot: Slot,
     interrupted: bool,
+}
+
+impl Change {
+    /// Whether the change did not reach the requested state.
+    fn failed(&self) -> bool {
+        matches!(
+            self.slot.result,
+            NodeResult::Failed | NodeResult::NotAttempted
+        )
+    }
 }
 
 #[derive(Debug)]
@@ -678,7 +687,7 @@ impl<'c, T: Transport> Run<'c, T> {
             |&index| {
                 let exchange =
                     retrier.call(self.node(index), Action::Read, self.group, Mode::Forward);
-                if !matches!(exchange.status(), Some(200 | 404)) {
+                if presence(&exchange).is_none() {
                     unreadable.store(true, Ordering::SeqCst);
                 }
                 exchange
@@ -690,24 +699,19 @@ impl<'c, T: Transport> Run<'c, T> {
             let Some(exchange) = exchange else { continue };
             let slot = &mut self.slots[index];
             slot.attempts += exchange.attempts;
-            let present = match exchange.status() {
-                Some(200) => true,
-                Some(404) => false,
-                _ => {
-                    readable = false;
-                    self.interrupted |= exchange.stopped;
-                    if exchange.attempts > 0 {
-                        slot.result = NodeResult::Unreachable;
-                        slot.error =
-                            Some(format!("could not read the group: {}", exchange.error()));
-                        log::warn!(
-                            "{}: cannot read {:?}; nothing was changed on any node",
-                            self.cluster.nodes[index],
-                            self.group
-                        );
-                    }
-                    continue;
+            let Some(present) = presence(&exchange) else {
+                readable = false;
+                self.interrupted |= exchange.stopped;
+                if exchange.attempts > 0 {
+                    slot.result = NodeResult::Unreachable;
+                    slot.error = Some(format!("could not read the group: {}", exchange.error()));
+                    log::warn!(
+                        "{}: cannot read {:?}; nothing was changed on any node",
+                        self.cluster.nodes[index],
+                        self.group
+                    );
                 }
+                continue;
             };
             if present == self.operation.wants_present() {
                 slot.result = match self.operation {
@@ -734,7 +738,7 @@ impl<'c, T: Transport> Run<'c, T> {
             || failed.load(Ordering::SeqCst) || cancel.is_cancelled(),
             |&index| {
                 let change = self.apply_one(index);
-                if matches!(change.result, NodeResult::Failed | NodeResult::NotAttempted) {
+                if change.failed() {
                     failed.store(true, Ordering::SeqCst);
                 }
                 change
@@ -747,15 +751,13 @@ impl<'c, T: Transport> Run<'c, T> {
                 self.interrupted |= cancel.is_cancelled();
                 continue;
             };
-            if matches!(change.result, NodeResult::Failed | NodeResult::NotAttempted) {
-                completed = false;
-            }
+            completed &= !change.failed();
             self.interrupted |= change.interrupted;
-            let slot = &mut self.slots[index];
-            slot.attempts += change.attempts;
-            slot.result = change.result;
-            slot.ownership = change.ownership;
-            slot.error = change.error;
+            let reads = self.slots[index].attempts;
+            self.slots[index] = Slot {
+                attempts: reads + change.slot.attempts,
+                ..change.slot
+            };
         }
         completed
     }
@@ -768,10 +770,12 @@ impl<'c, T: Transport> Run<'c, T> {
                 .retrier()
                 .call(node, self.operation.action(), self.group, Mode::Forward);
         let mut change = Change {
-            result: self.done_result(),
-            ownership: Ownership::Yes,
-            attempts: exchange.attempts,
-            error: None,
+            slot: Slot {
+                result: self.done_result(),
+                attempts: exchange.attempts,
+                error: None,
+                ownership: Ownership::Yes,
+            },
             interrupted: false,
         };
         match (self.operation, exchange.status()) {
@@ -786,21 +790,21 @@ impl<'c, T: Transport> Run<'c, T> {
                     "{node}: {:?} appeared after it was read; leaving it alone",
                     self.group
                 );
-                change.result = NodeResult::AlreadyPresent;
-                change.ownership = Ownership::No;
+                change.slot.result = NodeResult::AlreadyPresent;
+                change.slot.ownership = Ownership::No;
             }
             _ if exchange.attempts == 0 => {
                 // Note: cancelled before the first attempt: nothing was sent.
-                change.result = NodeResult::NotAttempted;
-                change.ownership = Ownership::No;
+                change.slot.result = NodeResult::NotAttempted;
+                change.slot.ownership = Ownership::No;
                 change.interrupted = true;
             }
             _ => {
                 let (ownership, reads) = self.settle_failure(node, &exchange);
-                change.result = NodeResult::Failed;
-                change.ownership = ownership;
-                change.attempts += reads;
-                change.error = Some(exchange.error());
+                change.slot.result = NodeResult::Failed;
+                change.slot.ownership = ownership;
+                change.slot.attempts += reads;
+                change.slot.error = Some(exchange.error());
                 change.interrupted = exchange.stopped;
             }
         }
@@ -828,16 +832,12 @@ impl<'c, T: Transport> Run<'c, T> {
             .cluster
             .retrier()
             .call(node, Action::Read, self.group, Mode::Forward);
-        let present = match read.status() {
-            Some(200) => true,
-            Some(404) => false,
-            _ => {
-                log::warn!(
-                    "{node}: outcome unknown ({}); it will be undone to be safe",
-                    read.error()
-                );
-                return (Ownership::Unknown, read.attempts);
-            }
+        let Some(present) = presence(&read) else {
+            log::warn!(
+                "{node}: outcome unknown ({}); it will be undone to be safe",
+                read.error()
+            );
+            return (Ownership::Unknown, read.attempts);
         };
         if present == self.operation.wants_present() {
             log::info!("{node}: the change landed although the request failed");
