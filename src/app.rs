@@ -6,7 +6,7 @@ use clap::CommandFactory;
 
 use crate::cli::Cli;
 use crate::config::{Config, Task};
-use crate::engine::{BATCH_GROUPS, Cluster, Outcome, ReplayReport};
+use crate::engine::{Cluster, Outcome, ReplayReport};
 use crate::error::Error;
 use crate::exit::{EXIT_STATUS_HELP, ExitStatus};
 use crate::journal::Journal;
@@ -20,12 +20,14 @@ use crate::transport::HttpTransport;
 /// repairs. An `Err` is a local problem (journal, HTTP client setup or
 /// stdout); node failures are outcomes, mapped by [`ExitStatus`].
 pub fn execute(config: &Config, cancel: &Cancel, out: &mut dyn Write) -> Result<ExitStatus, Error> {
+    // Note: the HTTP client first: it reads and checks the --cacert file, so
+    // a bad one is reported before the journal is locked or anything is sent.
+    let transport = HttpTransport::new(&config.http)?;
     let mut journal = Journal::open(&config.journal)?;
     let nodes = match &config.task {
         Task::Change { nodes, .. } | Task::Status { nodes, .. } => nodes.clone(),
         Task::Rollback => Vec::new(),
     };
-    let transport = HttpTransport::new(&config.http)?;
     let cluster = Cluster::new(nodes, transport, config.policy.clone())
         .with_cancel(cancel.clone())
         .with_shutdown_grace(config.shutdown_grace)
@@ -50,14 +52,9 @@ pub fn execute(config: &Config, cancel: &Cancel, out: &mut dyn Write) -> Result<
             operation, groups, ..
         } => {
             let mut progress = Progress::new(groups.len());
-            let mut reports = Vec::with_capacity(groups.len());
-            // Note: one batch at a time, so progress moves as batches finish.
-            for batch in groups.chunks(BATCH_GROUPS) {
-                for report in cluster.run_many(*operation, batch, &mut journal)? {
-                    progress.advance(report.outcome == Outcome::Done);
-                    reports.push(report);
-                }
-            }
+            let reports = cluster.run_many_reporting(*operation, groups, &mut journal, |r| {
+                progress.advance(r.outcome == Outcome::Done);
+            })?;
             progress.finish();
             output::operations(out, config.output, &reports, journal.path())
                 .map_err(Error::Output)?;

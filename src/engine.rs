@@ -304,9 +304,23 @@ impl<T: Transport> Cluster<T> {
         groups: &[GroupId],
         journal: &mut Journal,
     ) -> Result<Vec<OperationReport>, JournalError> {
+        self.run_many_reporting(operation, groups, journal, |_| {})
+    }
+
+    /// [`Cluster::run_many`], calling `on_report` with each group's report
+    /// as soon as its batch is over (for progress displays).
+    pub fn run_many_reporting(
+        &self,
+        operation: Operation,
+        groups: &[GroupId],
+        journal: &mut Journal,
+        mut on_report: impl FnMut(&OperationReport),
+    ) -> Result<Vec<OperationReport>, JournalError> {
         let mut reports = Vec::with_capacity(groups.len());
         for batch in groups.chunks(BATCH_GROUPS) {
-            reports.extend(self.run_batch(operation, batch, journal)?);
+            let done = self.run_batch(operation, batch, journal)?;
+            done.iter().for_each(&mut on_report);
+            reports.extend(done);
         }
         Ok(reports)
     }
