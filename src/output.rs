@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::engine::{NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport};
 use crate::hosts::Node;
-use crate::journal::{Entry, Repair};
+use crate::journal::Entry;
 
 /// How results are printed on stdout. Logs always go to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -98,11 +98,12 @@ pub fn replay(out: &mut dyn Write, format: OutputFormat, report: &ReplayReport) 
 
 /// "delete "g1" on http://node1:8080".
 fn describe(entry: &Entry) -> String {
-    let verb = match entry.action {
-        Repair::Create => "re-create",
-        Repair::Delete => "delete",
-    };
-    format!("{verb} {:?} on {}", entry.group.as_str(), entry.host)
+    format!(
+        "{} {:?} on {}",
+        entry.action,
+        entry.group.as_str(),
+        entry.host
+    )
 }
 
 fn operation_human(
