@@ -137,14 +137,9 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
         let mut attempts = 0;
         let mut earlier_may_have_applied = false;
         let mut last = Err(not_sent());
-        loop {
+        let stopped = loop {
             if !self.may_start(mode) {
-                return Exchange {
-                    attempts,
-                    last,
-                    earlier_may_have_applied,
-                    stopped: true,
-                };
+                break true;
             }
             if attempts > 0 {
                 earlier_may_have_applied |= attempt_may_have_applied(&last);
@@ -155,7 +150,7 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
                 Ok(reply) if RetryPolicy::is_retryable_status(reply.status) => {
                     format!("HTTP {}", reply.status)
                 }
-                Ok(_) => break,
+                Ok(_) => break false,
                 Err(failure) => failure.message.clone(),
             };
             if attempts > self.policy.retries {
@@ -163,7 +158,7 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
                     "{node}: {action} {group:?}: attempt {attempts} failed ({reason}); \
                      no retries left"
                 );
-                break;
+                break false;
             }
             let retry_after = last.as_ref().ok().and_then(|reply| reply.retry_after);
             let delay = self.policy.delay(attempts, retry_after, &mut rng);
@@ -174,19 +169,14 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
                 humantime::format_duration(round_to_millis(delay)),
             );
             if !self.pause(delay, mode) {
-                return Exchange {
-                    attempts,
-                    last,
-                    earlier_may_have_applied,
-                    stopped: true,
-                };
+                break true;
             }
-        }
+        };
         Exchange {
             attempts,
             last,
             earlier_may_have_applied,
-            stopped: false,
+            stopped,
         }
     }
 

@@ -1,6 +1,5 @@
 //! SIGINT/SIGTERM handling: the first signal cancels the run, a second exits at once.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,7 @@ pub struct Cancel {
 
 #[derive(Debug, Default)]
 struct Inner {
-    cancelled: AtomicBool,
+    /// `Some` once cancelled: when the first signal arrived.
     cancelled_at: Mutex<Option<Instant>>,
     wake: Condvar,
 }
@@ -37,7 +36,6 @@ impl Cancel {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         at.get_or_insert_with(Instant::now);
-        self.inner.cancelled.store(true, Ordering::SeqCst);
         self.inner.wake.notify_all();
     }
 
@@ -52,7 +50,7 @@ impl Cancel {
 
     /// Whether [`Cancel::cancel`] has been called.
     pub fn is_cancelled(&self) -> bool {
-        self.inner.cancelled.load(Ordering::SeqCst)
+        self.cancelled_at().is_some()
     }
 
     /// Sleeps for `duration` unless cancelled first. Returns `true` when the
@@ -65,7 +63,7 @@ impl Cancel {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         loop {
-            if self.is_cancelled() {
+            if guard.is_some() {
                 return false;
             }
             let now = Instant::now();
