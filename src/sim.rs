@@ -281,6 +281,15 @@ impl SimCluster {
             .collect()
     }
 
+    /// Requests of `action` that `node` received so far.
+    pub fn sent(&self, node: &Node, action: Action) -> usize {
+        self.lock()
+            .seen
+            .iter()
+            .filter(|s| s.node == node.base() && s.action == action)
+            .count()
+    }
+
     /// Writes (POST and DELETE) so far.
     pub fn writes(&self) -> usize {
         self.seen()

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use predicates::prelude::*;
-use support::{Fault, Rule, TestEnv, json_stdout};
+use support::{Fault, Rule, TestEnv, hosts, json_stdout};
 
 #[test]
 fn concurrency_sends_to_several_nodes_at_once() {
@@ -44,18 +44,11 @@ fn concurrency_sends_to_several_nodes_at_once() {
     let output = child.wait_with_output().expect("wait");
     assert_eq!(output.status.code(), Some(0));
     let report = json_stdout(&output);
-    let hosts: Vec<_> = report["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .map(|n| n["host"].clone())
-        .collect();
-    let expected: Vec<_> = env
-        .nodes
-        .iter()
-        .map(|n| serde_json::Value::from(n.url()))
-        .collect();
-    assert_eq!(hosts, expected, "output stays in hosts-file order");
+    assert_eq!(
+        hosts(&report),
+        env.urls(),
+        "output stays in hosts-file order"
+    );
     assert_eq!(env.holders("g"), vec![0, 1, 2]);
 }
 

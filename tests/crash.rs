@@ -46,13 +46,7 @@ fn sigkill_during_rollback_then_replay_restores_all_or_nothing() {
         let victim = rng.usize(0..2);
         let seen = env.nodes[victim].requests().len();
         let after = rng.usize(1..=3);
-        let mut child = env
-            .std_cmd()
-            .arg("rollback")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn");
+        let mut child = env.spawn_quiet(&["rollback"]);
         assert!(env.nodes[victim].wait_for_requests(seen + after, WAIT));
         child.kill().expect("kill");
         child.wait().expect("reap");
@@ -106,14 +100,8 @@ fn kill_loop(concurrency: &str, seed: u64) {
         // target of 1 or 2 requests is always reached: no timeout is waited out.
         let after = rng.usize(1..=2);
 
-        let mut child = env
-            .std_cmd()
-            .args([if delete { "delete" } else { "create" }, &group])
-            .args(["--concurrency", concurrency])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn");
+        let operation = if delete { "delete" } else { "create" };
+        let mut child = env.spawn_quiet(&[operation, &group, "--concurrency", concurrency]);
         // Kill once the chosen node has seen `after` more requests.
         assert!(env.nodes[victim].wait_for_requests(seen + after, WAIT));
         child.kill().expect("kill");
@@ -179,13 +167,7 @@ fn sigterm_rolls_back_this_runs_changes_and_exits_1() {
 fn second_signal_exits_at_once_and_the_journal_covers_it() {
     let env = TestEnv::new(3);
     env.nodes[1].add_rule(Rule::new(Fault::Hang).method("POST"));
-    let mut child = env
-        .std_cmd()
-        .args(["create", "g", "--timeout", "60s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = env.spawn_quiet(&["create", "g", "--timeout", "60s"]);
     assert!(env.nodes[1].wait_for_requests(2, WAIT));
     sigterm(&child);
     sigterm(&child);

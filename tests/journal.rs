@@ -94,14 +94,7 @@ fn concurrent_runs_lose_no_journal_entry() {
     let groups: Vec<String> = (0..8).map(|i| format!("g{i}")).collect();
     let children: Vec<_> = groups
         .iter()
-        .map(|g| {
-            env.std_cmd()
-                .args(["create", g])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn")
-        })
+        .map(|g| env.spawn_quiet(&["create", g]))
         .collect();
     for mut child in children {
         assert_eq!(child.wait().expect("wait").code(), Some(3));

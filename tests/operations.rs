@@ -3,7 +3,7 @@
 mod support;
 
 use predicates::prelude::*;
-use support::{Fault, Rule, TestEnv, results};
+use support::{Fault, Rule, TestEnv, hosts, results};
 
 #[test]
 fn create_on_healthy_nodes_reaches_every_node() {
@@ -12,18 +12,7 @@ fn create_on_healthy_nodes_reaches_every_node() {
     assert_eq!(report["operation"], "create");
     assert_eq!(report["group"], "team-a");
     assert_eq!(report["outcome"], "done");
-    let hosts: Vec<_> = report["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .map(|n| n["host"].clone())
-        .collect();
-    let expected: Vec<_> = env
-        .nodes
-        .iter()
-        .map(|n| serde_json::Value::from(n.url()))
-        .collect();
-    assert_eq!(hosts, expected, "hosts-file order");
+    assert_eq!(hosts(&report), env.urls(), "hosts-file order");
     assert!(
         report["nodes"]
             .as_array()

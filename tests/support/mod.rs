@@ -55,6 +55,22 @@ impl TestEnv {
         assert_cmd::Command::from_std(self.std_cmd())
     }
 
+    /// Starts the binary with `args`, stdout and stderr discarded, for tests
+    /// that kill or signal it.
+    pub fn spawn_quiet(&self, args: &[&str]) -> std::process::Child {
+        self.std_cmd()
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn the binary")
+    }
+
+    /// The nodes' base URLs, in hosts-file order.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(TestNode::url).collect()
+    }
+
     /// The same, as a std command for spawning and killing.
     pub fn std_cmd(&self) -> StdCommand {
         let mut cmd = StdCommand::new(BIN);
@@ -180,6 +196,16 @@ impl TestEnv {
         );
         json_stdout(&output)
     }
+}
+
+/// The `host` of each node of a report, in the order the report lists them.
+pub fn hosts(report: &Value) -> Vec<String> {
+    report["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["host"].as_str().expect("host").to_owned())
+        .collect()
 }
 
 /// The `result` of each node of an operation report, in hosts-file order.
