@@ -18,6 +18,9 @@ use crate::group::GroupId;
 #[serde(try_from = "String", into = "String")]
 pub struct Node {
     base: String,
+    // Note: parsed from `base`, never from the entry as written, so it is a
+    // function of `base` and the derived Eq/Hash/Ord still mean "same base".
+    url: Url,
 }
 
 impl Node {
@@ -55,7 +58,8 @@ impl Node {
             return Err(format!("`{entry}` has a #fragment; give the base URL only"));
         }
         let base = url.as_str().trim_end_matches('/').to_owned();
-        Ok(Self { base })
+        let url = Url::parse(&base).map_err(|e| format!("`{entry}` does not normalise ({e})"))?;
+        Ok(Self { base, url })
     }
 
     /// The normalised base URL, for example `http://node1:8080` or `https://n/api`.
@@ -74,8 +78,7 @@ impl Node {
     }
 
     fn url_with(&self, extra: &[&str]) -> Url {
-        // Note: the base was produced by Url itself, so it always re-parses.
-        let mut url = Url::parse(&self.base).expect("normalised base URL re-parses");
+        let mut url = self.url.clone();
         {
             let mut segments = url
                 .path_segments_mut()
