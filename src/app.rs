@@ -10,15 +10,16 @@ use crate::engine::{Cluster, Outcome, ReplayReport};
 use crate::error::Error;
 use crate::exit::{EXIT_STATUS_HELP, ExitStatus};
 use crate::journal::Journal;
-use crate::output;
+use crate::output::{self, OutputFormat};
 use crate::signals::Cancel;
-use crate::transport::HttpTransport;
+use crate::transport::{HttpTransport, Transport};
 
 /// Runs a validated configuration and prints its result to `out`.
 ///
 /// Every task first takes the journal's lock and replays its pending
-/// repairs. An `Err` is a local problem (journal, HTTP client setup or
-/// stdout); node failures are outcomes, mapped by [`ExitStatus`].
+/// repairs. An `Err` is a local problem found before anything was sent
+/// (HTTP client setup, the journal); everything after that is folded into
+/// the exit status by [`run`].
 pub fn execute(config: &Config, cancel: &Cancel, out: &mut dyn Write) -> Result<ExitStatus, Error> {
     // Note: the HTTP client first: it reads and checks the --cacert file, so
     // a bad one is reported before the journal is locked or anything is sent.
@@ -32,37 +33,70 @@ pub fn execute(config: &Config, cancel: &Cancel, out: &mut dyn Write) -> Result<
         .with_cancel(cancel.clone())
         .with_shutdown_grace(config.shutdown_grace)
         .with_concurrency(config.concurrency);
+    Ok(run(
+        &cluster,
+        cancel,
+        &mut journal,
+        &config.task,
+        config.output,
+        out,
+    ))
+}
 
-    let replay = cluster.replay(&mut journal)?;
-    if !matches!(config.task, Task::Rollback) {
-        log_replay(&replay, &journal);
+/// Replays the journal, runs `task` and prints its result to `out`.
+///
+/// Never fails: once anything may have been sent, a local failure (a
+/// journal write, stdout) is reported on stderr and the exit status still
+/// says what the cluster and the journal hold. A result that cannot be
+/// printed changes nothing in the status.
+pub fn run<T: Transport>(
+    cluster: &Cluster<T>,
+    cancel: &Cancel,
+    journal: &mut Journal,
+    task: &Task,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> ExitStatus {
+    let replay = cluster.replay(journal);
+    if !matches!(task, Task::Rollback) {
+        log_replay(&replay, journal);
     }
-
-    let status = match &config.task {
-        Task::Rollback => {
-            output::replay(out, config.output, &replay).map_err(Error::Output)?;
-            ExitStatus::of_replay(&replay)
-        }
+    let (status, printed) = match task {
+        Task::Rollback => (
+            ExitStatus::of_replay(&replay),
+            output::replay(out, format, &replay),
+        ),
         Task::Status { group, .. } => {
             let report = cluster.status(group);
-            output::status(out, config.output, &report).map_err(Error::Output)?;
-            ExitStatus::of_status(&report)
+            (
+                ExitStatus::of_status(&report),
+                output::status(out, format, &report),
+            )
         }
         Task::Change {
             operation, groups, ..
         } => {
             let mut progress = Progress::new(groups.len());
-            let reports = cluster.run_many_reporting(*operation, groups, &mut journal, |r| {
+            let reports = cluster.run_many_reporting(*operation, groups, journal, |r| {
                 progress.advance(r.outcome == Outcome::Done);
-            })?;
+            });
             progress.finish();
-            output::operations(out, config.output, &reports, journal.path())
-                .map_err(Error::Output)?;
-            ExitStatus::of_operations(&reports)
+            (
+                ExitStatus::of_operations(&reports, cancel.change_sent()),
+                output::operations(out, format, &reports, journal.path()),
+            )
         }
     };
-    out.flush().map_err(Error::Output)?;
-    Ok(status)
+    if let Err(error) = printed.and_then(|()| out.flush()) {
+        log::error!(
+            "cannot write the result to stdout: {error}; the exit status still reports the run"
+        );
+    }
+    match &replay.journal_error {
+        // Note: the journal still lists repairs the next run will send again.
+        Some(_) if !journal.entries().is_empty() => status.max(ExitStatus::RepairsPending),
+        _ => status,
+    }
 }
 
 /// A one-line `done/total` counter for bulk runs, drawn on stderr only when

@@ -455,6 +455,7 @@ impl Case<'_> {
                 }
             }
             Outcome::Refused => prop_assert!(false, "{when}: refused without pending repairs"),
+            Outcome::Skipped => prop_assert!(false, "{when}: skipped with a working journal"),
         }
         if report.outcome != Outcome::Done {
             self.differences_are_journaled(before, entries, &when)?;
@@ -608,7 +609,6 @@ fn run_case(s: &Scenario) -> Result<(), TestCaseError> {
         let replayed = sim.catch_crash(move || replay(owned));
         match replayed {
             Some((report, owned)) => {
-                let report = report.map_err(|e| TestCaseError::fail(format!("replay: {e}")))?;
                 prop_assert_eq!(
                     &report.pending,
                     owned.entries(),
@@ -632,8 +632,7 @@ fn run_case(s: &Scenario) -> Result<(), TestCaseError> {
     let pending = journal.entries().to_vec();
     let replay = Cluster::new(nodes.clone(), Shared(&sim), policy)
         .with_concurrency(s.concurrency)
-        .replay(&mut journal)
-        .map_err(|e| TestCaseError::fail(format!("healthy replay: {e}")))?;
+        .replay(&mut journal);
     prop_assert!(
         replay.pending.is_empty() && journal.entries().is_empty(),
         "a healthy replay left {:?}",
@@ -680,20 +679,6 @@ fn check_crash(
     let entries = journal.entries();
     let to_change: Vec<bool> = before[g].iter().map(|&b| b != want).collect();
     case.writes_are_journaled_and_targeted(sent_before, group, &to_change, &when)?;
-    for seen in case.sim.seen().iter().skip(sent_before) {
-        if seen.action == Action::Read {
-            continue;
-        }
-        let node = Node::parse(&seen.node).expect("node");
-        prop_assert!(
-            Case::has_entry(entries, group, &node, operation.repair()),
-            "{when}: {} may have been changed ({}), but the journal has no {:?} for it: \
-             {entries:?}",
-            seen.node,
-            seen.action,
-            operation.repair()
-        );
-    }
     case.pre_existing_state_is_respected(operation, g, &before[g], &when)?;
     case.differences_are_journaled(expected, entries, &when)?;
     Ok(())
@@ -765,9 +750,7 @@ fn a_later_group_that_succeeds_keeps_an_earlier_groups_pending_repair() {
 
     drop(journal);
     let mut journal = Journal::open(&path).expect("reopen");
-    Cluster::new(nodes.clone(), Shared(&sim), policy)
-        .replay(&mut journal)
-        .expect("replay");
+    Cluster::new(nodes.clone(), Shared(&sim), policy).replay(&mut journal);
     assert!(sim.holders(&nodes, "a").is_empty(), "a stays half-created");
 }
 

@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -118,6 +118,10 @@ pub enum Outcome {
     RepairsPending,
     /// The group had pending repairs, so nothing was attempted.
     Refused,
+    /// Not started: the journal could not be written before the group's
+    /// first change (see the report's `journal_error`). Nothing was sent
+    /// for it, and the group is as it was.
+    Skipped,
 }
 
 /// The result of one create or delete.
@@ -182,10 +186,20 @@ pub struct StatusReport {
 /// The result of replaying the journal.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ReplayReport {
-    /// Repairs applied and removed from the journal.
+    /// Repairs applied and removed from the journal (or, when
+    /// `journal_error` is set, applied but still listed in it).
     pub repaired: Vec<Entry>,
-    /// Repairs still in the journal.
+    /// Repairs still in the journal: every entry the journal on disk holds
+    /// after the replay.
     pub pending: Vec<Entry>,
+    /// Whether the replay sent any request.
+    #[serde(skip)]
+    pub sent: bool,
+    /// Set when the journal could not be rewritten after the repairs: the
+    /// file then still lists the repairs applied, and the next replay sends
+    /// them again (they are idempotent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_error: Option<String>,
 }
 
 /// A cluster: its nodes, how to reach them, and how to retry.
@@ -193,6 +207,10 @@ pub struct ReplayReport {
 /// This is the reusable client. Build it with [`Cluster::new`], open a
 /// [`Journal`], then call [`Cluster::replay`], [`Cluster::create`],
 /// [`Cluster::delete`] or [`Cluster::status`].
+///
+/// One `Cluster` may run any number of operations: every batch of groups
+/// journals its undos under an id of its own, so no run can clear, or
+/// count as its own, the entries of another.
 #[derive(Debug)]
 pub struct Cluster<T> {
     nodes: Vec<Node>,
@@ -201,11 +219,21 @@ pub struct Cluster<T> {
     cancel: Cancel,
     grace: Duration,
     concurrency: usize,
-    run: String,
 }
 
 /// The default time allowed for rolling back after a signal.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A journal id for one batch, unique within the process and across runs:
+/// `pid@unix-millis.n`.
+fn batch_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}.{}",
+        journal::run_id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
 
 impl<T: Transport> Cluster<T> {
     /// A cluster of `nodes` (worked on in this order) reached through `transport`.
@@ -217,12 +245,12 @@ impl<T: Transport> Cluster<T> {
             cancel: Cancel::new(),
             grace: DEFAULT_SHUTDOWN_GRACE,
             concurrency: 1,
-            run: journal::run_id(),
         }
     }
 
-    /// Uses `cancel` to stop the run: once it fires, no new change starts and
-    /// this run's changes are rolled back within the grace period.
+    /// Uses `cancel` to stop the run: once it fires, no new change starts,
+    /// requests in flight are abandoned, and this run's changes are rolled
+    /// back within the grace period.
     pub fn with_cancel(mut self, cancel: Cancel) -> Self {
         self.cancel = cancel;
         self
@@ -282,8 +310,8 @@ impl<T: Transport> Cluster<T> {
         group: &GroupId,
         journal: &mut Journal,
     ) -> Result<OperationReport, JournalError> {
-        let mut reports = self.run_many(operation, std::slice::from_ref(group), journal)?;
-        Ok(reports.pop().expect("one report per group"))
+        self.run_batch(operation, std::slice::from_ref(group), journal)
+            .map(|mut reports| reports.pop().expect("one report per group"))
     }
 
     /// Runs `operation` on each group, each its own all-or-nothing
@@ -296,14 +324,15 @@ impl<T: Transport> Cluster<T> {
     /// the undos of every group in the batch, so a replay restores each of
     /// them all-or-nothing (groups that had completed are undone too).
     ///
-    /// An `Err` means the journal could not be written before a batch's
-    /// first change, so no node was changed by that batch.
+    /// When a batch's write-ahead fails, nothing of that batch was sent: its
+    /// groups and every later one are reported [`Outcome::Skipped`], and
+    /// the run stops. Groups of earlier batches keep their reports.
     pub fn run_many(
         &self,
         operation: Operation,
         groups: &[GroupId],
         journal: &mut Journal,
-    ) -> Result<Vec<OperationReport>, JournalError> {
+    ) -> Vec<OperationReport> {
         self.run_many_reporting(operation, groups, journal, |_| {})
     }
 
@@ -315,14 +344,29 @@ impl<T: Transport> Cluster<T> {
         groups: &[GroupId],
         journal: &mut Journal,
         mut on_report: impl FnMut(&OperationReport),
-    ) -> Result<Vec<OperationReport>, JournalError> {
+    ) -> Vec<OperationReport> {
         let mut reports = Vec::with_capacity(groups.len());
-        for batch in groups.chunks(BATCH_GROUPS) {
-            let done = self.run_batch(operation, batch, journal)?;
-            done.iter().for_each(&mut on_report);
-            reports.extend(done);
+        for (index, batch) in groups.chunks(BATCH_GROUPS).enumerate() {
+            match self.run_batch(operation, batch, journal) {
+                Ok(done) => {
+                    done.iter().for_each(&mut on_report);
+                    reports.extend(done);
+                }
+                Err(error) => {
+                    log::error!("{error}");
+                    let reason = error.to_string();
+                    let skipped = groups[index * BATCH_GROUPS..]
+                        .iter()
+                        .map(|group| Run::new(self, operation, group).skipped(&reason));
+                    for report in skipped {
+                        on_report(&report);
+                        reports.push(report);
+                    }
+                    break;
+                }
+            }
         }
-        Ok(reports)
+        reports
     }
 
     fn run_batch(
@@ -331,15 +375,49 @@ impl<T: Transport> Cluster<T> {
         groups: &[GroupId],
         journal: &mut Journal,
     ) -> Result<Vec<OperationReport>, JournalError> {
-        // Step 1: refuse groups with pending repairs; read every node of the
-        // others, so pre-existing state is known exactly.
-        let mut steps: Vec<Step<'_, T, Vec<usize>>> = Vec::with_capacity(groups.len());
-        for group in groups {
-            let mut run = Run::new(self, operation, group);
-            let blocking: Vec<Entry> = journal.pending_for(group).cloned().collect();
-            let step = if !blocking.is_empty() {
-                Step::Finished(run.finish(Outcome::Refused, blocking, None))
-            } else {
+        let batch = batch_id();
+        let steps = self.plan(operation, groups, journal);
+        self.write_ahead(operation, &batch, &steps, journal)?;
+        let steps = self.apply_batch(&batch, steps, journal);
+        let journal_error = self.clean_up(&batch, &steps, journal);
+        Ok(steps
+            .into_iter()
+            .map(|step| match step {
+                Step::Finished(report) => report,
+                Step::Change(run, _) => {
+                    let pending: Vec<Entry> = journal
+                        .entries()
+                        .iter()
+                        .filter(|e| e.run == batch && &e.group == run.group)
+                        .cloned()
+                        .collect();
+                    let outcome = if journal_error.is_some() || !pending.is_empty() {
+                        Outcome::RepairsPending
+                    } else {
+                        run.outcome
+                    };
+                    run.finish(outcome, pending, journal_error.clone())
+                }
+            })
+            .collect())
+    }
+
+    /// Step 1: refuses groups with pending repairs and reads every node of
+    /// the others, so pre-existing state is known exactly.
+    fn plan<'c>(
+        &'c self,
+        operation: Operation,
+        groups: &'c [GroupId],
+        journal: &Journal,
+    ) -> Vec<Step<'c, T>> {
+        groups
+            .iter()
+            .map(|group| {
+                let mut run = Run::new(self, operation, group);
+                let blocking: Vec<Entry> = journal.pending_for(group).cloned().collect();
+                if !blocking.is_empty() {
+                    return Step::Finished(run.finish(Outcome::Refused, blocking, None));
+                }
                 match run.read_all() {
                     None => Step::Finished(run.finish(Outcome::RolledBack, Vec::new(), None)),
                     Some(to_change) if to_change.is_empty() => {
@@ -347,11 +425,19 @@ impl<T: Transport> Cluster<T> {
                     }
                     Some(to_change) => Step::Change(run, to_change),
                 }
-            };
-            steps.push(step);
-        }
+            })
+            .collect()
+    }
 
-        // Step 2: write ahead the undo of every change about to be made.
+    /// Step 2: writes ahead, durably and in one journal write, the undo of
+    /// every change the batch is about to make.
+    fn write_ahead(
+        &self,
+        operation: Operation,
+        batch: &str,
+        steps: &[Step<'_, T>],
+        journal: &mut Journal,
+    ) -> Result<(), JournalError> {
         let recorded_at = journal::now_unix();
         let intents: Vec<Entry> = steps
             .iter()
@@ -365,92 +451,92 @@ impl<T: Transport> Cluster<T> {
                     host: self.nodes[index].clone(),
                     action: operation.repair(),
                     operation,
-                    run: self.run.clone(),
+                    run: batch.to_owned(),
                     recorded_at,
                     failed_replays: 0,
                     last_error: None,
                 })
             })
             .collect();
-        let changes_any = !intents.is_empty();
-        if changes_any {
-            journal.update(|entries| entries.extend(intents))?;
+        if intents.is_empty() {
+            return Ok(());
         }
+        journal.update(|entries| entries.extend(intents))
+    }
 
-        // Step 3: change each group's nodes; on a failure, undo that
-        // group's changes in reverse order.
-        let steps: Vec<Step<'_, T, (Outcome, FailedUndos)>> = steps
+    /// Step 3: changes each group's nodes; on a failure, undoes that
+    /// group's changes in reverse order.
+    fn apply_batch<'c>(
+        &'c self,
+        batch: &str,
+        steps: Vec<Step<'c, T>>,
+        journal: &mut Journal,
+    ) -> Vec<Step<'c, T>> {
+        let journal = Mutex::new(journal);
+        steps
             .into_iter()
             .map(|step| match step {
                 Step::Finished(report) => Step::Finished(report),
                 Step::Change(mut run, to_change) => {
-                    let ended = if run.apply_all(&to_change) {
-                        (Outcome::Done, Vec::new())
-                    } else {
-                        (Outcome::RolledBack, run.compensate())
+                    let ledger = Ledger {
+                        journal: &journal,
+                        batch,
+                        group: run.group,
                     };
-                    Step::Change(run, ended)
+                    run.outcome = if run.apply_all(&to_change, &ledger) {
+                        Outcome::Done
+                    } else {
+                        run.forget_untouched(&to_change, &ledger);
+                        run.compensate();
+                        Outcome::RolledBack
+                    };
+                    Step::Change(run, to_change)
                 }
             })
-            .collect();
+            .collect()
+    }
 
-        // Step 4: clear this batch's entries but the undos that failed.
-        let journal_error = if changes_any {
-            let failed_undos: HashMap<(&GroupId, &Node), &str> = steps
-                .iter()
-                .filter_map(|step| match step {
-                    Step::Change(run, (_, failed)) => Some((run.group, failed)),
-                    Step::Finished(_) => None,
-                })
-                .flat_map(|(group, failed)| {
-                    failed
-                        .iter()
-                        .map(move |(node, error)| ((group, node), error.as_str()))
-                })
-                .collect();
-            let batch: HashSet<&GroupId> = groups.iter().collect();
-            let result = journal.update(|entries| {
-                entries.retain_mut(|entry| {
-                    if entry.run != self.run || !batch.contains(&entry.group) {
-                        return true;
-                    }
-                    match failed_undos.get(&(&entry.group, &entry.host)) {
-                        Some(error) => {
-                            entry.last_error = Some((*error).to_owned());
-                            true
-                        }
-                        None => false,
-                    }
-                });
-            });
-            result.err().map(|e| {
-                log::error!("{e}; the next run will apply the undos it still lists");
-                e.to_string()
+    /// Step 4: clears the batch's entries but the undos that failed, which
+    /// keep their reason. Returns why the journal could not be written.
+    fn clean_up(
+        &self,
+        batch: &str,
+        steps: &[Step<'_, T>],
+        journal: &mut Journal,
+    ) -> Option<String> {
+        let failed_undos: HashMap<(&GroupId, &Node), &str> = steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Change(run, _) => Some(run),
+                Step::Finished(_) => None,
             })
-        } else {
-            None
-        };
-        let reports = steps
-            .into_iter()
-            .map(|step| match step {
-                Step::Finished(report) => report,
-                Step::Change(run, (outcome, _)) => {
-                    let pending: Vec<Entry> = journal
-                        .entries()
-                        .iter()
-                        .filter(|e| e.run == self.run && &e.group == run.group)
-                        .cloned()
-                        .collect();
-                    let outcome = if journal_error.is_some() || !pending.is_empty() {
-                        Outcome::RepairsPending
-                    } else {
-                        outcome
-                    };
-                    run.finish(outcome, pending, journal_error.clone())
-                }
+            .flat_map(|run| {
+                run.slots
+                    .iter()
+                    .zip(&self.nodes)
+                    .filter_map(move |(slot, node)| {
+                        Some(((run.group, node), slot.undo_error.as_deref()?))
+                    })
             })
             .collect();
-        Ok(reports)
+        let result = journal.update(|entries| {
+            entries.retain_mut(|entry| {
+                if entry.run != batch {
+                    return true;
+                }
+                match failed_undos.get(&(&entry.group, &entry.host)) {
+                    Some(error) => {
+                        entry.last_error = Some((*error).to_owned());
+                        true
+                    }
+                    None => false,
+                }
+            });
+        });
+        result.err().map(|e| {
+            log::error!("{e}; the next run will apply the undos it still lists");
+            e.to_string()
+        })
     }
 
     /// Reads `group` on every node. Sends no writes.
@@ -497,10 +583,13 @@ impl<T: Transport> Cluster<T> {
     /// A node that gives no answer to one repair is skipped for the rest of
     /// this replay, so a dead node costs one round of retries, not one per
     /// entry. A cancel stops the replay; what is left stays pending.
-    pub fn replay(&self, journal: &mut Journal) -> Result<ReplayReport, JournalError> {
+    ///
+    /// A journal that cannot be rewritten afterwards is reported in
+    /// [`ReplayReport::journal_error`]; the repairs were sent all the same.
+    pub fn replay(&self, journal: &mut Journal) -> ReplayReport {
         let entries = journal.entries().to_vec();
         if entries.is_empty() {
-            return Ok(ReplayReport::default());
+            return ReplayReport::default();
         }
         log::info!(
             "replaying {} pending repair(s) from {}",
@@ -526,26 +615,24 @@ impl<T: Transport> Cluster<T> {
                             .to_owned(),
                     );
                 }
-                let exchange = retrier.call(
+                let repair = entry.action;
+                let exchange =
+                    retrier.call(&entry.host, repair.action(), &entry.group, Mode::Forward);
+                let (applied, _) = self.holds(
                     &entry.host,
-                    entry.action.action(),
                     &entry.group,
-                    Mode::Forward,
+                    repair.leaves_present(),
+                    &exchange,
                 );
-                if repair_applied(entry.action, &exchange) {
-                    log::info!(
-                        "{}: repaired: {} {:?}",
-                        entry.host,
-                        entry.action,
-                        entry.group
-                    );
+                if applied {
+                    log::info!("{}: repaired: {} {:?}", entry.host, repair, entry.group);
                     return Ok(());
                 }
                 let error = exchange.error();
                 log::warn!(
                     "{}: repair ({} {:?}) failed ({error}); it stays in the journal",
                     entry.host,
-                    entry.action,
+                    repair,
                     entry.group
                 );
                 if exchange.last.is_err() {
@@ -560,7 +647,10 @@ impl<T: Transport> Cluster<T> {
         for (&index, outcome) in newest_first.iter().zip(outcomes) {
             results[index] = outcome;
         }
-        let mut report = ReplayReport::default();
+        let mut report = ReplayReport {
+            sent: results.iter().any(Option::is_some),
+            ..ReplayReport::default()
+        };
         for (mut entry, result) in entries.into_iter().zip(results) {
             match result {
                 Some(Ok(())) => {
@@ -577,8 +667,44 @@ impl<T: Transport> Cluster<T> {
         }
         // Note: one durable write for the whole replay; repairs are
         // idempotent, so a crash before it only means they are applied again.
-        journal.update(|entries| entries.clone_from(&report.pending))?;
-        Ok(report)
+        let pending = report.pending.clone();
+        if let Err(error) = journal.update(|entries| *entries = pending) {
+            log::error!(
+                "{error}; it still lists the {} repair(s) just applied, and the next run \
+                 sends them again (repairs are idempotent)",
+                report.repaired.len()
+            );
+            report.journal_error = Some(error.to_string());
+            report.pending = journal.entries().to_vec();
+        }
+        report
+    }
+
+    /// Whether a write's `exchange` left `node` with `group` present
+    /// (`want_present`) or absent, reading the node when the answer alone
+    /// cannot say. Returns the verdict and the reads sent.
+    ///
+    /// 2xx: done. A final 4xx (400 "already exists", 404 for an absent
+    /// group, or a node's own refusal) and an answer that may have been
+    /// applied (5xx, time-out, reset) are settled by reading the node: only
+    /// a read that sees the wanted state counts. No read is sent once the
+    /// run is cancelled.
+    fn holds(
+        &self,
+        node: &Node,
+        group: &GroupId,
+        want_present: bool,
+        exchange: &Exchange,
+    ) -> (bool, u32) {
+        match exchange.status() {
+            Some(status) if (200..300).contains(&status) => return (true, 0),
+            _ if exchange.stopped || !needs_read_back(exchange) => return (false, 0),
+            _ => {}
+        }
+        let read = self
+            .retrier()
+            .call(node, Action::Read, group, Mode::Forward);
+        (presence(&read) == Some(want_present), read.attempts)
     }
 }
 
@@ -592,29 +718,25 @@ fn presence(read: &Exchange) -> Option<bool> {
     }
 }
 
-/// Whether a repair's exchange left the node in the repaired state.
-fn repair_applied(repair: Repair, exchange: &Exchange) -> bool {
-    match (repair, exchange.status()) {
-        (_, Some(status)) if (200..300).contains(&status) => true,
-        // Note: 400 to a re-create means the group exists: the repair holds.
-        (Repair::Create, Some(400)) => true,
-        _ => false,
-    }
+/// Whether a write that did not answer 2xx needs a read to say where the
+/// group is: a final 4xx (whose meaning depends on it), or an attempt that
+/// may have been applied.
+fn needs_read_back(exchange: &Exchange) -> bool {
+    let client_error = exchange
+        .status()
+        .is_some_and(|s| (400..500).contains(&s) && !RetryPolicy::is_retryable_status(s));
+    client_error || exchange.may_have_applied()
 }
-
-/// The nodes whose undo failed, each with the reason.
-type FailedUndos = Vec<(Node, String)>;
 
 /// How many groups of a bulk run share one write-ahead and one clean-up
 /// journal write.
 pub const BATCH_GROUPS: usize = 32;
 
 /// A group in a batch: finished early (refused, unreadable or nothing to
-/// do), or a run carrying `C`: the nodes to change before step 3, how it
-/// ended after.
-enum Step<'c, T, C> {
+/// do), or a run with the nodes it changes.
+enum Step<'c, T> {
     Finished(OperationReport),
-    Change(Run<'c, T>, C),
+    Change(Run<'c, T>, Vec<usize>),
 }
 
 /// Whether this run changed a node.
@@ -628,30 +750,61 @@ enum Ownership {
     Unknown,
 }
 
-/// What one node's change did, computed on a worker thread: the node's
-/// slot for this step, and whether a cancel cut it short.
-#[derive(Debug)]
-struct Change {
-    slot: Slot,
-    interrupted: bool,
+/// The journal while a group's changes are sent: lets a worker drop the
+/// write-ahead entry of a node that turned out not to be this run's.
+struct Ledger<'j> {
+    journal: &'j Mutex<&'j mut Journal>,
+    batch: &'j str,
+    group: &'j GroupId,
 }
 
-impl Change {
-    /// Whether the change did not reach the requested state.
-    fn failed(&self) -> bool {
-        matches!(
-            self.slot.result,
-            NodeResult::Failed | NodeResult::NotAttempted
-        )
+impl Ledger<'_> {
+    /// Removes the batch's entries for `nodes` durably. On failure the
+    /// entries stay (and the error is logged): the clean-up tries again.
+    fn forget(&self, nodes: &[&Node]) -> Result<(), String> {
+        let mut journal = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+        journal
+            .update(|entries| {
+                entries.retain(|e| {
+                    !(e.run == self.batch && &e.group == self.group && nodes.contains(&&e.host))
+                });
+            })
+            .map_err(|e| {
+                log::error!("{e}");
+                e.to_string()
+            })
     }
 }
 
+/// One node's state within a run.
 #[derive(Debug)]
 struct Slot {
     result: NodeResult,
     attempts: u32,
     error: Option<String>,
     ownership: Ownership,
+    /// Whether a signal cut this node's work short.
+    interrupted: bool,
+    /// Why the undo failed, as the journal keeps it.
+    undo_error: Option<String>,
+}
+
+impl Slot {
+    fn new() -> Self {
+        Self {
+            result: NodeResult::NotAttempted,
+            attempts: 0,
+            error: None,
+            ownership: Ownership::No,
+            interrupted: false,
+            undo_error: None,
+        }
+    }
+
+    /// Whether the change did not reach the requested state.
+    fn failed(&self) -> bool {
+        matches!(self.result, NodeResult::Failed | NodeResult::NotAttempted)
+    }
 }
 
 /// The state of one create or delete while it runs.
@@ -661,26 +814,19 @@ struct Run<'c, T> {
     group: &'c GroupId,
     slots: Vec<Slot>,
     interrupted: bool,
+    /// How the changes ended, before the journal's clean-up.
+    outcome: Outcome,
 }
 
 impl<'c, T: Transport> Run<'c, T> {
     fn new(cluster: &'c Cluster<T>, operation: Operation, group: &'c GroupId) -> Self {
-        let slots = cluster
-            .nodes
-            .iter()
-            .map(|_| Slot {
-                result: NodeResult::NotAttempted,
-                attempts: 0,
-                error: None,
-                ownership: Ownership::No,
-            })
-            .collect();
         Self {
             cluster,
             operation,
             group,
-            slots,
+            slots: cluster.nodes.iter().map(|_| Slot::new()).collect(),
             interrupted: false,
+            outcome: Outcome::Done,
         }
     }
 
@@ -709,6 +855,7 @@ impl<'c, T: Transport> Run<'c, T> {
         );
         let mut to_change = Vec::new();
         let mut readable = true;
+        let already = self.already_result();
         for (index, exchange) in reads.into_iter().enumerate() {
             let Some(exchange) = exchange else { continue };
             let slot = &mut self.slots[index];
@@ -728,10 +875,7 @@ impl<'c, T: Transport> Run<'c, T> {
                 continue;
             };
             if present == self.operation.wants_present() {
-                slot.result = match self.operation {
-                    Operation::Create => NodeResult::AlreadyPresent,
-                    Operation::Delete => NodeResult::AlreadyAbsent,
-                };
+                slot.result = already;
             } else {
                 to_change.push(index);
             }
@@ -741,9 +885,9 @@ impl<'c, T: Transport> Run<'c, T> {
 
     /// Changes each node in `to_change`, starting them in order, up to the
     /// cluster's concurrency at a time. Once one fails (or the run is
-    /// cancelled) no new change starts; changes in flight finish. Returns
-    /// whether all of them are now in the requested state.
-    fn apply_all(&mut self, to_change: &[usize]) -> bool {
+    /// cancelled) no new change starts; changes in flight finish or are
+    /// abandoned. Returns whether all of them are now in the requested state.
+    fn apply_all(&mut self, to_change: &[usize], ledger: &Ledger<'_>) -> bool {
         let failed = AtomicBool::new(false);
         let cancel = &self.cluster.cancel;
         let changes = fan_out(
@@ -751,11 +895,11 @@ impl<'c, T: Transport> Run<'c, T> {
             self.cluster.concurrency,
             || failed.load(Ordering::SeqCst) || cancel.is_cancelled(),
             |&index| {
-                let change = self.apply_one(index);
-                if change.failed() {
+                let slot = self.apply_one(index, ledger);
+                if slot.failed() {
                     failed.store(true, Ordering::SeqCst);
                 }
-                change
+                slot
             },
         );
         let mut completed = true;
@@ -769,60 +913,128 @@ impl<'c, T: Transport> Run<'c, T> {
             self.interrupted |= change.interrupted;
             let reads = self.slots[index].attempts;
             self.slots[index] = Slot {
-                attempts: reads + change.slot.attempts,
-                ..change.slot
+                attempts: reads + change.attempts,
+                ..change
             };
         }
         completed
     }
 
-    /// Sends the change to one node and decides what it did.
-    fn apply_one(&self, index: usize) -> Change {
+    /// Sends the change to one node and decides what it did. A node that
+    /// turns out not to be changed by this run leaves the journal durably
+    /// before this worker sends anything else, so no later crash can make a
+    /// replay undo what someone else did there.
+    fn apply_one(&self, index: usize, ledger: &Ledger<'_>) -> Slot {
         let node = self.node(index);
+        let cluster = self.cluster;
         let exchange =
-            self.cluster
+            cluster
                 .retrier()
                 .call(node, self.operation.action(), self.group, Mode::Forward);
-        let mut change = Change {
-            slot: Slot {
-                result: self.done_result(),
-                attempts: exchange.attempts,
-                error: None,
-                ownership: Ownership::Yes,
-            },
-            interrupted: false,
+        let mut slot = Slot {
+            result: self.done_result(),
+            attempts: exchange.attempts,
+            error: None,
+            ownership: Ownership::Yes,
+            interrupted: exchange.stopped,
+            undo_error: None,
         };
-        match (self.operation, exchange.status()) {
-            (_, Some(s)) if (200..300).contains(&s) => {}
-            (Operation::Create, Some(400)) if exchange.earlier_may_have_applied => {
-                log::info!("{node}: 400 after an unanswered attempt: this run's create landed");
-            }
-            (Operation::Create, Some(400)) => {
-                // Note: the read said absent, so someone else created it
-                // since; it is not ours to delete.
-                log::warn!(
-                    "{node}: {:?} appeared after it was read; leaving it alone",
-                    self.group
-                );
-                change.slot.result = NodeResult::AlreadyPresent;
-                change.slot.ownership = Ownership::No;
-            }
-            _ if exchange.attempts == 0 => {
-                // Note: cancelled before the first attempt: nothing was sent.
-                change.slot.result = NodeResult::NotAttempted;
-                change.slot.ownership = Ownership::No;
-                change.interrupted = true;
-            }
-            _ => {
-                let (ownership, reads) = self.settle_failure(node, &exchange);
-                change.slot.result = NodeResult::Failed;
-                change.slot.ownership = ownership;
-                change.slot.attempts += reads;
-                change.slot.error = Some(exchange.error());
-                change.interrupted = exchange.stopped;
+        let ambiguous = exchange.may_have_applied();
+        if exchange.status().is_some_and(|s| (200..300).contains(&s)) {
+            return slot;
+        }
+        if exchange.attempts == 0 {
+            // Note: cancelled before the first attempt: nothing was sent.
+            slot.result = NodeResult::NotAttempted;
+            slot.ownership = Ownership::No;
+        } else if exchange.stopped || !needs_read_back(&exchange) {
+            slot.result = NodeResult::Failed;
+            slot.error = Some(exchange.error());
+            slot.ownership = if ambiguous {
+                Ownership::Unknown
+            } else {
+                Ownership::No
+            };
+        } else {
+            let read = cluster
+                .retrier()
+                .call(node, Action::Read, self.group, Mode::Forward);
+            slot.attempts += read.attempts;
+            slot.interrupted |= read.stopped;
+            match presence(&read) {
+                Some(present) if present == self.operation.wants_present() => {
+                    if ambiguous {
+                        log::info!("{node}: the change landed although the request failed");
+                    } else {
+                        // Note: a final 4xx applied nothing, yet the group is
+                        // in the wanted state: another client got there
+                        // first. It is not ours to undo.
+                        log::warn!(
+                            "{node}: {:?} changed since it was read ({}); leaving it alone",
+                            self.group,
+                            exchange.error()
+                        );
+                        slot.result = self.already_result();
+                        slot.ownership = Ownership::No;
+                    }
+                }
+                Some(_) => {
+                    slot.result = NodeResult::Failed;
+                    slot.ownership = Ownership::No;
+                    slot.error = Some(format!(
+                        "{}, and a read shows the change was not applied",
+                        exchange.error()
+                    ));
+                }
+                None => {
+                    log::warn!(
+                        "{node}: outcome unknown ({}); it will be undone to be safe",
+                        read.error()
+                    );
+                    slot.result = NodeResult::Failed;
+                    slot.error = Some(exchange.error());
+                    slot.ownership = if ambiguous {
+                        Ownership::Unknown
+                    } else {
+                        Ownership::No
+                    };
+                }
             }
         }
-        change
+        if slot.ownership == Ownership::No
+            && let Err(error) = ledger.forget(&[node])
+        {
+            slot.error = Some(match slot.error.take() {
+                Some(e) => format!("{e}; the journal could not be updated: {error}"),
+                None => format!("the journal could not be updated: {error}"),
+            });
+        }
+        slot
+    }
+
+    /// Before undoing anything, drops (in one durable write) the entries of
+    /// the nodes this run never changed: changes never sent, or that
+    /// failed without effect. Entries already dropped are not written again.
+    fn forget_untouched(&mut self, to_change: &[usize], ledger: &Ledger<'_>) {
+        let untouched: Vec<&Node> = to_change
+            .iter()
+            .filter(|&&i| {
+                self.slots[i].ownership == Ownership::No
+                    && self.slots[i].result == NodeResult::NotAttempted
+            })
+            .map(|&i| self.node(i))
+            .collect();
+        if !untouched.is_empty() {
+            // Note: a failed write leaves the entries; the clean-up retries it.
+            let _ = ledger.forget(&untouched);
+        }
+    }
+
+    fn already_result(&self) -> NodeResult {
+        match self.operation {
+            Operation::Create => NodeResult::AlreadyPresent,
+            Operation::Delete => NodeResult::AlreadyAbsent,
+        }
     }
 
     fn done_result(&self) -> NodeResult {
@@ -832,43 +1044,15 @@ impl<'c, T: Transport> Run<'c, T> {
         }
     }
 
-    /// Decides whether a failed change may have landed: if an attempt may
-    /// have been applied, read the node once more instead of guessing.
-    /// Returns the ownership and the number of reads sent.
-    fn settle_failure(&self, node: &Node, exchange: &Exchange) -> (Ownership, u32) {
-        if !exchange.may_have_applied() {
-            return (Ownership::No, 0);
-        }
-        if exchange.stopped {
-            return (Ownership::Unknown, 0);
-        }
-        let read = self
-            .cluster
-            .retrier()
-            .call(node, Action::Read, self.group, Mode::Forward);
-        let Some(present) = presence(&read) else {
-            log::warn!(
-                "{node}: outcome unknown ({}); it will be undone to be safe",
-                read.error()
-            );
-            return (Ownership::Unknown, read.attempts);
-        };
-        if present == self.operation.wants_present() {
-            log::info!("{node}: the change landed although the request failed");
-            (Ownership::Yes, read.attempts)
-        } else {
-            (Ownership::No, read.attempts)
-        }
-    }
-
     /// Undoes every change this run made or may have made, newest first
-    /// (up to the cluster's concurrency at a time). Returns the nodes whose
-    /// undo failed, with the reason.
-    fn compensate(&mut self) -> FailedUndos {
-        let retrier = self.cluster.retrier();
+    /// (up to the cluster's concurrency at a time). An undo that fails
+    /// stays pending, with its reason in the node's slot.
+    fn compensate(&mut self) {
+        let cluster = self.cluster;
+        let retrier = cluster.retrier();
         let repair = self.operation.repair();
         let mode = Mode::Compensate {
-            grace: self.cluster.grace,
+            grace: cluster.grace,
         };
         let targets: Vec<usize> = (0..self.slots.len())
             .rev()
@@ -876,17 +1060,24 @@ impl<'c, T: Transport> Run<'c, T> {
             .collect();
         let undos = fan_out(
             &targets,
-            self.cluster.concurrency,
+            cluster.concurrency,
             || false,
-            |&index| retrier.call(self.node(index), repair.action(), self.group, mode),
+            |&index| {
+                let node = self.node(index);
+                let exchange = retrier.call(node, repair.action(), self.group, mode);
+                let (applied, reads) =
+                    cluster.holds(node, self.group, repair.leaves_present(), &exchange);
+                (exchange, applied, reads)
+            },
         );
-        let mut failed = Vec::new();
-        for (&index, exchange) in targets.iter().zip(undos) {
-            let Some(exchange) = exchange else { continue };
+        for (&index, undo) in targets.iter().zip(undos) {
+            let Some((exchange, applied, reads)) = undo else {
+                continue;
+            };
             let node = self.node(index);
             let slot = &mut self.slots[index];
-            slot.attempts += exchange.attempts;
-            if repair_applied(repair, &exchange) {
+            slot.attempts += exchange.attempts + reads;
+            if applied {
                 slot.result = NodeResult::RolledBack;
                 slot.error = None;
             } else {
@@ -897,10 +1088,15 @@ impl<'c, T: Transport> Run<'c, T> {
                 );
                 slot.result = NodeResult::RollbackPending;
                 slot.error = Some(format!("undo failed: {error}"));
-                failed.push((node.clone(), error));
+                slot.undo_error = Some(error);
             }
         }
-        failed
+    }
+
+    /// The report of a group that was not started because the journal
+    /// could not be written: nothing was sent for it.
+    fn skipped(self, reason: &str) -> OperationReport {
+        self.finish(Outcome::Skipped, Vec::new(), Some(reason.to_owned()))
     }
 
     fn finish(
@@ -909,6 +1105,9 @@ impl<'c, T: Transport> Run<'c, T> {
         pending: Vec<Entry>,
         journal_error: Option<String>,
     ) -> OperationReport {
+        let interrupted = self.interrupted
+            || self.slots.iter().any(|s| s.interrupted)
+            || self.cluster.cancel.is_cancelled();
         let nodes = self
             .cluster
             .nodes
@@ -926,7 +1125,7 @@ impl<'c, T: Transport> Run<'c, T> {
             group: self.group.clone(),
             outcome,
             nodes,
-            interrupted: self.interrupted || self.cluster.cancel.is_cancelled(),
+            interrupted,
             pending,
             journal_error,
         }
@@ -1167,14 +1366,30 @@ mod tests {
         let report = f.run(Operation::Create, "g");
         assert_eq!(report.outcome, Outcome::Done);
         assert_eq!(report.nodes[0].result, NodeResult::Created);
-        assert_eq!(report.nodes[0].attempts, 3, "GET, POST timeout, POST 400");
+        assert_eq!(
+            report.nodes[0].attempts, 4,
+            "GET, POST timeout, POST 400, GET that sees the group"
+        );
     }
 
     #[test]
-    fn exhausted_ambiguous_create_is_read_back_and_undone_when_it_landed() {
+    fn exhausted_ambiguous_create_is_read_back_and_counts_when_it_landed() {
         let mut f = fixture(2);
         f.sim
             .fault(&f.nodes[1], Some(Post), Fault::StatusAfter(502), None);
+        let report = f.run(Operation::Create, "g");
+        assert_eq!(report.outcome, Outcome::Done);
+        assert_eq!(report.nodes[1].result, NodeResult::Created);
+        assert_eq!(f.sim.holders(&f.nodes, "g"), vec![0, 1]);
+    }
+
+    #[test]
+    fn exhausted_ambiguous_create_is_read_back_and_undone_when_a_later_node_fails() {
+        let mut f = fixture(3);
+        f.sim
+            .fault(&f.nodes[1], Some(Post), Fault::StatusAfter(502), None);
+        f.sim
+            .fault(&f.nodes[2], Some(Post), Fault::StatusBefore(500), None);
         let report = f.run(Operation::Create, "g");
         assert_eq!(report.outcome, Outcome::RolledBack);
         assert_eq!(report.nodes[1].result, NodeResult::RolledBack);
@@ -1242,9 +1457,7 @@ mod tests {
         f.sim.heal();
         assert_eq!(f.run(Operation::Create, "other").outcome, Outcome::Done);
 
-        let replay = cluster(&f.sim, &f.nodes)
-            .replay(&mut f.journal)
-            .expect("replay");
+        let replay = cluster(&f.sim, &f.nodes).replay(&mut f.journal);
         assert_eq!(replay.repaired.len(), 1);
         assert!(replay.pending.is_empty());
         assert!(f.journal.entries().is_empty());
@@ -1276,14 +1489,18 @@ mod tests {
 
     #[test]
     fn delete_that_landed_despite_an_error_is_restored() {
-        let mut f = fixture(2);
-        f.sim.seed(&f.nodes[0], "g");
-        f.sim.seed(&f.nodes[1], "g");
+        let mut f = fixture(3);
+        for node in &f.nodes {
+            f.sim.seed(node, "g");
+        }
         f.sim
             .fault(&f.nodes[1], Some(Del), Fault::TimeoutAfter, None);
+        f.sim
+            .fault(&f.nodes[2], Some(Del), Fault::StatusBefore(500), None);
         let report = f.run(Operation::Delete, "g");
         assert_eq!(report.outcome, Outcome::RolledBack);
-        assert_eq!(f.sim.holders(&f.nodes, "g"), vec![0, 1]);
+        assert_eq!(report.nodes[1].result, NodeResult::RolledBack);
+        assert_eq!(f.sim.holders(&f.nodes, "g"), vec![0, 1, 2]);
     }
 
     #[test]
@@ -1297,9 +1514,7 @@ mod tests {
         }
         assert_eq!(f.journal.entries().len(), 3);
         let before = f.sim.seen().len();
-        let replay = cluster(&f.sim, &f.nodes)
-            .replay(&mut f.journal)
-            .expect("replay");
+        let replay = cluster(&f.sim, &f.nodes).replay(&mut f.journal);
         assert_eq!(replay.pending.len(), 3);
         assert_eq!(
             f.sim.seen().len() - before,
@@ -1421,8 +1636,7 @@ mod tests {
         f.sim.heal();
         let replay = cluster(&f.sim, &f.nodes)
             .with_concurrency(4)
-            .replay(&mut f.journal)
-            .expect("replay");
+            .replay(&mut f.journal);
         assert_eq!((replay.repaired.len(), replay.pending.len()), (8, 0));
         for id in ["a", "b", "c", "d"] {
             assert!(f.sim.holders(&f.nodes, id).is_empty(), "{id}");
@@ -1437,9 +1651,11 @@ mod tests {
     fn bulk_groups_share_write_ahead_and_keep_pre_existing_groups() {
         let mut f = fixture(3);
         f.sim.seed(&f.nodes[0], "b");
-        let reports = cluster(&f.sim, &f.nodes)
-            .run_many(Operation::Create, &ids(&["a", "b", "d"]), &mut f.journal)
-            .expect("journal");
+        let reports = cluster(&f.sim, &f.nodes).run_many(
+            Operation::Create,
+            &ids(&["a", "b", "d"]),
+            &mut f.journal,
+        );
         let outcomes: Vec<Outcome> = reports.iter().map(|r| r.outcome).collect();
         assert_eq!(outcomes, vec![Outcome::Done; 3]);
         assert_eq!(reports[1].nodes[0].result, NodeResult::AlreadyPresent);
@@ -1467,22 +1683,16 @@ mod tests {
         let reports = {
             let sim = &f.sim;
             let cluster = cluster(sim, &f.nodes);
-            let mut reports = cluster
-                .run_many(Operation::Create, &ids(&["a"]), &mut f.journal)
-                .expect("a");
+            let mut reports = cluster.run_many(Operation::Create, &ids(&["a"]), &mut f.journal);
             sim.fault(&f.nodes[2], Some(Post), Fault::StatusBefore(500), None);
-            reports.extend(
-                cluster
-                    .run_many(Operation::Create, &ids(&["b"]), &mut f.journal)
-                    .expect("b"),
-            );
+            reports.extend(cluster.run_many(Operation::Create, &ids(&["b"]), &mut f.journal));
             sim.heal();
             sim.fault(&f.nodes[0], Some(Del), Fault::Refused, None);
-            reports.extend(
-                cluster
-                    .run_many(Operation::Create, &ids(&["c", "d", "e"]), &mut f.journal)
-                    .expect("c d e"),
-            );
+            reports.extend(cluster.run_many(
+                Operation::Create,
+                &ids(&["c", "d", "e"]),
+                &mut f.journal,
+            ));
             reports
         };
         let outcomes: Vec<Outcome> = reports.iter().map(|r| r.outcome).collect();
@@ -1533,7 +1743,7 @@ mod tests {
                     assert!(crashed, "node {node} request {nth} was never reached");
                     sim.heal();
                     let mut journal = Journal::open(&path).expect("reopen");
-                    let replay = cluster(&sim, &nodes).replay(&mut journal).expect("replay");
+                    let replay = cluster(&sim, &nodes).replay(&mut journal);
                     assert!(replay.pending.is_empty());
                     for id in ["a", "b", "d"] {
                         let holders = sim.holders(&nodes, id);

@@ -49,16 +49,22 @@ impl ExitStatus {
     pub fn of_operation(report: &OperationReport) -> Self {
         match report.outcome {
             Outcome::Done => Self::Done,
-            Outcome::RolledBack => Self::Failed,
+            Outcome::RolledBack | Outcome::Skipped => Self::Failed,
             Outcome::RepairsPending | Outcome::Refused => Self::RepairsPending,
         }
     }
 
-    /// The worst status of several operations (bulk runs). No operations is done.
-    pub fn of_operations(reports: &[OperationReport]) -> Self {
+    /// The worst status of several operations (bulk runs). No operations is
+    /// done. A group skipped because the journal could not be written is 2
+    /// when this process sent no change at all (`changes_sent` false), and
+    /// 1 otherwise: changes were sent, so 2 would claim too much.
+    pub fn of_operations(reports: &[OperationReport], changes_sent: bool) -> Self {
         reports
             .iter()
-            .map(Self::of_operation)
+            .map(|report| match report.outcome {
+                Outcome::Skipped if !changes_sent => Self::BadInput,
+                _ => Self::of_operation(report),
+            })
             .max()
             .unwrap_or(Self::Done)
     }

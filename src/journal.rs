@@ -37,6 +37,11 @@ impl std::fmt::Display for Repair {
 }
 
 impl Repair {
+    /// Whether the group is present on the node once the repair holds.
+    pub fn leaves_present(self) -> bool {
+        self == Self::Create
+    }
+
     /// The request that applies this repair.
     pub fn action(self) -> Action {
         match self {
@@ -112,11 +117,44 @@ struct VersionProbe {
 /// An open journal. Holding it holds the exclusive lock on `<journal>.lock`,
 /// so every run that shares the journal is serialised and no live run's
 /// entries can be mistaken for a crashed run's.
-#[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
     entries: Vec<Entry>,
     _lock: File,
+    /// A test's hook at every write boundary (see [`Journal::set_write_hook`]).
+    #[cfg(test)]
+    hook: Option<WriteHook>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("path", &self.path)
+            .field("entries", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A test's hook, called with the name of each journal-write boundary (see
+/// [`fault_point::NAMES`]): `Err` fails the write there, as a full disk or
+/// an I/O error would; a panic is a client crash there.
+#[cfg(test)]
+pub(crate) type WriteHook = std::sync::Arc<dyn Fn(&'static str) -> io::Result<()> + Send + Sync>;
+
+/// A write that failed, and whether the file had already been replaced (or
+/// removed) when it did: only its durability is then in doubt.
+struct WriteFailure {
+    source: io::Error,
+    applied: bool,
+}
+
+impl From<io::Error> for WriteFailure {
+    fn from(source: io::Error) -> Self {
+        Self {
+            source,
+            applied: false,
+        }
+    }
 }
 
 impl Journal {
@@ -139,7 +177,26 @@ impl Journal {
             path: path.to_owned(),
             entries,
             _lock: lock,
+            #[cfg(test)]
+            hook: None,
         })
+    }
+
+    /// Calls `hook` at every write boundary from now on (tests only).
+    #[cfg(test)]
+    pub(crate) fn set_write_hook(&mut self, hook: WriteHook) {
+        self.hook = Some(hook);
+    }
+
+    /// Marks a write boundary: a `fault-points` build may abort here, and a
+    /// test's hook may fail the write or crash.
+    fn boundary(&self, name: &'static str) -> io::Result<()> {
+        fault_point::reach(name);
+        #[cfg(test)]
+        if let Some(hook) = &self.hook {
+            return hook(name);
+        }
+        Ok(())
     }
 
     /// The journal file.
@@ -159,7 +216,11 @@ impl Journal {
 
     /// Applies `change` to the entries and makes the result durable before
     /// returning. Nothing is written when `change` leaves them as they were.
-    /// On error, neither the file nor this in-memory copy has changed.
+    ///
+    /// On error the in-memory copy is what the file now holds: unchanged
+    /// when the write failed before the file was replaced, the new entries
+    /// when only the final directory sync failed (the file was replaced;
+    /// whether that survives a power cut is not known).
     pub fn update(&mut self, change: impl FnOnce(&mut Vec<Entry>)) -> Result<(), JournalError> {
         let mut next = self.entries.clone();
         change(&mut next);
@@ -170,23 +231,85 @@ impl Journal {
             // Note: an empty journal is no journal: removing the file and
             // fsyncing the directory is as durable as replacing it, and
             // costs one fsync less on every successful run.
-            remove_durably(&self.path)
+            self.remove_durably()
         } else {
             serde_json::to_vec_pretty(&FileOut {
                 version: JOURNAL_VERSION,
                 entries: &next,
             })
-            .map_err(io::Error::other)
+            .map_err(|e| WriteFailure::from(io::Error::other(e)))
             .and_then(|mut bytes| {
                 bytes.push(b'\n');
-                write_atomic(&self.path, &bytes)
+                self.write_atomic(&bytes)
             })
         };
-        written.map_err(|source| JournalError::Write {
-            path: self.path.clone(),
+        match written {
+            Ok(()) => {
+                self.entries = next;
+                Ok(())
+            }
+            Err(failure) => {
+                if failure.applied {
+                    self.entries = next;
+                }
+                Err(JournalError::Write {
+                    path: self.path.clone(),
+                    source: failure.source,
+                })
+            }
+        }
+    }
+
+    /// Replaces the file atomically and durably: temp file in the same
+    /// directory, `sync_all`, rename over the target, then fsync the
+    /// directory so the rename itself survives a power cut.
+    fn write_atomic(&self, contents: &[u8]) -> Result<(), WriteFailure> {
+        let path = &self.path;
+        let dir = parent_dir(path);
+        self.boundary("journal-before-temp")?;
+        // Note: tempfile creates the file with mode 0600 and removes it again if
+        // anything below fails before the rename.
+        let mut temp = tempfile::Builder::new()
+            .prefix(&temp_prefix(path))
+            .suffix(".tmp")
+            .tempfile_in(dir)?;
+        temp.write_all(contents)?;
+        self.boundary("journal-after-temp-write")?;
+        temp.as_file().sync_all()?;
+        self.boundary("journal-after-temp-sync")?;
+        temp.persist(path).map_err(|e| e.error)?;
+        let applied = |source| WriteFailure {
             source,
-        })?;
-        self.entries = next;
+            applied: true,
+        };
+        self.boundary("journal-after-rename").map_err(applied)?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(applied)?;
+        self.boundary("journal-after-dir-sync").map_err(applied)?;
+        Ok(())
+    }
+
+    /// Removes the file durably: unlink, then fsync the directory so the
+    /// removal survives a power cut. A file that is already gone is fine.
+    fn remove_durably(&self) -> Result<(), WriteFailure> {
+        let path = &self.path;
+        self.boundary("journal-before-remove")?;
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        let applied = |source| WriteFailure {
+            source,
+            applied: true,
+        };
+        self.boundary("journal-after-remove").map_err(applied)?;
+        File::open(parent_dir(path))
+            .and_then(|d| d.sync_all())
+            .map_err(applied)?;
+        self.boundary("journal-after-remove-dir-sync")
+            .map_err(applied)?;
         Ok(())
     }
 }
@@ -365,44 +488,6 @@ fn unsupported(path: &Path, found: u64) -> JournalError {
         found,
         supported: JOURNAL_VERSION,
     }
-}
-
-/// Replaces `path` atomically and durably: temp file in the same directory,
-/// `sync_all`, rename over the target, then fsync the directory so the
-/// rename itself survives a power cut.
-fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = parent_dir(path);
-    fault_point::reach("journal-before-temp");
-    // Note: tempfile creates the file with mode 0600 and removes it again if
-    // anything below fails before the rename.
-    let mut temp = tempfile::Builder::new()
-        .prefix(&temp_prefix(path))
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    temp.write_all(contents)?;
-    fault_point::reach("journal-after-temp-write");
-    temp.as_file().sync_all()?;
-    fault_point::reach("journal-after-temp-sync");
-    temp.persist(path).map_err(|e| e.error)?;
-    fault_point::reach("journal-after-rename");
-    File::open(dir)?.sync_all()?;
-    fault_point::reach("journal-after-dir-sync");
-    Ok(())
-}
-
-/// Removes `path` durably: unlink, then fsync the directory so the removal
-/// survives a power cut. A file that is already gone is fine.
-fn remove_durably(path: &Path) -> io::Result<()> {
-    fault_point::reach("journal-before-remove");
-    match fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    fault_point::reach("journal-after-remove");
-    File::open(parent_dir(path))?.sync_all()?;
-    fault_point::reach("journal-after-remove-dir-sync");
-    Ok(())
 }
 
 /// Fault points: with the `fault-points` feature, the process aborts itself

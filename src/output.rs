@@ -133,11 +133,31 @@ fn operation_human(
             format!("{why}; every change was rolled back, the cluster is as it was")
         }
         Outcome::RolledBack => format!("{why} before any change; the cluster is as it was"),
+        Outcome::RepairsPending if report.journal_error.is_some() => format!(
+            "the journal {} could not be updated, and it still lists {}; the next run (or \
+             `cluster-client rollback`) applies {}",
+            journal.display(),
+            report
+                .pending
+                .iter()
+                .map(describe)
+                .collect::<Vec<_>>()
+                .join(", "),
+            if report.pending.len() == 1 {
+                "it"
+            } else {
+                "them"
+            },
+        ),
         Outcome::RepairsPending => format!(
             "failed; undo still pending on {} (kept in {}; `cluster-client rollback` retries it)",
             hosts(&report.pending),
             journal.display()
         ),
+        Outcome::Skipped => {
+            "not started, nothing was sent for this group: the journal could not be written"
+                .to_owned()
+        }
         Outcome::Refused => format!(
             "refused: repairs for this group are still pending on {}; run `cluster-client \
              rollback` once those nodes answer, then try again",
@@ -148,7 +168,7 @@ fn operation_human(
     if let Some(error) = &report.journal_error {
         writeln!(out, "  journal: {error}")?;
     }
-    if report.outcome == Outcome::Refused {
+    if matches!(report.outcome, Outcome::Refused | Outcome::Skipped) {
         return Ok(());
     }
     let width = host_width(report.nodes.iter().map(|n| &n.host));

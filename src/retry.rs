@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use crate::group::GroupId;
 use crate::hosts::Node;
 use crate::signals::Cancel;
-use crate::transport::{Action, Failure, FailureKind, Reply, Transport};
+use crate::transport::{Abandon, Action, Failure, FailureKind, Reply, Transport};
 
 /// How each request is retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +137,13 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
         let mut attempts = 0;
         let mut earlier_may_have_applied = false;
         let mut last = Err(not_sent());
+        let abandon = Abandon {
+            cancel: self.cancel,
+            after: match mode {
+                Mode::Forward => Duration::ZERO,
+                Mode::Compensate { grace } => grace,
+            },
+        };
         let stopped = loop {
             if !self.may_start(mode) {
                 break true;
@@ -145,14 +152,28 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
                 earlier_may_have_applied |= attempt_may_have_applied(&last);
             }
             attempts += 1;
-            last = self.transport.send(node, action, group);
+            if action != Action::Read {
+                self.cancel.note_change_sent();
+            }
+            last = self.transport.send_abandoning(node, action, group, abandon);
             let reason = match &last {
                 Ok(reply) if RetryPolicy::is_retryable_status(reply.status) => {
                     format!("HTTP {}", reply.status)
                 }
                 Ok(_) => break false,
+                Err(failure) if failure.kind == FailureKind::Abandoned => {
+                    log::warn!("{node}: {action} {group:?}: {}", failure.message);
+                    break true;
+                }
                 Err(failure) => failure.message.clone(),
             };
+            if !self.may_start(mode) {
+                log::warn!(
+                    "{node}: {action} {group:?}: attempt {attempts} failed ({reason}); \
+                     not retried: the run was interrupted"
+                );
+                break true;
+            }
             if attempts > self.policy.retries {
                 log::warn!(
                     "{node}: {action} {group:?}: attempt {attempts} failed ({reason}); \
@@ -169,6 +190,7 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
                 humantime::format_duration(round_to_millis(delay)),
             );
             if !self.pause(delay, mode) {
+                log::warn!("{node}: {action} {group:?}: retry dropped: the run was interrupted");
                 break true;
             }
         };

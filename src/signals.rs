@@ -1,5 +1,6 @@
 //! SIGINT/SIGTERM handling: the first signal cancels the run, a second exits at once.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,10 @@ struct Inner {
     /// `Some` once cancelled: when the first signal arrived.
     cancelled_at: Mutex<Option<Instant>>,
     wake: Condvar,
+    /// Whether a change (POST or DELETE) has been sent by this run.
+    change_sent: AtomicBool,
+    /// How many repairs the journal on disk holds, as last written or read.
+    pending: AtomicUsize,
 }
 
 impl Cancel {
@@ -51,6 +56,26 @@ impl Cancel {
     /// Whether [`Cancel::cancel`] has been called.
     pub fn is_cancelled(&self) -> bool {
         self.cancelled_at().is_some()
+    }
+
+    /// Records that a change is about to be sent to a node.
+    pub fn note_change_sent(&self) {
+        self.inner.change_sent.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether this run has sent (or started to send) any change.
+    pub fn change_sent(&self) -> bool {
+        self.inner.change_sent.load(Ordering::SeqCst)
+    }
+
+    /// Records how many repairs the journal on disk now holds.
+    pub fn set_pending(&self, n: usize) {
+        self.inner.pending.store(n, Ordering::SeqCst);
+    }
+
+    /// How many repairs the journal on disk held when last written or read.
+    pub fn pending(&self) -> usize {
+        self.inner.pending.load(Ordering::SeqCst)
     }
 
     /// Sleeps for `duration` unless cancelled first. Returns `true` when the

@@ -5,7 +5,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::Certificate;
 use reqwest::blocking::{Client, Response};
@@ -16,6 +17,7 @@ use crate::error::Error;
 use crate::group::GroupId;
 use crate::hosts::Node;
 use crate::secret::Token;
+use crate::signals::Cancel;
 
 /// The most bytes of a response body that are read; the rest is discarded
 /// with the connection. Bodies are only logged, never trusted.
@@ -72,6 +74,9 @@ pub enum FailureKind {
     Timeout,
     /// The connection broke (reset, closed early, garbled response).
     Broken,
+    /// The run was interrupted while the request was in flight, and the
+    /// client stopped waiting for the answer: the node may have applied it.
+    Abandoned,
 }
 
 /// A failed attempt with no HTTP response.
@@ -103,6 +108,48 @@ impl fmt::Display for Failure {
 pub trait Transport: Send + Sync {
     /// Sends one attempt of `action` for `group` to `node`.
     fn send(&self, node: &Node, action: Action, group: &GroupId) -> Result<Reply, Failure>;
+
+    /// Sends one attempt like [`Transport::send`], but stops waiting for the
+    /// answer once `abandon` is due and returns a [`FailureKind::Abandoned`]
+    /// failure. The default waits for `send`: right for a transport that
+    /// answers at once, such as a simulated one.
+    fn send_abandoning(
+        &self,
+        node: &Node,
+        action: Action,
+        group: &GroupId,
+        abandon: Abandon<'_>,
+    ) -> Result<Reply, Failure> {
+        let _ = abandon;
+        self.send(node, action, group)
+    }
+}
+
+/// When a request in flight is given up: `after` has passed since `cancel`
+/// fired. Never while the run is not cancelled.
+#[derive(Debug, Clone, Copy)]
+pub struct Abandon<'a> {
+    /// The run's cancel flag.
+    pub cancel: &'a Cancel,
+    /// How long after the cancel the request may still run.
+    pub after: Duration,
+}
+
+impl Abandon<'_> {
+    /// When the request must be given up; `None` while the run is not cancelled.
+    pub fn due(&self) -> Option<Instant> {
+        self.cancel.cancelled_at().map(|at| at + self.after)
+    }
+}
+
+/// How often a waiting request looks at the cancel flag.
+const ABANDON_POLL: Duration = Duration::from_millis(20);
+
+fn abandoned() -> Failure {
+    Failure {
+        kind: FailureKind::Abandoned,
+        message: "abandoned: the run was interrupted while the request was in flight".to_owned(),
+    }
 }
 
 /// Settings for [`HttpTransport`].
@@ -281,6 +328,53 @@ impl Transport for HttpTransport {
             status,
             retry_after,
         })
+    }
+
+    // Note: a blocking reqwest call cannot be interrupted, so the attempt
+    // runs on its own thread and this one stops waiting once `abandon` is
+    // due; the thread ends by itself within --timeout. This is what lets a
+    // signal's rollback start at once, whatever --timeout is.
+    fn send_abandoning(
+        &self,
+        node: &Node,
+        action: Action,
+        group: &GroupId,
+        abandon: Abandon<'_>,
+    ) -> Result<Reply, Failure> {
+        if abandon.due().is_some_and(|due| Instant::now() >= due) {
+            return Err(abandoned());
+        }
+        let (answer, answered) = mpsc::sync_channel(1);
+        let worker = self.clone();
+        let (node, group) = (node.clone(), group.clone());
+        std::thread::Builder::new()
+            .name("request".to_owned())
+            .spawn(move || {
+                let _ = answer.send(worker.send(&node, action, &group));
+            })
+            .map_err(|e| Failure {
+                kind: FailureKind::Connect,
+                message: format!("cannot start a request thread: {e}"),
+            })?;
+        loop {
+            let wait = match abandon.due() {
+                Some(due) => match due.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left.min(ABANDON_POLL),
+                    _ => return Err(abandoned()),
+                },
+                None => ABANDON_POLL,
+            };
+            match answered.recv_timeout(wait) {
+                Ok(result) => return result,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Failure {
+                        kind: FailureKind::Broken,
+                        message: "the request ended without an answer".to_owned(),
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -740,7 +834,7 @@ mod tests {
                     }
                 }
             });
-            let start = std::time::Instant::now();
+            let start = Instant::now();
             let failure = transport(500)
                 .send(&node(&url), Action::Read, &group("g"))
                 .expect_err("cut off");

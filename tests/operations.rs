@@ -148,7 +148,10 @@ fn create_that_landed_before_a_500_is_recognised_on_retry() {
     );
     let report = env.json(&["create", "g"], 0);
     assert_eq!(report["nodes"][1]["result"], "created");
-    assert_eq!(report["nodes"][1]["attempts"], 3, "GET, POST 500, POST 400");
+    assert_eq!(
+        report["nodes"][1]["attempts"], 4,
+        "GET, POST 500, POST 400, and the GET that confirms the 400"
+    );
     assert_eq!(env.holders("g"), vec![0, 1, 2]);
 }
 
