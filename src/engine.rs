@@ -895,9 +895,20 @@ impl<'c, T: Transport> Run<'c, T> {
             self.cluster.concurrency,
             || failed.load(Ordering::SeqCst) || cancel.is_cancelled(),
             |&index| {
-                let slot = self.apply_one(index, ledger);
+                let mut slot = self.apply_one(index);
                 if slot.failed() {
                     failed.store(true, Ordering::SeqCst);
+                }
+                // Note: not ours after all: it leaves the journal durably
+                // before this worker sends anything else, so no later crash
+                // can make a replay undo what someone else did there.
+                if slot.ownership == Ownership::No
+                    && let Err(error) = ledger.forget(&[self.node(index)])
+                {
+                    slot.error = Some(match slot.error.take() {
+                        Some(e) => format!("{e}; the journal could not be updated: {error}"),
+                        None => format!("the journal could not be updated: {error}"),
+                    });
                 }
                 slot
             },
@@ -920,11 +931,8 @@ impl<'c, T: Transport> Run<'c, T> {
         completed
     }
 
-    /// Sends the change to one node and decides what it did. A node that
-    /// turns out not to be changed by this run leaves the journal durably
-    /// before this worker sends anything else, so no later crash can make a
-    /// replay undo what someone else did there.
-    fn apply_one(&self, index: usize, ledger: &Ledger<'_>) -> Slot {
+    /// Sends the change to one node and decides what it did.
+    fn apply_one(&self, index: usize) -> Slot {
         let node = self.node(index);
         let cluster = self.cluster;
         let exchange =
@@ -1000,14 +1008,6 @@ impl<'c, T: Transport> Run<'c, T> {
                     };
                 }
             }
-        }
-        if slot.ownership == Ownership::No
-            && let Err(error) = ledger.forget(&[node])
-        {
-            slot.error = Some(match slot.error.take() {
-                Some(e) => format!("{e}; the journal could not be updated: {error}"),
-                None => format!("the journal could not be updated: {error}"),
-            });
         }
         slot
     }
