@@ -39,6 +39,93 @@ pub enum Fault {
     ResetBefore,
     /// Apply, then break the connection.
     ResetAfter,
+    /// The node refuses the request for reasons of its own (a validation
+    /// rule, a proxy in front): it answers this status and applies nothing.
+    /// A read never gets 200 or 404 from it (that would be a lie about the
+    /// group, which no client can see through); it gets 400 instead.
+    Refuse(u16),
+}
+
+/// What a request got back, as the campaign's checks need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// An HTTP status.
+    Status(u16),
+    /// No answer: timed out, reset, or refused.
+    Failed(FailureKind),
+    /// The client crashed after the node served it.
+    Lost,
+}
+
+impl Answer {
+    /// Whether the answer leaves open that the node applied the request:
+    /// 5xx, a time-out or reset, or an answer the client never read.
+    pub fn ambiguous(self) -> bool {
+        match self {
+            Self::Status(status) => status >= 500,
+            Self::Failed(kind) => kind != FailureKind::Connect,
+            Self::Lost => true,
+        }
+    }
+}
+
+/// A write by another client, made just before our request number `at`
+/// (an index into [`SimCluster::seen`]) was served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThirdParty {
+    /// Our request it came just before.
+    pub at: usize,
+    /// The node written to.
+    pub node: String,
+    /// The group.
+    pub group: String,
+    /// Created (true) or deleted (false).
+    pub create: bool,
+}
+
+/// Picks one of `arity` options at a choice point; 0 is the fault-free one.
+pub type Chooser = Box<dyn FnMut(usize) -> usize + Send>;
+
+/// Options at a scripted request, in order; option 0 serves it normally.
+const SCRIPTED_WRITE: [Scripted; 13] = [
+    Scripted::Fault(Fault::Pass),
+    Scripted::Fault(Fault::StatusBefore(500)),
+    Scripted::Fault(Fault::StatusAfter(500)),
+    Scripted::Fault(Fault::TimeoutBefore),
+    Scripted::Fault(Fault::TimeoutAfter),
+    Scripted::Fault(Fault::ResetBefore),
+    Scripted::Fault(Fault::ResetAfter),
+    Scripted::Fault(Fault::Refuse(400)),
+    Scripted::ThirdPartyHere,
+    Scripted::ThirdPartyElsewhere,
+    Scripted::Crash(Crash::Before),
+    Scripted::Crash(Crash::After),
+    Scripted::Signal,
+];
+
+/// A read has no "applied" variants.
+const SCRIPTED_READ: [Scripted; 9] = [
+    Scripted::Fault(Fault::Pass),
+    Scripted::Fault(Fault::StatusBefore(500)),
+    Scripted::Fault(Fault::TimeoutBefore),
+    Scripted::Fault(Fault::ResetBefore),
+    Scripted::Fault(Fault::Refuse(400)),
+    Scripted::ThirdPartyHere,
+    Scripted::ThirdPartyElsewhere,
+    Scripted::Crash(Crash::Before),
+    Scripted::Signal,
+];
+
+#[derive(Debug, Clone, Copy)]
+enum Scripted {
+    Fault(Fault),
+    /// Another client flips the group on this node, then it is served.
+    ThirdPartyHere,
+    /// Another client flips the group on the next node, then it is served.
+    ThirdPartyElsewhere,
+    Crash(Crash),
+    /// The first signal arrives as this request does; it is served.
+    Signal,
 }
 
 /// When a simulated client crash happens, relative to the node's work.
@@ -107,6 +194,8 @@ pub struct Seen {
     pub journaled: Option<bool>,
     /// Whether the request changed the node's groups.
     pub changed: bool,
+    /// What the client got back.
+    pub answer: Answer,
 }
 
 #[derive(Debug, Default)]
@@ -125,13 +214,29 @@ struct State {
     /// The node and its request number at which a signal cancels the run.
     cancel: Option<(String, usize, Cancel)>,
     seen: Vec<Seen>,
+    /// Writes by another client, in order.
+    third_party: Vec<ThirdParty>,
+    /// How many requests had been served when the client crashed.
+    crashed_at: Option<usize>,
+    /// The cancel a scripted signal fires.
+    signal: Option<Cancel>,
 }
 
 /// A cluster of in-memory nodes with scripted faults.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct SimCluster {
     state: Mutex<State>,
     watch_journal: Option<PathBuf>,
+    /// When set, every request is a choice point (see [`SimCluster::script`]).
+    chooser: Option<Mutex<Chooser>>,
+}
+
+impl std::fmt::Debug for SimCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimCluster")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SimCluster {
@@ -154,6 +259,46 @@ impl SimCluster {
     pub fn watch_journal(mut self, journal: PathBuf) -> Self {
         self.watch_journal = Some(journal);
         self
+    }
+
+    /// Makes every request a choice point: `chooser` picks what happens to
+    /// it (a fault, a write by another client first, a crash, a signal),
+    /// and a signal cancels `signal`. Rules and schedules still apply to
+    /// requests it serves normally.
+    pub fn script(mut self, chooser: Chooser, signal: &Cancel) -> Self {
+        self.chooser = Some(Mutex::new(chooser));
+        self.lock().signal = Some(signal.clone());
+        self
+    }
+
+    /// Asks the script (if any) to pick one of `arity` options.
+    pub fn choose(&self, arity: usize) -> usize {
+        match &self.chooser {
+            Some(chooser) => (chooser.lock().unwrap_or_else(PoisonError::into_inner))(arity),
+            None => 0,
+        }
+    }
+
+    /// The simulated client dies here, between requests (a crash at a
+    /// journal write): nothing more is sent.
+    pub fn crash_now(&self) -> ! {
+        {
+            let mut state = self.lock();
+            state.crashed = true;
+            let served = state.seen.len();
+            state.crashed_at.get_or_insert(served);
+        }
+        std::panic::panic_any(SimCrash)
+    }
+
+    /// How many requests had been served when the client crashed.
+    pub fn crashed_at(&self) -> Option<usize> {
+        self.lock().crashed_at
+    }
+
+    /// Every write by another client so far.
+    pub fn third_party(&self) -> Vec<ThirdParty> {
+        self.lock().third_party.clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -260,6 +405,11 @@ impl SimCluster {
         state.crash = None;
         state.crashed = false;
         state.cancel = None;
+        state.signal = None;
+        drop(state);
+        if let Some(chooser) = &self.chooser {
+            *chooser.lock().unwrap_or_else(PoisonError::into_inner) = Box::new(|_| 0);
+        }
     }
 
     /// Every request so far.
@@ -320,16 +470,65 @@ impl Transport for SimCluster {
         } else {
             self.journaled(node, group)
         };
+        let scripted = {
+            let options: &[Scripted] = if action == Action::Read {
+                &SCRIPTED_READ
+            } else {
+                &SCRIPTED_WRITE
+            };
+            match &self.chooser {
+                Some(_) if !self.crashed() => Some(options[self.choose(options.len())]),
+                _ => None,
+            }
+        };
         let mut state = self.lock();
         if state.crashed {
             drop(state);
             std::panic::panic_any(SimCrash);
         }
         let nth = state.received.get(node.base()).copied().unwrap_or(0);
-        let crash = match &state.crash {
+        let mut crash = match &state.crash {
             Some((at, n, when)) if at == node.base() && *n == nth => Some(*when),
             _ => None,
         };
+        let mut scripted_fault = None;
+        match scripted {
+            Some(Scripted::Fault(fault)) => scripted_fault = Some(fault),
+            Some(Scripted::Crash(when)) => crash = Some(when),
+            Some(Scripted::Signal) => {
+                if let Some(signal) = &state.signal {
+                    signal.cancel();
+                }
+            }
+            Some(Scripted::ThirdPartyHere | Scripted::ThirdPartyElsewhere) => {
+                let mut names: Vec<&String> = state.groups.keys().collect();
+                names.sort();
+                let here = names.iter().position(|n| *n == node.base()).expect("known");
+                let target = match scripted {
+                    Some(Scripted::ThirdPartyHere) => names[here].clone(),
+                    _ => names[(here + 1) % names.len()].clone(),
+                };
+                let at = state.seen.len();
+                let groups = state.groups.get_mut(&target).expect("known node");
+                let create = !groups.contains(group.as_str());
+                if create {
+                    groups.insert(group.as_str().to_owned());
+                } else {
+                    groups.remove(group.as_str());
+                }
+                state.third_party.push(ThirdParty {
+                    at,
+                    node: target,
+                    group: group.as_str().to_owned(),
+                    create,
+                });
+            }
+            None => {}
+        }
+        if crash.is_some() {
+            let served = state.seen.len() + usize::from(crash == Some(Crash::After));
+            state.crashed_at.get_or_insert(served);
+        }
         if crash.is_some() {
             state.crash = None;
             state.crashed = true;
@@ -366,7 +565,7 @@ impl Transport for SimCluster {
         let fault = if crash.is_some() {
             None
         } else {
-            scheduled.or(rule)
+            scripted_fault.or(scheduled).or(rule)
         };
         let groups = state.groups.get_mut(node.base()).expect("known node");
         let before = groups.contains(group.as_str());
@@ -416,6 +615,15 @@ impl Transport for SimCluster {
                 status: 429,
                 retry_after,
             }),
+            Some(Fault::Refuse(status)) if action == Action::Read && matches!(status, 200 | 404) => {
+                reply(400)
+            }
+            Some(Fault::Refuse(status)) => reply(status),
+        };
+        let answer = match (&result, crash) {
+            (_, Some(Crash::After)) => Answer::Lost,
+            (Ok(reply), _) => Answer::Status(reply.status),
+            (Err(failure), _) => Answer::Failed(failure.kind),
         };
         let changed = groups.contains(group.as_str()) != before;
         state.seen.push(Seen {
@@ -424,6 +632,7 @@ impl Transport for SimCluster {
             group: group.as_str().to_owned(),
             journaled,
             changed,
+            answer,
         });
         if crash == Some(Crash::After) {
             drop(state);
