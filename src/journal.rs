@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +12,7 @@ use crate::engine::Operation;
 use crate::error::JournalError;
 use crate::group::GroupId;
 use crate::hosts::Node;
+use crate::signals::Cancel;
 use crate::transport::Action;
 
 /// The only journal format version this build reads and writes.
@@ -116,6 +117,8 @@ struct VersionProbe {
 pub struct Journal {
     path: PathBuf,
     entries: Vec<Entry>,
+    /// Told how many entries are pending after every load and write.
+    cancel: Cancel,
     _lock: File,
 }
 
@@ -125,19 +128,25 @@ impl Journal {
     ///
     /// A missing journal file is an empty journal. A file that cannot be
     /// parsed or has another version is an error and is never rewritten.
-    pub fn open(path: &Path) -> Result<Self, JournalError> {
+    /// When `cancel` fires while waiting for the lock, the wait ends at once
+    /// with [`JournalError::Interrupted`]. The journal keeps a clone of
+    /// `cancel` and tells it ([`Cancel::set_pending`]) how many entries are
+    /// pending after the load and after every write.
+    pub fn open(path: &Path, cancel: &Cancel) -> Result<Self, JournalError> {
         let dir = parent_dir(path);
         create_private_dir(dir).map_err(|source| JournalError::Write {
             path: path.to_owned(),
             source,
         })?;
         let lock_path = lock_path(path);
-        let lock = acquire_lock(&lock_path)?;
+        let lock = acquire_lock(&lock_path, cancel)?;
         remove_stale_temp_files(path);
         let entries = load(path)?;
+        cancel.set_pending(entries.len());
         Ok(Self {
             path: path.to_owned(),
             entries,
+            cancel: cancel.clone(),
             _lock: lock,
         })
     }
@@ -186,10 +195,17 @@ impl Journal {
             path: self.path.clone(),
             source,
         })?;
+        self.cancel.set_pending(next.len());
         self.entries = next;
         Ok(())
     }
 }
+
+/// The first pause between polls of a lock another run holds.
+const LOCK_POLL_FIRST: Duration = Duration::from_millis(20);
+/// The longest pause between polls: how late a waiting run may notice that
+/// the lock was released.
+const LOCK_POLL_MAX: Duration = Duration::from_millis(200);
 
 /// `<journal>.lock`, beside the journal.
 pub fn lock_path(journal: &Path) -> PathBuf {
@@ -266,7 +282,7 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
-fn acquire_lock(lock_path: &Path) -> Result<File, JournalError> {
+fn acquire_lock(lock_path: &Path, cancel: &Cancel) -> Result<File, JournalError> {
     let lock_error = |source| JournalError::Lock {
         path: lock_path.to_owned(),
         source,
@@ -288,7 +304,22 @@ fn acquire_lock(lock_path: &Path) -> Result<File, JournalError> {
         "another cluster-client run holds {}; waiting for it to finish",
         lock_path.display()
     );
-    file.lock().map_err(lock_error)?;
+    // Note: polling instead of a blocking `lock()`, so that a signal ends
+    // the wait at once: `cancel.sleep` wakes as soon as it fires.
+    let mut pause = LOCK_POLL_FIRST;
+    loop {
+        if !cancel.sleep(pause) {
+            return Err(JournalError::Interrupted {
+                path: lock_path.to_owned(),
+            });
+        }
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) => {}
+            Err(fs::TryLockError::Error(e)) => return Err(lock_error(e)),
+        }
+        pause = (pause * 2).min(LOCK_POLL_MAX);
+    }
     log::info!("lock {} acquired", lock_path.display());
     Ok(file)
 }
@@ -531,7 +562,7 @@ mod tests {
     fn missing_file_is_an_empty_journal_and_is_not_created_by_opening() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("deep/er/journal.json");
-        let journal = Journal::open(&path).expect("open");
+        let journal = Journal::open(&path, &Cancel::new()).expect("open");
         assert!(journal.entries().is_empty());
         assert!(!path.exists());
         assert!(lock_path(&path).exists());
@@ -541,7 +572,7 @@ mod tests {
     fn update_persists_a_versioned_file_that_reloads() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
-        let mut journal = Journal::open(&path).expect("open");
+        let mut journal = Journal::open(&path, &Cancel::new()).expect("open");
         journal
             .update(|entries| entries.push(entry("g1", "http://a:1")))
             .expect("update");
@@ -554,7 +585,7 @@ mod tests {
         assert_eq!(value["entries"][0]["host"], "http://a:1");
         assert_eq!(value["entries"][0]["action"], "delete");
 
-        let journal = Journal::open(&path).expect("reopen");
+        let journal = Journal::open(&path, &Cancel::new()).expect("reopen");
         assert_eq!(journal.entries(), &[entry("g1", "http://a:1")]);
     }
 
@@ -562,7 +593,7 @@ mod tests {
     fn unchanged_update_writes_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
-        let mut journal = Journal::open(&path).expect("open");
+        let mut journal = Journal::open(&path, &Cancel::new()).expect("open");
         journal.update(|_| {}).expect("update");
         assert!(!path.exists());
     }
@@ -571,7 +602,7 @@ mod tests {
     fn leaves_no_temp_files_behind() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
-        let mut journal = Journal::open(&path).expect("open");
+        let mut journal = Journal::open(&path, &Cancel::new()).expect("open");
         for i in 0..5 {
             journal
                 .update(|entries| entries.push(entry(&format!("g{i}"), "a:1")))
@@ -593,7 +624,7 @@ mod tests {
         let other = dir.path().join(".other.json.abc123.tmp");
         fs::write(&stale, "torn").expect("write");
         fs::write(&other, "someone else's").expect("write");
-        drop(Journal::open(&path).expect("open"));
+        drop(Journal::open(&path, &Cancel::new()).expect("open"));
         assert!(!stale.exists());
         assert!(other.exists());
     }
@@ -604,7 +635,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("state/journal.json");
-        let mut journal = Journal::open(&path).expect("open");
+        let mut journal = Journal::open(&path, &Cancel::new()).expect("open");
         journal
             .update(|entries| entries.push(entry("g", "a:1")))
             .expect("update");
@@ -635,7 +666,9 @@ mod tests {
             let dir = tempfile::tempdir().expect("tempdir");
             let path = dir.path().join("journal.json");
             fs::write(&path, text).expect("write");
-            let err = Journal::open(&path).expect_err(text).to_string();
+            let err = Journal::open(&path, &Cancel::new())
+                .expect_err(text)
+                .to_string();
             assert!(err.contains(needle), "{text:?}: {err}");
             assert!(err.contains(&path.display().to_string()), "{err}");
             assert_eq!(fs::read_to_string(&path).expect("read"), *text);
@@ -648,7 +681,9 @@ mod tests {
         let path = dir.path().join("journal.json");
         let text = r#"{"version":1,"entries":[{"group":"..","host":"http://a:1","action":"delete","operation":"create","run":"x","recorded_at":1}]}"#;
         fs::write(&path, text).expect("write");
-        let err = Journal::open(&path).expect_err("invalid id").to_string();
+        let err = Journal::open(&path, &Cancel::new())
+            .expect_err("invalid id")
+            .to_string();
         assert!(err.contains("invalid group id"), "{err}");
     }
 
@@ -656,11 +691,11 @@ mod tests {
     fn second_open_waits_for_the_first_to_release_the_lock() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
-        let mut first = Journal::open(&path).expect("open");
+        let mut first = Journal::open(&path, &Cancel::new()).expect("open");
         let (tx, rx) = std::sync::mpsc::channel();
         let waiter_path = path.clone();
         let waiter = std::thread::spawn(move || {
-            let journal = Journal::open(&waiter_path).expect("second open");
+            let journal = Journal::open(&waiter_path, &Cancel::new()).expect("second open");
             tx.send(journal.entries().len()).expect("send");
         });
         // Note: the waiter cannot finish while `first` holds the lock, so

@@ -145,6 +145,9 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
                 earlier_may_have_applied |= attempt_may_have_applied(&last);
             }
             attempts += 1;
+            if action != Action::Read {
+                self.cancel.note_change_sent();
+            }
             last = self.transport.send(node, action, group);
             let reason = match &last {
                 Ok(reply) if RetryPolicy::is_retryable_status(reply.status) => {
