@@ -687,8 +687,82 @@ mod tests {
         assert!(err.contains("invalid group id"), "{err}");
     }
 
+    /// A logger for this test binary that keeps the journal's own log lines,
+    /// so a test can await "waiting for the lock" as proof that another
+    /// thread is blocked there.
+    mod captured_log {
+        use std::sync::{Condvar, Mutex};
+        use std::time::{Duration, Instant};
+
+        struct Captured {
+            lines: Mutex<Vec<String>>,
+            added: Condvar,
+        }
+
+        static LOG: Captured = Captured {
+            lines: Mutex::new(Vec::new()),
+            added: Condvar::new(),
+        };
+
+        impl log::Log for Captured {
+            fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+                metadata.target() == "cluster_client::journal"
+            }
+
+            fn log(&self, record: &log::Record<'_>) {
+                if self.enabled(record.metadata()) {
+                    let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+                    lines.push(record.args().to_string());
+                    self.added.notify_all();
+                }
+            }
+
+            fn flush(&self) {}
+        }
+
+        /// Installs the logger (once per test binary) at level info.
+        pub fn install() {
+            if log::set_logger(&LOG).is_ok() {
+                log::set_max_level(log::LevelFilter::Info);
+            }
+        }
+
+        /// Waits until a journal log line contains `needle`; `false` after `timeout`.
+        pub fn wait_for(needle: &str, timeout: Duration) -> bool {
+            let deadline = Instant::now() + timeout;
+            let mut lines = LOG.lines.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if lines.iter().any(|line| line.contains(needle)) {
+                    return true;
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return false;
+                }
+                lines = LOG
+                    .added
+                    .wait_timeout(lines, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        }
+    }
+
+    /// Awaits the waiter's "waiting" log line for the lock of `path`.
+    fn await_waiting(path: &Path) {
+        let needle = format!(
+            "another cluster-client run holds {}",
+            lock_path(path).display()
+        );
+        assert!(
+            captured_log::wait_for(&needle, Duration::from_secs(10)),
+            "the second open never said it was waiting for the lock"
+        );
+    }
+
     #[test]
     fn second_open_waits_for_the_first_to_release_the_lock() {
+        captured_log::install();
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
         let mut first = Journal::open(&path, &Cancel::new()).expect("open");
@@ -698,14 +772,70 @@ mod tests {
             let journal = Journal::open(&waiter_path, &Cancel::new()).expect("second open");
             tx.send(journal.entries().len()).expect("send");
         });
-        // Note: the waiter cannot finish while `first` holds the lock, so
-        // the entry written here must be visible to it.
+        await_waiting(&path);
+        // Note: the waiter is now provably inside the wait, and cannot finish
+        // while `first` holds the lock, so the entry written here must be
+        // visible to it.
         first
             .update(|entries| entries.push(entry("g", "a:1")))
             .expect("update");
-        assert!(rx.try_recv().is_err());
+        assert!(
+            rx.try_recv().is_err(),
+            "the second open finished while the first held the lock"
+        );
         drop(first);
-        assert_eq!(rx.recv().expect("waiter result"), 1);
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10))
+                .expect("the waiter finishes once the lock is released"),
+            1
+        );
         waiter.join().expect("waiter");
+    }
+
+    #[test]
+    fn a_cancel_ends_the_wait_for_the_lock_at_once() {
+        captured_log::install();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.json");
+        let first = Journal::open(&path, &Cancel::new()).expect("open");
+        let cancel = Cancel::new();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (waiter_path, waiter_cancel) = (path.clone(), cancel.clone());
+        let waiter = std::thread::spawn(move || {
+            let result = Journal::open(&waiter_path, &waiter_cancel).map(|_| ());
+            tx.send(result).expect("send");
+        });
+        await_waiting(&path);
+        cancel.cancel();
+        let result = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the cancelled wait ends while the lock is still held");
+        let err = result.expect_err("interrupted");
+        assert!(matches!(err, JournalError::Interrupted { .. }), "{err}");
+        assert!(err.to_string().contains("nothing was sent"), "{err}");
+        waiter.join().expect("waiter");
+        drop(first);
+    }
+
+    #[test]
+    fn the_cancel_token_learns_how_many_repairs_are_pending() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.json");
+        let cancel = Cancel::new();
+        let mut journal = Journal::open(&path, &cancel).expect("open");
+        assert_eq!(cancel.pending(), 0);
+        journal
+            .update(|entries| {
+                entries.push(entry("g", "a:1"));
+                entries.push(entry("g", "b:1"));
+            })
+            .expect("update");
+        assert_eq!(cancel.pending(), 2);
+        drop(journal);
+        let reopened = Cancel::new();
+        let mut journal = Journal::open(&path, &reopened).expect("reopen");
+        assert_eq!(reopened.pending(), 2, "after load");
+        journal.update(Vec::clear).expect("update");
+        assert_eq!(reopened.pending(), 0);
     }
 }
