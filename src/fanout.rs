@@ -68,7 +68,8 @@ mod tests {
     fn runs_up_to_the_limit_at_the_same_time() {
         // Note: every wait has a wide timeout, so a wrong limit fails with a
         // message instead of hanging: each item reports its start and then
-        // holds its slot until the test opens the gate.
+        // holds its slot until the test opens the gate. Items wait longer
+        // than the test does, so none gives up its slot first.
         const LIMIT: usize = 4;
         const WAIT: Duration = Duration::from_secs(10);
         let (started_tx, started) = mpsc::channel();
@@ -90,7 +91,7 @@ mod tests {
                         let (open, opened) = &*gate;
                         let open = open.lock().unwrap_or_else(|e| e.into_inner());
                         let (open, _) = opened
-                            .wait_timeout_while(open, WAIT, |open| !*open)
+                            .wait_timeout_while(open, 3 * WAIT, |open| !*open)
                             .unwrap_or_else(|e| e.into_inner());
                         running.fetch_sub(1, Ordering::SeqCst);
                         *open
