@@ -268,7 +268,7 @@ fn main() {
             write_journal(&cluster.journal(), 1000, &cluster.nodes);
             samples.push(cluster.run(&["rollback", "-q"]));
             assert!(
-                Journal::open(&cluster.journal())
+                Journal::open(&cluster.journal(), &cluster_client::Cancel::new())
                     .expect("journal")
                     .entries()
                     .is_empty()
@@ -322,7 +322,7 @@ fn main() {
         let mut samples: Vec<Duration> = (0..runs)
             .map(|_| {
                 let start = Instant::now();
-                let journal = Journal::open(&path).expect("load");
+                let journal = Journal::open(&path, &cluster_client::Cancel::new()).expect("load");
                 assert_eq!(journal.entries().len(), 100_000);
                 start.elapsed()
             })

@@ -24,7 +24,7 @@ pub fn execute(config: &Config, cancel: &Cancel, out: &mut dyn Write) -> Result<
     // Note: the HTTP client first: it reads and checks the --cacert file, so
     // a bad one is reported before the journal is locked or anything is sent.
     let transport = HttpTransport::new(&config.http)?;
-    let mut journal = Journal::open(&config.journal)?;
+    let mut journal = Journal::open(&config.journal, cancel)?;
     let nodes = match &config.task {
         Task::Change { nodes, .. } | Task::Status { nodes, .. } => nodes.clone(),
         Task::Rollback => Vec::new(),

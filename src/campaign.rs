@@ -560,7 +560,7 @@ fn run_case(s: &Scenario) -> Result<(), TestCaseError> {
         .with_concurrency(s.concurrency)
         .with_cancel(cancel);
     let mut expected: State = s.initial.clone();
-    let mut journal = Some(Journal::open(&path).expect("open journal"));
+    let mut journal = Some(Journal::open(&path, &Cancel::new()).expect("open journal"));
     let mut crashed = false;
     for (step, &(operation, g)) in s.ops.iter().enumerate() {
         let before = case.state();
@@ -628,7 +628,7 @@ fn run_case(s: &Scenario) -> Result<(), TestCaseError> {
     drop(journal);
     sim.heal();
     lock_is_free(&path)?;
-    let mut journal = Journal::open(&path).expect("reopen journal");
+    let mut journal = Journal::open(&path, &Cancel::new()).expect("reopen journal");
     let pending = journal.entries().to_vec();
     let replay = Cluster::new(nodes.clone(), Shared(&sim), policy)
         .with_concurrency(s.concurrency)
@@ -675,7 +675,7 @@ fn check_crash(
     let want = operation == Operation::Create;
     // The crashed run's handle is gone: the journal must open (no lock left behind).
     lock_is_free(case.path)?;
-    let journal = Journal::open(case.path).expect("reopen after a crash");
+    let journal = Journal::open(case.path, &Cancel::new()).expect("reopen after a crash");
     let entries = journal.entries();
     let to_change: Vec<bool> = before[g].iter().map(|&b| b != want).collect();
     case.writes_are_journaled_and_targeted(sent_before, group, &to_change, &when)?;
@@ -722,7 +722,7 @@ fn after_a_create_with_a_pending_repair(
         backoff: Duration::ZERO,
         max_backoff: Duration::ZERO,
     };
-    let journal = Journal::open(path).expect("journal");
+    let journal = Journal::open(path, &Cancel::new()).expect("journal");
     (sim, nodes, journal, policy)
 }
 
@@ -749,7 +749,7 @@ fn a_later_group_that_succeeds_keeps_an_earlier_groups_pending_repair() {
     );
 
     drop(journal);
-    let mut journal = Journal::open(&path).expect("reopen");
+    let mut journal = Journal::open(&path, &Cancel::new()).expect("reopen");
     Cluster::new(nodes.clone(), Shared(&sim), policy).replay(&mut journal);
     assert!(sim.holders(&nodes, "a").is_empty(), "a stays half-created");
 }

@@ -62,7 +62,8 @@ pub struct Groups {
     #[arg(value_name = "GROUP", required_unless_present = "from_file")]
     pub groups: Vec<String>,
 
-    /// Read more group ids from FILE, one per line (`-` for stdin; `#` starts a comment).
+    /// Read more group ids from FILE, one per line, verbatim (`-` for stdin).
+    /// Blank lines and lines starting with `#` (after leading whitespace) are skipped.
     #[arg(long, value_name = "FILE")]
     pub from_file: Option<PathBuf>,
 }

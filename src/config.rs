@@ -176,7 +176,12 @@ fn change(operation: Operation, args: &Groups, hosts_path: &Path) -> Result<Task
         for (index, line) in BufReader::new(reader).lines().enumerate() {
             let line = line.map_err(read_error)?;
             let raw = line.strip_suffix('\r').unwrap_or(&line);
-            if raw.is_empty() {
+            // Note: like the hosts file, blank lines and `#` comments are
+            // skipped (after leading whitespace); every other line is an id,
+            // verbatim. An id that starts with `#` can still be given as an
+            // argument.
+            let content = raw.trim_start();
+            if content.is_empty() || content.starts_with('#') {
                 continue;
             }
             let line_error = |source| InputError::GroupsLine {
@@ -288,6 +293,50 @@ mod tests {
         ])
         .expect_err("bad line");
         assert!(err.contains("groups.txt:4:"), "{err}");
+    }
+
+    #[test]
+    fn group_files_skip_blank_lines_and_comments() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("groups.txt");
+        let hosts = dir.path().join("hosts.txt");
+        std::fs::write(&hosts, "a:1\n").expect("write hosts");
+        std::fs::write(
+            &file,
+            "# team list\n\ng1\n  # indented\n \t \r\n g2 \r\n#g3\n",
+        )
+        .expect("write");
+        let config = config(&[
+            "cluster-client",
+            "--hosts",
+            hosts.to_str().expect("utf8"),
+            "create",
+            "#from-args",
+            "--from-file",
+            file.to_str().expect("utf8"),
+        ])
+        .expect("valid");
+        let Task::Change { groups, .. } = config.task else {
+            panic!("not a change: {:?}", config.task);
+        };
+        let ids: Vec<&str> = groups.iter().map(GroupId::as_str).collect();
+        // Other lines stay verbatim; `#` is only a comment in the file.
+        assert_eq!(ids, ["#from-args", "g1", " g2 "]);
+    }
+
+    #[test]
+    fn group_file_errors_count_comment_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("groups.txt");
+        std::fs::write(&file, "# a\n# b\ng1\ng1\n").expect("write");
+        let err = config(&[
+            "cluster-client",
+            "create",
+            "--from-file",
+            file.to_str().expect("utf8"),
+        ])
+        .expect_err("repeated");
+        assert!(err.contains("groups.txt:4"), "{err}");
     }
 
     #[test]

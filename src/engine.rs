@@ -1150,7 +1150,7 @@ mod tests {
         let path = dir.path().join("journal.json");
         let (sim, nodes) = SimCluster::new(n);
         let sim = sim.watch_journal(path.clone());
-        let journal = Journal::open(&path).expect("journal");
+        let journal = Journal::open(&path, &Cancel::new()).expect("journal");
         Fixture {
             sim,
             nodes,
@@ -1742,7 +1742,7 @@ mod tests {
                         .is_none();
                     assert!(crashed, "node {node} request {nth} was never reached");
                     sim.heal();
-                    let mut journal = Journal::open(&path).expect("reopen");
+                    let mut journal = Journal::open(&path, &Cancel::new()).expect("reopen");
                     let replay = cluster(&sim, &nodes).replay(&mut journal);
                     assert!(replay.pending.is_empty());
                     for id in ["a", "b", "d"] {

@@ -149,6 +149,17 @@ pub enum JournalError {
         /// The I/O error.
         source: io::Error,
     },
+
+    /// A signal arrived while waiting for another run to release the lock.
+    #[error(
+        "interrupted while waiting for another cluster-client run to release {}; \
+         nothing was sent to any node and the journal was not read",
+        path.display()
+    )]
+    Interrupted {
+        /// The lock file.
+        path: PathBuf,
+    },
 }
 
 /// Any error the library returns. Operation failures on nodes are not errors:

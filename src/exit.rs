@@ -17,7 +17,8 @@ pub enum ExitStatus {
     /// repairs, or `rollback` left repairs pending.
     RepairsPending,
     /// 2: bad input or a local problem (usage, hosts file, group id, an
-    /// unreadable or unwritable journal); no change was sent.
+    /// unreadable or unwritable journal), or interrupted (SIGINT/SIGTERM)
+    /// before any change was sent; no change was sent.
     BadInput,
 }
 
@@ -29,7 +30,8 @@ Exit status:
   1  the operation failed and was fully rolled back: the cluster is as it was;
      for status: the nodes disagree, or a node did not answer
   2  bad input or a local problem, and no change was sent: usage, hosts file,
-     group id, or an unreadable or unwritable journal
+     group id, or an unreadable or unwritable journal; or interrupted before
+     any change was sent
   3  repairs pending in the journal: undos that could not be applied yet, an
      operation refused because its group has pending repairs, or a rollback
      that left repairs pending";

@@ -53,7 +53,8 @@ where
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;
-    use std::sync::{Arc, Barrier};
+    use std::sync::{Arc, Condvar, mpsc};
+    use std::time::Duration;
 
     #[test]
     fn keeps_item_order_whatever_the_finishing_order() {
@@ -65,14 +66,73 @@ mod tests {
 
     #[test]
     fn runs_up_to_the_limit_at_the_same_time() {
-        // Note: all four workers must be inside `work` at once to pass the
-        // barrier; with less parallelism this test would hang, not pass.
-        let barrier = Arc::new(Barrier::new(4));
-        let items = [0; 4];
-        let results = fan_out(&items, 4, || false, |_| barrier.wait().is_leader());
+        // Note: every wait has a wide timeout, so a wrong limit fails with a
+        // message instead of hanging: each item reports its start and then
+        // holds its slot until the test opens the gate. Items wait longer
+        // than the test does, so none gives up its slot first.
+        const LIMIT: usize = 4;
+        const WAIT: Duration = Duration::from_secs(10);
+        let (started_tx, started) = mpsc::channel();
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let run = {
+            let (gate, running, most) = (gate.clone(), running.clone(), most.clone());
+            std::thread::spawn(move || {
+                let items: Vec<usize> = (0..2 * LIMIT).collect();
+                fan_out(
+                    &items,
+                    LIMIT,
+                    || false,
+                    |_| {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        started_tx.send(()).expect("test is listening");
+                        let (open, opened) = &*gate;
+                        let open = open.lock().unwrap_or_else(|e| e.into_inner());
+                        let (open, _) = opened
+                            .wait_timeout_while(open, 3 * WAIT, |open| !*open)
+                            .unwrap_or_else(|e| e.into_inner());
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        *open
+                    },
+                )
+            })
+        };
+        let open_gate = || {
+            let (open, opened) = &*gate;
+            *open.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            opened.notify_all();
+        };
+        for n in 0..LIMIT {
+            if started.recv_timeout(WAIT).is_err() {
+                open_gate();
+                panic!("only {n} items ran at the same time with a limit of {LIMIT}");
+            }
+        }
+        // Note: an absence cannot be awaited; a short look for one more
+        // start makes a too-high limit fail too (a slow machine can only
+        // make this check miss it, never fail a correct limit).
+        let extra = started.recv_timeout(Duration::from_millis(200));
+        let at_once = most.load(Ordering::SeqCst);
+        open_gate();
+        assert!(
+            extra.is_err(),
+            "item {} started while {LIMIT} were running",
+            LIMIT + 1
+        );
+        let results = run.join().expect("fan_out thread");
         assert_eq!(
-            results.iter().flatten().filter(|leader| **leader).count(),
-            1
+            at_once, LIMIT,
+            "items running at once before the gate opened"
+        );
+        assert!(
+            most.load(Ordering::SeqCst) <= LIMIT,
+            "more than {LIMIT} items ran at once"
+        );
+        assert!(
+            results.iter().all(|r| *r == Some(true)),
+            "every item ran, none timed out at the gate: {results:?}"
         );
     }
 

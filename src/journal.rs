@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +12,7 @@ use crate::engine::Operation;
 use crate::error::JournalError;
 use crate::group::GroupId;
 use crate::hosts::Node;
+use crate::signals::Cancel;
 use crate::transport::Action;
 
 /// The only journal format version this build reads and writes.
@@ -120,6 +121,8 @@ struct VersionProbe {
 pub struct Journal {
     path: PathBuf,
     entries: Vec<Entry>,
+    /// Told how many entries are pending after every load and write.
+    cancel: Cancel,
     _lock: File,
     /// A test's hook at every write boundary (see [`Journal::set_write_hook`]).
     #[cfg(test)]
@@ -163,19 +166,25 @@ impl Journal {
     ///
     /// A missing journal file is an empty journal. A file that cannot be
     /// parsed or has another version is an error and is never rewritten.
-    pub fn open(path: &Path) -> Result<Self, JournalError> {
+    /// When `cancel` fires while waiting for the lock, the wait ends at once
+    /// with [`JournalError::Interrupted`]. The journal keeps a clone of
+    /// `cancel` and tells it ([`Cancel::set_pending`]) how many entries are
+    /// pending after the load and after every write.
+    pub fn open(path: &Path, cancel: &Cancel) -> Result<Self, JournalError> {
         let dir = parent_dir(path);
         create_private_dir(dir).map_err(|source| JournalError::Write {
             path: path.to_owned(),
             source,
         })?;
         let lock_path = lock_path(path);
-        let lock = acquire_lock(&lock_path)?;
+        let lock = acquire_lock(&lock_path, cancel)?;
         remove_stale_temp_files(path);
         let entries = load(path)?;
+        cancel.set_pending(entries.len());
         Ok(Self {
             path: path.to_owned(),
             entries,
+            cancel: cancel.clone(),
             _lock: lock,
             #[cfg(test)]
             hook: None,
@@ -245,11 +254,13 @@ impl Journal {
         };
         match written {
             Ok(()) => {
+                self.cancel.set_pending(next.len());
                 self.entries = next;
                 Ok(())
             }
             Err(failure) => {
                 if failure.applied {
+                    self.cancel.set_pending(next.len());
                     self.entries = next;
                 }
                 Err(JournalError::Write {
@@ -313,6 +324,12 @@ impl Journal {
         Ok(())
     }
 }
+
+/// The first pause between polls of a lock another run holds.
+const LOCK_POLL_FIRST: Duration = Duration::from_millis(20);
+/// The longest pause between polls: how late a waiting run may notice that
+/// the lock was released.
+const LOCK_POLL_MAX: Duration = Duration::from_millis(200);
 
 /// `<journal>.lock`, beside the journal.
 pub fn lock_path(journal: &Path) -> PathBuf {
@@ -389,7 +406,7 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
-fn acquire_lock(lock_path: &Path) -> Result<File, JournalError> {
+fn acquire_lock(lock_path: &Path, cancel: &Cancel) -> Result<File, JournalError> {
     let lock_error = |source| JournalError::Lock {
         path: lock_path.to_owned(),
         source,
@@ -411,7 +428,22 @@ fn acquire_lock(lock_path: &Path) -> Result<File, JournalError> {
         "another cluster-client run holds {}; waiting for it to finish",
         lock_path.display()
     );
-    file.lock().map_err(lock_error)?;
+    // Note: polling instead of a blocking `lock()`, so that a signal ends
+    // the wait at once: `cancel.sleep` wakes as soon as it fires.
+    let mut pause = LOCK_POLL_FIRST;
+    loop {
+        if !cancel.sleep(pause) {
+            return Err(JournalError::Interrupted {
+                path: lock_path.to_owned(),
+            });
+        }
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) => {}
+            Err(fs::TryLockError::Error(e)) => return Err(lock_error(e)),
+        }
+        pause = (pause * 2).min(LOCK_POLL_MAX);
+    }
     log::info!("lock {} acquired", lock_path.display());
     Ok(file)
 }
@@ -616,7 +648,7 @@ mod tests {
     fn missing_file_is_an_empty_journal_and_is_not_created_by_opening() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("deep/er/journal.json");
-        let journal = Journal::open(&path).expect("open");
+        let journal = Journal::open(&path, &Cancel::new()).expect("open");
         assert!(journal.entries().is_empty());
         assert!(!path.exists());
         assert!(lock_path(&path).exists());
@@ -626,7 +658,7 @@ mod tests {
     fn update_persists_a_versioned_file_that_reloads() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
-        let mut journal = Journal::open(&path).expect("open");
+        let mut journal = Journal::open(&path, &Cancel::new()).expect("open");
         journal
             .update(|entries| entries.push(entry("g1", "http://a:1")))
             .expect("update");
@@ -639,7 +671,7 @@ mod tests {
         assert_eq!(value["entries"][0]["host"], "http://a:1");
         assert_eq!(value["entries"][0]["action"], "delete");
 
-        let journal = Journal::open(&path).expect("reopen");
+        let journal = Journal::open(&path, &Cancel::new()).expect("reopen");
         assert_eq!(journal.entries(), &[entry("g1", "http://a:1")]);
     }
 
@@ -647,7 +679,7 @@ mod tests {
     fn unchanged_update_writes_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
-        let mut journal = Journal::open(&path).expect("open");
+        let mut journal = Journal::open(&path, &Cancel::new()).expect("open");
         journal.update(|_| {}).expect("update");
         assert!(!path.exists());
     }
@@ -656,7 +688,7 @@ mod tests {
     fn leaves_no_temp_files_behind() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
-        let mut journal = Journal::open(&path).expect("open");
+        let mut journal = Journal::open(&path, &Cancel::new()).expect("open");
         for i in 0..5 {
             journal
                 .update(|entries| entries.push(entry(&format!("g{i}"), "a:1")))
@@ -678,7 +710,7 @@ mod tests {
         let other = dir.path().join(".other.json.abc123.tmp");
         fs::write(&stale, "torn").expect("write");
         fs::write(&other, "someone else's").expect("write");
-        drop(Journal::open(&path).expect("open"));
+        drop(Journal::open(&path, &Cancel::new()).expect("open"));
         assert!(!stale.exists());
         assert!(other.exists());
     }
@@ -689,7 +721,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("state/journal.json");
-        let mut journal = Journal::open(&path).expect("open");
+        let mut journal = Journal::open(&path, &Cancel::new()).expect("open");
         journal
             .update(|entries| entries.push(entry("g", "a:1")))
             .expect("update");
@@ -720,7 +752,9 @@ mod tests {
             let dir = tempfile::tempdir().expect("tempdir");
             let path = dir.path().join("journal.json");
             fs::write(&path, text).expect("write");
-            let err = Journal::open(&path).expect_err(text).to_string();
+            let err = Journal::open(&path, &Cancel::new())
+                .expect_err(text)
+                .to_string();
             assert!(err.contains(needle), "{text:?}: {err}");
             assert!(err.contains(&path.display().to_string()), "{err}");
             assert_eq!(fs::read_to_string(&path).expect("read"), *text);
@@ -733,29 +767,161 @@ mod tests {
         let path = dir.path().join("journal.json");
         let text = r#"{"version":1,"entries":[{"group":"..","host":"http://a:1","action":"delete","operation":"create","run":"x","recorded_at":1}]}"#;
         fs::write(&path, text).expect("write");
-        let err = Journal::open(&path).expect_err("invalid id").to_string();
+        let err = Journal::open(&path, &Cancel::new())
+            .expect_err("invalid id")
+            .to_string();
         assert!(err.contains("invalid group id"), "{err}");
+    }
+
+    /// A logger for this test binary that keeps the journal's own log lines,
+    /// so a test can await "waiting for the lock" as proof that another
+    /// thread is blocked there.
+    mod captured_log {
+        use std::sync::{Condvar, Mutex};
+        use std::time::{Duration, Instant};
+
+        struct Captured {
+            lines: Mutex<Vec<String>>,
+            added: Condvar,
+        }
+
+        static LOG: Captured = Captured {
+            lines: Mutex::new(Vec::new()),
+            added: Condvar::new(),
+        };
+
+        impl log::Log for Captured {
+            fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+                metadata.target() == "cluster_client::journal"
+            }
+
+            fn log(&self, record: &log::Record<'_>) {
+                if self.enabled(record.metadata()) {
+                    let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+                    lines.push(record.args().to_string());
+                    self.added.notify_all();
+                }
+            }
+
+            fn flush(&self) {}
+        }
+
+        /// Installs the logger (once per test binary) at level info.
+        pub fn install() {
+            if log::set_logger(&LOG).is_ok() {
+                log::set_max_level(log::LevelFilter::Info);
+            }
+        }
+
+        /// Waits until a journal log line contains `needle`; `false` after `timeout`.
+        pub fn wait_for(needle: &str, timeout: Duration) -> bool {
+            let deadline = Instant::now() + timeout;
+            let mut lines = LOG.lines.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if lines.iter().any(|line| line.contains(needle)) {
+                    return true;
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return false;
+                }
+                lines = LOG
+                    .added
+                    .wait_timeout(lines, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        }
+    }
+
+    /// Awaits the waiter's "waiting" log line for the lock of `path`.
+    fn await_waiting(path: &Path) {
+        let needle = format!(
+            "another cluster-client run holds {}",
+            lock_path(path).display()
+        );
+        assert!(
+            captured_log::wait_for(&needle, Duration::from_secs(10)),
+            "the second open never said it was waiting for the lock"
+        );
     }
 
     #[test]
     fn second_open_waits_for_the_first_to_release_the_lock() {
+        captured_log::install();
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
-        let mut first = Journal::open(&path).expect("open");
+        let mut first = Journal::open(&path, &Cancel::new()).expect("open");
         let (tx, rx) = std::sync::mpsc::channel();
         let waiter_path = path.clone();
         let waiter = std::thread::spawn(move || {
-            let journal = Journal::open(&waiter_path).expect("second open");
+            let journal = Journal::open(&waiter_path, &Cancel::new()).expect("second open");
             tx.send(journal.entries().len()).expect("send");
         });
-        // Note: the waiter cannot finish while `first` holds the lock, so
-        // the entry written here must be visible to it.
+        await_waiting(&path);
+        // Note: the waiter is now provably inside the wait, and cannot finish
+        // while `first` holds the lock, so the entry written here must be
+        // visible to it.
         first
             .update(|entries| entries.push(entry("g", "a:1")))
             .expect("update");
-        assert!(rx.try_recv().is_err());
+        assert!(
+            rx.try_recv().is_err(),
+            "the second open finished while the first held the lock"
+        );
         drop(first);
-        assert_eq!(rx.recv().expect("waiter result"), 1);
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10))
+                .expect("the waiter finishes once the lock is released"),
+            1
+        );
         waiter.join().expect("waiter");
+    }
+
+    #[test]
+    fn a_cancel_ends_the_wait_for_the_lock_at_once() {
+        captured_log::install();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.json");
+        let first = Journal::open(&path, &Cancel::new()).expect("open");
+        let cancel = Cancel::new();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (waiter_path, waiter_cancel) = (path.clone(), cancel.clone());
+        let waiter = std::thread::spawn(move || {
+            let result = Journal::open(&waiter_path, &waiter_cancel).map(|_| ());
+            tx.send(result).expect("send");
+        });
+        await_waiting(&path);
+        cancel.cancel();
+        let result = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the cancelled wait ends while the lock is still held");
+        let err = result.expect_err("interrupted");
+        assert!(matches!(err, JournalError::Interrupted { .. }), "{err}");
+        assert!(err.to_string().contains("nothing was sent"), "{err}");
+        waiter.join().expect("waiter");
+        drop(first);
+    }
+
+    #[test]
+    fn the_cancel_token_learns_how_many_repairs_are_pending() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.json");
+        let cancel = Cancel::new();
+        let mut journal = Journal::open(&path, &cancel).expect("open");
+        assert_eq!(cancel.pending(), 0);
+        journal
+            .update(|entries| {
+                entries.push(entry("g", "a:1"));
+                entries.push(entry("g", "b:1"));
+            })
+            .expect("update");
+        assert_eq!(cancel.pending(), 2);
+        drop(journal);
+        let reopened = Cancel::new();
+        let mut journal = Journal::open(&path, &reopened).expect("reopen");
+        assert_eq!(reopened.pending(), 2, "after load");
+        journal.update(Vec::clear).expect("update");
+        assert_eq!(reopened.pending(), 0);
     }
 }

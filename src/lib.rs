@@ -7,12 +7,14 @@
 //! [`Cluster::status`]. Each returns a per-node report.
 //!
 //! ```no_run
-//! use cluster_client::{Cluster, GroupId, HttpSettings, HttpTransport, Journal, Node, RetryPolicy};
+//! use cluster_client::{
+//!     Cancel, Cluster, GroupId, HttpSettings, HttpTransport, Journal, Node, RetryPolicy,
+//! };
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let nodes = vec![Node::parse("http://node1:8080")?, Node::parse("node2:8080")?];
 //! let transport = HttpTransport::new(&HttpSettings::with_timeout(std::time::Duration::from_secs(5)))?;
 //! let cluster = Cluster::new(nodes, transport, RetryPolicy::default());
-//! let mut journal = Journal::open("journal.json".as_ref())?;
+//! let mut journal = Journal::open("journal.json".as_ref(), &Cancel::new())?;
 //! cluster.replay(&mut journal)?;
 //! let report = cluster.create(&GroupId::new("team-a")?, &mut journal)?;
 //! println!("{:?}", report.outcome);

@@ -615,7 +615,9 @@ impl Transport for SimCluster {
                 status: 429,
                 retry_after,
             }),
-            Some(Fault::Refuse(status)) if action == Action::Read && matches!(status, 200 | 404) => {
+            Some(Fault::Refuse(status))
+                if action == Action::Read && matches!(status, 200 | 404) =>
+            {
                 reply(400)
             }
             Some(Fault::Refuse(status)) => reply(status),

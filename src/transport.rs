@@ -849,13 +849,42 @@ mod tests {
 
         #[test]
         fn huge_bodies_are_read_only_up_to_the_limit() {
-            let mut server = mockito::Server::new();
-            server
-                .mock("GET", "/v1/group/g/")
-                .with_status(200)
-                .with_body(vec![b'x'; 4 * 1024 * 1024])
-                .create();
-            let reply = transport(5000).send(&node(&server.url()), Action::Read, &group("g"));
+            use std::io::Write;
+            // Note: an endless body (as far as the client can tell): the
+            // server writes until the client hangs up, or gives up at
+            // `GIVE_UP`, and reports how many body bytes it got out. It
+            // paces its writes (4 KiB per ms) so that socket buffers stay
+            // nearly empty: what it wrote is then close to what the client
+            // read, and `SLACK` covers a client stalled for ~250 ms.
+            const GIVE_UP: u64 = 8 * 1024 * 1024;
+            const SLACK: u64 = 1024 * 1024;
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let url = format!("http://{}", listener.local_addr().expect("addr"));
+            let server = std::thread::spawn(move || {
+                let (mut stream, _) = listener.accept().expect("accept");
+                let mut request = [0; 4096];
+                drop(stream.read(&mut request));
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", 1u64 << 40);
+                stream.write_all(head.as_bytes()).expect("head");
+                let chunk = [b'x'; 4096];
+                let mut written = 0;
+                while written < GIVE_UP {
+                    match stream.write(&chunk) {
+                        Ok(n) => written += n as u64,
+                        Err(_) => break,
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                written
+            });
+            let transport = transport(10_000);
+            let reply = transport.send(&node(&url), Action::Read, &group("g"));
+            drop(transport);
+            let written = server.join().expect("server thread");
+            assert!(
+                written <= MAX_BODY_BYTES + SLACK,
+                "the client took {written} bytes of an endless body"
+            );
             assert_eq!(reply.map(|r| r.status), Ok(200));
         }
     }

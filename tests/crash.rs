@@ -167,12 +167,16 @@ fn sigterm_rolls_back_this_runs_changes_and_exits_1() {
 fn second_signal_exits_at_once_and_the_journal_covers_it() {
     let env = TestEnv::new(3);
     env.nodes[1].add_rule(Rule::new(Fault::Hang).method("POST"));
-    let mut child = env.spawn_quiet(&["create", "g", "--timeout", "60s"]);
+    let mut run = env.spawn_watched(&["create", "g", "--timeout", "60s"]);
     assert!(env.nodes[1].wait_for_requests(2, WAIT));
-    sigterm(&child);
-    sigterm(&child);
-    let status = child.wait().expect("wait");
-    assert_eq!(status.code(), Some(3));
+    sigterm(&run.child);
+    // Note: two back-to-back signals can merge into one; the second is sent
+    // only once the first has provably been handled.
+    run.wait_for_line("starting no new changes", WAIT);
+    sigterm(&run.child);
+    let (code, stderr) = run.wait_exit(WAIT);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("second signal"), "{stderr}");
     // The in-flight POST never answered; the journal still lists every undo.
     assert_eq!(env.pending().len(), 3);
     env.nodes[1].clear_rules();
@@ -180,4 +184,22 @@ fn second_signal_exits_at_once_and_the_journal_covers_it() {
     env.cmd().arg("rollback").assert().code(0);
     assert!(env.holders("g").is_empty());
     assert!(env.pending().is_empty());
+}
+
+#[test]
+fn second_signal_during_a_read_only_status_exits_2() {
+    let env = TestEnv::new(2);
+    env.nodes[0].add_rule(Rule::new(Fault::Hang).method("GET"));
+    let mut run = env.spawn_watched(&["status", "g", "--timeout", "60s"]);
+    assert!(env.nodes[0].wait_for_requests(1, WAIT));
+    sigterm(&run.child);
+    run.wait_for_line("starting no new changes", WAIT);
+    sigterm(&run.child);
+    let (code, stderr) = run.wait_exit(WAIT);
+    // Nothing was written anywhere, so nothing may be claimed pending.
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    assert_eq!(env.total_writes(), 0);
+    assert!(env.pending().is_empty());
+    env.nodes[0].release_hangs();
 }

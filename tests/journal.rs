@@ -4,9 +4,10 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use predicates::prelude::*;
-use support::{Fault, Rule, TestEnv};
+use support::{Fault, Rule, TestEnv, hold_journal_lock, sigterm};
 
 #[test]
 fn unreadable_journal_is_left_byte_for_byte_and_nothing_is_sent() {
@@ -113,4 +114,33 @@ fn concurrent_runs_lose_no_journal_entry() {
     for g in &groups {
         assert!(env.holders(g).is_empty(), "{g}");
     }
+}
+
+#[test]
+fn a_signal_while_waiting_for_the_lock_ends_the_run_with_2_and_sends_nothing() {
+    const WAIT: Duration = Duration::from_secs(30);
+    let env = TestEnv::new(2);
+    let _lock = hold_journal_lock(&env);
+    for args in [&["status", "g"][..], &["create", "g"], &["rollback"]] {
+        let mut run = env.spawn_watched(args);
+        run.wait_for_line("waiting for it to finish", WAIT);
+        let signalled = Instant::now();
+        sigterm(&run.child);
+        let (code, stderr) = run.wait_exit(WAIT);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("nothing was sent"), "{args:?}: {stderr}");
+        // Note: a wide margin; the wait polls at most every 200 ms.
+        assert!(
+            signalled.elapsed() < Duration::from_secs(10),
+            "{args:?} took {:?} to stop",
+            signalled.elapsed()
+        );
+    }
+    assert_eq!(
+        env.total_requests(),
+        0,
+        "nothing is sent by an interrupted wait"
+    );
+    assert!(env.holders("g").is_empty());
+    assert!(env.pending().is_empty());
 }

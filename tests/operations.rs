@@ -287,3 +287,47 @@ fn human_output_names_nodes_and_results() {
             .and(predicate::str::contains("HTTP 500")),
     );
 }
+
+#[test]
+fn comments_and_blank_lines_in_a_group_file_never_reach_a_node() {
+    let env = TestEnv::new(2);
+    std::fs::write(
+        env.dir().join("groups.txt"),
+        "# team list\n\nteam-a\n   # indented comment\n\t\nteam-b\r\n#team-c\n",
+    )
+    .expect("write");
+    let report = env.json(&["create", "--from-file", "groups.txt"], 0);
+    let created: Vec<&str> = report
+        .as_array()
+        .expect("one report per group")
+        .iter()
+        .map(|r| r["group"].as_str().expect("group"))
+        .collect();
+    assert_eq!(created, ["team-a", "team-b"]);
+    for (i, node) in env.nodes.iter().enumerate() {
+        assert_eq!(
+            node.groups().into_iter().collect::<Vec<_>>(),
+            ["team-a", "team-b"],
+            "node {i}"
+        );
+        for request in node.requests() {
+            let group = request.group.unwrap_or_default();
+            assert!(
+                !group.trim_start().starts_with('#') && !group.trim().is_empty(),
+                "node {i} received {} {} for {group:?}",
+                request.method,
+                request.path
+            );
+            assert!(!request.path.contains("%23"), "{}", request.path);
+        }
+    }
+    // Comments still count as lines: a bad id is reported at its own line.
+    std::fs::write(env.dir().join("bad.txt"), "# header\nteam-d\n..\n").expect("write");
+    let before = env.total_requests();
+    env.cmd()
+        .args(["create", "--from-file", "bad.txt"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.txt:3:"));
+    assert_eq!(env.total_requests(), before);
+}

@@ -7,7 +7,7 @@ mod support;
 use std::path::Path;
 
 use cluster_client::hosts::parse_hosts;
-use cluster_client::{GroupId, InputError, Journal, Node};
+use cluster_client::{Cancel, GroupId, InputError, Journal, Node};
 use predicates::prelude::*;
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
@@ -293,7 +293,7 @@ fn journal_loader_never_panics_names_the_path_and_leaves_the_file() {
     let mut runner = TestRunner::new(ProptestConfig::with_cases(1000));
     let result = runner.run(&journal_bytes(), |bytes| {
         std::fs::write(&path, &bytes).expect("write");
-        match Journal::open(&path) {
+        match Journal::open(&path, &Cancel::new()) {
             Ok(journal) => {
                 // Only a well-formed version-1 journal loads.
                 let value: Value = serde_json::from_slice(&bytes).expect("loaded, so JSON");
@@ -328,7 +328,9 @@ fn deeply_nested_json_is_refused_without_overflowing_the_stack() {
     let mut bytes = "[".repeat(100_000).into_bytes();
     bytes.extend("]".repeat(100_000).into_bytes());
     std::fs::write(&path, &bytes).expect("write");
-    let err = Journal::open(&path).expect_err("refused").to_string();
+    let err = Journal::open(&path, &Cancel::new())
+        .expect_err("refused")
+        .to_string();
     assert!(err.contains(&path.display().to_string()), "{err}");
     assert_eq!(std::fs::read(&path).expect("read"), bytes);
 }
@@ -343,7 +345,9 @@ fn every_truncation_of_a_real_journal_is_refused_unchanged() {
     // Without its final newline the file is still a whole journal; any shorter prefix is not.
     for len in 0..full.len() - 1 {
         std::fs::write(&path, &full[..len]).expect("write");
-        let err = Journal::open(&path).expect_err("truncated").to_string();
+        let err = Journal::open(&path, &Cancel::new())
+            .expect_err("truncated")
+            .to_string();
         assert!(err.contains(&path.display().to_string()), "{len}: {err}");
         assert_eq!(std::fs::read(&path).expect("read"), &full[..len], "{len}");
     }

@@ -66,6 +66,34 @@ impl TestEnv {
             .expect("spawn the binary")
     }
 
+    /// Starts the binary with `args`, stdout discarded and stderr collected
+    /// line by line, so a test can await a log line instead of sleeping.
+    pub fn spawn_watched(&self, args: &[&str]) -> Watched {
+        let mut child = self
+            .std_cmd()
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn the binary");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Watched {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
     /// The nodes' base URLs, in hosts-file order.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(TestNode::url).collect()
@@ -236,4 +264,81 @@ pub fn sigterm(child: &std::process::Child) {
         .status()
         .expect("run kill");
     assert!(status.success());
+}
+
+/// A running binary whose stderr is read on a thread: [`Watched::wait_for_line`]
+/// awaits a log line, [`Watched::wait_exit`] awaits the exit.
+pub struct Watched {
+    pub child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Watched {
+    /// Waits until a stderr line contains `needle` and returns it; panics
+    /// with everything seen so far when `timeout` passes or stderr ends first.
+    pub fn wait_for_line(&mut self, needle: &str, timeout: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(e) => panic!(
+                    "no stderr line with {needle:?} ({e}); stderr so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits until the process closes stderr (it exits) and returns its exit
+    /// code and every stderr line; panics when that takes longer than `timeout`.
+    pub fn wait_exit(mut self, timeout: std::time::Duration) -> (Option<i32>, String) {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!(
+                        "still running after {timeout:?}; stderr:\n{}",
+                        self.seen.join("\n")
+                    );
+                }
+            }
+        }
+        let status = self.child.wait().expect("wait for the binary");
+        (status.code(), self.seen.join("\n"))
+    }
+}
+
+impl Drop for Watched {
+    /// A test that fails early leaves no binary running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Holds the journal lock of `env` from the test process, as another run
+/// would, until dropped.
+pub fn hold_journal_lock(env: &TestEnv) -> std::fs::File {
+    let path = env.journal_path();
+    std::fs::create_dir_all(path.parent().expect("journal dir")).expect("mkdir");
+    let lock = std::fs::File::create(path.with_file_name("journal.json.lock")).expect("lock file");
+    lock.lock().expect("hold the lock");
+    lock
 }

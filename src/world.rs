@@ -1,0 +1,407 @@
+//! One whole invocation in a scripted, hostile world, checked against the all-or-nothing invariants.
+//!
+//! The world is the simulated cluster with every request a choice point
+//! (faults applied or not, odd 4xx refusals, another client's write just
+//! before it, a crash, a signal), and every journal write one too (it fails
+//! with ENOSPC before the rename or EIO after it, or the client crashes on
+//! either side of the rename). The invocation goes through [`app::run`], as
+//! the binary runs it, with stdout that may fail. Then the world heals, the
+//! journal is reopened from disk and replayed, and the checks run.
+//!
+//! [`check`] states the invariants. The random campaign (`campaign.rs`)
+//! draws choices; the exhaustive exploration (`exhaustive.rs`) enumerates
+//! them.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::app;
+use crate::config::Task;
+use crate::engine::{Cluster, Operation};
+use crate::exit::ExitStatus;
+use crate::group::GroupId;
+use crate::hosts::Node;
+use crate::journal::{Entry, Journal, WriteHook};
+use crate::output::OutputFormat;
+use crate::retry::RetryPolicy;
+use crate::signals::{self, Cancel};
+use crate::sim::{Answer, Chooser, Seen, SimCluster};
+use crate::transport::{Action, Failure, Reply, Transport};
+
+/// The world before the invocation, and the invocation.
+#[derive(Debug, Clone)]
+pub(crate) struct Spec {
+    /// Per group, per node: whether the group is there beforehand. Groups
+    /// are `g0`, `g1`, ...; the invocation names all of them, in order.
+    pub initial: Vec<Vec<bool>>,
+    /// Create or delete.
+    pub operation: Operation,
+    /// `RetryPolicy::retries`; backoff is always zero.
+    pub retries: u32,
+    /// Nodes worked on at a time.
+    pub concurrency: usize,
+    /// Whether writing the result to stdout fails.
+    pub stdout_fails: bool,
+}
+
+/// What one world did, for the explorer's statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ran {
+    /// The exit status, or `None` when the client crashed.
+    pub status: Option<ExitStatus>,
+}
+
+/// Options at a journal write; 0 writes normally.
+const JOURNAL_OPTIONS: usize = 5;
+
+/// What the journal hook does to the write in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JournalFault {
+    FailBeforeRename,
+    FailAfterRename,
+    CrashBeforeRename,
+    CrashAfterRename,
+}
+
+/// stdout on a full disk or a closed pipe.
+struct FailingStdout;
+
+impl Write for FailingStdout {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::from(io::ErrorKind::BrokenPipe))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Err(io::Error::from(io::ErrorKind::BrokenPipe))
+    }
+}
+
+struct Shared(Arc<SimCluster>);
+
+impl Transport for Shared {
+    fn send(&self, node: &Node, action: Action, group: &GroupId) -> Result<Reply, Failure> {
+        self.0.send(node, action, group)
+    }
+}
+
+/// The hook that makes every journal write a choice point. `failed` is set
+/// once a write was made to fail.
+fn journal_hook(sim: &Arc<SimCluster>, failed: &Arc<AtomicBool>) -> WriteHook {
+    let sim = Arc::clone(sim);
+    let failed = Arc::clone(failed);
+    let current: Mutex<Option<JournalFault>> = Mutex::new(None);
+    Arc::new(move |point: &'static str| {
+        let mut current = current.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(point, "journal-before-temp" | "journal-before-remove") {
+            *current = match sim.choose(JOURNAL_OPTIONS) {
+                1 => Some(JournalFault::FailBeforeRename),
+                2 => Some(JournalFault::FailAfterRename),
+                3 => Some(JournalFault::CrashBeforeRename),
+                4 => Some(JournalFault::CrashAfterRename),
+                _ => None,
+            };
+        }
+        let before = matches!(point, "journal-before-temp" | "journal-before-remove");
+        let after = matches!(point, "journal-after-rename" | "journal-after-remove");
+        match *current {
+            Some(JournalFault::FailBeforeRename) if before => {
+                failed.store(true, Ordering::SeqCst);
+                Err(io::Error::from_raw_os_error(28)) // ENOSPC
+            }
+            Some(JournalFault::FailAfterRename) if after => {
+                failed.store(true, Ordering::SeqCst);
+                Err(io::Error::from_raw_os_error(5)) // EIO
+            }
+            Some(JournalFault::CrashBeforeRename) if before => {
+                drop(current);
+                sim.crash_now()
+            }
+            Some(JournalFault::CrashAfterRename) if after => {
+                drop(current);
+                sim.crash_now()
+            }
+            _ => Ok(()),
+        }
+    })
+}
+
+/// Runs one invocation of `spec` in a world whose choices `chooser` makes,
+/// with the journal in `dir`, then heals, replays and checks. `Err` names
+/// the first invariant broken.
+pub(crate) fn run(spec: &Spec, chooser: Chooser, dir: &Path) -> Result<Ran, String> {
+    let path = dir.join("journal.json");
+    let _ = std::fs::remove_file(&path);
+    let n = spec.initial[0].len();
+    let cancel = Cancel::new();
+    let (sim, nodes) = SimCluster::new(n);
+    let sim = Arc::new(sim.script(chooser, &cancel));
+    let groups: Vec<GroupId> = (0..spec.initial.len())
+        .map(|g| GroupId::new(format!("g{g}")).expect("group"))
+        .collect();
+    for (g, on) in spec.initial.iter().enumerate() {
+        for (i, &present) in on.iter().enumerate() {
+            if present {
+                sim.seed(&nodes[i], groups[g].as_str());
+            }
+        }
+    }
+    let policy = RetryPolicy {
+        retries: spec.retries,
+        backoff: Duration::ZERO,
+        max_backoff: Duration::ZERO,
+    };
+    let journal_failed = Arc::new(AtomicBool::new(false));
+    let mut journal = Journal::open(&path).map_err(|e| format!("open: {e}"))?;
+    journal.set_write_hook(journal_hook(&sim, &journal_failed));
+    let cluster = Cluster::new(nodes.clone(), Shared(Arc::clone(&sim)), policy.clone())
+        .with_cancel(cancel.clone())
+        .with_concurrency(spec.concurrency)
+        .with_shutdown_grace(Duration::from_secs(3600));
+    let task = Task::Change {
+        operation: spec.operation,
+        groups: groups.clone(),
+        nodes: nodes.clone(),
+    };
+    let stdout_fails = spec.stdout_fails;
+    let invocation = move || {
+        let mut journal = journal;
+        let mut buffer = Vec::new();
+        let out: &mut dyn Write = if stdout_fails {
+            &mut FailingStdout
+        } else {
+            &mut buffer
+        };
+        app::run(&cluster, &cancel, &mut journal, &task, OutputFormat::Json, out)
+    };
+    let cancel_after = cluster_cancel(&sim);
+    let status = sim.catch_crash(invocation);
+    let trace = sim.seen();
+    let crashed_at = sim.crashed_at();
+
+    let world = World {
+        spec,
+        sim: &sim,
+        nodes: &nodes,
+        groups: &groups,
+        path: &path,
+        journal_failed: journal_failed.load(Ordering::SeqCst),
+    };
+    let on_disk = world.journal_on_disk();
+    let before_heal = world.states();
+    match status {
+        Some(status) => world.check_claim(status, &trace, &on_disk, &before_heal)?,
+        None => {
+            // Note: a second signal ends the process at once, anywhere a
+            // crash can; the status it exits with must be true there too.
+            let claim = signals::second_signal_exit(&cancel_after);
+            world.check_claim(claim, &trace, &on_disk, &before_heal)?;
+        }
+    }
+
+    // The world heals; the next invocation reopens the journal and replays it.
+    sim.heal();
+    let mut journal = Journal::open(&path).map_err(|e| format!("reopen: {e}"))?;
+    let replay = Cluster::new(nodes.clone(), Shared(Arc::clone(&sim)), policy).replay(&mut journal);
+    if !journal.entries().is_empty() || !world.journal_on_disk().is_empty() {
+        return Err(format!(
+            "a healthy replay left {:?} (report: {replay:?})",
+            journal.entries()
+        ));
+    }
+    drop(journal);
+    let after = world.states();
+    for (g, state) in after.iter().enumerate() {
+        let excluded = world.touched_by_others(g);
+        let want = spec.operation == Operation::Create;
+        let all_wanted = (0..n).all(|i| excluded[i] || state[i] == want);
+        let as_before = (0..n).all(|i| excluded[i] || state[i] == spec.initial[g][i]);
+        if !all_wanted && !as_before {
+            return Err(format!(
+                "after the replay g{g} is {state:?}: neither everywhere nor as before ({:?})",
+                spec.initial[g]
+            ));
+        }
+        if status == Some(ExitStatus::Done) && !all_wanted {
+            return Err(format!("exit 0, but after the replay g{g} is {state:?}"));
+        }
+    }
+    world.others_groups_survive(&sim.seen(), crashed_at)?;
+    Ok(Ran { status })
+}
+
+/// The cancel the scripted signal fires (the same one the run uses).
+fn cluster_cancel(sim: &SimCluster) -> Cancel {
+    sim.signal().unwrap_or_default()
+}
+
+struct World<'w> {
+    spec: &'w Spec,
+    sim: &'w SimCluster,
+    nodes: &'w [Node],
+    groups: &'w [GroupId],
+    path: &'w Path,
+    journal_failed: bool,
+}
+
+impl World<'_> {
+    fn states(&self) -> Vec<Vec<bool>> {
+        self.groups
+            .iter()
+            .map(|g| self.nodes.iter().map(|n| self.sim.has(n, g.as_str())).collect())
+            .collect()
+    }
+
+    fn journal_on_disk(&self) -> Vec<Entry> {
+        let Ok(bytes) = std::fs::read(self.path) else {
+            return Vec::new();
+        };
+        let value: serde_json::Value = serde_json::from_slice(&bytes).expect("journal is JSON");
+        serde_json::from_value(value["entries"].clone()).expect("journal entries")
+    }
+
+    /// Per node: whether another client wrote `g` there; such nodes are
+    /// left out of the state checks (their state is the other client's).
+    fn touched_by_others(&self, g: usize) -> Vec<bool> {
+        let third = self.sim.third_party();
+        self.nodes
+            .iter()
+            .map(|n| {
+                third
+                    .iter()
+                    .any(|t| t.node == n.base() && t.group == self.groups[g].as_str())
+            })
+            .collect()
+    }
+
+    /// The exit status claims no more than is true.
+    fn check_claim(
+        &self,
+        status: ExitStatus,
+        trace: &[Seen],
+        on_disk: &[Entry],
+        state: &[Vec<bool>],
+    ) -> Result<(), String> {
+        let writes = trace.iter().filter(|s| s.action != Action::Read).count();
+        let want = self.spec.operation == Operation::Create;
+        let n = self.nodes.len();
+        let wanted_or_before = |g: usize| {
+            let excluded = self.touched_by_others(g);
+            let all = (0..n).all(|i| excluded[i] || state[g][i] == want);
+            let before = (0..n).all(|i| excluded[i] || state[g][i] == self.spec.initial[g][i]);
+            (all, before)
+        };
+        match status {
+            ExitStatus::BadInput if writes > 0 => Err(format!(
+                "exit 2 (no change sent), but {writes} writes were sent"
+            )),
+            ExitStatus::Done => {
+                for g in 0..self.groups.len() {
+                    if !wanted_or_before(g).0 {
+                        return Err(format!("exit 0, but g{g} is {:?}", state[g]));
+                    }
+                }
+                if !on_disk.is_empty() {
+                    return Err(format!("exit 0, but the journal holds {on_disk:?}"));
+                }
+                Ok(())
+            }
+            ExitStatus::Failed => {
+                if !on_disk.is_empty() {
+                    return Err(format!("exit 1, but the journal holds {on_disk:?}"));
+                }
+                for g in 0..self.groups.len() {
+                    let (all, before) = wanted_or_before(g);
+                    if !all && !before {
+                        return Err(format!(
+                            "exit 1 with nothing pending, but g{g} is {:?} (was {:?})",
+                            state[g], self.spec.initial[g]
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            ExitStatus::RepairsPending if on_disk.is_empty() => {
+                Err("exit 3 (repairs pending), but the journal is empty".to_owned())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A group another client created is never deleted by us, but in the
+    /// documented windows: (a) a crash between a node's definite 4xx and
+    /// the journal write that forgets its entry; (b) a crash after the
+    /// write-ahead, before the change was sent to that node and before
+    /// the group's rollback began; (c) an ambiguous answer to one of our
+    /// creates there (time-out, reset, 5xx), after which a group found on
+    /// the node is taken as ours; (d) a journal that could not be written.
+    fn others_groups_survive(&self, trace: &[Seen], crashed_at: Option<usize>) -> Result<(), String> {
+        if self.spec.operation != Operation::Create || self.journal_failed {
+            return Ok(());
+        }
+        for third in self.sim.third_party().iter().filter(|t| t.create) {
+            let ours = |s: &&Seen| s.node == third.node && s.group == third.group;
+            let deleted = trace
+                .iter()
+                .enumerate()
+                .skip(third.at)
+                .find(|(_, s)| ours(s) && s.action == Action::Delete && s.changed);
+            let Some((deleted_at, _)) = deleted else {
+                continue;
+            };
+            let ambiguous_create = trace[..deleted_at]
+                .iter()
+                .filter(ours)
+                .any(|s| s.action == Action::Create && s.answer.ambiguous());
+            if ambiguous_create {
+                continue;
+            }
+            if let Some(crash) = crashed_at
+                && (self.in_window_a(trace, crash, &third.node, &third.group)
+                    || self.in_window_b(trace, crash, &third.node, &third.group))
+            {
+                continue;
+            }
+            return Err(format!(
+                "{} created {} on {} (before our request {}), and we deleted it (request {}); \
+                 crash at {crashed_at:?}; trace: {:?}",
+                "another client",
+                third.group,
+                third.node,
+                third.at,
+                deleted_at,
+                trace
+                    .iter()
+                    .map(|s| (s.node.as_str(), s.action, s.group.as_str(), s.answer))
+                    .collect::<Vec<_>>()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Window (a): the crash came after a definite 4xx to our create on
+    /// `node` with only the reads that settle it in between.
+    fn in_window_a(&self, trace: &[Seen], crash: usize, node: &str, group: &str) -> bool {
+        let last_create = trace[..crash.min(trace.len())]
+            .iter()
+            .rposition(|s| s.node == node && s.group == group && s.action == Action::Create);
+        let Some(i) = last_create else { return false };
+        matches!(trace[i].answer, Answer::Status(s) if (400..500).contains(&s))
+            && trace[i + 1..crash.min(trace.len())]
+                .iter()
+                .all(|s| s.node == node && s.group == group && s.action == Action::Read)
+    }
+
+    /// Window (b): no create was sent to `node` and no undo of the group
+    /// was sent anywhere before the crash.
+    fn in_window_b(&self, trace: &[Seen], crash: usize, node: &str, group: &str) -> bool {
+        let before = &trace[..crash.min(trace.len())];
+        !before
+            .iter()
+            .any(|s| s.group == group && s.node == node && s.action == Action::Create)
+            && !before
+                .iter()
+                .any(|s| s.group == group && s.action == Action::Delete)
+    }
+}
