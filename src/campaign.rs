@@ -207,7 +207,7 @@ impl Transport for Shared<'_> {
     }
 }
 
-fn temp_dir() -> tempfile::TempDir {
+pub(crate) fn temp_dir() -> tempfile::TempDir {
     // Note: every journal write fsyncs a file and a directory, which costs
     // milliseconds on a disk and nothing on tmpfs; thousands of cases only
     // stay within seconds on tmpfs.

@@ -391,7 +391,10 @@ impl<T: Transport> Cluster<T> {
                         .filter(|e| e.run == batch && &e.group == run.group)
                         .cloned()
                         .collect();
-                    let outcome = if journal_error.is_some() || !pending.is_empty() {
+                    // Note: a failed clean-up that had already replaced the
+                    // file leaves nothing pending: only its durability is in
+                    // doubt, and the report still carries the error.
+                    let outcome = if !pending.is_empty() {
                         Outcome::RepairsPending
                     } else {
                         run.outcome

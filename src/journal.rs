@@ -236,6 +236,8 @@ impl Journal {
         if next == self.entries {
             return Ok(());
         }
+        let cancel = self.cancel.clone();
+        let _writing = cancel.journal_write_guard();
         let written = if next.is_empty() {
             // Note: an empty journal is no journal: removing the file and
             // fsyncing the directory is as durable as replacing it, and

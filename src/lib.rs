@@ -15,7 +15,7 @@
 //! let transport = HttpTransport::new(&HttpSettings::with_timeout(std::time::Duration::from_secs(5)))?;
 //! let cluster = Cluster::new(nodes, transport, RetryPolicy::default());
 //! let mut journal = Journal::open("journal.json".as_ref(), &Cancel::new())?;
-//! cluster.replay(&mut journal)?;
+//! cluster.replay(&mut journal);
 //! let report = cluster.create(&GroupId::new("team-a")?, &mut journal)?;
 //! println!("{:?}", report.outcome);
 //! # Ok(()) }
@@ -28,6 +28,8 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod error;
+#[cfg(test)]
+mod exhaustive;
 pub mod exit;
 pub mod fanout;
 pub mod group;
@@ -40,6 +42,8 @@ pub mod signals;
 #[cfg(test)]
 mod sim;
 pub mod transport;
+#[cfg(test)]
+mod world;
 
 pub use engine::{
     Cluster, NodeResult, NodeState, Operation, OperationReport, Outcome, ReplayReport, StatusReport,

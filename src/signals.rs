@@ -26,6 +26,9 @@ struct Inner {
     change_sent: AtomicBool,
     /// How many repairs the journal held after its last load or write.
     pending: AtomicUsize,
+    /// Held while the journal file is being replaced, so a second signal
+    /// exits between journal writes, never inside one.
+    journal_io: Mutex<()>,
 }
 
 impl Cancel {
@@ -57,6 +60,15 @@ impl Cancel {
     /// Whether [`Cancel::cancel`] has been called.
     pub fn is_cancelled(&self) -> bool {
         self.cancelled_at().is_some()
+    }
+
+    /// Holds off a second signal's exit while the journal is written; the
+    /// pending count is then always the file's.
+    pub fn journal_write_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner
+            .journal_io
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Sleeps for `duration` unless cancelled first. Returns `true` when the
@@ -134,6 +146,9 @@ pub fn install(cancel: &Cancel) -> std::io::Result<()> {
         .spawn(move || {
             for signal in signals.forever() {
                 if cancel.is_cancelled() {
+                    // Note: waits for a journal write in progress (one fsync
+                    // or two), so the status below is the file's.
+                    let _writing = cancel.journal_write_guard();
                     let status = second_signal_exit(&cancel);
                     let state = match status {
                         ExitStatus::RepairsPending => {

@@ -88,9 +88,14 @@ impl Transport for Shared {
 
 /// The hook that makes every journal write a choice point. `failed` is set
 /// once a write was made to fail.
-fn journal_hook(sim: &Arc<SimCluster>, failed: &Arc<AtomicBool>) -> WriteHook {
+fn journal_hook(
+    sim: &Arc<SimCluster>,
+    failed: &Arc<AtomicBool>,
+    crashed: &Arc<AtomicBool>,
+) -> WriteHook {
     let sim = Arc::clone(sim);
     let failed = Arc::clone(failed);
+    let crashed = Arc::clone(crashed);
     let current: Mutex<Option<JournalFault>> = Mutex::new(None);
     Arc::new(move |point: &'static str| {
         let mut current = current.lock().unwrap_or_else(|e| e.into_inner());
@@ -116,10 +121,12 @@ fn journal_hook(sim: &Arc<SimCluster>, failed: &Arc<AtomicBool>) -> WriteHook {
             }
             Some(JournalFault::CrashBeforeRename) if before => {
                 drop(current);
+                crashed.store(true, Ordering::SeqCst);
                 sim.crash_now()
             }
             Some(JournalFault::CrashAfterRename) if after => {
                 drop(current);
+                crashed.store(true, Ordering::SeqCst);
                 sim.crash_now()
             }
             _ => Ok(()),
@@ -153,8 +160,9 @@ pub(crate) fn run(spec: &Spec, chooser: Chooser, dir: &Path) -> Result<Ran, Stri
         max_backoff: Duration::ZERO,
     };
     let journal_failed = Arc::new(AtomicBool::new(false));
-    let mut journal = Journal::open(&path).map_err(|e| format!("open: {e}"))?;
-    journal.set_write_hook(journal_hook(&sim, &journal_failed));
+    let crashed_in_journal = Arc::new(AtomicBool::new(false));
+    let mut journal = Journal::open(&path, &cancel).map_err(|e| format!("open: {e}"))?;
+    journal.set_write_hook(journal_hook(&sim, &journal_failed, &crashed_in_journal));
     let cluster = Cluster::new(nodes.clone(), Shared(Arc::clone(&sim)), policy.clone())
         .with_cancel(cancel.clone())
         .with_concurrency(spec.concurrency)
@@ -165,6 +173,7 @@ pub(crate) fn run(spec: &Spec, chooser: Chooser, dir: &Path) -> Result<Ran, Stri
         nodes: nodes.clone(),
     };
     let stdout_fails = spec.stdout_fails;
+    let cancel_after = cancel.clone();
     let invocation = move || {
         let mut journal = journal;
         let mut buffer = Vec::new();
@@ -173,9 +182,15 @@ pub(crate) fn run(spec: &Spec, chooser: Chooser, dir: &Path) -> Result<Ran, Stri
         } else {
             &mut buffer
         };
-        app::run(&cluster, &cancel, &mut journal, &task, OutputFormat::Json, out)
+        app::run(
+            &cluster,
+            &cancel,
+            &mut journal,
+            &task,
+            OutputFormat::Json,
+            out,
+        )
     };
-    let cancel_after = cluster_cancel(&sim);
     let status = sim.catch_crash(invocation);
     let trace = sim.seen();
     let crashed_at = sim.crashed_at();
@@ -192,9 +207,12 @@ pub(crate) fn run(spec: &Spec, chooser: Chooser, dir: &Path) -> Result<Ran, Stri
     let before_heal = world.states();
     match status {
         Some(status) => world.check_claim(status, &trace, &on_disk, &before_heal)?,
+        // Note: a crash inside a journal write is a SIGKILL or a power cut:
+        // a second signal waits for the write to finish.
+        None if crashed_in_journal.load(Ordering::SeqCst) => {}
         None => {
             // Note: a second signal ends the process at once, anywhere a
-            // crash can; the status it exits with must be true there too.
+            // request can be cut off; the status it exits with must be true.
             let claim = signals::second_signal_exit(&cancel_after);
             world.check_claim(claim, &trace, &on_disk, &before_heal)?;
         }
@@ -202,7 +220,7 @@ pub(crate) fn run(spec: &Spec, chooser: Chooser, dir: &Path) -> Result<Ran, Stri
 
     // The world heals; the next invocation reopens the journal and replays it.
     sim.heal();
-    let mut journal = Journal::open(&path).map_err(|e| format!("reopen: {e}"))?;
+    let mut journal = Journal::open(&path, &Cancel::new()).map_err(|e| format!("reopen: {e}"))?;
     let replay = Cluster::new(nodes.clone(), Shared(Arc::clone(&sim)), policy).replay(&mut journal);
     if !journal.entries().is_empty() || !world.journal_on_disk().is_empty() {
         return Err(format!(
@@ -231,11 +249,6 @@ pub(crate) fn run(spec: &Spec, chooser: Chooser, dir: &Path) -> Result<Ran, Stri
     Ok(Ran { status })
 }
 
-/// The cancel the scripted signal fires (the same one the run uses).
-fn cluster_cancel(sim: &SimCluster) -> Cancel {
-    sim.signal().unwrap_or_default()
-}
-
 struct World<'w> {
     spec: &'w Spec,
     sim: &'w SimCluster,
@@ -249,7 +262,12 @@ impl World<'_> {
     fn states(&self) -> Vec<Vec<bool>> {
         self.groups
             .iter()
-            .map(|g| self.nodes.iter().map(|n| self.sim.has(n, g.as_str())).collect())
+            .map(|g| {
+                self.nodes
+                    .iter()
+                    .map(|n| self.sim.has(n, g.as_str()))
+                    .collect()
+            })
             .collect()
     }
 
@@ -333,44 +351,58 @@ impl World<'_> {
     /// documented windows: (a) a crash between a node's definite 4xx and
     /// the journal write that forgets its entry; (b) a crash after the
     /// write-ahead, before the change was sent to that node and before
-    /// the group's rollback began; (c) an ambiguous answer to one of our
-    /// creates there (time-out, reset, 5xx), after which a group found on
-    /// the node is taken as ours; (d) a journal that could not be written.
-    fn others_groups_survive(&self, trace: &[Seen], crashed_at: Option<usize>) -> Result<(), String> {
+    /// the group's rollback began; (c) an ambiguous answer (time-out,
+    /// reset, 5xx) to one of our writes of the group there, after which a
+    /// group found on the node is taken as ours and an undo is sent again;
+    /// (d) a journal that could not be written; (e) the other client
+    /// deleted the group there and created its own in its place.
+    fn others_groups_survive(
+        &self,
+        trace: &[Seen],
+        crashed_at: Option<usize>,
+    ) -> Result<(), String> {
         if self.spec.operation != Operation::Create || self.journal_failed {
             return Ok(());
         }
-        for third in self.sim.third_party().iter().filter(|t| t.create) {
-            let ours = |s: &&Seen| s.node == third.node && s.group == third.group;
-            let deleted = trace
-                .iter()
-                .enumerate()
-                .skip(third.at)
-                .find(|(_, s)| ours(s) && s.action == Action::Delete && s.changed);
-            let Some((deleted_at, _)) = deleted else {
+        let others = self.sim.third_party();
+        for (deleted_at, deletion) in trace.iter().enumerate() {
+            if deletion.action != Action::Delete || !deletion.changed {
                 continue;
-            };
-            let ambiguous_create = trace[..deleted_at]
+            }
+            let here = |node: &str, group: &str| node == deletion.node && group == deletion.group;
+            // Whose group was it? The last write that created it there.
+            let theirs = others
                 .iter()
-                .filter(ours)
-                .any(|s| s.action == Action::Create && s.answer.ambiguous());
-            if ambiguous_create {
+                .filter(|t| t.create && t.at <= deleted_at && here(&t.node, &t.group))
+                .map(|t| t.at)
+                .max();
+            let Some(created_at) = theirs else { continue };
+            let ours_since = trace[created_at..deleted_at]
+                .iter()
+                .any(|s| here(&s.node, &s.group) && s.action == Action::Create && s.changed);
+            if ours_since {
+                continue;
+            }
+            let ambiguous_write = trace[..deleted_at].iter().any(|s| {
+                here(&s.node, &s.group) && s.action != Action::Read && s.answer.ambiguous()
+            });
+            let replaced = others
+                .iter()
+                .any(|t| !t.create && here(&t.node, &t.group) && t.at <= created_at);
+            if ambiguous_write || replaced {
                 continue;
             }
             if let Some(crash) = crashed_at
-                && (self.in_window_a(trace, crash, &third.node, &third.group)
-                    || self.in_window_b(trace, crash, &third.node, &third.group))
+                && (self.in_window_a(trace, crash, &deletion.node, &deletion.group)
+                    || self.in_window_b(trace, crash, &deletion.node, &deletion.group))
             {
                 continue;
             }
             return Err(format!(
-                "{} created {} on {} (before our request {}), and we deleted it (request {}); \
-                 crash at {crashed_at:?}; trace: {:?}",
-                "another client",
-                third.group,
-                third.node,
-                third.at,
-                deleted_at,
+                "another client created {} on {} (before our request {created_at}), and we \
+                 deleted it (request {deleted_at}); crash at {crashed_at:?}; trace: {:?}",
+                deletion.group,
+                deletion.node,
                 trace
                     .iter()
                     .map(|s| (s.node.as_str(), s.action, s.group.as_str(), s.answer))
