@@ -38,6 +38,7 @@ use crate::retry::RetryPolicy;
 use crate::signals::Cancel;
 use crate::sim::{Crash, Fault, SimCluster};
 use crate::transport::{Action, Failure, Reply, Transport};
+use crate::world;
 
 /// The environment variable that sets the cases per property for a long campaign.
 const CASES_VAR: &str = "CLUSTER_CLIENT_CAMPAIGN_CASES";
@@ -797,5 +798,80 @@ fn campaign_case_a_done_run_drops_another_groups_pending_repair() {
     };
     if let Err(e) = run_case(&scenario) {
         panic!("{e}");
+    }
+}
+
+// Whole invocations in the hostile world of `world.rs`, with random choices:
+// more nodes than the exhaustive search, parallel fan-out, and bulk runs past
+// one journal batch (32 groups) with faults in a later batch.
+
+/// A world to draw: per group, per node presence; the operation; retries;
+/// concurrency; whether stdout fails; a seed and a fault rate for the choices.
+fn hostile_world(
+    groups: std::ops::RangeInclusive<usize>,
+) -> impl Strategy<Value = (world::Spec, u64, u32)> {
+    (1_usize..=4).prop_flat_map(move |n| {
+        (
+            prop::collection::vec(prop::collection::vec(any::<bool>(), n), groups.clone()),
+            operation(),
+            0_u32..=2,
+            prop_oneof![Just(1_usize), 2_usize..=3],
+            prop::bool::weighted(0.2),
+            any::<u64>(),
+            1_u32..=25,
+        )
+            .prop_map(
+                |(initial, operation, retries, concurrency, stdout_fails, seed, rate)| {
+                    let spec = world::Spec {
+                        initial,
+                        operation,
+                        retries,
+                        concurrency,
+                        stdout_fails,
+                    };
+                    (spec, seed, rate)
+                },
+            )
+    })
+}
+
+/// Choices drawn from `seed`: each choice point holds a fault (any
+/// non-default option, uniformly) with probability `rate` percent.
+fn random_chooser(seed: u64, rate: u32) -> crate::sim::Chooser {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    Box::new(move |arity| {
+        if arity > 1 && rng.u32(0..100) < rate {
+            rng.usize(1..arity)
+        } else {
+            0
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(3000)))]
+
+    /// One to three groups, another client writing, odd refusals, failing
+    /// journal writes and stdout, signals and crashes, all at random.
+    #[test]
+    fn whole_invocations_in_a_hostile_world_keep_all_or_nothing(
+        (spec, seed, rate) in hostile_world(1..=3),
+    ) {
+        let dir = temp_dir();
+        world::run(&spec, random_chooser(seed, rate), dir.path()).map_err(TestCaseError::fail)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(200)))]
+
+    /// Bulk runs of more than one batch, with faults that may land in a later batch.
+    #[test]
+    fn bulk_runs_past_one_batch_keep_all_or_nothing(
+        (spec, seed, rate) in hostile_world(33..=40),
+    ) {
+        let dir = temp_dir();
+        // Note: a low rate, so that most runs reach the second batch.
+        world::run(&spec, random_chooser(seed, rate / 8), dir.path()).map_err(TestCaseError::fail)?;
     }
 }

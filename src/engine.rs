@@ -355,9 +355,13 @@ impl<T: Transport> Cluster<T> {
                 Err(error) => {
                     log::error!("{error}");
                     let reason = error.to_string();
-                    let skipped = groups[index * BATCH_GROUPS..]
+                    let skipped: Vec<OperationReport> = groups[index * BATCH_GROUPS..]
                         .iter()
-                        .map(|group| Run::new(self, operation, group).skipped(&reason));
+                        .map(|group| {
+                            let pending: Vec<Entry> = journal.pending_for(group).cloned().collect();
+                            Run::new(self, operation, group).skipped(&reason, pending)
+                        })
+                        .collect();
                     for report in skipped {
                         on_report(&report);
                         reports.push(report);
@@ -377,7 +381,12 @@ impl<T: Transport> Cluster<T> {
     ) -> Result<Vec<OperationReport>, JournalError> {
         let batch = batch_id();
         let steps = self.plan(operation, groups, journal);
-        self.write_ahead(operation, &batch, &steps, journal)?;
+        if let Err(error) = self.write_ahead(operation, &batch, &steps, journal) {
+            // Note: a write that failed after its rename left the undos of
+            // changes never sent; take them out again if the disk lets us.
+            let _ = journal.update(|entries| entries.retain(|e| e.run != batch));
+            return Err(error);
+        }
         let steps = self.apply_batch(&batch, steps, journal);
         let journal_error = self.clean_up(&batch, &steps, journal);
         Ok(steps
@@ -1097,9 +1106,16 @@ impl<'c, T: Transport> Run<'c, T> {
     }
 
     /// The report of a group that was not started because the journal
-    /// could not be written: nothing was sent for it.
-    fn skipped(self, reason: &str) -> OperationReport {
-        self.finish(Outcome::Skipped, Vec::new(), Some(reason.to_owned()))
+    /// could not be written: nothing was sent for it. When the journal
+    /// still lists repairs for it (a write-ahead that failed after its
+    /// rename and could not be taken back), they are pending.
+    fn skipped(self, reason: &str, pending: Vec<Entry>) -> OperationReport {
+        let outcome = if pending.is_empty() {
+            Outcome::Skipped
+        } else {
+            Outcome::RepairsPending
+        };
+        self.finish(outcome, pending, Some(reason.to_owned()))
     }
 
     fn finish(
