@@ -1154,8 +1154,10 @@ impl<'c, T: Transport> Run<'c, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit::ExitStatus;
     use crate::sim::{Crash, Fault, SimCluster};
     use Action::{Create as Post, Delete as Del, Read as Get};
+    use std::sync::Arc;
 
     struct Fixture {
         sim: SimCluster,
@@ -1775,5 +1777,152 @@ mod tests {
                 }
             }
         }
+    }
+
+    // Regressions for the holes a hostile world showed (issue 8). Each
+    // failed on the engine before this change.
+
+    /// A sim whose requests take `choices` in order (option numbers as in
+    /// `sim.rs`: 8 = another client flips the group here first, 10 = the
+    /// client crashes before sending), then are served normally.
+    fn scripted(n: usize, choices: Vec<usize>) -> (SimCluster, Vec<Node>) {
+        let (sim, nodes) = SimCluster::new(n);
+        let mut choices = choices.into_iter();
+        let sim = sim.script(
+            Box::new(move |_| choices.next().unwrap_or(0)),
+            &Cancel::new(),
+        );
+        (sim, nodes)
+    }
+
+    #[test]
+    fn another_clients_group_leaves_the_journal_before_the_next_request() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.json");
+        // Reads, then another client creates g on node 1 just before our
+        // POST there (400); the read that confirms it; then the client dies
+        // before its POST to node 2.
+        let (sim, nodes) = scripted(2, vec![0, 0, 8, 0, 10]);
+        let mut journal = Journal::open(&path, &Cancel::new()).expect("journal");
+        let crashed = sim
+            .catch_crash(|| cluster(&sim, &nodes).create(&group("g"), &mut journal))
+            .is_none();
+        assert!(crashed);
+        drop(journal);
+        sim.heal();
+        let mut journal = Journal::open(&path, &Cancel::new()).expect("reopen");
+        assert!(
+            journal.entries().iter().all(|e| e.host != nodes[0]),
+            "node 1's undo outlived the 400: {:?}",
+            journal.entries()
+        );
+        cluster(&sim, &nodes).replay(&mut journal);
+        assert_eq!(
+            sim.holders(&nodes, "g"),
+            vec![0],
+            "the replay deleted the other client's group"
+        );
+    }
+
+    #[test]
+    fn a_400_that_a_read_does_not_confirm_fails_the_node_and_rolls_back() {
+        let mut f = fixture(3);
+        f.sim
+            .fault(&f.nodes[1], Some(Post), Fault::Refuse(400), None);
+        let report = f.run(Operation::Create, "g");
+        assert_eq!(report.outcome, Outcome::RolledBack);
+        assert_eq!(report.nodes[1].result, NodeResult::Failed);
+        assert!(
+            report.nodes[1]
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("not applied")),
+            "{:?}",
+            report.nodes[1].error
+        );
+        assert!(f.sim.holders(&f.nodes, "g").is_empty());
+        assert!(f.journal.entries().is_empty());
+    }
+
+    #[test]
+    fn an_undo_answered_400_counts_only_when_a_read_sees_it() {
+        let mut f = fixture(2);
+        f.sim.seed(&f.nodes[0], "g");
+        f.sim.seed(&f.nodes[1], "g");
+        f.sim
+            .fault(&f.nodes[1], Some(Del), Fault::StatusBefore(500), None);
+        // Node 1's re-create is refused for a reason of its own.
+        f.sim
+            .fault(&f.nodes[0], Some(Post), Fault::Refuse(400), None);
+        let report = f.run(Operation::Delete, "g");
+        assert_eq!(report.outcome, Outcome::RepairsPending);
+        assert_eq!(report.nodes[0].result, NodeResult::RollbackPending);
+        assert_eq!(
+            f.pending(),
+            vec![("http://node1".to_owned(), Repair::Create)]
+        );
+    }
+
+    #[test]
+    fn a_delete_answered_404_is_already_absent_when_a_read_agrees() {
+        let mut f = fixture(2);
+        f.sim.seed(&f.nodes[0], "g");
+        f.sim.seed(&f.nodes[1], "g");
+        // Another client deletes g on node 2 just before our DELETE, which
+        // this node answers 404.
+        f.sim
+            .fault(&f.nodes[1], Some(Del), Fault::StatusAfter(404), Some(1));
+        let report = f.run(Operation::Delete, "g");
+        assert_eq!(report.outcome, Outcome::Done);
+        assert!(f.sim.holders(&f.nodes, "g").is_empty());
+    }
+
+    #[test]
+    fn a_failed_write_ahead_in_a_later_batch_keeps_the_earlier_reports() {
+        let mut f = fixture(2);
+        let writes = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&writes);
+        // The third journal write is batch 2's write-ahead: the disk is full.
+        f.journal.set_write_hook(Arc::new(move |point| {
+            if matches!(point, "journal-before-temp" | "journal-before-remove")
+                && counter.fetch_add(1, Ordering::SeqCst) == 2
+            {
+                return Err(std::io::Error::from_raw_os_error(28));
+            }
+            Ok(())
+        }));
+        let ids: Vec<GroupId> = (0..40).map(|i| group(&format!("g{i}"))).collect();
+        let reports = cluster(&f.sim, &f.nodes).run_many(Operation::Create, &ids, &mut f.journal);
+        assert_eq!(reports.len(), 40, "every group is reported");
+        assert!(reports[..32].iter().all(|r| r.outcome == Outcome::Done));
+        assert!(reports[32..].iter().all(|r| r.outcome == Outcome::Skipped));
+        assert!(f.sim.holders(&f.nodes, "g33").is_empty());
+        assert_eq!(f.sim.holders(&f.nodes, "g31"), vec![0, 1]);
+        assert_eq!(
+            ExitStatus::of_operations(&reports, true),
+            ExitStatus::Failed,
+            "changes were sent, so not 2"
+        );
+    }
+
+    #[test]
+    fn one_cluster_reused_for_create_then_a_bulk_run_keeps_the_pending_undo() {
+        let mut f = fixture(2);
+        f.sim
+            .fault(&f.nodes[1], Some(Post), Fault::StatusBefore(500), Some(3));
+        f.sim.fault(&f.nodes[0], Some(Del), Fault::Refused, Some(3));
+        let cluster = cluster(&f.sim, &f.nodes);
+        let a = cluster
+            .create(&group("a"), &mut f.journal)
+            .expect("journal");
+        assert_eq!(a.outcome, Outcome::RepairsPending);
+        let reports = cluster.run_many(Operation::Create, &ids(&["a", "b"]), &mut f.journal);
+        assert_eq!(reports[0].outcome, Outcome::Refused);
+        assert_eq!(reports[1].outcome, Outcome::Done);
+        assert_eq!(
+            f.pending(),
+            vec![("http://node1".to_owned(), Repair::Delete)],
+            "a's pending undo was dropped by the bulk run's clean-up"
+        );
     }
 }

@@ -59,9 +59,10 @@ const JOURNAL_OPTIONS: usize = 5;
 
 /// What the journal hook does to the write in progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)]
 enum JournalFault {
-    FailBeforeRename,
-    FailAfterRename,
+    BeforeRenameFails,
+    AfterRenameFails,
     CrashBeforeRename,
     CrashAfterRename,
 }
@@ -101,8 +102,8 @@ fn journal_hook(
         let mut current = current.lock().unwrap_or_else(|e| e.into_inner());
         if matches!(point, "journal-before-temp" | "journal-before-remove") {
             *current = match sim.choose(JOURNAL_OPTIONS) {
-                1 => Some(JournalFault::FailBeforeRename),
-                2 => Some(JournalFault::FailAfterRename),
+                1 => Some(JournalFault::BeforeRenameFails),
+                2 => Some(JournalFault::AfterRenameFails),
                 3 => Some(JournalFault::CrashBeforeRename),
                 4 => Some(JournalFault::CrashAfterRename),
                 _ => None,
@@ -111,11 +112,11 @@ fn journal_hook(
         let before = matches!(point, "journal-before-temp" | "journal-before-remove");
         let after = matches!(point, "journal-after-rename" | "journal-after-remove");
         match *current {
-            Some(JournalFault::FailBeforeRename) if before => {
+            Some(JournalFault::BeforeRenameFails) if before => {
                 failed.store(true, Ordering::SeqCst);
                 Err(io::Error::from_raw_os_error(28)) // ENOSPC
             }
-            Some(JournalFault::FailAfterRename) if after => {
+            Some(JournalFault::AfterRenameFails) if after => {
                 failed.store(true, Ordering::SeqCst);
                 Err(io::Error::from_raw_os_error(5)) // EIO
             }
@@ -315,9 +316,9 @@ impl World<'_> {
                 "exit 2 (no change sent), but {writes} writes were sent"
             )),
             ExitStatus::Done => {
-                for g in 0..self.groups.len() {
+                for (g, now) in state.iter().enumerate() {
                     if !wanted_or_before(g).0 {
-                        return Err(format!("exit 0, but g{g} is {:?}", state[g]));
+                        return Err(format!("exit 0, but g{g} is {now:?}"));
                     }
                 }
                 if !on_disk.is_empty() {
@@ -329,12 +330,12 @@ impl World<'_> {
                 if !on_disk.is_empty() {
                     return Err(format!("exit 1, but the journal holds {on_disk:?}"));
                 }
-                for g in 0..self.groups.len() {
+                for (g, now) in state.iter().enumerate() {
                     let (all, before) = wanted_or_before(g);
                     if !all && !before {
                         return Err(format!(
-                            "exit 1 with nothing pending, but g{g} is {:?} (was {:?})",
-                            state[g], self.spec.initial[g]
+                            "exit 1 with nothing pending, but g{g} is {now:?} (was {:?})",
+                            self.spec.initial[g]
                         ));
                     }
                 }

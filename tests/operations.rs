@@ -331,3 +331,22 @@ fn comments_and_blank_lines_in_a_group_file_never_reach_a_node() {
         .stderr(predicate::str::contains("bad.txt:3:"));
     assert_eq!(env.total_requests(), before);
 }
+
+#[test]
+fn a_result_that_cannot_be_printed_keeps_the_runs_exit_status() {
+    let env = TestEnv::new(2);
+    let full = std::fs::File::options()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let output = env
+        .std_cmd()
+        .args(["create", "g"])
+        .stdout(full)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("cannot write the result"), "{stderr}");
+    assert_eq!(env.holders("g"), vec![0, 1]);
+}
