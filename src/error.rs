@@ -137,6 +137,25 @@ pub enum JournalError {
         source: io::Error,
     },
 
+    /// The journal, its directory or its lock file could have been written by
+    /// someone else: another owner, group or other write permission, or a
+    /// symbolic link. Nothing was read from it and nothing was sent.
+    #[error(
+        "refusing {role} {}: {problem}. Nothing was read from it and nothing was sent \
+         to any node; fix: {fix}",
+        path.display()
+    )]
+    Untrusted {
+        /// The refused path.
+        path: PathBuf,
+        /// What it is: "journal", "journal directory" or "lock file".
+        role: &'static str,
+        /// What was found: the owner uid, the mode or the file type.
+        problem: String,
+        /// How to fix it (a `chown`, `chmod` or `rm` command).
+        fix: String,
+    },
+
     /// The lock file beside the journal could not be opened or locked.
     #[error(
         "cannot lock {}: {source}; the journal's directory must be writable and on a \

@@ -38,6 +38,7 @@ pub mod signals;
 #[cfg(test)]
 mod sim;
 pub mod transport;
+pub mod trust;
 
 pub use engine::{
     Cluster, NodeResult, NodeState, Operation, OperationReport, Outcome, ReplayReport, StatusReport,

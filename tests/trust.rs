@@ -1,0 +1,169 @@
+//! Trust boundaries: a journal, journal directory or lock file someone else could have written
+//! is refused before anything is sent; the token goes only to configured hosts; the token
+//! file must be private; text from nodes and the journal cannot drive the terminal.
+
+mod support;
+
+use std::os::unix::fs::{PermissionsExt, chown, lchown, symlink};
+use std::path::Path;
+
+use predicates::prelude::*;
+use support::{OTHER_UID, TestEnv, entry, running_as_root};
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+fn skip_unless_root(test: &str) -> bool {
+    if running_as_root() {
+        return false;
+    }
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("skipping {test}: only root can chown a file to another user (CI runs as root)");
+    }
+    true
+}
+
+/// Every command reads the journal; each must refuse it with exit 2, naming `path` and
+/// `words`, and send nothing to any node.
+fn assert_refused_before_any_request(env: &TestEnv, path: &Path, words: &[&str]) {
+    for args in [
+        &["status", "g"][..],
+        &["create", "h"],
+        &["delete", "h"],
+        &["rollback"],
+    ] {
+        let assert = env.cmd().args(args).assert().code(2).stderr(
+            predicate::str::contains(path.display().to_string())
+                .and(predicate::str::contains("refusing")),
+        );
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        for word in words {
+            assert!(stderr.contains(word), "{args:?}: no {word:?} in {stderr}");
+        }
+        assert_eq!(env.total_requests(), 0, "{args:?} sent requests");
+    }
+}
+
+/// A cluster of two nodes and a journal with one pending delete of `g` on node 0.
+fn env_with_pending_delete() -> TestEnv {
+    let env = TestEnv::new(2);
+    env.seed("g", &[0]);
+    env.write_journal(&[entry("g", &env.urls()[0], "delete")]);
+    env
+}
+
+// --- The journal, its directory and the lock file are ours or refused ---
+
+#[test]
+fn a_journal_owned_by_another_user_is_refused_before_any_request() {
+    if skip_unless_root("a_journal_owned_by_another_user_is_refused_before_any_request") {
+        return;
+    }
+    let env = env_with_pending_delete();
+    chown(env.journal_path(), Some(OTHER_UID), None).expect("chown");
+    assert_refused_before_any_request(&env, &env.journal_path(), &["owned by uid 65534", "chown"]);
+    assert!(
+        env.nodes[0].has_group("g"),
+        "the planted delete was applied"
+    );
+}
+
+#[test]
+fn a_group_or_world_writable_journal_is_refused_before_any_request() {
+    for mode in [0o620, 0o602, 0o666] {
+        let env = env_with_pending_delete();
+        chmod(&env.journal_path(), mode);
+        assert_refused_before_any_request(
+            &env,
+            &env.journal_path(),
+            &[&format!("{mode:04o}"), "chmod 600"],
+        );
+    }
+}
+
+#[test]
+fn a_group_or_world_writable_journal_directory_is_refused_even_when_sticky() {
+    for mode in [0o770, 0o707, 0o1777] {
+        let env = env_with_pending_delete();
+        let dir = env.journal_path().parent().expect("dir").to_owned();
+        chmod(&dir, mode);
+        assert_refused_before_any_request(&env, &dir, &[&format!("{mode:04o}"), "chmod 700"]);
+    }
+}
+
+#[test]
+fn a_journal_directory_owned_by_another_user_is_refused() {
+    if skip_unless_root("a_journal_directory_owned_by_another_user_is_refused") {
+        return;
+    }
+    let env = env_with_pending_delete();
+    let dir = env.journal_path().parent().expect("dir").to_owned();
+    chown(&dir, Some(OTHER_UID), None).expect("chown");
+    assert_refused_before_any_request(&env, &dir, &["owned by uid 65534"]);
+}
+
+#[test]
+fn a_sticky_world_writable_parent_of_our_own_directory_is_accepted() {
+    let env = env_with_pending_delete();
+    // Like /tmp: anyone may create entries in it, but not in our 0700 directory inside.
+    chmod(env.dir(), 0o1777);
+    env.cmd().args(["rollback"]).assert().success();
+    assert!(!env.nodes[0].has_group("g"));
+}
+
+#[test]
+fn directories_cluster_client_creates_are_0700_and_the_lock_file_0600() {
+    let env = TestEnv::new(1);
+    let journal = env.dir().join("a").join("b").join("journal.json");
+    env.cmd()
+        .args(["status", "g", "--journal"])
+        .arg(&journal)
+        .assert()
+        .code(0);
+    for dir in [env.dir().join("a"), env.dir().join("a").join("b")] {
+        let mode = std::fs::metadata(&dir).expect("dir").permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o700, "{}", dir.display());
+    }
+    let lock = journal.with_file_name("journal.json.lock");
+    let mode = std::fs::metadata(&lock).expect("lock").permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn a_symlinked_lock_file_is_refused_and_its_target_is_not_created() {
+    let env = env_with_pending_delete();
+    let victim = env.dir().join("victim");
+    let lock = env.journal_path().with_file_name("journal.json.lock");
+    symlink(&victim, &lock).expect("symlink");
+    assert_refused_before_any_request(&env, &lock, &["symbolic link", "rm "]);
+    assert!(!victim.exists(), "the lock's symlink target was created");
+}
+
+#[test]
+fn a_lock_file_owned_by_another_user_is_refused() {
+    if skip_unless_root("a_lock_file_owned_by_another_user_is_refused") {
+        return;
+    }
+    let env = env_with_pending_delete();
+    let lock = env.journal_path().with_file_name("journal.json.lock");
+    std::fs::write(&lock, "").expect("lock");
+    chmod(&lock, 0o600);
+    chown(&lock, Some(OTHER_UID), None).expect("chown");
+    assert_refused_before_any_request(&env, &lock, &["owned by uid 65534"]);
+}
+
+#[test]
+fn a_symlinked_journal_is_refused_even_when_the_link_is_ours() {
+    let env = env_with_pending_delete();
+    let real = env.dir().join("elsewhere.json");
+    std::fs::rename(env.journal_path(), &real).expect("move");
+    symlink(&real, env.journal_path()).expect("symlink");
+    assert_refused_before_any_request(&env, &env.journal_path(), &["symbolic link"]);
+    if running_as_root() {
+        // Note: a link owned by another user is refused the same way.
+        lchown(env.journal_path(), Some(OTHER_UID), None).expect("lchown");
+        assert_refused_before_any_request(&env, &env.journal_path(), &["symbolic link"]);
+    }
+}
