@@ -124,18 +124,7 @@ impl Config {
 /// over `CLUSTER_CLIENT_TOKEN`. Neither set means no credentials.
 fn read_token(file: Option<&Path>) -> Result<Option<Token>, InputError> {
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            InputError::Invalid(format!(
-                "cannot read --token-file {}: {e}; point it at a readable file that holds the token",
-                path.display()
-            ))
-        })?;
-        return Token::new(&text).map(Some).ok_or_else(|| {
-            InputError::Invalid(format!(
-                "--token-file {} is empty; put the token in it, or drop the option",
-                path.display()
-            ))
-        });
+        return crate::secret::read_token_file(path).map(Some);
     }
     Ok(std::env::var("CLUSTER_CLIENT_TOKEN")
         .ok()

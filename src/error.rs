@@ -73,6 +73,18 @@ pub enum InputError {
         source: Box<InputError>,
     },
 
+    /// The token file is unreadable, empty, too large, or could be read or
+    /// replaced by someone else; the message says which and how to fix it.
+    #[error("refusing --token-file {}: {problem}; fix: {fix}", path.display())]
+    TokenFile {
+        /// The token file as given.
+        path: PathBuf,
+        /// What was found.
+        problem: String,
+        /// How to fix it (a `chmod 600`, say).
+        fix: String,
+    },
+
     /// A value that is valid on its own but not in this combination.
     #[error("{0}")]
     Invalid(String),

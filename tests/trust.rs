@@ -167,3 +167,116 @@ fn a_symlinked_journal_is_refused_even_when_the_link_is_ours() {
         assert_refused_before_any_request(&env, &env.journal_path(), &["symbolic link"]);
     }
 }
+
+// --- The token file ---
+
+const TOKEN: &str = "trust-test-token-0123456789";
+
+fn token_env() -> (TestEnv, std::path::PathBuf) {
+    let env = TestEnv::new(1);
+    let file = env.dir().join("token");
+    support::write_secret(&file, &format!("{TOKEN}\n"));
+    (env, file)
+}
+
+fn assert_token_refused(env: &TestEnv, file: &Path, words: &[&str]) {
+    let assert = env
+        .cmd()
+        .args(["status", "g", "--token-file"])
+        .arg(file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("refusing --token-file"));
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    for word in words {
+        assert!(stderr.contains(word), "no {word:?} in {stderr}");
+    }
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+    assert_eq!(env.total_requests(), 0);
+}
+
+#[test]
+fn a_token_file_group_or_others_may_read_or_write_is_refused() {
+    for mode in [0o644, 0o640, 0o604, 0o620, 0o602] {
+        let (env, file) = token_env();
+        chmod(&file, mode);
+        assert_token_refused(
+            &env,
+            &file,
+            &[
+                &format!("{mode:04o}"),
+                &format!("chmod 600 {}", file.display()),
+            ],
+        );
+    }
+}
+
+#[test]
+fn a_private_token_file_is_read_and_sent() {
+    for mode in [0o600, 0o400] {
+        let (env, file) = token_env();
+        chmod(&file, mode);
+        env.cmd()
+            .args(["status", "g", "--token-file"])
+            .arg(&file)
+            .assert()
+            .code(0);
+        let expected = format!("Bearer {TOKEN}");
+        assert_eq!(
+            env.nodes[0].requests()[0].header("authorization"),
+            Some(expected.as_str())
+        );
+    }
+}
+
+#[test]
+fn a_token_file_larger_than_64_kib_is_refused() {
+    let (env, file) = token_env();
+    support::write_secret(&file, &"x".repeat(64 * 1024 + 1));
+    assert_token_refused(&env, &file, &["64 KiB"]);
+}
+
+#[test]
+fn a_token_file_reached_through_our_own_symlinks_is_accepted() {
+    // The shape of a Kubernetes Secret mount: token -> ..data/token, ..data -> ..v1.
+    let (env, file) = token_env();
+    let mount = env.dir().join("mount");
+    std::fs::create_dir_all(mount.join("..v1")).expect("mkdir");
+    std::fs::rename(&file, mount.join("..v1").join("token")).expect("move");
+    symlink("..v1", mount.join("..data")).expect("symlink");
+    symlink("..data/token", mount.join("token")).expect("symlink");
+    env.cmd()
+        .args(["status", "g", "--token-file"])
+        .arg(mount.join("token"))
+        .assert()
+        .code(0);
+    assert_eq!(env.total_requests(), 1);
+}
+
+#[test]
+fn a_token_file_symlink_owned_by_another_user_is_refused() {
+    if skip_unless_root("a_token_file_symlink_owned_by_another_user_is_refused") {
+        return;
+    }
+    let (env, file) = token_env();
+    // The final link and, separately, a directory link on the way.
+    let link = env.dir().join("token-link");
+    symlink(&file, &link).expect("symlink");
+    lchown(&link, Some(OTHER_UID), None).expect("lchown");
+    assert_token_refused(&env, &link, &["owned by uid 65534", "token-link"]);
+
+    let dir_link = env.dir().join("secrets");
+    symlink(env.dir(), &dir_link).expect("symlink");
+    lchown(&dir_link, Some(OTHER_UID), None).expect("lchown");
+    assert_token_refused(&env, &dir_link.join("token"), &["owned by uid 65534"]);
+}
+
+#[test]
+fn a_token_file_owned_by_another_user_is_refused() {
+    if skip_unless_root("a_token_file_owned_by_another_user_is_refused") {
+        return;
+    }
+    let (env, file) = token_env();
+    chown(&file, Some(OTHER_UID), None).expect("chown");
+    assert_token_refused(&env, &file, &["owned by uid 65534", "chown"]);
+}

@@ -275,3 +275,17 @@ pub fn running_as_root() -> bool {
 
 /// An unprivileged uid other than the test's own (nobody).
 pub const OTHER_UID: u32 = 65534;
+
+/// Writes a token file the way the token must be kept: mode 0600.
+pub fn write_secret(path: &Path, text: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .expect("create token file");
+    file.write_all(text.as_bytes()).expect("write token file");
+}
