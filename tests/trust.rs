@@ -280,3 +280,276 @@ fn a_token_file_owned_by_another_user_is_refused() {
     chown(&file, Some(OTHER_UID), None).expect("chown");
     assert_token_refused(&env, &file, &["owned by uid 65534", "chown"]);
 }
+
+// --- Replay sends the token only where the configuration sends it ---
+
+/// One node in the hosts file and one `foreign` node that only the journal names (with a
+/// pending delete of `g`), and a private token file.
+struct Foreign {
+    env: TestEnv,
+    foreign: support::TestNode,
+    token_file: std::path::PathBuf,
+}
+
+fn foreign_journal() -> Foreign {
+    let env = TestEnv::new(1);
+    let foreign = support::TestNode::start();
+    foreign.insert_group("g");
+    env.write_journal(&[entry("g", &foreign.url(), "delete")]);
+    let token_file = env.dir().join("token");
+    support::write_secret(&token_file, TOKEN);
+    Foreign {
+        env,
+        foreign,
+        token_file,
+    }
+}
+
+fn bearer() -> String {
+    format!("Bearer {TOKEN}")
+}
+
+#[test]
+fn a_planted_journal_naming_a_foreign_host_sends_it_nothing() {
+    // Whoever could write the journal: another user (when we are root and can chown), or
+    // anyone at all when the journal is world-writable.
+    let f = foreign_journal();
+    chmod(&f.env.journal_path(), 0o666);
+    if running_as_root() {
+        chown(f.env.journal_path(), Some(OTHER_UID), None).expect("chown");
+    }
+    for args in [&["status", "g"][..], &["rollback"]] {
+        f.env
+            .cmd()
+            .args(args)
+            .arg("--token-file")
+            .arg(&f.token_file)
+            .assert()
+            .code(2);
+    }
+    assert!(
+        f.foreign.requests().is_empty(),
+        "the foreign host was contacted"
+    );
+    assert!(f.foreign.has_group("g"));
+    assert_eq!(f.env.total_requests(), 0);
+}
+
+#[test]
+fn a_repair_for_a_host_not_in_the_hosts_file_is_named_and_sent_without_the_token() {
+    let f = foreign_journal();
+    let assert = f
+        .env
+        .cmd()
+        .args(["status", "g", "--token-file"])
+        .arg(&f.token_file)
+        .assert();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains(&f.foreign.url()) && stderr.contains("not in the hosts file"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--trust-journal-hosts"), "{stderr}");
+    let requests = f.foreign.requests();
+    assert_eq!(requests.len(), 1, "the repair itself is still sent");
+    assert_eq!(requests[0].method, "DELETE");
+    assert_eq!(
+        requests[0].header("authorization"),
+        None,
+        "the token leaked"
+    );
+    // The configured node still gets the token.
+    let own = f.env.nodes[0].requests();
+    assert_eq!(own[0].header("authorization"), Some(bearer().as_str()));
+}
+
+#[test]
+fn trust_journal_hosts_sends_the_token_to_hosts_the_journal_names() {
+    for via_env in [false, true] {
+        let f = foreign_journal();
+        let mut cmd = f.env.cmd();
+        cmd.args(["status", "g", "--token-file"]).arg(&f.token_file);
+        if via_env {
+            cmd.env("CLUSTER_CLIENT_TRUST_JOURNAL_HOSTS", "true");
+        } else {
+            cmd.arg("--trust-journal-hosts");
+        }
+        cmd.assert().code(0);
+        let requests = f.foreign.requests();
+        assert_eq!(requests[0].header("authorization"), Some(bearer().as_str()));
+        assert!(!f.foreign.has_group("g"));
+    }
+}
+
+#[test]
+fn rollback_without_a_hosts_file_sends_the_token_to_the_journals_hosts() {
+    // Cron's case: no hosts file, so the (checked, private) journal names the nodes.
+    let f = foreign_journal();
+    f.env
+        .cmd()
+        .env_remove("CLUSTER_CLIENT_HOSTS")
+        .args(["rollback", "--token-file"])
+        .arg(&f.token_file)
+        .assert()
+        .code(0);
+    let requests = f.foreign.requests();
+    assert_eq!(requests[0].header("authorization"), Some(bearer().as_str()));
+    assert!(!f.foreign.has_group("g"));
+}
+
+#[test]
+fn rollback_with_a_hosts_file_keeps_the_token_to_its_nodes() {
+    let f = foreign_journal();
+    f.foreign
+        .add_rule(support::Rule::new(support::Fault::Status(401)).method("DELETE"));
+    f.env
+        .cmd()
+        .args(["rollback", "--token-file"])
+        .arg(&f.token_file)
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("not in the hosts file"));
+    assert_eq!(f.foreign.requests()[0].header("authorization"), None);
+    assert_eq!(f.env.pending().len(), 1, "the repair stays pending");
+}
+
+#[test]
+fn the_plain_http_warning_comes_once_and_names_every_node() {
+    let env = TestEnv::new(2);
+    let token_file = env.dir().join("token");
+    support::write_secret(&token_file, TOKEN);
+    let assert = env
+        .cmd()
+        .args(["create", "g", "--token-file"])
+        .arg(&token_file)
+        .assert()
+        .code(0);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("plain http://"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    for url in env.urls() {
+        assert!(lines[0].contains(&url), "{url} not named: {stderr}");
+    }
+}
+
+#[test]
+fn a_proxy_that_would_carry_the_token_is_named_unless_no_proxy_excludes_the_nodes() {
+    let env = TestEnv::new(1);
+    let token_file = env.dir().join("token");
+    support::write_secret(&token_file, TOKEN);
+    // Nothing listens on port 9: a proxied request fails, which is fine here.
+    let assert = env
+        .cmd()
+        .env("ALL_PROXY", "http://127.0.0.1:9")
+        .args(["status", "g", "--retries", "0", "--token-file"])
+        .arg(&token_file)
+        .assert();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("through the proxy set in ALL_PROXY") && stderr.contains(&env.urls()[0]),
+        "{stderr}"
+    );
+    assert!(
+        env.nodes[0].requests().is_empty(),
+        "ALL_PROXY was not honoured"
+    );
+
+    let assert = env
+        .cmd()
+        .env("all_proxy", "http://127.0.0.1:9")
+        .env("NO_PROXY", "localhost,127.0.0.0/8")
+        .args(["status", "g", "--token-file"])
+        .arg(&token_file)
+        .assert()
+        .code(0);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(!stderr.contains("proxy"), "{stderr}");
+}
+
+// --- Terminal safety ---
+
+const HOSTILE: &str = "\u{1b}[2J\u{1b}[31mFAKE: all repairs applied\n\u{202e}";
+
+#[test]
+fn control_characters_in_stored_and_node_errors_are_escaped_for_people_and_exact_in_json() {
+    use cluster_client::engine::{NodeState, NodeStatus, ReplayReport, StatusReport};
+    use cluster_client::journal::{Entry, Repair};
+    use cluster_client::output::{self, OutputFormat};
+    use cluster_client::{GroupId, Node, Operation};
+
+    let host = Node::parse("http://node1:8080").expect("node");
+    let group = GroupId::new("g").expect("group");
+    let replay = ReplayReport {
+        repaired: Vec::new(),
+        pending: vec![Entry {
+            group: group.clone(),
+            host: host.clone(),
+            action: Repair::Delete,
+            operation: Operation::Create,
+            run: "1@1".to_owned(),
+            recorded_at: 1,
+            failed_replays: 1,
+            last_error: Some(HOSTILE.to_owned()),
+        }],
+    };
+    let status = StatusReport {
+        group,
+        consistent: false,
+        nodes: vec![NodeStatus {
+            host,
+            state: NodeState::Unreachable,
+            attempts: 1,
+            error: Some(HOSTILE.to_owned()),
+        }],
+    };
+    let render = |format| {
+        let mut replay_out = Vec::new();
+        output::replay(&mut replay_out, format, &replay).expect("render");
+        let mut status_out = Vec::new();
+        output::status(&mut status_out, format, &status).expect("render");
+        [replay_out, status_out].map(|b| String::from_utf8(b).expect("utf8"))
+    };
+    for human in render(OutputFormat::Human) {
+        assert!(
+            !human.contains('\u{1b}') && !human.contains('\u{202e}'),
+            "{human:?}"
+        );
+        assert!(
+            human.contains("\\u{1b}[2J\\u{1b}[31mFAKE: all repairs applied\\n"),
+            "{human}"
+        );
+        assert_eq!(
+            human.lines().filter(|l| l.contains("FAKE")).count(),
+            1,
+            "{human}"
+        );
+    }
+    let [replay_json, status_json] = render(OutputFormat::Json);
+    let replay_json: serde_json::Value = serde_json::from_str(&replay_json).expect("json");
+    assert_eq!(replay_json["pending"][0]["last_error"], HOSTILE);
+    let status_json: serde_json::Value = serde_json::from_str(&status_json).expect("json");
+    assert_eq!(status_json["nodes"][0]["error"], HOSTILE);
+}
+
+#[test]
+fn a_stored_last_error_never_reaches_stderr_raw() {
+    // The binary's own logs and errors: a journal entry's text is escaped wherever it is
+    // quoted, and JSON keeps it exact.
+    let env = TestEnv::new(1);
+    env.nodes[0].add_rule(support::Rule::new(support::Fault::Status(500)).method("DELETE"));
+    let mut stored = entry("g", &env.urls()[0], "delete");
+    stored["last_error"] = serde_json::Value::from(HOSTILE);
+    env.write_journal(&[stored]);
+    let output = env.cmd().args(["-vvv", "rollback"]).output().expect("run");
+    assert_eq!(output.status.code(), Some(3));
+    for stream in [&output.stdout, &output.stderr] {
+        let text = String::from_utf8_lossy(stream);
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+            "{text:?}"
+        );
+    }
+}
