@@ -34,7 +34,7 @@ pub enum Command {
     /// Remove GROUP from every node; on failure, restore it where this run removed it.
     Delete(Groups),
 
-    /// Show per node whether GROUP is present (sends no writes of its own).
+    /// Show per node whether GROUP is present (only reads, after the journal replay every command does).
     Status {
         /// The group to look up.
         #[arg(value_name = "GROUP")]

@@ -229,7 +229,10 @@ fn the_job_and_the_cronjob_take_the_same_credentials_from_one_component() {
             .find(&format!("path: {patch}"))
             .unwrap_or_else(|| panic!("release/kustomization.yaml does not apply {patch}"));
         assert!(
-            kustomization[at..].lines().take(4).any(|l| l.trim() == kind),
+            kustomization[at..]
+                .lines()
+                .take(4)
+                .any(|l| l.trim() == kind),
             "{patch} must target {kind}"
         );
     }
@@ -265,8 +268,8 @@ fn the_job_and_the_cronjob_take_the_same_credentials_from_one_component() {
     }
     // The token file the variable names is the Secret's `token` key under its mount.
     let token_file = flag_value(&job, "CLUSTER_CLIENT_TOKEN_FILE");
-    let cli = parse(&["--token-file".to_owned(), token_file, "rollback".to_owned()])
-        .expect("parses");
+    let cli =
+        parse(&["--token-file".to_owned(), token_file, "rollback".to_owned()]).expect("parses");
     assert_eq!(
         cli.options.token_file.as_deref(),
         Some(Path::new("/var/run/secrets/cluster-client/token"))
