@@ -184,6 +184,8 @@ enum Warning {
     Plaintext,
     /// The token goes to the node through a proxy.
     Proxied,
+    /// Not a warning: the node's exposure (http, proxy) has been checked.
+    Checked,
 }
 
 #[derive(Serialize)]
@@ -366,7 +368,9 @@ impl HttpTransport {
                 escape_for_log(node.base())
             );
         }
-        if sent.is_some() {
+        // Note: the exposure checks read the environment, so each node is
+        // checked once per run, not on every request.
+        if sent.is_some() && self.first_warning(Warning::Checked, node) {
             self.warn_exposure(std::slice::from_ref(node));
         }
         sent
