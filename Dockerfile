@@ -7,10 +7,11 @@
 # no package manager. The builder is Debian 13 (trixie) like the runtime, so the binary
 # never needs a newer glibc than the runtime has.
 #
-# Image tags are pinned. Distroless publishes no version tags, only `nonroot` and the like;
-# a release pipeline should pin it by digest as well
-# (FROM gcr.io/distroless/cc-debian13:nonroot@sha256:...), and can do the same for the
-# rust image.
+# The builder images are pinned by version tag (rust:1.95.0-slim-trixie, cargo-chef
+# 0.1.78). The runtime image is not pinned: distroless publishes no version tags, so
+# `cc-debian13:nonroot` floats and picks up Debian security updates with every build. A
+# release pipeline that needs reproducible images should pin it by digest
+# (FROM gcr.io/distroless/cc-debian13:nonroot@sha256:...), and the rust image too.
 
 FROM rust:1.95.0-slim-trixie AS chef
 # Note: cargo-chef comes from crates.io, pinned and --locked; this layer is built once per
@@ -38,8 +39,11 @@ LABEL org.opencontainers.image.title="cluster-client" \
       org.opencontainers.image.licenses="MIT OR Apache-2.0"
 COPY --from=builder /out/cluster-client /usr/local/bin/cluster-client
 COPY --from=builder --chown=65532:65532 /out/journal /var/lib/cluster-client
+# The journal sits one directory down, in journal/ which cluster-client creates 0700: the
+# mount point of a Kubernetes volume with fsGroup is group-writable, and cluster-client
+# refuses a journal directory that anyone else may write.
 ENV CLUSTER_CLIENT_HOSTS=/etc/cluster-client/hosts.txt \
-    CLUSTER_CLIENT_JOURNAL=/var/lib/cluster-client/journal.json
+    CLUSTER_CLIENT_JOURNAL=/var/lib/cluster-client/journal/journal.json
 # Numeric, so that Kubernetes' runAsNonRoot can check it without the image's /etc/passwd.
 USER 65532:65532
 # A one-shot command-line tool, not a service: there is nothing to probe between runs.

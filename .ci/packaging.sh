@@ -104,8 +104,34 @@ say "kubectl kustomize kubernetes/ and kubernetes/job/, and the documented Job p
   >"$work/patched-job.yaml"
 grep -q 'name: cluster-client-create-team-a' "$work/patched-job.yaml"
 
-# Every manifest, that is every YAML file under kubernetes/ that is not a kustomization.
-mapfile -t manifests < <(find kubernetes -name '*.yaml' ! -name kustomization.yaml | sort)
+# Both workloads carry the credentials from the shared release component: the token Secret
+# (mounted 0440, named by CLUSTER_CLIENT_TOKEN_FILE) and the optional CA ConfigMap (named by
+# CLUSTER_CLIENT_CACERT). Checked on what kustomize really renders, per workload.
+say "credentials: the token Secret and the CA ConfigMap reach both the Job and the CronJob"
+python3 - "$work/rendered.yaml" "$work/rendered-job.yaml" "$work/patched-job.yaml" <<'PY'
+import re, sys
+want = ["secretName: cluster-client-token", "name: CLUSTER_CLIENT_TOKEN_FILE",
+        "value: /var/run/secrets/cluster-client/token", "mountPath: /var/run/secrets/cluster-client",
+        "name: CLUSTER_CLIENT_CACERT", "name: cluster-client-ca", "mountPath: /etc/cluster-client-ca",
+        "defaultMode: 288"]  # 0440, as kustomize renders it
+found = set()
+for path in sys.argv[1:]:
+    for doc in re.split(r"^---$", open(path).read(), flags=re.M):
+        kind = re.search(r"^kind: (\w+)", doc, flags=re.M)
+        if not kind or kind.group(1) not in ("Job", "CronJob"):
+            continue
+        missing = [w for w in want if w not in doc]
+        if missing:
+            sys.exit(f"{path}: the {kind.group(1)} lacks {missing}")
+        found.add(kind.group(1))
+if found != {"Job", "CronJob"}:
+    sys.exit(f"credentials checked only on {sorted(found)}")
+PY
+
+# Every manifest, that is every YAML file under kubernetes/ that is not a kustomization or
+# a patch of the release component (those are partial objects, checked as rendered above).
+mapfile -t manifests < <(find kubernetes -name '*.yaml' ! -name kustomization.yaml \
+  ! -path 'kubernetes/release/*' | sort)
 say "kubernetes-validate --strict: rendered output and ${#manifests[@]} files"
 for version in "${K8S_VERSIONS[@]}"; do
   kubernetes-validate --strict --quiet --kubernetes-version "$version" \

@@ -34,7 +34,7 @@ pub enum Command {
     /// Remove GROUP from every node; on failure, restore it where this run removed it.
     Delete(Groups),
 
-    /// Show per node whether GROUP is present (sends no writes of its own).
+    /// Show per node whether GROUP is present (only reads, after the journal replay every command does).
     Status {
         /// The group to look up.
         #[arg(value_name = "GROUP")]
@@ -71,15 +71,11 @@ pub struct Groups {
 /// Options shared by every command; each may come before or after it.
 #[derive(Debug, Args)]
 pub struct Options {
-    /// Hosts file: one base URL or host[:port] per line, worked on in file order.
-    #[arg(
-        long,
-        global = true,
-        value_name = "FILE",
-        env = "CLUSTER_CLIENT_HOSTS",
-        default_value = "hosts.txt"
-    )]
-    pub hosts: PathBuf,
+    /// Hosts file: one base URL or host[:port] per line, worked on in file order
+    /// [default: hosts.txt]. The token goes only to these nodes. `rollback` reads it
+    /// only when given; without it, the journal names the nodes.
+    #[arg(long, global = true, value_name = "FILE", env = "CLUSTER_CLIENT_HOSTS")]
+    pub hosts: Option<PathBuf>,
 
     /// Journal of pending repairs [default: journal.json in the per-user data
     /// directory, e.g. ~/.local/share/cluster-client/]. A lock file sits beside it.
@@ -164,7 +160,9 @@ pub struct Options {
     )]
     pub cacert: Option<PathBuf>,
 
-    /// Send the bearer token in FILE to every node. CLUSTER_CLIENT_TOKEN sets the token itself.
+    /// Send the bearer token in FILE (mode 0600, at most 64 KiB) to the configured nodes.
+    ///
+    /// CLUSTER_CLIENT_TOKEN sets the token itself; the file wins.
     #[arg(
         long,
         global = true,
@@ -172,6 +170,18 @@ pub struct Options {
         env = "CLUSTER_CLIENT_TOKEN_FILE"
     )]
     pub token_file: Option<PathBuf>,
+
+    /// Also send the token to hosts the journal names that are not in the hosts file.
+    ///
+    /// Without it, a repair for such a host is sent without the token, and a warning
+    /// names the host.
+    #[arg(
+        long,
+        global = true,
+        env = "CLUSTER_CLIENT_TRUST_JOURNAL_HOSTS",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub trust_journal_hosts: bool,
 
     /// Result format on stdout; logs always go to stderr.
     #[arg(

@@ -53,12 +53,14 @@ pub enum Task {
         /// The nodes, in hosts-file order.
         nodes: Vec<Node>,
     },
-    /// Replay the journal only; needs no hosts file.
+    /// Replay the journal only; needs no hosts file (when one is given, the
+    /// token goes only to its nodes).
     Rollback,
 }
 
 impl Config {
-    /// Validates `cli`: parses the hosts file (not for `rollback`), checks
+    /// Validates `cli`: parses the hosts file (for `rollback` only when one
+    /// is given), reads and checks the token file, checks
     /// every group id and the retry settings, and resolves the journal path.
     ///
     /// `completions` and `man` need no configuration; they are handled
@@ -82,12 +84,16 @@ impl Config {
                 humantime::format_duration(options.max_backoff),
             )));
         }
+        let hosts_file = options
+            .hosts
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_HOSTS_FILE));
         let task = match &cli.command {
-            Command::Create(groups) => change(Operation::Create, groups, &options.hosts)?,
-            Command::Delete(groups) => change(Operation::Delete, groups, &options.hosts)?,
+            Command::Create(groups) => change(Operation::Create, groups, &hosts_file)?,
+            Command::Delete(groups) => change(Operation::Delete, groups, &hosts_file)?,
             Command::Status { group } => Task::Status {
                 group: GroupId::new(group.as_str())?,
-                nodes: hosts::read_hosts_file(&options.hosts)?,
+                nodes: hosts::read_hosts_file(&hosts_file)?,
             },
             Command::Rollback => Task::Rollback,
             Command::Completions { .. } | Command::Man => {
@@ -96,6 +102,7 @@ impl Config {
                 ));
             }
         };
+        let configured = configured_nodes(&task, options.hosts.as_deref())?;
         let journal = match &options.journal {
             Some(path) => path.clone(),
             None => default_journal_path()?,
@@ -112,6 +119,8 @@ impl Config {
                 timeout: options.timeout,
                 ca_certificate: options.cacert.clone(),
                 token: read_token(options.token_file.as_deref())?,
+                configured,
+                trust_unlisted: options.trust_journal_hosts,
             },
             concurrency: options.concurrency,
             output: options.output,
@@ -120,22 +129,25 @@ impl Config {
     }
 }
 
+/// The hosts file used when `--hosts` (or `CLUSTER_CLIENT_HOSTS`) is not given.
+pub const DEFAULT_HOSTS_FILE: &str = "hosts.txt";
+
+/// The nodes the token may go to (see [`HttpSettings::configured`]): the
+/// hosts file's. `rollback` reads the hosts file only when one is given;
+/// without it, `None`: the journal names the nodes.
+fn configured_nodes(task: &Task, given: Option<&Path>) -> Result<Option<Vec<Node>>, InputError> {
+    Ok(match (task, given) {
+        (Task::Change { nodes, .. } | Task::Status { nodes, .. }, _) => Some(nodes.clone()),
+        (Task::Rollback, Some(path)) => Some(hosts::read_hosts_file(path)?),
+        (Task::Rollback, None) => None,
+    })
+}
+
 /// The bearer token: `--token-file` (or `CLUSTER_CLIENT_TOKEN_FILE`) wins
 /// over `CLUSTER_CLIENT_TOKEN`. Neither set means no credentials.
 fn read_token(file: Option<&Path>) -> Result<Option<Token>, InputError> {
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            InputError::Invalid(format!(
-                "cannot read --token-file {}: {e}; point it at a readable file that holds the token",
-                path.display()
-            ))
-        })?;
-        return Token::new(&text).map(Some).ok_or_else(|| {
-            InputError::Invalid(format!(
-                "--token-file {} is empty; put the token in it, or drop the option",
-                path.display()
-            ))
-        });
+        return crate::secret::read_token_file(path).map(Some);
     }
     Ok(std::env::var("CLUSTER_CLIENT_TOKEN")
         .ok()
@@ -241,17 +253,36 @@ mod tests {
 
     #[test]
     fn rollback_needs_no_hosts_file() {
+        let config = config(&["cluster-client", "--journal", "j.json", "rollback"]).expect("valid");
+        assert!(matches!(config.task, Task::Rollback));
+        assert_eq!(config.journal, PathBuf::from("j.json"));
+        assert_eq!(config.http.configured, None, "the journal names the nodes");
+    }
+
+    #[test]
+    fn rollback_with_a_hosts_file_scopes_the_token_to_it() {
+        let err = config(&[
+            "cluster-client",
+            "--hosts",
+            "/nonexistent/h.txt",
+            "rollback",
+        ])
+        .expect_err("missing");
+        assert!(err.contains("/nonexistent/h.txt"), "{err}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hosts = dir.path().join("hosts.txt");
+        std::fs::write(&hosts, "node1:8080\n").expect("write");
         let config = config(&[
             "cluster-client",
             "--hosts",
-            "/nonexistent",
-            "--journal",
-            "j.json",
+            hosts.to_str().expect("utf8"),
             "rollback",
+            "--trust-journal-hosts",
         ])
         .expect("valid");
-        assert!(matches!(config.task, Task::Rollback));
-        assert_eq!(config.journal, PathBuf::from("j.json"));
+        let nodes = config.http.configured.expect("configured");
+        assert_eq!(nodes, [Node::parse("node1:8080").expect("node")]);
+        assert!(config.http.trust_unlisted);
     }
 
     #[test]

@@ -73,6 +73,18 @@ pub enum InputError {
         source: Box<InputError>,
     },
 
+    /// The token file is unreadable, empty, too large, or could be read or
+    /// replaced by someone else; the message says which and how to fix it.
+    #[error("refusing --token-file {}: {problem}; fix: {fix}", path.display())]
+    TokenFile {
+        /// The token file as given.
+        path: PathBuf,
+        /// What was found.
+        problem: String,
+        /// How to fix it (a `chmod 600`, say).
+        fix: String,
+    },
+
     /// A value that is valid on its own but not in this combination.
     #[error("{0}")]
     Invalid(String),
@@ -135,6 +147,25 @@ pub enum JournalError {
         path: PathBuf,
         /// The I/O error.
         source: io::Error,
+    },
+
+    /// The journal, its directory or its lock file could have been written by
+    /// someone else: another owner, group or other write permission, or a
+    /// symbolic link. Nothing was read from it and nothing was sent.
+    #[error(
+        "refusing {role} {}: {problem}. Nothing was read from it and nothing was sent \
+         to any node; fix: {fix}",
+        path.display()
+    )]
+    Untrusted {
+        /// The refused path.
+        path: PathBuf,
+        /// What it is: "journal", "journal directory" or "lock file".
+        role: &'static str,
+        /// What was found: the owner uid, the mode or the file type.
+        problem: String,
+        /// How to fix it (a `chown`, `chmod` or `rm` command).
+        fix: String,
     },
 
     /// The lock file beside the journal could not be opened or locked.

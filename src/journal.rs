@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +14,7 @@ use crate::group::GroupId;
 use crate::hosts::Node;
 use crate::signals::Cancel;
 use crate::transport::Action;
+use crate::trust;
 
 /// The only journal format version this build reads and writes.
 pub const JOURNAL_VERSION: u32 = 1;
@@ -161,8 +162,9 @@ impl From<io::Error> for WriteFailure {
 }
 
 impl Journal {
-    /// Creates missing directories (mode 0700), takes the lock (waiting,
-    /// and saying so, while another run holds it), then loads the journal.
+    /// Creates missing directories (mode 0700), checks that the journal's
+    /// directory is ours, takes the lock (waiting, and saying so, while
+    /// another run holds it), then checks and loads the journal.
     ///
     /// A missing journal file is an empty journal. A file that cannot be
     /// parsed or has another version is an error and is never rewritten.
@@ -170,12 +172,19 @@ impl Journal {
     /// with [`JournalError::Interrupted`]. The journal keeps a clone of
     /// `cancel` and tells it ([`Cancel::set_pending`]) how many entries are
     /// pending after the load and after every write.
+    ///
+    /// # Errors
+    /// [`JournalError::Untrusted`], before anything is read, when the
+    /// journal's directory, the lock file or the journal is not owned by the
+    /// current user, is writable by group or others, or (lock and journal)
+    /// is a symbolic link.
     pub fn open(path: &Path, cancel: &Cancel) -> Result<Self, JournalError> {
         let dir = parent_dir(path);
         create_private_dir(dir).map_err(|source| JournalError::Write {
             path: path.to_owned(),
             source,
         })?;
+        check_dir(dir)?;
         let lock_path = lock_path(path);
         let lock = acquire_lock(&lock_path, cancel)?;
         remove_stale_temp_files(path);
@@ -394,25 +403,61 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
+/// Creates `dir` and any missing parent, each with mode 0700 and each
+/// fsynced into its parent, so a directory that a crash could lose is never
+/// relied on. Existing directories are not changed here; [`check_dir`]
+/// decides whether the journal's own one is acceptable.
 fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_private_dir(parent)?;
+    }
     let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::DirBuilderExt;
         // Note: the journal names every node and group this user touched;
-        // directories we create are private to the user (0700). Existing
-        // directories are left as the operator set them.
+        // directories we create are private to the user (0700).
         builder.mode(0o700);
     }
-    builder.create(dir)
+    match builder.create(dir) {
+        Ok(()) => {}
+        // Note: another run may have created it since the check above.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    File::open(parent_dir(dir))?.sync_all()
 }
 
-fn acquire_lock(lock_path: &Path, cancel: &Cancel) -> Result<File, JournalError> {
-    let lock_error = |source| JournalError::Lock {
-        path: lock_path.to_owned(),
-        source,
-    };
+/// Refuses a journal directory that someone else could write: another
+/// owner, or group or other write permission (sticky or not). Checked on the
+/// opened directory. The directory may be reached through a symbolic link
+/// (a home directory often is); what counts is the directory itself.
+fn check_dir(dir: &Path) -> Result<(), JournalError> {
+    let meta = File::open(dir)
+        .and_then(|d| d.metadata())
+        .map_err(|source| JournalError::Read {
+            path: dir.to_owned(),
+            source,
+        })?;
+    trust::private_dir(dir, &meta).map_err(|d| untrusted(dir, "journal directory", d))
+}
+
+fn untrusted(path: &Path, role: trust::Role, distrust: trust::Distrust) -> JournalError {
+    JournalError::Untrusted {
+        path: path.to_owned(),
+        role,
+        problem: distrust.problem,
+        fix: distrust.fix,
+    }
+}
+
+/// Opens (creating it, 0600) the lock file without following a symbolic
+/// link, and refuses one that is not ours or that others may write: such a
+/// file could be held locked by its owner forever.
+fn open_lock_file(lock_path: &Path) -> Result<File, JournalError> {
     let mut options = OpenOptions::new();
     options.create(true).truncate(false).write(true);
     #[cfg(unix)]
@@ -420,7 +465,36 @@ fn acquire_lock(lock_path: &Path, cancel: &Cancel) -> Result<File, JournalError>
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let file = options.open(lock_path).map_err(lock_error)?;
+    let file = match trust::no_follow(&mut options).open(lock_path) {
+        Ok(file) => file,
+        Err(_) if trust::is_symlink(lock_path) => {
+            return Err(untrusted(
+                lock_path,
+                "lock file",
+                trust::symlink_refused(lock_path),
+            ));
+        }
+        Err(source) => {
+            return Err(JournalError::Lock {
+                path: lock_path.to_owned(),
+                source,
+            });
+        }
+    };
+    let meta = file.metadata().map_err(|source| JournalError::Lock {
+        path: lock_path.to_owned(),
+        source,
+    })?;
+    trust::private_file(lock_path, &meta).map_err(|d| untrusted(lock_path, "lock file", d))?;
+    Ok(file)
+}
+
+fn acquire_lock(lock_path: &Path, cancel: &Cancel) -> Result<File, JournalError> {
+    let lock_error = |source| JournalError::Lock {
+        path: lock_path.to_owned(),
+        source,
+    };
+    let file = open_lock_file(lock_path)?;
     match file.try_lock() {
         Ok(()) => return Ok(file),
         Err(fs::TryLockError::WouldBlock) => {}
@@ -455,15 +529,8 @@ fn load(path: &Path) -> Result<Vec<Entry>, JournalError> {
         path: path.to_owned(),
         reason,
     };
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(JournalError::Read {
-                path: path.to_owned(),
-                source,
-            });
-        }
+    let Some(bytes) = read_private(path)? else {
+        return Ok(Vec::new());
     };
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(corrupt(
@@ -514,6 +581,29 @@ fn load(path: &Path) -> Result<Vec<Entry>, JournalError> {
         });
     }
     Ok(entries)
+}
+
+/// The journal's bytes, read from a file opened without following a
+/// symbolic link and checked to be ours before anything is read; `None`
+/// when there is no journal.
+fn read_private(path: &Path) -> Result<Option<Vec<u8>>, JournalError> {
+    let read_error = |source| JournalError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = match trust::no_follow(OpenOptions::new().read(true)).open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(_) if trust::is_symlink(path) => {
+            return Err(untrusted(path, "journal", trust::symlink_refused(path)));
+        }
+        Err(source) => return Err(read_error(source)),
+    };
+    let meta = file.metadata().map_err(read_error)?;
+    trust::private_file(path, &meta).map_err(|d| untrusted(path, "journal", d))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(read_error)?;
+    Ok(Some(bytes))
 }
 
 fn unsupported(path: &Path, found: u64) -> JournalError {

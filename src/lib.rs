@@ -42,6 +42,7 @@ pub mod signals;
 #[cfg(test)]
 mod sim;
 pub mod transport;
+pub mod trust;
 #[cfg(test)]
 mod world;
 

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use cluster_client::cli::{Cli, Command};
 use cluster_client::config::Config;
-use cluster_client::{ExitStatus, app, signals};
+use cluster_client::{ExitStatus, app, output, signals};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -17,7 +17,10 @@ fn main() -> ExitCode {
         Err(err) => {
             #[allow(clippy::print_stderr)]
             {
-                eprintln!("cluster-client: error: {err:#}");
+                eprintln!(
+                    "cluster-client: error: {}",
+                    output::escape(&format!("{err:#}"))
+                );
             }
             ExitStatus::BadInput.into()
         }
@@ -53,6 +56,17 @@ fn init_logging(verbose: u8, quiet: u8) {
     env_logger::Builder::new()
         .filter_level(level)
         .parse_env("RUST_LOG")
-        .format_target(false)
+        // Note: log lines quote node answers, errors and journal text; each
+        // message is escaped so none of it can drive the terminal or forge lines.
+        .format(|buf, record| {
+            let style = buf.default_level_style(record.level());
+            writeln!(
+                buf,
+                "[{} {style}{:<5}{style:#}] {}",
+                buf.timestamp(),
+                record.level(),
+                output::escape(&record.args().to_string())
+            )
+        })
         .init();
 }

@@ -1,5 +1,6 @@
 //! Output rendering: human-readable tables, or exactly one JSON document.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -91,7 +92,7 @@ pub fn replay(out: &mut dyn Write, format: OutputFormat, report: &ReplayReport) 
     }
     for entry in &report.pending {
         let error = entry.last_error.as_deref().unwrap_or("not attempted");
-        writeln!(out, "  pending   {}  ({error})", describe(entry))?;
+        writeln!(out, "  pending   {}  ({})", describe(entry), escape(error))?;
     }
     Ok(())
 }
@@ -102,7 +103,7 @@ fn describe(entry: &Entry) -> String {
         "{} {:?} on {}",
         entry.action,
         entry.group.as_str(),
-        entry.host
+        escape(entry.host.base())
     )
 }
 
@@ -116,7 +117,7 @@ fn operation_human(
     let hosts = |entries: &[Entry]| {
         let mut hosts: Vec<&str> = entries.iter().map(|e| e.host.base()).collect();
         hosts.dedup();
-        hosts.join(", ")
+        escape(&hosts.join(", ")).into_owned()
     };
     let undid_something = report
         .nodes
@@ -152,7 +153,7 @@ fn operation_human(
         Outcome::RepairsPending => format!(
             "failed; undo still pending on {} (kept in {}; `cluster-client rollback` retries it)",
             hosts(&report.pending),
-            journal.display()
+            escape(&journal.display().to_string())
         ),
         Outcome::Skipped => {
             "not started, nothing was sent for this group: the journal could not be written"
@@ -166,7 +167,7 @@ fn operation_human(
     };
     writeln!(out, "{name} {group:?}: {headline}")?;
     if let Some(error) = &report.journal_error {
-        writeln!(out, "  journal: {error}")?;
+        writeln!(out, "  journal: {}", escape(&error.to_string()))?;
     }
     if matches!(report.outcome, Outcome::Refused | Outcome::Skipped) {
         return Ok(());
@@ -195,9 +196,9 @@ fn operation_human(
     Ok(())
 }
 
-/// The width of the widest base URL, to align the node tables.
+/// The width of the widest base URL as printed, to align the node tables.
 fn host_width<'a>(hosts: impl Iterator<Item = &'a Node>) -> usize {
-    hosts.map(|h| h.base().len()).max().unwrap_or(0)
+    hosts.map(|h| escape(h.base()).len()).max().unwrap_or(0)
 }
 
 /// "  http://node1:8080  <text>  (<error>)", with trailing blanks trimmed.
@@ -208,15 +209,60 @@ fn node_line(
     text: &str,
     error: Option<&str>,
 ) -> io::Result<()> {
-    let line = format!("  {:width$}  {text}", host.base());
+    let line = format!("  {:width$}  {text}", escape(host.base()));
     let line = line.trim_end();
     match error {
-        Some(error) => writeln!(out, "{line}  ({error})"),
+        Some(error) => writeln!(out, "{line}  ({})", escape(error)),
         None => writeln!(out, "{line}"),
     }
+}
+
+/// `text` made safe to print for people: control characters (C0, DEL and
+/// C1, such as ESC or a line break) and the invisible bidirectional
+/// formatting characters are shown as escapes (`\n`, `\r`, `\t`,
+/// otherwise `\u{1b}`), so text from a node or the journal cannot clear
+/// the screen, recolour it, forge extra lines or reorder what is shown.
+/// Anything else is unchanged, and text with nothing to escape is borrowed.
+///
+/// JSON output does not use it: serde_json escapes control characters
+/// itself and keeps the exact text.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => shown.push_str("\\n"),
+            '\r' => shown.push_str("\\r"),
+            '\t' => shown.push_str("\\t"),
+            c if needs_escape(c) => shown.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => shown.push(c),
+        }
+    }
+    Cow::Owned(shown)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 fn json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_shows_control_and_bidi_characters_visibly() {
+        assert!(matches!(escape("plain: text é"), Cow::Borrowed(_)));
+        assert_eq!(
+            escape("\u{1b}[2J\u{1b}[31mFAKE\nline\r\t\u{7f}\u{9b}\u{202e}x"),
+            "\\u{1b}[2J\\u{1b}[31mFAKE\\nline\\r\\t\\u{7f}\\u{9b}\\u{202e}x"
+        );
+    }
 }

@@ -1,16 +1,17 @@
 //! The network seam: one request attempt to one node, and its reqwest implementation.
 
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::io::Read;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::Certificate;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{Certificate, Url};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -160,17 +161,31 @@ pub struct HttpSettings {
     /// Extra PEM CA certificates to trust for https nodes; `None` trusts
     /// only the built-in Mozilla roots.
     pub ca_certificate: Option<PathBuf>,
-    /// A bearer token sent to every node; `None` sends no credentials.
+    /// A bearer token; `None` sends no credentials. Which nodes receive it
+    /// is decided by `configured` and `trust_unlisted`.
     pub token: Option<Token>,
+    /// The nodes the configuration names (the hosts file). The token goes
+    /// only to their origins (scheme, host and port), and a request to any
+    /// other node (a journal entry for a host no longer listed) is logged
+    /// once per node. `None` when no hosts file was given (`rollback` from
+    /// cron): then the journal, already checked to be the user's own and
+    /// private, names the nodes, and every one of them receives the token.
+    pub configured: Option<Vec<Node>>,
+    /// Send the token to nodes outside `configured` too
+    /// (`--trust-journal-hosts`).
+    pub trust_unlisted: bool,
 }
 
 impl HttpSettings {
-    /// Plain settings: this timeout, built-in roots, no credentials.
+    /// Plain settings: this timeout, built-in roots, no credentials, no
+    /// configured set of nodes.
     pub fn with_timeout(timeout: Duration) -> Self {
         Self {
             timeout,
             ca_certificate: None,
             token: None,
+            configured: None,
+            trust_unlisted: false,
         }
     }
 }
@@ -194,10 +209,30 @@ pub struct HttpTransport {
     client: Client,
     /// The limit for a whole attempt, body included.
     timeout: Duration,
-    /// Kept only to redact it from logged bodies; the header is in `client`.
+    /// Kept to redact it from logged bodies.
     token: Option<Token>,
-    /// Whether the warning about a token sent over plain http was logged.
-    warned_plaintext: Arc<AtomicBool>,
+    /// `Authorization: Bearer <token>`, marked sensitive; added per request
+    /// to the nodes the token may go to.
+    authorization: Option<HeaderValue>,
+    /// The origins of the configured nodes; `None` when no set is configured.
+    configured: Option<HashSet<String>>,
+    /// Whether nodes outside `configured` get the token as well.
+    trust_unlisted: bool,
+    /// Warnings already logged, as `(what, origin)`: each is logged once per run.
+    warned: Arc<Mutex<HashSet<(Warning, String)>>>,
+}
+
+/// What a once-per-node warning is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Warning {
+    /// The node is not in the configured set.
+    Unlisted,
+    /// The token goes to the node over plain http.
+    Plaintext,
+    /// The token goes to the node through a proxy.
+    Proxied,
+    /// Not a warning: the node's exposure (http, proxy) has been checked.
+    Checked,
 }
 
 #[derive(Serialize)]
@@ -213,7 +248,13 @@ impl HttpTransport {
     ///
     /// Certificates are always verified. `ca_certificate` adds every
     /// certificate of a PEM file to the built-in Mozilla roots. `token` is
-    /// sent as `Authorization: Bearer <token>` on every request.
+    /// sent as `Authorization: Bearer <token>` on every request to a node in
+    /// `configured` (or to every node when that is `None` or
+    /// `trust_unlisted` is set).
+    ///
+    /// When the token will cross plain `http://` or a proxy on the way to a
+    /// configured node, one warning names all such nodes here; nodes met
+    /// later (from the journal) are warned about once each on first use.
     ///
     /// # Errors
     /// [`Error::Http`] when the CA file cannot be read, holds no PEM
@@ -231,9 +272,7 @@ impl HttpTransport {
                 builder = builder.add_root_certificate(certificate);
             }
         }
-        if let Some(token) = &settings.token {
-            builder = builder.default_headers(bearer_header(token)?);
-        }
+        let authorization = settings.token.as_ref().map(bearer_header).transpose()?;
         let client = builder
             .build()
             .map_err(|e| match &settings.ca_certificate {
@@ -246,13 +285,28 @@ impl HttpTransport {
                 )),
                 None => Error::Http(error_chain(&e)),
             })?;
-        Ok(Self {
+        let transport = Self {
             client,
             timeout: settings.timeout,
             token: settings.token.clone(),
-            warned_plaintext: Arc::new(AtomicBool::new(false)),
-        })
+            authorization,
+            configured: settings
+                .configured
+                .as_ref()
+                .map(|nodes| nodes.iter().map(origin).collect()),
+            trust_unlisted: settings.trust_unlisted,
+            warned: Arc::new(Mutex::new(HashSet::new())),
+        };
+        if let Some(nodes) = &settings.configured {
+            transport.warn_exposure(nodes);
+        }
+        Ok(transport)
     }
+}
+
+/// `scheme://host:port` of a node: the unit the token is scoped to.
+fn origin(node: &Node) -> String {
+    node.collection_url().origin().ascii_serialization()
 }
 
 /// What to do about an unusable `--cacert` file.
@@ -285,7 +339,7 @@ fn read_ca_bundle(path: &Path) -> Result<Vec<Certificate>, Error> {
 
 /// `Authorization: Bearer <token>`, marked sensitive so that neither
 /// reqwest nor hyper ever logs or formats its value.
-fn bearer_header(token: &Token) -> Result<HeaderMap, Error> {
+fn bearer_header(token: &Token) -> Result<HeaderValue, Error> {
     let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
         // Note: the parse error is not shown, in case a future version quotes the value.
         Error::Http(
@@ -296,9 +350,7 @@ fn bearer_header(token: &Token) -> Result<HeaderMap, Error> {
         )
     })?;
     value.set_sensitive(true);
-    let mut headers = HeaderMap::new();
-    headers.insert(AUTHORIZATION, value);
-    Ok(headers)
+    Ok(value)
 }
 
 impl Transport for HttpTransport {
@@ -306,12 +358,14 @@ impl Transport for HttpTransport {
         let body = GroupBody {
             group_id: group.as_str(),
         };
-        let request = match action {
+        let mut request = match action {
             Action::Create => self.client.post(node.collection_url()).json(&body),
             Action::Delete => self.client.delete(node.collection_url()).json(&body),
             Action::Read => self.client.get(node.group_url(group)),
         };
-        self.warn_if_plaintext(node);
+        if let Some(value) = self.authorization_for(node) {
+            request = request.header(AUTHORIZATION, value.clone());
+        }
         // Note: the client's own timeout limits each read of the body, not
         // the whole body, so a node dripping a byte at a time would hold an
         // attempt for hours. A per-request timeout is a deadline for the
@@ -379,21 +433,177 @@ impl Transport for HttpTransport {
 }
 
 impl HttpTransport {
-    /// Warns once per transport when the token is about to cross plain http.
-    fn warn_if_plaintext(&self, node: &Node) {
+    /// The `Authorization` value to send to `node`, if any; logs (once per
+    /// node) a node outside the configured set, and where the token goes
+    /// over plain http or a proxy to a node not warned about yet.
+    fn authorization_for(&self, node: &Node) -> Option<&HeaderValue> {
+        let listed = self
+            .configured
+            .as_ref()
+            .is_none_or(|origins| origins.contains(&origin(node)));
+        let sent = self
+            .authorization
+            .as_ref()
+            .filter(|_| listed || self.trust_unlisted);
+        if !listed && self.first_warning(Warning::Unlisted, node) {
+            let what = match (&self.authorization, sent) {
+                (None, _) => "",
+                (Some(_), Some(_)) => {
+                    ", and gets the bearer token because --trust-journal-hosts is set"
+                }
+                (Some(_), None) => {
+                    "; it is sent without the bearer token. Add the node to the hosts file, \
+                     or pass --trust-journal-hosts (CLUSTER_CLIENT_TRUST_JOURNAL_HOSTS=true) \
+                     to send the token to the hosts the journal names"
+                }
+            };
+            log::warn!(
+                "{}: not in the hosts file, but the journal holds a repair for it{what}",
+                escape_for_log(node.base())
+            );
+        }
+        // Note: the exposure checks read the environment, so each node is
+        // checked once per run, not on every request.
+        if sent.is_some() && self.first_warning(Warning::Checked, node) {
+            self.warn_exposure(std::slice::from_ref(node));
+        }
+        sent
+    }
+
+    /// Warns, once per node and naming all of `nodes` that qualify in one
+    /// line, when the token will cross plain http or a proxy to them.
+    fn warn_exposure(&self, nodes: &[Node]) {
+        if self.authorization.is_none() {
+            return;
+        }
+        let listed = |node: &&Node| {
+            self.trust_unlisted
+                || self
+                    .configured
+                    .as_ref()
+                    .is_none_or(|origins| origins.contains(&origin(node)))
+        };
+        let plaintext: Vec<&Node> = nodes
+            .iter()
+            .filter(listed)
+            .filter(|n| n.base().starts_with("http://"))
+            .filter(|n| self.first_warning(Warning::Plaintext, n))
+            .collect();
         // Note: the token is still sent: the operator chose both the token and
         // the http:// URL, and a node behind a TLS-terminating sidecar on the
         // same host is a legitimate setup.
-        if self.token.is_some()
-            && node.base().starts_with("http://")
-            && !self.warned_plaintext.swap(true, Ordering::Relaxed)
-        {
+        if !plaintext.is_empty() {
             log::warn!(
-                "{node}: the bearer token is sent over plain http://, where anyone on the path \
-                 can read it; use https:// for this node"
+                "the bearer token is sent over plain http:// to {}, where anyone on the path \
+                 can read it; use https:// for these nodes",
+                names(&plaintext)
+            );
+        }
+        let mut proxied: Vec<(&Node, &'static str)> = Vec::new();
+        for node in nodes.iter().filter(listed) {
+            if let Some(variable) =
+                proxy_variable(&node.collection_url(), &|name| std::env::var(name).ok())
+                && self.first_warning(Warning::Proxied, node)
+            {
+                proxied.push((node, variable));
+            }
+        }
+        if !proxied.is_empty() {
+            let variables: BTreeSet<&str> = proxied.iter().map(|(_, v)| *v).collect();
+            let nodes: Vec<&Node> = proxied.iter().map(|(n, _)| *n).collect();
+            log::warn!(
+                "the bearer token goes to {} through the proxy set in {}: the proxy sees which \
+                 hosts are contacted, and reads the token on http://; list the nodes in \
+                 NO_PROXY if the proxy should not carry them",
+                names(&nodes),
+                variables.into_iter().collect::<Vec<_>>().join(", ")
             );
         }
     }
+
+    /// Whether `warning` about `node` is due: true the first time only.
+    fn first_warning(&self, warning: Warning, node: &Node) -> bool {
+        // Note: a poisoned lock only means another thread panicked mid-insert;
+        // the set is still usable, and a repeated warning is harmless.
+        self.warned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((warning, origin(node)))
+    }
+}
+
+/// Node base URLs for a log line, comma-separated and escaped.
+fn names(nodes: &[&Node]) -> String {
+    nodes
+        .iter()
+        .map(|n| escape_for_log(n.base()).into_owned())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The proxy environment variable reqwest would use for `url`, or `None`
+/// when the URL goes direct: `HTTP_PROXY` for http and `HTTPS_PROXY` for
+/// https (each lower case first, then upper case), then `ALL_PROXY`, unless
+/// `NO_PROXY` matches the host. `NO_PROXY` entries are `*`, domain names
+/// (matching the name and its subdomains, with or without a leading dot),
+/// and IP addresses or CIDR blocks.
+fn proxy_variable(url: &Url, var: &dyn Fn(&str) -> Option<String>) -> Option<&'static str> {
+    let set = |name: &str| var(name).is_some_and(|v| !v.trim().is_empty());
+    let candidates: &[&'static str] = match url.scheme() {
+        "https" => &["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"],
+        _ => &["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"],
+    };
+    let variable = candidates.iter().copied().find(|name| set(name))?;
+    let no_proxy = var("no_proxy")
+        .or_else(|| var("NO_PROXY"))
+        .unwrap_or_default();
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let excluded = no_proxy
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .any(|entry| no_proxy_matches(entry, host));
+    (!excluded).then_some(variable)
+}
+
+fn no_proxy_matches(entry: &str, host: &str) -> bool {
+    if entry == "*" {
+        return true;
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return match entry.split_once('/') {
+            Some((net, bits)) => match (net.parse::<IpAddr>(), bits.parse::<u32>()) {
+                (Ok(IpAddr::V4(net)), Ok(bits)) if bits <= 32 => match ip {
+                    IpAddr::V4(ip) => {
+                        let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+                        u32::from(ip) & mask == u32::from(net) & mask
+                    }
+                    IpAddr::V6(_) => false,
+                },
+                (Ok(IpAddr::V6(net)), Ok(bits)) if bits <= 128 => match ip {
+                    IpAddr::V6(ip) => {
+                        let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                        u128::from(ip) & mask == u128::from(net) & mask
+                    }
+                    IpAddr::V4(_) => false,
+                },
+                _ => false,
+            },
+            None => entry.parse::<IpAddr>().is_ok_and(|e| e == ip),
+        };
+    }
+    let domain = entry.trim_start_matches('.').to_ascii_lowercase();
+    let host = host.to_ascii_lowercase();
+    host == domain || host.ends_with(&format!(".{domain}"))
+}
+
+/// `text` with control characters shown visibly, for log lines that quote
+/// node or journal text; see [`crate::output::escape`].
+fn escape_for_log(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::output::escape(text)
 }
 
 /// A response body as one log line shows it: quoted and escaped (so a
@@ -535,14 +745,54 @@ mod tests {
         assert_eq!(body_preview(b"\xff", None), "\"\u{fffd}\"");
     }
 
+    #[test]
+    fn proxy_variables_follow_scheme_and_no_proxy() {
+        let url = |u: &str| Url::parse(u).expect("url");
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let none = env(&[]);
+        assert_eq!(proxy_variable(&url("http://n:80/"), &none), None);
+        let http = env(&[("HTTP_PROXY", "http://p:3128")]);
+        assert_eq!(proxy_variable(&url("http://n/"), &http), Some("HTTP_PROXY"));
+        assert_eq!(proxy_variable(&url("https://n/"), &http), None);
+        let all = env(&[
+            ("all_proxy", "socks5://p"),
+            ("no_proxy", ".internal, 10.0.0.0/8,::1"),
+        ]);
+        assert_eq!(
+            proxy_variable(&url("https://n.example/"), &all),
+            Some("all_proxy")
+        );
+        assert_eq!(proxy_variable(&url("https://internal/"), &all), None);
+        assert_eq!(proxy_variable(&url("https://a.b.internal/"), &all), None);
+        assert_eq!(proxy_variable(&url("http://10.1.2.3:8080/"), &all), None);
+        assert_eq!(
+            proxy_variable(&url("http://11.1.2.3/"), &all),
+            Some("all_proxy")
+        );
+        assert_eq!(proxy_variable(&url("http://[::1]:8080/"), &all), None);
+        assert_eq!(
+            proxy_variable(&url("http://notinternal/"), &all),
+            Some("all_proxy")
+        );
+        let star = env(&[("HTTPS_PROXY", "http://p"), ("NO_PROXY", "*")]);
+        assert_eq!(proxy_variable(&url("https://n/"), &star), None);
+    }
+
     mod settings {
         use super::super::*;
 
         fn settings(ca: Option<&Path>, token: Option<&str>) -> HttpSettings {
             HttpSettings {
-                timeout: Duration::from_secs(1),
-                ca_certificate: ca.map(Path::to_owned),
                 token: token.and_then(Token::new),
+                ca_certificate: ca.map(Path::to_owned),
+                ..HttpSettings::with_timeout(Duration::from_secs(1))
             }
         }
 

@@ -200,3 +200,145 @@ fn renamed_flags_would_be_caught() {
     );
     assert_eq!(flag_for_env("CLUSTER_CLIENT_NO_SUCH_VARIABLE"), None);
 }
+
+/// The lines of a pod spec from `containers:` on, with the indentation of the first one
+/// removed, so the Job's and the CronJob's copies compare equal when they agree.
+fn pod_spec_from_containers(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.trim_start() == "containers:")
+        .expect("containers:");
+    let indent = lines[start].len() - lines[start].trim_start().len();
+    lines[start..]
+        .iter()
+        .map(|l| l.get(indent..).unwrap_or(l.trim_start()).to_owned())
+        .collect()
+}
+
+#[test]
+fn the_job_and_the_cronjob_take_the_same_credentials_from_one_component() {
+    let release = root().join("kubernetes/release");
+    let kustomization =
+        std::fs::read_to_string(release.join("kustomization.yaml")).expect("release");
+    for (patch, kind) in [
+        ("credentials-job.yaml", "kind: Job"),
+        ("credentials-cronjob.yaml", "kind: CronJob"),
+    ] {
+        let at = kustomization
+            .find(&format!("path: {patch}"))
+            .unwrap_or_else(|| panic!("release/kustomization.yaml does not apply {patch}"));
+        assert!(
+            kustomization[at..]
+                .lines()
+                .take(4)
+                .any(|l| l.trim() == kind),
+            "{patch} must target {kind}"
+        );
+    }
+    // Both renderings include the release component: kubernetes/ and kubernetes/job/.
+    for dir in ["kubernetes", "kubernetes/job"] {
+        let text = std::fs::read_to_string(root().join(dir).join("kustomization.yaml"))
+            .expect("kustomization");
+        assert!(
+            text.lines().any(|l| l.trim().ends_with("release")),
+            "{dir} does not include the release component"
+        );
+    }
+    let job = std::fs::read_to_string(release.join("credentials-job.yaml")).expect("job patch");
+    let cronjob =
+        std::fs::read_to_string(release.join("credentials-cronjob.yaml")).expect("cron patch");
+    assert_eq!(
+        pod_spec_from_containers(&job),
+        pod_spec_from_containers(&cronjob),
+        "the Job's and the CronJob's credentials differ"
+    );
+    for needed in [
+        "secretName: cluster-client-token",
+        "defaultMode: 0440",
+        "name: CLUSTER_CLIENT_TOKEN_FILE",
+        "value: /var/run/secrets/cluster-client/token",
+        "mountPath: /var/run/secrets/cluster-client",
+        "name: CLUSTER_CLIENT_CACERT",
+        "name: cluster-client-ca",
+        "optional: true",
+        "mountPath: /etc/cluster-client-ca",
+    ] {
+        assert!(job.contains(needed), "credentials-job.yaml lacks {needed}");
+    }
+    // The token file the variable names is the Secret's `token` key under its mount.
+    let token_file = flag_value(&job, "CLUSTER_CLIENT_TOKEN_FILE");
+    let cli =
+        parse(&["--token-file".to_owned(), token_file, "rollback".to_owned()]).expect("parses");
+    assert_eq!(
+        cli.options.token_file.as_deref(),
+        Some(Path::new("/var/run/secrets/cluster-client/token"))
+    );
+}
+
+/// The `value:` under `- name: <name>` in a manifest.
+fn flag_value(text: &str, name: &str) -> String {
+    env_entries(text)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no value for {name}"))
+}
+
+#[test]
+fn the_docs_create_the_secret_and_configmap_the_manifests_mount() {
+    let docs = std::fs::read_to_string(root().join("docs/kubernetes.md")).expect("docs");
+    for needed in [
+        "kubectl -n cluster-client create secret generic cluster-client-token",
+        "--from-file=token=",
+        "kubectl -n cluster-client create configmap cluster-client-ca",
+        "--from-file=ca.crt=",
+        "--from-literal=CLUSTER_CLIENT_CACERT=/etc/cluster-client-ca/ca.crt",
+    ] {
+        assert!(docs.contains(needed), "docs/kubernetes.md lacks `{needed}`");
+    }
+}
+
+#[test]
+fn rendered_manifests_carry_the_token_secret_in_both_the_job_and_the_cronjob() {
+    // Note: the real renderer when kubectl is installed (.ci/packaging.sh always has it);
+    // the static check above covers machines without it.
+    let render = |dir: &str| {
+        std::process::Command::new("kubectl")
+            .args(["kustomize", dir])
+            .current_dir(root())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let (Some(all), Some(job)) = (render("kubernetes"), render("kubernetes/job")) else {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipping the rendered check: no kubectl with kustomize on PATH");
+        }
+        return;
+    };
+    let mut kinds = Vec::new();
+    for doc in all.split("\n---\n").chain(job.split("\n---\n")) {
+        let Some(kind) = doc
+            .lines()
+            .find_map(|l| l.strip_prefix("kind: "))
+            .filter(|k| *k == "Job" || *k == "CronJob")
+        else {
+            continue;
+        };
+        for needed in [
+            "secretName: cluster-client-token",
+            "name: CLUSTER_CLIENT_TOKEN_FILE",
+            "name: CLUSTER_CLIENT_CACERT",
+            "mountPath: /var/run/secrets/cluster-client",
+            "name: cluster-client-hosts",
+        ] {
+            assert!(doc.contains(needed), "the rendered {kind} lacks {needed}");
+        }
+        kinds.push(kind.to_owned());
+    }
+    kinds.sort();
+    assert_eq!(kinds, ["CronJob", "Job"]);
+}

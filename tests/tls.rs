@@ -236,7 +236,7 @@ fn the_token_from_the_environment_reaches_every_node_as_a_bearer_header() {
 fn the_token_file_reaches_the_nodes_and_wins_over_the_environment() {
     let env = TestEnv::new(2);
     let file = env.dir().join("token");
-    std::fs::write(&file, format!("{TOKEN}\n")).expect("write token");
+    support::write_secret(&file, &format!("{TOKEN}\n"));
     env.cmd()
         .env("CLUSTER_CLIENT_TOKEN", "the-other-token")
         .args(["create", "g", "--token-file"])
@@ -279,7 +279,7 @@ fn the_token_never_appears_in_logs_output_or_the_journal() {
     env.nodes[1].add_rule(Rule::new(Fault::Status(500)).method("DELETE"));
     env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("POST"));
     let token_file = env.dir().join("token");
-    std::fs::write(&token_file, TOKEN).expect("write token");
+    support::write_secret(&token_file, TOKEN);
 
     // Each run ends with repairs pending (3), or, for status, with nodes that disagree (1).
     let runs: [(&[&str], i32); 4] = [
@@ -336,7 +336,7 @@ fn the_token_never_appears_in_logs_output_or_the_journal() {
 fn a_token_that_cannot_be_a_header_is_refused_without_showing_it() {
     let env = TestEnv::new(1);
     let file = env.dir().join("token");
-    std::fs::write(&file, format!("{TOKEN}\n{TOKEN}\n")).expect("write token");
+    support::write_secret(&file, &format!("{TOKEN}\n{TOKEN}\n"));
     let output = env
         .cmd()
         .args(["-vvv", "create", "g", "--token-file"])

@@ -342,3 +342,55 @@ pub fn hold_journal_lock(env: &TestEnv) -> std::fs::File {
     lock.lock().expect("hold the lock");
     lock
 }
+
+impl TestEnv {
+    /// Writes a journal holding `entries` (see [`entry`]) the way cluster-client
+    /// would: directory 0700, file 0600, owned by the test's user.
+    pub fn write_journal(&self, entries: &[Value]) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.journal_path();
+        let dir = path.parent().expect("journal dir");
+        std::fs::create_dir_all(dir).expect("mkdir journal dir");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).expect("chmod dir");
+        let text = serde_json::json!({"version": 1, "entries": entries}).to_string();
+        std::fs::write(&path, text).expect("write journal");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod journal");
+    }
+}
+
+/// One pending journal entry: apply `action` (`delete` or `create`) for `group` on `host`.
+pub fn entry(group: &str, host: &str, action: &str) -> Value {
+    let operation = if action == "delete" {
+        "create"
+    } else {
+        "delete"
+    };
+    serde_json::json!({
+        "group": group, "host": host, "action": action, "operation": operation,
+        "run": "1@1", "recorded_at": 1, "failed_replays": 0,
+    })
+}
+
+/// Whether the tests run as root, and so can `chown` files to another user
+/// (as CI does). Tests that need it print why they skip otherwise.
+pub fn running_as_root() -> bool {
+    cluster_client::trust::euid() == Some(0)
+}
+
+/// An unprivileged uid other than the test's own (nobody).
+pub const OTHER_UID: u32 = 65534;
+
+/// Writes a token file the way the token must be kept: mode 0600.
+pub fn write_secret(path: &Path, text: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .expect("create token file");
+    file.write_all(text.as_bytes()).expect("write token file");
+}
