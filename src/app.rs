@@ -74,7 +74,10 @@ pub fn run<T: Transport>(
             )
         }
         Task::Change {
-            operation, groups, ..
+            operation,
+            groups,
+            list,
+            ..
         } => {
             let mut progress = Progress::new(groups.len());
             let reports = cluster.run_many_reporting(*operation, groups, journal, |r| {
@@ -83,7 +86,7 @@ pub fn run<T: Transport>(
             progress.finish();
             (
                 ExitStatus::of_operations(&reports, cancel.change_sent()),
-                output::operations(out, format, &reports, journal.path()),
+                output::operations(out, format, &reports, *list, journal.path()),
             )
         }
     };

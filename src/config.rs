@@ -43,6 +43,9 @@ pub enum Task {
         operation: Operation,
         /// The groups, in the order given, no duplicates.
         groups: Vec<GroupId>,
+        /// Whether the command named a list (several groups or
+        /// `--from-file`): its JSON result is then an array, even of one.
+        list: bool,
         /// The nodes, in hosts-file order.
         nodes: Vec<Node>,
     },
@@ -212,6 +215,7 @@ fn change(operation: Operation, args: &Groups, hosts_path: &Path) -> Result<Task
     }
     Ok(Task::Change {
         operation,
+        list: args.groups.len() > 1 || args.from_file.is_some(),
         groups: groups.list,
         nodes: hosts::read_hosts_file(hosts_path)?,
     })

@@ -67,8 +67,7 @@ impl Operation {
 }
 
 /// What happened on one node during a create or delete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NodeResult {
     /// This run created the group here, and it stays.
     Created,
@@ -93,7 +92,7 @@ pub enum NodeResult {
 }
 
 /// One node's line in an [`OperationReport`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeReport {
     /// The node's base URL.
     pub host: Node,
@@ -102,13 +101,11 @@ pub struct NodeReport {
     /// Requests sent to the node by this run, reads and undos included.
     pub attempts: u32,
     /// Why the node failed, if it did.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 /// How a create or delete ended; it decides the exit status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// Every node is in the requested state.
     Done,
@@ -125,7 +122,7 @@ pub enum Outcome {
 }
 
 /// The result of one create or delete.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperationReport {
     /// Which operation ran.
     pub operation: Operation,
@@ -142,13 +139,11 @@ pub struct OperationReport {
     pub pending: Vec<Entry>,
     /// Set when the journal could not be updated after the nodes were; the
     /// journal then still holds undos that the next run will apply.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub journal_error: Option<String>,
 }
 
 /// Whether a node has the group, as `status` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NodeState {
     /// GET answered 200.
     Present,
@@ -159,7 +154,7 @@ pub enum NodeState {
 }
 
 /// One node's line in a [`StatusReport`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeStatus {
     /// The node's base URL.
     pub host: Node,
@@ -168,12 +163,11 @@ pub struct NodeStatus {
     /// Requests sent.
     pub attempts: u32,
     /// Why the node is unreachable.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 /// The result of `status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusReport {
     /// The group that was looked up.
     pub group: GroupId,
@@ -184,7 +178,7 @@ pub struct StatusReport {
 }
 
 /// The result of replaying the journal.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayReport {
     /// Repairs applied and removed from the journal (or, when
     /// `journal_error` is set, applied but still listed in it).
@@ -193,12 +187,10 @@ pub struct ReplayReport {
     /// after the replay.
     pub pending: Vec<Entry>,
     /// Whether the replay sent any request.
-    #[serde(skip)]
     pub sent: bool,
     /// Set when the journal could not be rewritten after the repairs: the
     /// file then still lists the repairs applied, and the next replay sends
     /// them again (they are idempotent).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub journal_error: Option<String>,
 }
 

@@ -17,7 +17,11 @@ use crate::transport::Action;
 use crate::trust;
 
 /// The only journal format version this build reads and writes.
-pub const JOURNAL_VERSION: u32 = 1;
+pub const JOURNAL_VERSION: u32 = 2;
+
+/// The older format this build still reads (timestamps in Unix seconds); a
+/// journal in it is rewritten in [`JOURNAL_VERSION`] when opened.
+pub const JOURNAL_VERSION_READ: u32 = 1;
 
 /// A compensation to apply to one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -67,7 +71,9 @@ pub struct Entry {
     pub operation: Operation,
     /// The run that recorded the entry: `pid@unix-millis`.
     pub run: String,
-    /// When the entry was recorded, in seconds since the Unix epoch.
+    /// When the entry was recorded, in seconds since the Unix epoch. The
+    /// file stores it as RFC 3339 UTC (format 1 stored the seconds).
+    #[serde(with = "stamp")]
     pub recorded_at: u64,
     /// How many replays have failed to apply it so far.
     #[serde(default)]
@@ -104,6 +110,7 @@ struct RawEntry {
     action: Repair,
     operation: Operation,
     run: String,
+    #[serde(with = "stamp")]
     recorded_at: u64,
     #[serde(default)]
     failed_replays: u32,
@@ -114,6 +121,51 @@ struct RawEntry {
 #[derive(Deserialize)]
 struct VersionProbe {
     version: u64,
+}
+
+/// `recorded_at` as the file holds it: RFC 3339 UTC (`2026-12-02T01:20:00Z`)
+/// since format 2; Unix seconds in format 1, still read.
+mod stamp {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(secs: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&rfc3339(*secs))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Seconds(u64),
+            Text(String),
+        }
+        match Stored::deserialize(deserializer)? {
+            Stored::Seconds(secs) => Ok(secs),
+            Stored::Text(text) => humantime::parse_rfc3339(&text)
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs())
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "recorded_at {text:?} is not an RFC 3339 UTC time such as \
+                         2026-12-02T01:20:00Z"
+                    ))
+                }),
+        }
+    }
+
+    /// `secs` since the Unix epoch as RFC 3339 UTC, to the second.
+    pub fn rfc3339(secs: u64) -> humantime::Rfc3339Timestamp {
+        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs))
+    }
+}
+
+/// `secs` since the Unix epoch as RFC 3339 UTC (`2026-12-02T01:20:00Z`), as
+/// the journal and the JSON output show times.
+pub fn rfc3339(secs: u64) -> String {
+    stamp::rfc3339(secs).to_string()
 }
 
 /// An open journal. Holding it holds the exclusive lock on `<journal>.lock`,
@@ -188,16 +240,37 @@ impl Journal {
         let lock_path = lock_path(path);
         let lock = acquire_lock(&lock_path, cancel)?;
         remove_stale_temp_files(path);
-        let entries = load(path)?;
+        let (entries, version) = load(path)?;
         cancel.set_pending(entries.len());
-        Ok(Self {
+        let journal = Self {
             path: path.to_owned(),
             entries,
             cancel: cancel.clone(),
             _lock: lock,
             #[cfg(test)]
             hook: None,
-        })
+        };
+        if version != JOURNAL_VERSION && !journal.entries.is_empty() {
+            journal.rewrite()?;
+            log::info!(
+                "rewrote journal {} from format {version} to format {JOURNAL_VERSION}",
+                path.display()
+            );
+        }
+        Ok(journal)
+    }
+
+    /// Writes the entries again, durably, in this build's format.
+    fn rewrite(&self) -> Result<(), JournalError> {
+        let bytes = file_bytes(&self.entries).map_err(|source| JournalError::Write {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.write_atomic(&bytes)
+            .map_err(|failure| JournalError::Write {
+                path: self.path.clone(),
+                source: failure.source,
+            })
     }
 
     /// Calls `hook` at every write boundary from now on (tests only).
@@ -253,15 +326,9 @@ impl Journal {
             // costs one fsync less on every successful run.
             self.remove_durably()
         } else {
-            serde_json::to_vec_pretty(&FileOut {
-                version: JOURNAL_VERSION,
-                entries: &next,
-            })
-            .map_err(|e| WriteFailure::from(io::Error::other(e)))
-            .and_then(|mut bytes| {
-                bytes.push(b'\n');
-                self.write_atomic(&bytes)
-            })
+            file_bytes(&next)
+                .map_err(WriteFailure::from)
+                .and_then(|bytes| self.write_atomic(&bytes))
         };
         match written {
             Ok(()) => {
@@ -524,13 +591,14 @@ fn acquire_lock(lock_path: &Path, cancel: &Cancel) -> Result<File, JournalError>
     Ok(file)
 }
 
-fn load(path: &Path) -> Result<Vec<Entry>, JournalError> {
+/// The entries and the format version they were stored in.
+fn load(path: &Path) -> Result<(Vec<Entry>, u32), JournalError> {
     let corrupt = |reason: String| JournalError::Corrupt {
         path: path.to_owned(),
         reason,
     };
     let Some(bytes) = read_private(path)? else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), JOURNAL_VERSION));
     };
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(corrupt(
@@ -544,17 +612,16 @@ fn load(path: &Path) -> Result<Vec<Entry>, JournalError> {
         Ok(file) => file,
         Err(e) => {
             return Err(match serde_json::from_slice::<VersionProbe>(&bytes) {
-                Ok(probe) if probe.version != u64::from(JOURNAL_VERSION) => {
-                    unsupported(path, probe.version)
-                }
+                Ok(probe) if !readable_version(probe.version) => unsupported(path, probe.version),
                 Ok(_) => corrupt(e.to_string()),
                 Err(_) => corrupt(format!("it is not a cluster-client journal ({e})")),
             });
         }
     };
-    if file.version != u64::from(JOURNAL_VERSION) {
+    if !readable_version(file.version) {
         return Err(unsupported(path, file.version));
     }
+    let version = u32::try_from(file.version).unwrap_or(JOURNAL_VERSION);
     // Note: a journal names few distinct nodes, so each URL is parsed once.
     let mut hosts: HashMap<String, Node> = HashMap::new();
     let mut entries = Vec::with_capacity(file.entries.len());
@@ -580,7 +647,22 @@ fn load(path: &Path) -> Result<Vec<Entry>, JournalError> {
             last_error: raw.last_error,
         });
     }
-    Ok(entries)
+    Ok((entries, version))
+}
+
+fn readable_version(version: u64) -> bool {
+    version == u64::from(JOURNAL_VERSION) || version == u64::from(JOURNAL_VERSION_READ)
+}
+
+/// The file's bytes for `entries`: versioned, pretty-printed JSON.
+fn file_bytes(entries: &[Entry]) -> io::Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(&FileOut {
+        version: JOURNAL_VERSION,
+        entries,
+    })
+    .map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    Ok(bytes)
 }
 
 /// The journal's bytes, read from a file opened without following a
@@ -758,7 +840,8 @@ mod tests {
 
         let value: serde_json::Value =
             serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
-        assert_eq!(value["version"], 1);
+        assert_eq!(value["version"], 2);
+        assert_eq!(value["entries"][0]["recorded_at"], "1970-01-01T00:00:03Z");
         assert_eq!(value["entries"][0]["group"], "g1");
         assert_eq!(value["entries"][0]["host"], "http://a:1");
         assert_eq!(value["entries"][0]["action"], "delete");
@@ -838,7 +921,7 @@ mod tests {
                 "invalid type",
             ),
             ("{\"version\": 1}", "missing field `entries`"),
-            ("{\"version\": 2, \"entries\": []}", "format version 2"),
+            ("{\"version\": 3, \"entries\": []}", "format version 3"),
         ];
         for (text, needle) in cases {
             let dir = tempfile::tempdir().expect("tempdir");
@@ -1015,5 +1098,46 @@ mod tests {
         assert_eq!(reopened.pending(), 2, "after load");
         journal.update(Vec::clear).expect("update");
         assert_eq!(reopened.pending(), 0);
+    }
+
+    #[test]
+    fn a_version_1_journal_is_read_and_rewritten_in_version_2() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.json");
+        let text = r#"{"version":1,"entries":[{"group":"g","host":"http://a:1","action":"delete","operation":"create","run":"7@8","recorded_at":1795450771,"failed_replays":2,"last_error":"x"}]}"#;
+        fs::write(&path, text).expect("write");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+        let journal = Journal::open(&path, &Cancel::new()).expect("open");
+        assert_eq!(journal.entries()[0].recorded_at, 1_795_450_771);
+        assert_eq!(journal.entries()[0].failed_replays, 2);
+        drop(journal);
+        let value: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
+        assert_eq!(value["version"], 2);
+        assert_eq!(value["entries"][0]["recorded_at"], "2026-11-23T16:19:31Z");
+        let journal = Journal::open(&path, &Cancel::new()).expect("reopen");
+        assert_eq!(journal.entries()[0].recorded_at, 1_795_450_771);
+    }
+
+    #[test]
+    fn a_time_that_is_not_rfc_3339_is_refused_naming_the_entry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.json");
+        let text = r#"{"version":2,"entries":[{"group":"g","host":"http://a:1","action":"delete","operation":"create","run":"7@8","recorded_at":"yesterday"}]}"#;
+        fs::write(&path, text).expect("write");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+        let err = Journal::open(&path, &Cancel::new())
+            .expect_err("bad time")
+            .to_string();
+        assert!(err.contains("RFC 3339"), "{err}");
+        assert_eq!(fs::read_to_string(&path).expect("read"), text);
     }
 }

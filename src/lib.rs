@@ -43,6 +43,7 @@ pub mod signals;
 mod sim;
 pub mod transport;
 pub mod trust;
+pub mod wire;
 #[cfg(test)]
 mod world;
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::engine::{NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport};
 use crate::hosts::Node;
 use crate::journal::Entry;
+use crate::wire;
 
 /// How results are printed on stdout. Logs always go to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -16,34 +17,53 @@ pub enum OutputFormat {
     /// Aligned text for people.
     #[default]
     Human,
-    /// One JSON document; field names are stable.
+    /// One JSON document; field names are stable (see schemas/).
     Json,
+    /// JSON, indented for a person: what `json` becomes on a terminal.
+    #[value(skip)]
+    JsonPretty,
 }
 
-/// Prints the results of a create or delete: one report per group. With
-/// JSON, a single group is one object and several are an array.
+impl OutputFormat {
+    /// The format for a stream that is (or is not) a terminal: JSON is
+    /// indented on a terminal, and one compact line per document otherwise,
+    /// so line-based log collectors keep each document whole.
+    pub fn for_stream(self, terminal: bool) -> Self {
+        match (self, terminal) {
+            (Self::Json, true) => Self::JsonPretty,
+            _ => self,
+        }
+    }
+}
+
+/// Prints the results of a create or delete: one report per group.
+/// The JSON shape follows the command's form, never the count: `list` (the
+/// command named several groups or used `--from-file`) prints an array,
+/// even of one; a single positional group prints an object.
 pub fn operations(
     out: &mut dyn Write,
     format: OutputFormat,
     reports: &[OperationReport],
+    list: bool,
     journal: &Path,
 ) -> io::Result<()> {
+    let wire = || reports.iter().map(wire::Operation::new);
     match (format, reports) {
-        (OutputFormat::Json, [single]) => json(out, single),
-        (OutputFormat::Json, many) => json(out, &many),
         (OutputFormat::Human, reports) => {
             for report in reports {
                 operation_human(out, report, journal)?;
             }
             Ok(())
         }
+        (_, [single]) if !list => json(out, format, &wire::Operation::new(single)),
+        (_, _) => json(out, format, &wire().collect::<Vec<_>>()),
     }
 }
 
 /// Prints a status report.
 pub fn status(out: &mut dyn Write, format: OutputFormat, report: &StatusReport) -> io::Result<()> {
-    if format == OutputFormat::Json {
-        return json(out, report);
+    if format != OutputFormat::Human {
+        return json(out, format, &wire::Status::new(report));
     }
     let states: Vec<NodeState> = report.nodes.iter().map(|n| n.state).collect();
     let summary = if !report.consistent {
@@ -75,8 +95,8 @@ pub fn status(out: &mut dyn Write, format: OutputFormat, report: &StatusReport) 
 
 /// Prints the result of `rollback`.
 pub fn replay(out: &mut dyn Write, format: OutputFormat, report: &ReplayReport) -> io::Result<()> {
-    if format == OutputFormat::Json {
-        return json(out, report);
+    if format != OutputFormat::Human {
+        return json(out, format, &wire::Rollback::new(report));
     }
     if report.repaired.is_empty() && report.pending.is_empty() {
         return writeln!(out, "rollback: nothing pending");
@@ -248,8 +268,12 @@ fn needs_escape(c: char) -> bool {
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-fn json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, value)?;
+fn json(out: &mut dyn Write, format: OutputFormat, value: &impl Serialize) -> io::Result<()> {
+    if format == OutputFormat::JsonPretty {
+        serde_json::to_writer_pretty(&mut *out, value)?;
+    } else {
+        serde_json::to_writer(&mut *out, value)?;
+    }
     writeln!(out)
 }
 

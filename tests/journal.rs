@@ -45,13 +45,13 @@ fn unreadable_journal_is_left_byte_for_byte_and_nothing_is_sent() {
 fn journal_from_a_newer_version_is_refused_unchanged() {
     let env = TestEnv::new(1);
     std::fs::create_dir_all(env.journal_path().parent().expect("dir")).expect("mkdir");
-    let text = r#"{"version": 2, "entries": [], "future": true}"#;
+    let text = r#"{"version": 3, "entries": [], "future": true}"#;
     std::fs::write(env.journal_path(), text).expect("write");
     env.cmd()
         .arg("rollback")
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("format version 2"));
+        .stderr(predicate::str::contains("format version 3"));
     assert_eq!(
         std::fs::read_to_string(env.journal_path()).expect("read"),
         text

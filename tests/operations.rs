@@ -97,7 +97,7 @@ fn failed_rollback_is_journaled_and_replayed_by_rollback() {
     let replay = env.json(&["rollback"], 0);
     assert_eq!(replay["repaired"][0]["group"], "g");
     assert_eq!(replay["repaired"][0]["host"], env.nodes[0].url());
-    assert_eq!(replay["repaired"][0]["action"], "delete");
+    assert_eq!(replay["repaired"][0]["repair"], "delete");
     assert_eq!(replay["pending"], serde_json::json!([]));
     assert!(env.holders("g").is_empty());
     assert!(env.pending().is_empty());

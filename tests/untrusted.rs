@@ -295,13 +295,31 @@ fn journal_loader_never_panics_names_the_path_and_leaves_the_file() {
         std::fs::write(&path, &bytes).expect("write");
         match Journal::open(&path, &Cancel::new()) {
             Ok(journal) => {
-                // Only a well-formed version-1 journal loads.
+                // Only a well-formed journal of a known version loads.
                 let value: Value = serde_json::from_slice(&bytes).expect("loaded, so JSON");
-                prop_assert_eq!(&value["version"], &json!(1));
+                prop_assert!(
+                    value["version"] == json!(1) || value["version"] == json!(2),
+                    "loaded version {}",
+                    value["version"]
+                );
                 prop_assert_eq!(
                     Some(journal.entries().len()),
                     value["entries"].as_array().map(Vec::len)
                 );
+                let upgraded = value["version"] == json!(1) && !journal.entries().is_empty();
+                if upgraded {
+                    // A version-1 journal is rewritten in version 2, entries kept.
+                    let now: Value =
+                        serde_json::from_slice(&std::fs::read(&path).expect("read back"))
+                            .expect("rewritten as JSON");
+                    prop_assert_eq!(&now["version"], &json!(2));
+                    prop_assert_eq!(
+                        now["entries"].as_array().map(Vec::len),
+                        Some(journal.entries().len())
+                    );
+                } else {
+                    prop_assert_eq!(std::fs::read(&path).expect("read back"), bytes);
+                }
             }
             Err(err) => {
                 let message = err.to_string();
@@ -309,9 +327,9 @@ fn journal_loader_never_panics_names_the_path_and_leaves_the_file() {
                     message.contains(&path.display().to_string()),
                     "no path: {message}"
                 );
+                prop_assert_eq!(std::fs::read(&path).expect("read back"), bytes);
             }
         }
-        prop_assert_eq!(std::fs::read(&path).expect("read back"), bytes);
         Ok(())
     });
     if let Err(failure) = result {
@@ -411,11 +429,11 @@ fn assert_refused(env: &TestEnv, bytes: &[u8], why: &str, commands: &[&[&str]]) 
 fn a_journal_from_a_newer_version_is_refused_unchanged() {
     let env = journal_with_a_pending_entry();
     let mut journal = env.journal().expect("journal");
-    journal["version"] = json!(2);
+    journal["version"] = json!(3);
     journal["entries"][0]["action"] = json!("teleport");
     journal["entries"][0]["priority"] = json!("high");
     let bytes = serde_json::to_vec_pretty(&journal).expect("serialise");
-    assert_refused(&env, &bytes, "format version 2", EVERY_COMMAND);
+    assert_refused(&env, &bytes, "format version 3", EVERY_COMMAND);
     assert_eq!(env.holders("g"), [0], "the pending repair was not applied");
 }
 
@@ -452,7 +470,7 @@ fn a_journal_with_wrong_field_types_is_refused_unchanged() {
     }
     // A version too large for any integer type is refused the same way.
     let text = serde_json::to_string(&good).expect("serialise");
-    let huge = text.replacen("\"version\":1", "\"version\":18446744073709551616", 1);
+    let huge = text.replacen("\"version\":2", "\"version\":18446744073709551616", 1);
     assert_ne!(huge, text);
     assert_refused(&env, huge.as_bytes(), "unreadable", TWO_COMMANDS);
     assert_eq!(env.holders("g"), [0]);

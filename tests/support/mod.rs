@@ -137,7 +137,7 @@ impl TestEnv {
         let Some(journal) = self.journal() else {
             return Vec::new();
         };
-        assert_eq!(journal["version"], 1);
+        assert_eq!(journal["version"], 2);
         journal["entries"]
             .as_array()
             .expect("entries")

@@ -1,0 +1,206 @@
+//! The JSON output's wire types: stable field names for scripts, built from the engine's reports.
+//!
+//! These structs are the contract documented by the JSON Schemas in
+//! `schemas/`; the engine's and the journal's own types can change without
+//! changing them. No run ids, pids or other internals appear, and every
+//! time is RFC 3339 UTC.
+
+use serde::Serialize;
+
+use crate::engine::{
+    NodeReport, NodeResult, NodeState, NodeStatus, OperationReport, Outcome, ReplayReport,
+    StatusReport,
+};
+use crate::journal::{self, Entry, Repair};
+
+/// One create or delete (`schemas/operation.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct Operation<'a> {
+    /// `create` or `delete`.
+    pub operation: &'static str,
+    /// The group id.
+    pub group: &'a str,
+    /// `done`, `rolled_back`, `repairs_pending`, `refused` or `skipped`.
+    pub outcome: &'static str,
+    /// Whether a signal stopped the run early.
+    pub interrupted: bool,
+    /// One line per node, in hosts-file order.
+    pub nodes: Vec<NodeLine<'a>>,
+    /// The group's repairs left in the journal.
+    pub pending: Vec<Pending<'a>>,
+    /// Why the journal could not be written, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_error: Option<&'a str>,
+}
+
+/// A node's line in an [`Operation`].
+#[derive(Debug, Serialize)]
+pub struct NodeLine<'a> {
+    /// The node's base URL.
+    pub host: &'a str,
+    /// What happened there (see the schema for the values).
+    pub result: &'static str,
+    /// Requests sent to the node, reads and undos included.
+    pub attempts: u32,
+    /// Why the node failed, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+}
+
+/// A pending repair, as every document shows it.
+#[derive(Debug, Serialize)]
+pub struct Pending<'a> {
+    /// The group to repair.
+    pub group: &'a str,
+    /// The node's base URL.
+    pub host: &'a str,
+    /// `create` or `delete`: what the repair does on the node.
+    pub repair: &'static str,
+    /// When the repair was recorded, RFC 3339 UTC.
+    pub since: String,
+    /// How many replays have failed to apply it.
+    pub failed_replays: u32,
+    /// Why the last attempt failed; `null` before any failure.
+    pub last_error: Option<&'a str>,
+}
+
+/// The result of `status` (`schemas/status.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct Status<'a> {
+    /// The group id.
+    pub group: &'a str,
+    /// True when every node answered and all agree.
+    pub consistent: bool,
+    /// One line per node, in hosts-file order.
+    pub nodes: Vec<StateLine<'a>>,
+}
+
+/// A node's line in a [`Status`].
+#[derive(Debug, Serialize)]
+pub struct StateLine<'a> {
+    /// The node's base URL.
+    pub host: &'a str,
+    /// `present`, `absent` or `unreachable`.
+    pub state: &'static str,
+    /// Requests sent.
+    pub attempts: u32,
+    /// Why the node could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+}
+
+/// The result of `rollback` (`schemas/rollback.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct Rollback<'a> {
+    /// Repairs applied.
+    pub repaired: Vec<Pending<'a>>,
+    /// Repairs still pending.
+    pub pending: Vec<Pending<'a>>,
+    /// Why the journal could not be rewritten, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_error: Option<&'a str>,
+}
+
+impl<'a> Operation<'a> {
+    /// The wire form of `report`.
+    pub fn new(report: &'a OperationReport) -> Self {
+        Self {
+            operation: report.operation.name(),
+            group: report.group.as_str(),
+            outcome: outcome(report.outcome),
+            interrupted: report.interrupted,
+            nodes: report.nodes.iter().map(NodeLine::new).collect(),
+            pending: report.pending.iter().map(Pending::new).collect(),
+            journal_error: report.journal_error.as_deref(),
+        }
+    }
+}
+
+impl<'a> NodeLine<'a> {
+    fn new(node: &'a NodeReport) -> Self {
+        Self {
+            host: node.host.base(),
+            result: result(node.result),
+            attempts: node.attempts,
+            error: node.error.as_deref(),
+        }
+    }
+}
+
+impl<'a> Pending<'a> {
+    /// The wire form of a journal entry.
+    pub fn new(entry: &'a Entry) -> Self {
+        Self {
+            group: entry.group.as_str(),
+            host: entry.host.base(),
+            repair: match entry.action {
+                Repair::Create => "create",
+                Repair::Delete => "delete",
+            },
+            since: journal::rfc3339(entry.recorded_at),
+            failed_replays: entry.failed_replays,
+            last_error: entry.last_error.as_deref(),
+        }
+    }
+}
+
+impl<'a> Status<'a> {
+    /// The wire form of `report`.
+    pub fn new(report: &'a StatusReport) -> Self {
+        Self {
+            group: report.group.as_str(),
+            consistent: report.consistent,
+            nodes: report.nodes.iter().map(StateLine::new).collect(),
+        }
+    }
+}
+
+impl<'a> StateLine<'a> {
+    fn new(node: &'a NodeStatus) -> Self {
+        Self {
+            host: node.host.base(),
+            state: match node.state {
+                NodeState::Present => "present",
+                NodeState::Absent => "absent",
+                NodeState::Unreachable => "unreachable",
+            },
+            attempts: node.attempts,
+            error: node.error.as_deref(),
+        }
+    }
+}
+
+impl<'a> Rollback<'a> {
+    /// The wire form of `report`.
+    pub fn new(report: &'a ReplayReport) -> Self {
+        Self {
+            repaired: report.repaired.iter().map(Pending::new).collect(),
+            pending: report.pending.iter().map(Pending::new).collect(),
+            journal_error: report.journal_error.as_deref(),
+        }
+    }
+}
+
+fn outcome(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Done => "done",
+        Outcome::RolledBack => "rolled_back",
+        Outcome::RepairsPending => "repairs_pending",
+        Outcome::Refused => "refused",
+        Outcome::Skipped => "skipped",
+    }
+}
+
+fn result(result: NodeResult) -> &'static str {
+    match result {
+        NodeResult::Created => "created",
+        NodeResult::Deleted => "deleted",
+        NodeResult::AlreadyPresent => "already_present",
+        NodeResult::AlreadyAbsent => "already_absent",
+        NodeResult::RolledBack => "rolled_back",
+        NodeResult::RollbackPending => "rollback_pending",
+        NodeResult::Failed => "failed",
+        NodeResult::Unreachable => "unreachable",
+        NodeResult::NotAttempted => "not_attempted",
+    }
+}
