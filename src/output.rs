@@ -282,6 +282,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn json_is_indented_on_a_terminal_and_one_line_elsewhere() {
+        assert_eq!(
+            OutputFormat::Json.for_stream(true),
+            OutputFormat::JsonPretty
+        );
+        assert_eq!(OutputFormat::Json.for_stream(false), OutputFormat::Json);
+        assert_eq!(OutputFormat::Human.for_stream(true), OutputFormat::Human);
+        let value = serde_json::json!({"a": [1, 2]});
+        let mut compact = Vec::new();
+        json(&mut compact, OutputFormat::Json, &value).expect("write");
+        assert_eq!(compact, b"{\"a\":[1,2]}\n");
+        let mut pretty = Vec::new();
+        json(&mut pretty, OutputFormat::JsonPretty, &value).expect("write");
+        assert!(pretty.iter().filter(|&&b| b == b'\n').count() > 1);
+    }
+
+    #[test]
     fn escape_shows_control_and_bidi_characters_visibly() {
         assert!(matches!(escape("plain: text é"), Cow::Borrowed(_)));
         assert_eq!(

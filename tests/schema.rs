@@ -1,0 +1,131 @@
+//! The JSON output, validated against the schemas in `schemas/` with a real validator.
+
+mod support;
+
+use std::path::Path;
+
+use serde_json::Value;
+use support::{Fault, Rule, TestEnv};
+
+/// Compiles `schemas/<name>` and validates `document` against it; `Err` is
+/// the validator's report.
+fn validate(name: &str, document: &Value) -> Result<(), String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schemas")
+        .join(name);
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    compiler.enable_format_assertions();
+    let index = compiler
+        .compile(path.to_str().expect("utf-8 path"), &mut schemas)
+        .unwrap_or_else(|e| panic!("{name} does not compile: {e:#}"));
+    schemas
+        .validate(document, index)
+        .map_err(|e| format!("{e:#}"))
+}
+
+fn assert_valid(name: &str, document: &Value) {
+    if let Err(report) = validate(name, document) {
+        panic!("{document:#} does not match {name}: {report}");
+    }
+}
+
+/// Runs `args` with `--output json`, checks the exit code, and returns the
+/// one document stdout holds, which must be one compact line.
+fn document(env: &TestEnv, args: &[&str], code: i32) -> Value {
+    let output = env
+        .cmd()
+        .args(args)
+        .args(["--output", "json"])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8(output.stdout).expect("utf-8");
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{args:?}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "not a terminal, so one compact line: {stdout}"
+    );
+    serde_json::from_str(&stdout).expect("JSON")
+}
+
+#[test]
+fn one_positional_group_prints_an_object_that_matches_its_schema() {
+    let env = TestEnv::new(2);
+    let report = document(&env, &["create", "g"], 0);
+    assert!(report.is_object(), "{report}");
+    assert_valid("operation.schema.json", &report);
+    let report = document(&env, &["delete", "g"], 0);
+    assert_valid("operation.schema.json", &report);
+}
+
+#[test]
+fn a_list_prints_an_array_even_of_one_group() {
+    let env = TestEnv::new(2);
+    let report = document(&env, &["create", "a", "b"], 0);
+    assert_eq!(report.as_array().map(Vec::len), Some(2), "{report}");
+    assert_valid("operations.schema.json", &report);
+
+    let list = env.dir().join("groups.txt");
+    std::fs::write(&list, "# one group\nc\n").expect("write");
+    let path = list.to_str().expect("utf-8");
+    let report = document(&env, &["create", "--from-file", path], 0);
+    assert_eq!(report.as_array().map(Vec::len), Some(1), "{report}");
+    assert_valid("operations.schema.json", &report);
+}
+
+#[test]
+fn pending_repairs_status_and_rollback_match_their_schemas() {
+    let env = TestEnv::new(2);
+    // Node 2 refuses the create and node 1 the undo: a repair stays pending.
+    env.nodes[1].add_rule(Rule::new(Fault::Status(500)).method("POST"));
+    env.nodes[0].add_rule(Rule::new(Fault::Status(500)).method("DELETE"));
+    let report = document(&env, &["create", "g"], 3);
+    assert_valid("operation.schema.json", &report);
+    let pending = &report["pending"][0];
+    assert_eq!(pending["repair"], "delete");
+    assert!(
+        pending.get("run").is_none() && pending.get("recorded_at").is_none(),
+        "no internals in the output: {pending}"
+    );
+
+    let status = document(&env, &["status", "g"], 1);
+    assert_valid("status.schema.json", &status);
+
+    let rollback = document(&env, &["rollback"], 3);
+    assert_valid("rollback.schema.json", &rollback);
+    assert_eq!(rollback["pending"][0]["failed_replays"], 2, "{rollback}");
+
+    for node in &env.nodes {
+        node.clear_rules();
+    }
+    let rollback = document(&env, &["rollback"], 0);
+    assert_valid("rollback.schema.json", &rollback);
+    assert_eq!(rollback["repaired"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn the_validator_rejects_what_the_schemas_forbid() {
+    let env = TestEnv::new(1);
+    let good = document(&env, &["create", "g"], 0);
+    assert_valid("operation.schema.json", &good);
+    let mut missing = good.clone();
+    missing.as_object_mut().expect("object").remove("outcome");
+    assert!(validate("operation.schema.json", &missing).is_err());
+    let mut unknown = good.clone();
+    unknown["run"] = Value::from("4242@1");
+    assert!(validate("operation.schema.json", &unknown).is_err());
+    let mut odd = good;
+    odd["outcome"] = Value::from("maybe");
+    assert!(validate("operation.schema.json", &odd).is_err());
+    let pending = serde_json::json!({
+        "group": "g", "host": "http://n:1", "repair": "delete",
+        "since": "yesterday", "failed_replays": 0, "last_error": null
+    });
+    assert!(validate("pending.schema.json", &pending).is_err());
+}
