@@ -211,7 +211,16 @@ pub struct Cluster<T> {
     cancel: Cancel,
     grace: Duration,
     concurrency: usize,
+    read_width: usize,
+    /// Nodes that gave no answer to a read in this run: later groups fail
+    /// at once instead of spending a round of retries on each.
+    silent: Mutex<HashSet<Node>>,
 }
+
+/// How many nodes are read at a time, whatever `--concurrency` is: reads
+/// change nothing, so a group's read phase costs one round trip (up to a
+/// few for more nodes than this), not one per node.
+pub const READ_WIDTH: usize = 64;
 
 /// The default time allowed for rolling back after a signal.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -237,7 +246,20 @@ impl<T: Transport> Cluster<T> {
             cancel: Cancel::new(),
             grace: DEFAULT_SHUTDOWN_GRACE,
             concurrency: 1,
+            read_width: READ_WIDTH,
+            silent: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Reads up to `n` nodes at a time (at least 1; [`READ_WIDTH`] by
+    /// default). Reads are never fewer at a time than the concurrency.
+    pub fn with_read_width(mut self, n: usize) -> Self {
+        self.read_width = n.max(1);
+        self
+    }
+
+    fn reads_at_a_time(&self) -> usize {
+        self.read_width.max(self.concurrency)
     }
 
     /// Uses `cancel` to stop the run: once it fires, no new change starts,
@@ -548,7 +570,7 @@ impl<T: Transport> Cluster<T> {
         let retrier = self.retrier();
         let reads = fan_out(
             &self.nodes,
-            self.concurrency,
+            self.reads_at_a_time(),
             || false,
             |node| retrier.call(node, Action::Read, group, Mode::Forward),
         );
@@ -841,12 +863,15 @@ impl<'c, T: Transport> Run<'c, T> {
     /// Reads every node. Returns the indexes of the nodes to change, or
     /// `None` when a node could not be read (or the run was interrupted).
     fn read_all(&mut self) -> Option<Vec<usize>> {
+        if self.skip_silent_nodes() {
+            return None;
+        }
         let retrier = self.cluster.retrier();
         let unreadable = AtomicBool::new(false);
         let indexes: Vec<usize> = (0..self.slots.len()).collect();
         let reads = fan_out(
             &indexes,
-            self.cluster.concurrency,
+            self.cluster.reads_at_a_time(),
             || unreadable.load(Ordering::SeqCst),
             |&index| {
                 let exchange =
@@ -867,6 +892,13 @@ impl<'c, T: Transport> Run<'c, T> {
             let Some(present) = presence(&exchange) else {
                 readable = false;
                 self.interrupted |= exchange.stopped;
+                if exchange.last.is_err() && !exchange.stopped && exchange.attempts > 0 {
+                    self.cluster
+                        .silent
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(self.cluster.nodes[index].clone());
+                }
                 if exchange.attempts > 0 {
                     slot.result = NodeResult::Unreachable;
                     slot.error = Some(format!("could not read the group: {}", exchange.error()));
@@ -885,6 +917,31 @@ impl<'c, T: Transport> Run<'c, T> {
             }
         }
         readable.then_some(to_change)
+    }
+
+    /// Fails the group at once, sending nothing, when a node gave no answer
+    /// to a read earlier in this run. Returns whether it did.
+    fn skip_silent_nodes(&mut self) -> bool {
+        let silent = self
+            .cluster
+            .silent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if silent.is_empty() {
+            return false;
+        }
+        let mut skipped = false;
+        for (slot, node) in self.slots.iter_mut().zip(&self.cluster.nodes) {
+            if silent.contains(node) {
+                slot.result = NodeResult::Unreachable;
+                slot.error = Some(
+                    "not asked: the node gave no answer to a read earlier in this run".to_owned(),
+                );
+                skipped = true;
+            }
+        }
+        skipped
     }
 
     /// Changes each node in `to_change`, starting them in order, up to the
@@ -1180,8 +1237,10 @@ mod tests {
         }
     }
 
+    /// Reads one node at a time, so that request traces are deterministic;
+    /// `reads_go_to_every_node_at_once` covers the parallel reads.
     fn cluster<'s>(sim: &'s SimCluster, nodes: &[Node]) -> Cluster<&'s SimCluster> {
-        Cluster::new(nodes.to_vec(), sim, policy())
+        Cluster::new(nodes.to_vec(), sim, policy()).with_read_width(1)
     }
 
     fn group(id: &str) -> GroupId {
@@ -1193,7 +1252,7 @@ mod tests {
             cluster(&self.sim, &self.nodes)
         }
         fn run(&mut self, operation: Operation, id: &str) -> OperationReport {
-            let cluster = Cluster::new(self.nodes.clone(), &self.sim, policy());
+            let cluster = cluster(&self.sim, &self.nodes);
             cluster
                 .run(operation, &group(id), &mut self.journal)
                 .expect("journal ok")
@@ -1915,6 +1974,83 @@ mod tests {
             f.pending(),
             vec![("http://node1".to_owned(), Repair::Delete)],
             "a's pending undo was dropped by the bulk run's clean-up"
+        );
+    }
+
+    /// The sim, with every read held until `want` reads are in flight at
+    /// once (or 10 s pass); records the most seen at once.
+    struct Gate<'s> {
+        sim: &'s SimCluster,
+        want: usize,
+        state: Arc<(Mutex<(usize, usize)>, std::sync::Condvar)>,
+    }
+
+    impl Transport for Gate<'_> {
+        fn send(
+            &self,
+            node: &Node,
+            action: Action,
+            group: &GroupId,
+        ) -> Result<crate::transport::Reply, crate::transport::Failure> {
+            if action == Action::Read {
+                let (lock, changed) = &*self.state;
+                let mut state = lock.lock().expect("gate");
+                state.0 += 1;
+                state.1 = state.1.max(state.0);
+                changed.notify_all();
+                let (mut state, _) = changed
+                    .wait_timeout_while(state, Duration::from_secs(10), |s| s.1 < self.want)
+                    .expect("gate");
+                state.0 -= 1;
+            }
+            self.sim.send(node, action, group)
+        }
+    }
+
+    #[test]
+    fn reads_go_to_every_node_at_once_whatever_the_concurrency() {
+        let (sim, nodes) = SimCluster::new(5);
+        let state = Arc::new((Mutex::new((0, 0)), std::sync::Condvar::new()));
+        let gate = Gate {
+            sim: &sim,
+            want: 5,
+            state: Arc::clone(&state),
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut journal =
+            Journal::open(&dir.path().join("journal.json"), &Cancel::new()).expect("journal");
+        let report = Cluster::new(nodes.clone(), gate, policy())
+            .create(&group("g"), &mut journal)
+            .expect("journal");
+        assert_eq!(report.outcome, Outcome::Done);
+        assert_eq!(state.0.lock().expect("gate").1, 5, "all five reads at once");
+        // Writes keep their order with --concurrency 1.
+        let writes: Vec<(usize, Action)> = sim
+            .trace(&nodes)
+            .into_iter()
+            .filter(|(_, a)| *a != Get)
+            .collect();
+        assert_eq!(writes, (1..=5).map(|i| (i, Post)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_node_that_gave_no_answer_is_not_asked_again_in_the_same_run() {
+        let mut f = fixture(3);
+        f.sim.fault(&f.nodes[1], None, Fault::Refused, None);
+        let ids: Vec<GroupId> = (0..40).map(|i| group(&format!("g{i}"))).collect();
+        let reports = cluster(&f.sim, &f.nodes).run_many(Operation::Create, &ids, &mut f.journal);
+        assert!(reports.iter().all(|r| r.outcome == Outcome::RolledBack));
+        assert_eq!(
+            f.sim.sent(&f.nodes[1], Get),
+            3,
+            "one round of retries for the whole run, not one per group"
+        );
+        assert_eq!(f.sim.writes(), 0);
+        assert!(
+            reports[39].nodes[1]
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("not asked"))
         );
     }
 }

@@ -167,6 +167,13 @@ pub(crate) fn run(spec: &Spec, chooser: Chooser, dir: &Path) -> Result<Ran, Stri
     let cluster = Cluster::new(nodes.clone(), Shared(Arc::clone(&sim)), policy.clone())
         .with_cancel(cancel.clone())
         .with_concurrency(spec.concurrency)
+        // Note: one read at a time with --concurrency 1, so that the order of
+        // choice points, and so the exhaustive search, is deterministic.
+        .with_read_width(if spec.concurrency == 1 {
+            1
+        } else {
+            crate::engine::READ_WIDTH
+        })
         .with_shutdown_grace(Duration::from_secs(3600));
     let task = Task::Change {
         operation: spec.operation,
