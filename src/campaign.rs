@@ -235,15 +235,7 @@ struct Case<'s> {
 
 impl Case<'_> {
     fn state(&self) -> State {
-        self.groups
-            .iter()
-            .map(|g| {
-                self.nodes
-                    .iter()
-                    .map(|n| self.sim.has(n, g.as_str()))
-                    .collect()
-            })
-            .collect()
+        self.sim.states(self.nodes, self.groups)
     }
 
     fn show(&self, state: &[bool]) -> Vec<usize> {
@@ -502,7 +494,7 @@ fn lock_is_free(path: &Path) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn load_entries(path: &Path) -> Vec<Entry> {
+pub(crate) fn load_entries(path: &Path) -> Vec<Entry> {
     if !path.exists() {
         return Vec::new();
     }

@@ -321,6 +321,14 @@ impl SimCluster {
         self.lock().groups[node.base()].contains(group)
     }
 
+    /// Per group, per node: whether the node has the group.
+    pub fn states(&self, nodes: &[Node], groups: &[GroupId]) -> Vec<Vec<bool>> {
+        groups
+            .iter()
+            .map(|g| nodes.iter().map(|n| self.has(n, g.as_str())).collect())
+            .collect()
+    }
+
     /// The nodes that have `group`, by index.
     pub fn holders(&self, nodes: &[Node], group: &str) -> Vec<usize> {
         (0..nodes.len())

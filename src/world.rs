@@ -269,23 +269,11 @@ struct World<'w> {
 
 impl World<'_> {
     fn states(&self) -> Vec<Vec<bool>> {
-        self.groups
-            .iter()
-            .map(|g| {
-                self.nodes
-                    .iter()
-                    .map(|n| self.sim.has(n, g.as_str()))
-                    .collect()
-            })
-            .collect()
+        self.sim.states(self.nodes, self.groups)
     }
 
     fn journal_on_disk(&self) -> Vec<Entry> {
-        let Ok(bytes) = std::fs::read(self.path) else {
-            return Vec::new();
-        };
-        let value: serde_json::Value = serde_json::from_slice(&bytes).expect("journal is JSON");
-        serde_json::from_value(value["entries"].clone()).expect("journal entries")
+        crate::campaign::load_entries(self.path)
     }
 
     /// Per node: whether another client wrote `g` there; such nodes are
