@@ -514,6 +514,7 @@ impl<T: Transport> Cluster<T> {
                     } else {
                         run.forget_untouched(&to_change, &ledger);
                         run.compensate();
+                        run.forget_undone(&ledger);
                         Outcome::RolledBack
                     };
                     Step::Change(run, to_change)
@@ -1088,6 +1089,24 @@ impl<'c, T: Transport> Run<'c, T> {
         if !untouched.is_empty() {
             // Note: a failed write leaves the entries; the clean-up retries it.
             let _ = ledger.forget(&untouched);
+        }
+    }
+
+    /// Once the group is rolled back, drops (in one durable write) the
+    /// entries whose undo was applied, so that a crash later in the batch
+    /// cannot make a replay undo them again after another client created
+    /// the group there. Failed undos stay.
+    fn forget_undone(&self, ledger: &Ledger<'_>) {
+        let undone: Vec<&Node> = self
+            .slots
+            .iter()
+            .zip(&self.cluster.nodes)
+            .filter(|(slot, _)| slot.result == NodeResult::RolledBack)
+            .map(|(_, node)| node)
+            .collect();
+        if !undone.is_empty() {
+            // Note: a failed write leaves the entries; the clean-up retries it.
+            let _ = ledger.forget(&undone);
         }
     }
 

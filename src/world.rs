@@ -352,7 +352,9 @@ impl World<'_> {
     /// reset, 5xx) to one of our writes of the group there, after which a
     /// group found on the node is taken as ours and an undo is sent again;
     /// (d) a journal that could not be written; (e) the other client
-    /// deleted the group there and created its own in its place.
+    /// deleted the group there and created its own in its place; (f) a
+    /// crash between a rollback's undos and the journal write that forgets
+    /// the ones applied.
     fn others_groups_survive(
         &self,
         trace: &[Seen],
@@ -391,7 +393,8 @@ impl World<'_> {
             }
             if let Some(crash) = crashed_at
                 && (self.in_window_a(trace, crash, &deletion.node, &deletion.group)
-                    || self.in_window_b(trace, crash, &deletion.node, &deletion.group))
+                    || self.in_window_b(trace, crash, &deletion.node, &deletion.group)
+                    || self.in_window_f(trace, crash, &deletion.node, &deletion.group))
             {
                 continue;
             }
@@ -426,6 +429,20 @@ impl World<'_> {
                 .iter()
                 .filter(|s| !parallel || s.node == node)
                 .all(|s| s.node == node && s.group == group && s.action == Action::Read)
+    }
+
+    /// Window (f): the crash came right after the group's rollback undid
+    /// `node`, before the journal write that forgets the undos applied:
+    /// only the rollback's own requests for the group came in between.
+    fn in_window_f(&self, trace: &[Seen], crash: usize, node: &str, group: &str) -> bool {
+        let before = &trace[..crash.min(trace.len())];
+        let undo = before.iter().rposition(|s| {
+            s.node == node && s.group == group && s.action == Action::Delete && s.changed
+        });
+        let Some(i) = undo else { return false };
+        before[i + 1..]
+            .iter()
+            .all(|s| s.group == group && s.action != Action::Create)
     }
 
     /// Window (b): no create was sent to `node` and no undo of the group
