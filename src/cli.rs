@@ -315,7 +315,10 @@ mod tests {
         else {
             panic!("not journal forget: {:?}", cli.command);
         };
-        assert_eq!((group.as_str(), host.as_deref()), ("g1", Some("node1:8080")));
+        assert_eq!(
+            (group.as_str(), host.as_deref()),
+            ("g1", Some("node1:8080"))
+        );
         assert!(Cli::try_parse_from(["cluster-client", "journal", "forget"]).is_err());
     }
 

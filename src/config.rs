@@ -123,9 +123,8 @@ impl Config {
                     host: host
                         .as_deref()
                         .map(|raw| {
-                            Node::parse(raw).map_err(|e| {
-                                InputError::Invalid(format!("--host {raw:?}: {e}"))
-                            })
+                            Node::parse(raw)
+                                .map_err(|e| InputError::Invalid(format!("--host {raw:?}: {e}")))
                         })
                         .transpose()?,
                 },

@@ -295,7 +295,12 @@ impl Journal {
         host: Option<&Node>,
     ) -> Result<Vec<Entry>, JournalError> {
         let matches = |e: &Entry| &e.group == group && host.is_none_or(|h| &e.host == h);
-        let removed: Vec<Entry> = self.entries.iter().filter(|e| matches(e)).cloned().collect();
+        let removed: Vec<Entry> = self
+            .entries
+            .iter()
+            .filter(|e| matches(e))
+            .cloned()
+            .collect();
         self.update(|entries| entries.retain(|e| !matches(e)))?;
         Ok(removed)
     }

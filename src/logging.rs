@@ -132,7 +132,10 @@ mod tests {
     #[test]
     fn json_lines_are_one_object_with_the_fixed_keys_and_the_pairs() {
         let at = UNIX_EPOCH + Duration::from_millis(1_795_450_771_662);
-        let pairs = [("host", Value::from("http://n1:8080")), ("attempt", 2u32.into())];
+        let pairs = [
+            ("host", Value::from("http://n1:8080")),
+            ("attempt", 2u32.into()),
+        ];
         let line = json_line(at, log::Level::Warn, "a\nforged\u{1b}[2J line", &pairs);
         assert!(!line.contains('\n'), "{line}");
         let parsed: Json = serde_json::from_str(&line).expect("JSON");

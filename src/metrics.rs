@@ -322,8 +322,12 @@ mod tests {
         let text = metrics.render();
         assert!(!text.contains("cluster_client_pending_repairs"), "{text}");
         assert!(text.contains("cluster_client_last_run_exit_status{command=\"rollback\"} 2\n"));
-        assert!(text.contains("cluster_client_last_run_timestamp_seconds{command=\"rollback\"} 1.5\n"));
-        assert!(text.contains("cluster_client_last_run_duration_seconds{command=\"rollback\"} 0.25\n"));
+        assert!(
+            text.contains("cluster_client_last_run_timestamp_seconds{command=\"rollback\"} 1.5\n")
+        );
+        assert!(
+            text.contains("cluster_client_last_run_duration_seconds{command=\"rollback\"} 0.25\n")
+        );
         assert!(text.ends_with("cluster_client_retries_total 0\n"), "{text}");
     }
 

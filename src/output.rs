@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::group::GroupId;
 use crate::engine::{NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport};
+use crate::group::GroupId;
 use crate::hosts::Node;
 use crate::journal::Entry;
 
@@ -160,7 +160,10 @@ pub fn journal_forget(
     }
     let group = escape(group.as_str()).into_owned();
     if forgotten.is_empty() {
-        return writeln!(out, "journal forget: no pending repair of group \"{group}\" matched");
+        return writeln!(
+            out,
+            "journal forget: no pending repair of group \"{group}\" matched"
+        );
     }
     writeln!(
         out,
