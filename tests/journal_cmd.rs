@@ -53,7 +53,11 @@ fn journal_list_shows_every_pending_repair_and_exits_3_without_replaying() {
     assert!(lines[1].split_whitespace().eq([
         "GROUP", "HOST", "REPAIR", "SINCE", "FAILED", "LAST", "ERROR"
     ]));
-    let row = |line: &str| line.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    let row = |line: &str| {
+        line.split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(
         row(lines[2]),
         ["g1", &urls[0], "delete", "1970-01-01T00:00:01Z", "0", "-"]
@@ -131,9 +135,19 @@ fn journal_list_escapes_text_from_nodes_and_the_journal() {
         .output()
         .expect("run");
     let stdout = String::from_utf8(output.stdout).expect("utf8");
-    assert!(!stdout.contains('\u{1b}') && !stdout.contains('\u{202e}'), "{stdout:?}");
-    assert!(stdout.contains("\\u{1b}[2J\\u{1b}[31mFAKE\\nforged line\\u{202e}"), "{stdout}");
-    assert_eq!(stdout.lines().count(), 3, "one headline, one header, one row");
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\u{202e}'),
+        "{stdout:?}"
+    );
+    assert!(
+        stdout.contains("\\u{1b}[2J\\u{1b}[31mFAKE\\nforged line\\u{202e}"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.lines().count(),
+        3,
+        "one headline, one header, one row"
+    );
 }
 
 #[test]
@@ -157,9 +171,16 @@ fn journal_forget_removes_the_group_on_every_node_durably_and_prints_each() {
     );
     let stdout = String::from_utf8(output.stdout).expect("utf8");
     assert!(stdout.contains("removed 2 pending repair(s)"), "{stdout}");
-    assert!(stdout.contains(&urls[0]) && stdout.contains(&urls[1]), "{stdout}");
+    assert!(
+        stdout.contains(&urls[0]) && stdout.contains(&urls[1]),
+        "{stdout}"
+    );
     let stderr = String::from_utf8(output.stderr).expect("utf8");
-    assert_eq!(stderr.matches("forgot the pending repair").count(), 2, "{stderr}");
+    assert_eq!(
+        stderr.matches("forgot the pending repair").count(),
+        2,
+        "{stderr}"
+    );
     assert_eq!(
         env.pending(),
         [("h".to_owned(), urls[0].clone(), "delete".to_owned())]
@@ -179,7 +200,9 @@ fn journal_forget_with_host_compares_normalised_urls_and_keeps_other_nodes() {
     let bare = format!("127.0.0.1:{}/", env.nodes[1].port());
     let report = {
         let output = journal_cmd(&env)
-            .args(["journal", "forget", "g", "--host", &bare, "--output", "json"])
+            .args([
+                "journal", "forget", "g", "--host", &bare, "--output", "json",
+            ])
             .output()
             .expect("run");
         assert_eq!(output.status.code(), Some(0));
@@ -256,7 +279,11 @@ fn journal_commands_wait_for_the_lock_like_every_run() {
     let lock = hold_journal_lock(&env);
     let mut run = env.spawn_watched(&["journal", "forget", "g"]);
     run.wait_for_line("waiting for it to finish", WAIT);
-    assert_eq!(env.pending().len(), 1, "nothing is removed while the lock is held");
+    assert_eq!(
+        env.pending().len(),
+        1,
+        "nothing is removed while the lock is held"
+    );
     drop(lock);
     let (code, stderr) = run.wait_exit(WAIT);
     assert_eq!(code, Some(0), "{stderr}");
