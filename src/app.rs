@@ -253,7 +253,8 @@ pub fn run<T: Transport>(
 }
 
 /// A one-line `done/total` counter for bulk runs, drawn on stderr only when
-/// stderr is a terminal: cron logs and pipes stay quiet.
+/// stderr is a terminal and logs are text: cron logs, pipes and JSON logs
+/// stay quiet.
 struct Progress {
     total: usize,
     done: usize,
@@ -267,7 +268,11 @@ impl Progress {
             total,
             done: 0,
             failed: 0,
-            visible: total > 1 && std::io::stderr().is_terminal(),
+            // Note: JSON logs promise one object per stderr line; a
+            // redrawn counter would break that.
+            visible: total > 1
+                && std::io::stderr().is_terminal()
+                && crate::logging::active_format() == crate::logging::LogFormat::Text,
         }
     }
 

@@ -108,7 +108,7 @@ pub struct Groups {
 pub struct Options {
     /// Hosts file: one base URL or host[:port] per line, worked on in file order
     /// [default: hosts.txt]. The token goes only to these nodes. `rollback` reads it
-    /// only when given; without it, the journal names the nodes.
+    /// only when given; without it, the journal names the nodes. `journal` never reads it.
     #[arg(long, global = true, value_name = "FILE", env = "CLUSTER_CLIENT_HOSTS")]
     pub hosts: Option<PathBuf>,
 

@@ -32,8 +32,18 @@ pub fn level(verbose: u8, quiet: u8) -> log::LevelFilter {
     }
 }
 
+/// The format [`init`] installed; `Text` before it is called.
+static ACTIVE: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
+
+/// The log format in use: what [`init`] installed, `Text` before that (or
+/// in a library that never calls it).
+pub fn active_format() -> LogFormat {
+    ACTIVE.get().copied().unwrap_or_default()
+}
+
 /// Installs the stderr logger. `RUST_LOG`, when set, wins over `level`.
 pub fn init(level: log::LevelFilter, format: LogFormat) {
+    let _ = ACTIVE.set(format);
     let mut builder = env_logger::Builder::new();
     builder.filter_level(level).parse_env("RUST_LOG");
     match format {
