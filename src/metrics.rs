@@ -89,9 +89,9 @@ pub struct Counting<T> {
     counters: Arc<Counters>,
 }
 
-/// The last attempt a thread sent: what it asked, and whether the retry
-/// policy would try it again.
-type LastAttempt = Option<(Node, Action, GroupId, bool)>;
+/// The last attempt a thread sent: into which counters, what it asked, and
+/// whether the retry policy would try it again.
+type LastAttempt = Option<(usize, Node, Action, GroupId, bool)>;
 
 thread_local! {
     static LAST: std::cell::RefCell<LastAttempt> = const { std::cell::RefCell::new(None) };
@@ -116,16 +116,18 @@ impl<T: Transport> Counting<T> {
             Ok(reply) => RetryPolicy::is_retryable_status(reply.status),
             Err(failure) => failure.kind != FailureKind::Abandoned,
         };
+        let counters = Arc::as_ptr(&self.counters) as usize;
         LAST.with(|last| {
             let mut last = last.borrow_mut();
-            if let Some((n, a, g, true)) = last.as_ref()
+            if let Some((c, n, a, g, true)) = last.as_ref()
+                && *c == counters
                 && n == node
                 && *a == action
                 && g == group
             {
                 self.counters.retries.fetch_add(1, Ordering::Relaxed);
             }
-            *last = Some((node.clone(), action, group.clone(), retryable));
+            *last = Some((counters, node.clone(), action, group.clone(), retryable));
         });
     }
 }
@@ -302,6 +304,80 @@ pub fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::retry::{Mode, Retrier};
+    use crate::signals::Cancel;
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    /// Answers from a script, one entry per attempt.
+    struct Scripted(Mutex<VecDeque<Result<Reply, Failure>>>);
+
+    impl Transport for Scripted {
+        fn send(&self, _: &Node, _: Action, _: &GroupId) -> Result<Reply, Failure> {
+            self.0
+                .lock()
+                .expect("script")
+                .pop_front()
+                .expect("script ran out")
+        }
+    }
+
+    fn reply(status: u16) -> Result<Reply, Failure> {
+        Ok(Reply {
+            status,
+            retry_after: None,
+        })
+    }
+
+    #[test]
+    fn retries_are_attempts_beyond_the_first_of_each_request() {
+        let timeout = Err(Failure {
+            kind: FailureKind::Timeout,
+            message: "timed out".to_owned(),
+        });
+        let script = vec![
+            // A POST: 503, a time-out, then 201: two retries.
+            reply(503),
+            timeout,
+            reply(201),
+            // A GET of the same node and group after it: a new request.
+            reply(404),
+            // Another GET: a new request too, as the last one was final.
+            reply(200),
+            // A DELETE answered 400 (final), then the same DELETE again as a new request.
+            reply(400),
+            reply(200),
+        ];
+        let counters = Arc::new(Counters::default());
+        let transport = Counting::new(Scripted(Mutex::new(script.into())), Arc::clone(&counters));
+        let policy = RetryPolicy {
+            retries: 3,
+            backoff: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+        };
+        let cancel = Cancel::new();
+        let retrier = Retrier::new(&transport, &policy, &cancel);
+        let node = Node::parse("n1:80").expect("node");
+        let group = GroupId::new("g").expect("group");
+        for action in [
+            Action::Create,
+            Action::Read,
+            Action::Read,
+            Action::Delete,
+            Action::Delete,
+        ] {
+            retrier.call(&node, action, &group, Mode::Forward);
+        }
+        assert_eq!(counters.retries(), 2);
+        assert_eq!(counters.requests("POST", "5xx"), 1);
+        assert_eq!(counters.requests("POST", "timeout"), 1);
+        assert_eq!(counters.requests("POST", "2xx"), 1);
+        assert_eq!(counters.requests("GET", "4xx"), 1);
+        assert_eq!(counters.requests("GET", "2xx"), 1);
+        assert_eq!(counters.requests("DELETE", "4xx"), 1);
+        assert_eq!(counters.requests("DELETE", "2xx"), 1);
+    }
 
     #[test]
     fn label_values_are_escaped() {
