@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::SystemTime;
 
 use log::kv::{self, Key, Value, VisitSource};
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 use crate::output;
 
@@ -90,35 +90,56 @@ pub fn fatal(format: LogFormat, message: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-/// One JSON log line (without the newline): `ts`, `level`, `msg`, then the
-/// record's key-value pairs; numbers stay numbers, anything else is text.
+/// One JSON log line (without the newline): `ts`, `level` and `msg` first
+/// (so a person reading raw logs finds them), then the record's key-value
+/// pairs in order; numbers stay numbers, anything else is text.
 pub fn json_line(
     at: SystemTime,
     level: log::Level,
     message: &str,
     pairs: &dyn kv::Source,
 ) -> String {
-    let mut object = Map::new();
-    object.insert(
-        "ts".to_owned(),
+    let mut fields = Fields {
+        line: String::from("{"),
+        keys: Vec::new(),
+    };
+    fields.push(
+        "ts",
         Json::String(humantime::format_rfc3339_millis(at).to_string()),
     );
-    object.insert(
-        "level".to_owned(),
-        Json::String(level.as_str().to_ascii_lowercase()),
-    );
-    object.insert("msg".to_owned(), Json::String(message.to_owned()));
-    let mut fields = Fields(&mut object);
+    fields.push("level", Json::String(level.as_str().to_ascii_lowercase()));
+    fields.push("msg", Json::String(message.to_owned()));
     // Note: the visitor never fails, so neither does this.
     let _ = pairs.visit(&mut fields);
-    Json::Object(object).to_string()
+    fields.line.push('}');
+    fields.line
 }
 
-/// Adds each key-value pair to the JSON object, without replacing the
-/// fixed `ts`, `level` and `msg`.
-struct Fields<'a>(&'a mut Map<String, Json>);
+/// A JSON object written field by field, each key at most once: a pair
+/// cannot replace `ts`, `level` or `msg`, nor repeat a key.
+struct Fields {
+    line: String,
+    keys: Vec<String>,
+}
 
-impl<'kvs> VisitSource<'kvs> for Fields<'_> {
+impl Fields {
+    fn push(&mut self, key: &str, value: Json) {
+        if self.keys.iter().any(|k| k == key) {
+            return;
+        }
+        if !self.keys.is_empty() {
+            self.line.push(',');
+        }
+        // Note: serde_json escapes quotes and every control character.
+        self.line
+            .push_str(&Json::String(key.to_owned()).to_string());
+        self.line.push(':');
+        self.line.push_str(&value.to_string());
+        self.keys.push(key.to_owned());
+    }
+}
+
+impl<'kvs> VisitSource<'kvs> for Fields {
     fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), kv::Error> {
         let json = if let Some(n) = value.to_u64() {
             Json::from(n)
@@ -129,7 +150,7 @@ impl<'kvs> VisitSource<'kvs> for Fields<'_> {
         } else {
             Json::String(value.to_string())
         };
-        self.0.entry(key.as_str().to_owned()).or_insert(json);
+        self.push(key.as_str(), json);
         Ok(())
     }
 }
@@ -148,6 +169,7 @@ mod tests {
         ];
         let line = json_line(at, log::Level::Warn, "a\nforged\u{1b}[2J line", &pairs);
         assert!(!line.contains('\n'), "{line}");
+        assert!(line.starts_with("{\"ts\":"), "{line}");
         let parsed: Json = serde_json::from_str(&line).expect("JSON");
         assert_eq!(parsed["ts"], "2026-11-23T16:19:31.662Z");
         assert_eq!(parsed["level"], "warn");
