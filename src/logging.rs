@@ -72,6 +72,13 @@ pub fn init(level: log::LevelFilter, format: LogFormat) {
         }),
     };
     builder.init();
+    if format == LogFormat::Json {
+        // Note: a panic would otherwise print plain text lines, breaking the
+        // promise of one JSON object per stderr line.
+        std::panic::set_hook(Box::new(|info| {
+            fatal(LogFormat::Json, &format!("panic: {info}"))
+        }));
+    }
 }
 
 /// The binary's own last word (an error that ends the run), written on
