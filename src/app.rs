@@ -1,46 +1,188 @@
-//! One run of the binary: lock and replay the journal, do the task, print the result.
+//! One run of the binary: lock and replay the journal, do the task, print the result, write metrics.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
+use anyhow::Context;
 use clap::CommandFactory;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command, JournalCommand};
 use crate::config::{Config, Task};
-use crate::engine::{Cluster, Outcome, ReplayReport};
+use crate::engine::{Cluster, Operation, Outcome, ReplayReport};
 use crate::error::Error;
 use crate::exit::{EXIT_STATUS_HELP, ExitStatus};
-use crate::journal::Journal;
+use crate::journal::{Entry, Journal};
+use crate::metrics::{Counters, Counting, RunMetrics};
 use crate::output::{self, OutputFormat};
-use crate::signals::Cancel;
+use crate::signals::{self, Cancel};
 use crate::transport::{HttpTransport, Transport};
+
+/// The binary's whole run for every command but `completions` and `man`:
+/// validates `cli`, installs the SIGINT/SIGTERM handlers, executes, and at
+/// the end writes the `--metrics-file`, also when the run failed early
+/// (then with exit status 2 and without the journal's gauges, which are
+/// not known). A metrics file that cannot be written is logged and changes
+/// nothing in the status.
+pub fn run_cli(cli: &Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
+    let started = Instant::now();
+    let counters = Arc::new(Counters::default());
+    let mut journal_after = None;
+    let result = validate_and_execute(cli, out, &counters, &mut journal_after);
+    if let Some(path) = &cli.options.metrics_file {
+        let status = result.as_ref().map_or(ExitStatus::BadInput, |s| *s);
+        let metrics = RunMetrics {
+            command: command_name(&cli.command),
+            exit_status: status.code(),
+            finished: SystemTime::now(),
+            duration: started.elapsed(),
+            pending: journal_after.as_deref(),
+            counters: &counters,
+        };
+        write_metrics(path, &metrics);
+    }
+    result
+}
+
+fn validate_and_execute(
+    cli: &Cli,
+    out: &mut dyn Write,
+    counters: &Arc<Counters>,
+    journal_after: &mut Option<Vec<Entry>>,
+) -> anyhow::Result<ExitStatus> {
+    let config = Config::from_cli(cli)?;
+    let cancel = Cancel::new();
+    signals::install(&cancel).context("cannot install the SIGINT/SIGTERM handlers")?;
+    Ok(execute_counting(
+        &config,
+        &cancel,
+        out,
+        counters,
+        journal_after,
+    )?)
+}
+
+/// The subcommand's name as metrics label it.
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Create(_) => Operation::Create.name(),
+        Command::Delete(_) => Operation::Delete.name(),
+        Command::Status { .. } => "status",
+        Command::Rollback => "rollback",
+        Command::Journal {
+            command: JournalCommand::List,
+        } => "journal list",
+        Command::Journal {
+            command: JournalCommand::Forget { .. },
+        } => "journal forget",
+        Command::Completions { .. } => "completions",
+        Command::Man => "man",
+    }
+}
+
+fn write_metrics(path: &Path, metrics: &RunMetrics<'_>) {
+    if let Err(error) = crate::metrics::write_atomic(path, &metrics.render()) {
+        log::error!(
+            "cannot write the metrics file {}: {error}; the exit status still reports the run",
+            path.display()
+        );
+    }
+}
 
 /// Runs a validated configuration and prints its result to `out`.
 ///
-/// Every task first takes the journal's lock and replays its pending
-/// repairs. An `Err` is a local problem found before anything was sent
-/// (HTTP client setup, the journal); everything after that is folded into
-/// the exit status by [`run`].
+/// Every task but the `journal` ones first takes the journal's lock and
+/// replays its pending repairs. An `Err` is a local problem found before
+/// anything was sent (HTTP client setup, the journal); everything after
+/// that is folded into the exit status by [`run`].
 pub fn execute(config: &Config, cancel: &Cancel, out: &mut dyn Write) -> Result<ExitStatus, Error> {
+    execute_counting(
+        config,
+        cancel,
+        out,
+        &Arc::new(Counters::default()),
+        &mut None,
+    )
+}
+
+/// [`execute`], counting every request into `counters` and leaving the
+/// journal's entries after the run in `journal_after`.
+fn execute_counting(
+    config: &Config,
+    cancel: &Cancel,
+    out: &mut dyn Write,
+    counters: &Arc<Counters>,
+    journal_after: &mut Option<Vec<Entry>>,
+) -> Result<ExitStatus, Error> {
+    if config.task.is_journal_only() {
+        // Note: no HTTP client, no replay: these only read or edit the
+        // journal, under its lock and its trust checks like every run.
+        let mut journal = Journal::open(&config.journal, cancel)?;
+        let status = journal_task(&mut journal, &config.task, config.output, out);
+        *journal_after = Some(journal.entries().to_vec());
+        return status;
+    }
     // Note: the HTTP client first: it reads and checks the --cacert file, so
     // a bad one is reported before the journal is locked or anything is sent.
-    let transport = HttpTransport::new(&config.http)?;
+    let transport = Counting::new(HttpTransport::new(&config.http)?, Arc::clone(counters));
     let mut journal = Journal::open(&config.journal, cancel)?;
     let nodes = match &config.task {
         Task::Change { nodes, .. } | Task::Status { nodes, .. } => nodes.clone(),
-        Task::Rollback => Vec::new(),
+        Task::Rollback | Task::JournalList | Task::JournalForget { .. } => Vec::new(),
     };
     let cluster = Cluster::new(nodes, transport, config.policy.clone())
         .with_cancel(cancel.clone())
         .with_shutdown_grace(config.shutdown_grace)
         .with_concurrency(config.concurrency);
-    Ok(run(
+    let status = run(
         &cluster,
         cancel,
         &mut journal,
         &config.task,
         config.output,
         out,
-    ))
+    );
+    *journal_after = Some(journal.entries().to_vec());
+    Ok(status)
+}
+
+/// `journal list` and `journal forget`: nothing is replayed or sent.
+fn journal_task(
+    journal: &mut Journal,
+    task: &Task,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<ExitStatus, Error> {
+    let (status, printed) = match task {
+        Task::JournalForget { group, host } => {
+            let removed = journal.forget(group, host.as_ref())?;
+            for entry in &removed {
+                log::warn!(
+                    host = entry.host.base(), group = entry.group.as_str();
+                    "{}: forgot the pending repair ({} {:?}) from {}; the node keeps whatever state it has",
+                    entry.host,
+                    entry.action,
+                    entry.group,
+                    journal.path().display()
+                );
+            }
+            (
+                ExitStatus::of_journal_forget(removed.len()),
+                output::journal_forget(out, format, &removed, group),
+            )
+        }
+        _ => (
+            ExitStatus::of_journal_list(journal.entries().len()),
+            output::journal_list(out, format, journal.entries(), journal.path()),
+        ),
+    };
+    if let Err(error) = printed.and_then(|()| out.flush()) {
+        log::error!(
+            "cannot write the result to stdout: {error}; the exit status still reports the run"
+        );
+    }
+    Ok(status)
 }
 
 /// Replays the journal, runs `task` and prints its result to `out`.
@@ -66,6 +208,17 @@ pub fn run<T: Transport>(
             ExitStatus::of_replay(&replay),
             output::replay(out, format, &replay),
         ),
+        // Note: `execute` runs these without a replay; a library caller
+        // that calls `run` with one gets the list after the replay.
+        Task::JournalList | Task::JournalForget { .. } => {
+            match journal_task(journal, task, format, out) {
+                Ok(status) => (status, Ok(())),
+                Err(error) => {
+                    log::error!("{error}");
+                    (ExitStatus::BadInput, Ok(()))
+                }
+            }
+        }
         Task::Status { group, .. } => {
             let report = cluster.status(group);
             (
@@ -103,7 +256,8 @@ pub fn run<T: Transport>(
 }
 
 /// A one-line `done/total` counter for bulk runs, drawn on stderr only when
-/// stderr is a terminal: cron logs and pipes stay quiet.
+/// stderr is a terminal and logs are text: cron logs, pipes and JSON logs
+/// stay quiet.
 struct Progress {
     total: usize,
     done: usize,
@@ -117,7 +271,11 @@ impl Progress {
             total,
             done: 0,
             failed: 0,
-            visible: total > 1 && std::io::stderr().is_terminal(),
+            // Note: JSON logs promise one object per stderr line; a
+            // redrawn counter would break that.
+            visible: total > 1
+                && std::io::stderr().is_terminal()
+                && crate::logging::active_format() == crate::logging::LogFormat::Text,
         }
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::exit::EXIT_STATUS_HELP;
+use crate::logging::LogFormat;
 use crate::output::OutputFormat;
 
 /// Create, delete and check groups on every node of a cluster, all or nothing.
@@ -44,6 +45,13 @@ pub enum Command {
     /// Replay the journal's pending repairs, and nothing else (for cron).
     Rollback,
 
+    /// Inspect or clean up the journal's pending repairs; sends nothing and needs no hosts file.
+    Journal {
+        /// What to do with the journal.
+        #[command(subcommand)]
+        command: JournalCommand,
+    },
+
     /// Print a shell completion script to stdout.
     Completions {
         /// The shell to complete for.
@@ -53,6 +61,33 @@ pub enum Command {
 
     /// Print the man page (roff) to stdout.
     Man,
+}
+
+/// The `journal` subcommands. Neither replays the journal nor sends any
+/// request; both take the journal's lock like every other command.
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// List every pending repair: group, node, repair, since when, failed replays, last error.
+    ///
+    /// Exits 0 when nothing is pending and 3 when something is, so it works as a
+    /// monitoring check.
+    List,
+
+    /// Remove the pending repairs of GROUP, on every node or only on --host, and print them.
+    ///
+    /// For a node that left the cluster for good: its repairs could never be applied, and
+    /// they keep GROUP refused and cost every run a round of retries. The node is then left
+    /// as it is, with or without GROUP. Exits 0 when something was removed, 2 when nothing
+    /// matched.
+    Forget {
+        /// The group whose pending repairs to remove.
+        #[arg(value_name = "GROUP")]
+        group: String,
+
+        /// Only the repairs on this node (base URL or host[:port], as in the hosts file).
+        #[arg(long, value_name = "URL")]
+        host: Option<String>,
+    },
 }
 
 /// The groups a create or delete works on; each is its own all-or-nothing operation.
@@ -73,7 +108,7 @@ pub struct Groups {
 pub struct Options {
     /// Hosts file: one base URL or host[:port] per line, worked on in file order
     /// [default: hosts.txt]. The token goes only to these nodes. `rollback` reads it
-    /// only when given; without it, the journal names the nodes.
+    /// only when given; without it, the journal names the nodes. `journal` never reads it.
     #[arg(long, global = true, value_name = "FILE", env = "CLUSTER_CLIENT_HOSTS")]
     pub hosts: Option<PathBuf>,
 
@@ -194,6 +229,30 @@ pub struct Options {
     )]
     pub output: OutputFormat,
 
+    /// Write run metrics (Prometheus text format) to FILE at the end of every run, atomically.
+    ///
+    /// For the node_exporter textfile collector: pending repairs, the oldest one's age,
+    /// the exit status, time and duration of the run, requests and retries. A failure to
+    /// write it is logged and does not change the exit status.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "CLUSTER_CLIENT_METRICS_FILE"
+    )]
+    pub metrics_file: Option<PathBuf>,
+
+    /// Log format on stderr: text, or json (one object per line, for log collectors).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FORMAT",
+        env = "CLUSTER_CLIENT_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
+
     /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
@@ -234,6 +293,33 @@ mod tests {
         let cli = Cli::try_parse_from(["cluster-client", "--timeout", "1m30s", "rollback"])
             .expect("parses");
         assert_eq!(cli.options.timeout, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn journal_forget_takes_a_group_and_an_optional_host() {
+        let cli = Cli::try_parse_from([
+            "cluster-client",
+            "journal",
+            "forget",
+            "g1",
+            "--host",
+            "node1:8080",
+            "--log-format",
+            "json",
+        ])
+        .expect("parses");
+        assert_eq!(cli.options.log_format, LogFormat::Json);
+        let Command::Journal {
+            command: JournalCommand::Forget { group, host },
+        } = cli.command
+        else {
+            panic!("not journal forget: {:?}", cli.command);
+        };
+        assert_eq!(
+            (group.as_str(), host.as_deref()),
+            ("g1", Some("node1:8080"))
+        );
+        assert!(Cli::try_parse_from(["cluster-client", "journal", "forget"]).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{Cli, Command, Groups};
+use crate::cli::{Cli, Command, Groups, JournalCommand};
 use crate::engine::Operation;
 use crate::error::InputError;
 use crate::group::GroupId;
@@ -32,6 +32,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// How many nodes are worked on at a time (at least 1).
     pub concurrency: usize,
+    /// Where run metrics go at the end of the run; `None`: nowhere.
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// A validated command.
@@ -59,6 +61,24 @@ pub enum Task {
     /// Replay the journal only; needs no hosts file (when one is given, the
     /// token goes only to its nodes).
     Rollback,
+    /// List the journal's pending repairs; sends nothing, replays nothing.
+    JournalList,
+    /// Remove the pending repairs of `group` (only on `host` when given);
+    /// sends nothing, replays nothing.
+    JournalForget {
+        /// The group.
+        group: GroupId,
+        /// The one node, normalised as in the hosts file; `None`: every node.
+        host: Option<Node>,
+    },
+}
+
+impl Task {
+    /// Whether the task only reads or edits the journal: no replay, no
+    /// request, no HTTP client and no token.
+    pub fn is_journal_only(&self) -> bool {
+        matches!(self, Self::JournalList | Self::JournalForget { .. })
+    }
 }
 
 impl Config {
@@ -99,6 +119,19 @@ impl Config {
                 nodes: hosts::read_hosts_file(&hosts_file)?,
             },
             Command::Rollback => Task::Rollback,
+            Command::Journal { command } => match command {
+                JournalCommand::List => Task::JournalList,
+                JournalCommand::Forget { group, host } => Task::JournalForget {
+                    group: GroupId::new(group.as_str())?,
+                    host: host
+                        .as_deref()
+                        .map(|raw| {
+                            Node::parse(raw)
+                                .map_err(|e| InputError::Invalid(format!("--host {raw:?}: {e}")))
+                        })
+                        .transpose()?,
+                },
+            },
             Command::Completions { .. } | Command::Man => {
                 return Err(InputError::Invalid(
                     "completions and man take no configuration".to_owned(),
@@ -109,6 +142,13 @@ impl Config {
         let journal = match &options.journal {
             Some(path) => path.clone(),
             None => default_journal_path()?,
+        };
+        // Note: the journal commands send nothing, so a missing or unsafe
+        // token file does not stop an operator cleaning up.
+        let token = if task.is_journal_only() {
+            None
+        } else {
+            read_token(options.token_file.as_deref())?
         };
         Ok(Self {
             task,
@@ -121,13 +161,14 @@ impl Config {
             http: HttpSettings {
                 timeout: options.timeout,
                 ca_certificate: options.cacert.clone(),
-                token: read_token(options.token_file.as_deref())?,
+                token,
                 configured,
                 trust_unlisted: options.trust_journal_hosts,
             },
             concurrency: options.concurrency,
             output: options.output,
             shutdown_grace: options.shutdown_grace,
+            metrics_file: options.metrics_file.clone(),
         })
     }
 }
@@ -143,6 +184,7 @@ fn configured_nodes(task: &Task, given: Option<&Path>) -> Result<Option<Vec<Node
         (Task::Change { nodes, .. } | Task::Status { nodes, .. }, _) => Some(nodes.clone()),
         (Task::Rollback, Some(path)) => Some(hosts::read_hosts_file(path)?),
         (Task::Rollback, None) => None,
+        (Task::JournalList | Task::JournalForget { .. }, _) => None,
     })
 }
 

@@ -652,11 +652,15 @@ impl<T: Transport> Cluster<T> {
                     &exchange,
                 );
                 if applied {
-                    log::info!("{}: repaired: {} {:?}", entry.host, repair, entry.group);
+                    log::info!(
+                        host = entry.host.base(), group = entry.group.as_str();
+                        "{}: repaired: {} {:?}", entry.host, repair, entry.group
+                    );
                     return Ok(());
                 }
                 let error = exchange.error();
                 log::warn!(
+                    host = entry.host.base(), group = entry.group.as_str();
                     "{}: repair ({} {:?}) failed ({error}); it stays in the journal",
                     entry.host,
                     repair,

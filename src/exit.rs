@@ -26,15 +26,16 @@ pub enum ExitStatus {
 pub const EXIT_STATUS_HELP: &str = "\
 Exit status:
   0  done: every node is in the requested state (create/delete), every node
-     answered and they agree (status), nothing is left pending (rollback)
+     answered and they agree (status), nothing is left pending (rollback,
+     journal list), repairs were removed (journal forget)
   1  the operation failed and was fully rolled back: the cluster is as it was;
      for status: the nodes disagree, or a node did not answer
   2  bad input or a local problem, and no change was sent: usage, hosts file,
      group id, or an unreadable or unwritable journal; or interrupted before
-     any change was sent
+     any change was sent; journal forget: no pending repair matched
   3  repairs pending in the journal: undos that could not be applied yet, an
-     operation refused because its group has pending repairs, or a rollback
-     that left repairs pending";
+     operation refused because its group has pending repairs, a rollback
+     that left repairs pending, or journal list found repairs pending";
 
 impl ExitStatus {
     /// The numeric code.
@@ -77,6 +78,26 @@ impl ExitStatus {
             Self::Done
         } else {
             Self::Failed
+        }
+    }
+
+    /// The status of `journal list`: 0 when nothing is pending, 3 when
+    /// something is (a monitoring check).
+    pub fn of_journal_list(pending: usize) -> Self {
+        if pending == 0 {
+            Self::Done
+        } else {
+            Self::RepairsPending
+        }
+    }
+
+    /// The status of `journal forget`: 0 when repairs were removed, 2 when
+    /// nothing matched (bad input: retrying will not help).
+    pub fn of_journal_forget(removed: usize) -> Self {
+        if removed == 0 {
+            Self::BadInput
+        } else {
+            Self::Done
         }
     }
 

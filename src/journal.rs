@@ -349,6 +349,29 @@ impl Journal {
         }
     }
 
+    /// Removes the pending repairs of `group` (only those on `host` when it
+    /// is given) durably, and returns them, oldest first. Nothing matching
+    /// is not an error: the result is empty and nothing is written.
+    ///
+    /// # Errors
+    /// [`JournalError::Write`] as for [`Journal::update`]; the entries are
+    /// then still pending unless the file had already been replaced.
+    pub fn forget(
+        &mut self,
+        group: &GroupId,
+        host: Option<&Node>,
+    ) -> Result<Vec<Entry>, JournalError> {
+        let matches = |e: &Entry| &e.group == group && host.is_none_or(|h| &e.host == h);
+        let removed: Vec<Entry> = self
+            .entries
+            .iter()
+            .filter(|e| matches(e))
+            .cloned()
+            .collect();
+        self.update(|entries| entries.retain(|e| !matches(e)))?;
+        Ok(removed)
+    }
+
     /// Replaces the file atomically and durably: temp file in the same
     /// directory, `sync_all`, rename over the target, then fsync the
     /// directory so the rename itself survives a power cut.

@@ -35,6 +35,8 @@ pub mod fanout;
 pub mod group;
 pub mod hosts;
 pub mod journal;
+pub mod logging;
+pub mod metrics;
 pub mod output;
 pub mod retry;
 pub mod secret;

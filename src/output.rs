@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::engine::{NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport};
+use crate::group::GroupId;
 use crate::hosts::Node;
 use crate::journal::Entry;
 use crate::wire;
@@ -113,6 +114,95 @@ pub fn replay(out: &mut dyn Write, format: OutputFormat, report: &ReplayReport) 
     for entry in &report.pending {
         let error = entry.last_error.as_deref().unwrap_or("not attempted");
         writeln!(out, "  pending   {}  ({})", describe(entry), escape(error))?;
+    }
+    Ok(())
+}
+
+/// Prints `journal list`: every pending repair, oldest first. JSON is
+/// `{"pending": [{"group", "host", "repair", "since", "failed_replays",
+/// "last_error"}]}`; people get a table.
+pub fn journal_list(
+    out: &mut dyn Write,
+    format: OutputFormat,
+    entries: &[Entry],
+    journal: &Path,
+) -> io::Result<()> {
+    let pending: Vec<wire::Pending<'_>> = entries.iter().map(wire::Pending::new).collect();
+    if format != OutputFormat::Human {
+        return json(out, format, &wire::JournalList { pending });
+    }
+    let path = escape(&journal.display().to_string()).into_owned();
+    if pending.is_empty() {
+        return writeln!(out, "journal {path}: nothing pending");
+    }
+    writeln!(out, "journal {path}: {} pending repair(s)", pending.len())?;
+    pending_table(out, &pending)
+}
+
+/// Prints `journal forget`: the repairs removed. JSON is `{"forgotten":
+/// [...]}` with the items of [`journal_list`].
+pub fn journal_forget(
+    out: &mut dyn Write,
+    format: OutputFormat,
+    removed: &[Entry],
+    group: &GroupId,
+) -> io::Result<()> {
+    let forgotten: Vec<wire::Pending<'_>> = removed.iter().map(wire::Pending::new).collect();
+    if format != OutputFormat::Human {
+        return json(out, format, &wire::JournalForget { forgotten });
+    }
+    let group = escape(group.as_str()).into_owned();
+    if forgotten.is_empty() {
+        return writeln!(
+            out,
+            "journal forget: no pending repair of group \"{group}\" matched"
+        );
+    }
+    writeln!(
+        out,
+        "journal forget: removed {} pending repair(s) of group \"{group}\"; those nodes keep \
+         whatever state they have (check with `cluster-client status`)",
+        forgotten.len()
+    )?;
+    pending_table(out, &forgotten)
+}
+
+/// The aligned table of `journal list` and `journal forget`; text from the
+/// journal is escaped.
+fn pending_table(out: &mut dyn Write, rows: &[wire::Pending<'_>]) -> io::Result<()> {
+    let header = ["GROUP", "HOST", "REPAIR", "SINCE", "FAILED", "LAST ERROR"];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|row| {
+            [
+                escape(row.group).into_owned(),
+                escape(row.host).into_owned(),
+                row.repair.to_owned(),
+                row.since.clone(),
+                row.failed_replays.to_string(),
+                escape(row.last_error.unwrap_or("-")).into_owned(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            text.push_str("  ");
+            text.push_str(cell);
+            text.push_str(&" ".repeat(pad));
+        }
+        text.trim_end().to_owned()
+    };
+    writeln!(out, "{}", line(header))?;
+    for row in &cells {
+        writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
     }
     Ok(())
 }

@@ -162,13 +162,18 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
                 }
                 Ok(_) => break false,
                 Err(failure) if failure.kind == FailureKind::Abandoned => {
-                    log::warn!("{node}: {action} {group:?}: {}", failure.message);
+                    log::warn!(
+                        host = node.base(), group = group.as_str(), method = action.method(), attempt = attempts;
+                        "{node}: {action} {group:?}: {}",
+                        failure.message
+                    );
                     break true;
                 }
                 Err(failure) => failure.message.clone(),
             };
             if !self.may_start(mode) {
                 log::warn!(
+                    host = node.base(), group = group.as_str(), method = action.method(), attempt = attempts;
                     "{node}: {action} {group:?}: attempt {attempts} failed ({reason}); \
                      not retried: the run was interrupted"
                 );
@@ -176,6 +181,7 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
             }
             if attempts > self.policy.retries {
                 log::warn!(
+                    host = node.base(), group = group.as_str(), method = action.method(), attempt = attempts;
                     "{node}: {action} {group:?}: attempt {attempts} failed ({reason}); \
                      no retries left"
                 );
@@ -184,13 +190,17 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
             let retry_after = last.as_ref().ok().and_then(|reply| reply.retry_after);
             let delay = self.policy.delay(attempts, retry_after, &mut rng);
             log::warn!(
+                host = node.base(), group = group.as_str(), method = action.method(), attempt = attempts;
                 "{node}: {action} {group:?}: attempt {attempts} of {} failed ({reason}); \
                  retrying in {}",
                 self.policy.retries + 1,
                 humantime::format_duration(round_to_millis(delay)),
             );
             if !self.pause(delay, mode) {
-                log::warn!("{node}: {action} {group:?}: retry dropped: the run was interrupted");
+                log::warn!(
+                    host = node.base(), group = group.as_str(), method = action.method(), attempt = attempts;
+                    "{node}: {action} {group:?}: retry dropped: the run was interrupted"
+                );
                 break true;
             }
         };

@@ -101,6 +101,20 @@ pub struct Rollback<'a> {
     pub journal_error: Option<&'a str>,
 }
 
+/// The result of `journal list` (`schemas/journal-list.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct JournalList<'a> {
+    /// Every pending repair, oldest first.
+    pub pending: Vec<Pending<'a>>,
+}
+
+/// The result of `journal forget` (`schemas/journal-forget.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct JournalForget<'a> {
+    /// The repairs removed from the journal.
+    pub forgotten: Vec<Pending<'a>>,
+}
+
 impl<'a> Operation<'a> {
     /// The wire form of `report`.
     pub fn new(report: &'a OperationReport) -> Self {

@@ -342,3 +342,21 @@ fn rendered_manifests_carry_the_token_secret_in_both_the_job_and_the_cronjob() {
     kinds.sort();
     assert_eq!(kinds, ["CronJob", "Job"]);
 }
+
+#[test]
+fn the_job_and_the_cronjob_log_json_for_the_log_collector() {
+    for file in [
+        "kubernetes/job/group-job.yaml",
+        "kubernetes/rollback-cronjob.yaml",
+    ] {
+        let text = std::fs::read_to_string(root().join(file)).expect("manifest");
+        let format = flag_value(&text, "CLUSTER_CLIENT_LOG_FORMAT");
+        let cli = parse(&["--log-format".to_owned(), format, "rollback".to_owned()])
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(
+            cli.options.log_format,
+            cluster_client::logging::LogFormat::Json,
+            "{file}"
+        );
+    }
+}

@@ -129,3 +129,18 @@ fn the_validator_rejects_what_the_schemas_forbid() {
     });
     assert!(validate("pending.schema.json", &pending).is_err());
 }
+
+#[test]
+fn journal_list_and_forget_match_their_schemas() {
+    let env = TestEnv::new(2);
+    env.nodes[1].add_rule(Rule::new(Fault::Status(500)).method("POST"));
+    env.nodes[0].add_rule(Rule::new(Fault::Status(500)).method("DELETE"));
+    document(&env, &["create", "g"], 3);
+    let list = document(&env, &["journal", "list"], 3);
+    assert_valid("journal-list.schema.json", &list);
+    assert_eq!(list["pending"].as_array().map(Vec::len), Some(1), "{list}");
+    let forgotten = document(&env, &["journal", "forget", "g"], 0);
+    assert_valid("journal-forget.schema.json", &forgotten);
+    let list = document(&env, &["journal", "list"], 0);
+    assert_valid("journal-list.schema.json", &list);
+}

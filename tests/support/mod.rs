@@ -352,7 +352,7 @@ impl TestEnv {
         let dir = path.parent().expect("journal dir");
         std::fs::create_dir_all(dir).expect("mkdir journal dir");
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).expect("chmod dir");
-        let text = serde_json::json!({"version": 1, "entries": entries}).to_string();
+        let text = serde_json::json!({"version": 2, "entries": entries}).to_string();
         std::fs::write(&path, text).expect("write journal");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
             .expect("chmod journal");
@@ -368,7 +368,7 @@ pub fn entry(group: &str, host: &str, action: &str) -> Value {
     };
     serde_json::json!({
         "group": group, "host": host, "action": action, "operation": operation,
-        "run": "1@1", "recorded_at": 1, "failed_replays": 0,
+        "run": "1@1", "recorded_at": "2026-12-01T00:00:01Z", "failed_replays": 0,
     })
 }
 

@@ -1,0 +1,305 @@
+//! Black-box tests of `journal list` and `journal forget`: they read and edit the
+//! journal under its lock, and never replay it nor send anything.
+
+mod support;
+
+use std::time::Duration;
+
+use predicates::prelude::*;
+use serde_json::{Value, json};
+use support::{TestEnv, entry, hold_journal_lock, json_stdout};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// An entry that has failed `failed` replays with `error`.
+fn failed_entry(group: &str, host: &str, action: &str, failed: u32, error: &str) -> Value {
+    let mut e = entry(group, host, action);
+    e["failed_replays"] = json!(failed);
+    e["last_error"] = json!(error);
+    e["recorded_at"] = json!("2026-11-23T16:19:31Z");
+    e
+}
+
+/// A command with no hosts file anywhere: the journal commands need none.
+fn journal_cmd(env: &TestEnv) -> assert_cmd::Command {
+    std::fs::remove_file(env.hosts_path()).ok();
+    let mut cmd = env.cmd();
+    cmd.env_remove("CLUSTER_CLIENT_HOSTS");
+    cmd
+}
+
+#[test]
+fn journal_list_shows_every_pending_repair_and_exits_3_without_replaying() {
+    let env = TestEnv::new(2);
+    let urls = env.urls();
+    env.write_journal(&[
+        entry("g1", &urls[0], "delete"),
+        failed_entry("g2", &urls[1], "create", 4, "HTTP 503"),
+    ]);
+    let before = std::fs::read(env.journal_path()).expect("journal");
+    let output = journal_cmd(&env)
+        .args(["journal", "list"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).expect("utf8");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].contains("2 pending repair(s)"), "{stdout}");
+    assert!(lines[1].split_whitespace().eq([
+        "GROUP", "HOST", "REPAIR", "SINCE", "FAILED", "LAST", "ERROR"
+    ]));
+    let row = |line: &str| {
+        line.split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        row(lines[2]),
+        ["g1", &urls[0], "delete", "2026-12-01T00:00:01Z", "0", "-"]
+    );
+    assert_eq!(
+        row(lines[3]),
+        [
+            "g2",
+            &urls[1],
+            "create",
+            "2026-11-23T16:19:31Z",
+            "4",
+            "HTTP",
+            "503"
+        ]
+    );
+    assert_eq!(env.total_requests(), 0, "nothing is replayed or sent");
+    assert_eq!(std::fs::read(env.journal_path()).expect("journal"), before);
+}
+
+#[test]
+fn journal_list_json_is_one_object_with_the_documented_fields() {
+    let env = TestEnv::new(1);
+    let url = env.nodes[0].url();
+    env.write_journal(&[
+        entry("g1", &url, "delete"),
+        failed_entry("g2", &url, "create", 2, "connection refused"),
+    ]);
+    let output = journal_cmd(&env)
+        .args(["journal", "list", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(
+        json_stdout(&output),
+        json!({"pending": [
+            {"group": "g1", "host": url, "repair": "delete", "since": "2026-12-01T00:00:01Z",
+             "failed_replays": 0, "last_error": null},
+            {"group": "g2", "host": url, "repair": "create", "since": "2026-11-23T16:19:31Z",
+             "failed_replays": 2, "last_error": "connection refused"},
+        ]})
+    );
+    assert_eq!(env.total_requests(), 0);
+}
+
+#[test]
+fn journal_list_exits_0_when_nothing_is_pending() {
+    let env = TestEnv::new(1);
+    let output = journal_cmd(&env)
+        .args(["journal", "list", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(json_stdout(&output), json!({"pending": []}));
+    journal_cmd(&env)
+        .args(["journal", "list"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("nothing pending"));
+}
+
+#[test]
+fn journal_list_escapes_text_from_nodes_and_the_journal() {
+    let env = TestEnv::new(1);
+    let url = env.nodes[0].url();
+    env.write_journal(&[failed_entry(
+        "g",
+        &url,
+        "delete",
+        1,
+        "\u{1b}[2J\u{1b}[31mFAKE\nforged line\u{202e}",
+    )]);
+    let output = journal_cmd(&env)
+        .args(["journal", "list"])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8(output.stdout).expect("utf8");
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\u{202e}'),
+        "{stdout:?}"
+    );
+    assert!(
+        stdout.contains("\\u{1b}[2J\\u{1b}[31mFAKE\\nforged line\\u{202e}"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.lines().count(),
+        3,
+        "one headline, one header, one row"
+    );
+}
+
+#[test]
+fn journal_forget_removes_the_group_on_every_node_durably_and_prints_each() {
+    let env = TestEnv::new(2);
+    let urls = env.urls();
+    env.write_journal(&[
+        entry("g", &urls[0], "delete"),
+        entry("h", &urls[0], "delete"),
+        failed_entry("g", &urls[1], "create", 3, "HTTP 500"),
+    ]);
+    let output = journal_cmd(&env)
+        .args(["journal", "forget", "g"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).expect("utf8");
+    assert!(stdout.contains("removed 2 pending repair(s)"), "{stdout}");
+    assert!(
+        stdout.contains(&urls[0]) && stdout.contains(&urls[1]),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8(output.stderr).expect("utf8");
+    assert_eq!(
+        stderr.matches("forgot the pending repair").count(),
+        2,
+        "{stderr}"
+    );
+    assert_eq!(
+        env.pending(),
+        [("h".to_owned(), urls[0].clone(), "delete".to_owned())]
+    );
+    assert_eq!(env.total_requests(), 0);
+}
+
+#[test]
+fn journal_forget_with_host_compares_normalised_urls_and_keeps_other_nodes() {
+    let env = TestEnv::new(2);
+    let urls = env.urls();
+    env.write_journal(&[
+        entry("g", &urls[0], "delete"),
+        entry("g", &urls[1], "delete"),
+    ]);
+    // `127.0.0.1:PORT/` is the same node as `http://127.0.0.1:PORT`.
+    let bare = format!("127.0.0.1:{}/", env.nodes[1].port());
+    let report = {
+        let output = journal_cmd(&env)
+            .args([
+                "journal", "forget", "g", "--host", &bare, "--output", "json",
+            ])
+            .output()
+            .expect("run");
+        assert_eq!(output.status.code(), Some(0));
+        json_stdout(&output)
+    };
+    let forgotten = report["forgotten"].as_array().expect("forgotten");
+    assert_eq!(forgotten.len(), 1, "{report}");
+    assert_eq!(forgotten[0]["host"], urls[1].as_str());
+    assert_eq!(forgotten[0]["repair"], "delete");
+    assert_eq!(
+        env.pending(),
+        [("g".to_owned(), urls[0].clone(), "delete".to_owned())]
+    );
+}
+
+#[test]
+fn journal_forget_exits_2_and_writes_nothing_when_nothing_matches() {
+    let env = TestEnv::new(2);
+    let urls = env.urls();
+    env.write_journal(&[entry("g", &urls[0], "delete")]);
+    let before = std::fs::read(env.journal_path()).expect("journal");
+    for args in [
+        &["journal", "forget", "other"][..],
+        &["journal", "forget", "g", "--host", &urls[1]],
+    ] {
+        journal_cmd(&env)
+            .args(args)
+            .assert()
+            .code(2)
+            .stdout(predicate::str::contains("matched"));
+        assert_eq!(std::fs::read(env.journal_path()).expect("journal"), before);
+    }
+    journal_cmd(&env)
+        .args(["journal", "forget", "g", "--host", "http://user:pw@x/"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--host"));
+    assert_eq!(env.total_requests(), 0);
+}
+
+#[test]
+fn forgetting_a_decommissioned_nodes_repair_lets_the_group_go_ahead() {
+    let env = TestEnv::new(2);
+    // A node that is gone for good: nothing listens on its port any more.
+    let gone = cluster_client_gone_node();
+    env.write_journal(&[entry("g", &gone, "delete")]);
+    env.cmd()
+        .args(["create", "g"])
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("refused"));
+    journal_cmd(&env)
+        .args(["journal", "forget", "g", "--host", &gone])
+        .assert()
+        .code(0);
+    env.write_hosts(&env.urls().join("\n"));
+    env.cmd().args(["create", "g"]).assert().code(0);
+    assert_eq!(env.holders("g"), [0, 1]);
+    assert!(env.pending().is_empty());
+}
+
+/// The base URL of a node that was started and stopped: connections to it are refused.
+fn cluster_client_gone_node() -> String {
+    let node = support::TestNode::start();
+    let url = node.url();
+    node.stop();
+    url
+}
+
+#[test]
+fn journal_commands_wait_for_the_lock_like_every_run() {
+    let env = TestEnv::new(1);
+    env.write_journal(&[entry("g", &env.nodes[0].url(), "delete")]);
+    let lock = hold_journal_lock(&env);
+    let mut run = env.spawn_watched(&["journal", "forget", "g"]);
+    run.wait_for_line("waiting for it to finish", WAIT);
+    assert_eq!(
+        env.pending().len(),
+        1,
+        "nothing is removed while the lock is held"
+    );
+    drop(lock);
+    let (code, stderr) = run.wait_exit(WAIT);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(env.pending().is_empty());
+}
+
+#[test]
+fn journal_commands_refuse_a_journal_others_may_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new(1);
+    env.write_journal(&[entry("g", &env.nodes[0].url(), "delete")]);
+    std::fs::set_permissions(env.journal_path(), std::fs::Permissions::from_mode(0o666))
+        .expect("chmod");
+    let before = std::fs::read(env.journal_path()).expect("journal");
+    for args in [&["journal", "list"][..], &["journal", "forget", "g"]] {
+        journal_cmd(&env).args(args).assert().code(2);
+        assert_eq!(std::fs::read(env.journal_path()).expect("journal"), before);
+    }
+}
