@@ -182,7 +182,7 @@ impl Journal {
         let dir = parent_dir(path);
         create_private_dir(dir).map_err(|source| JournalError::Write {
             path: path.to_owned(),
-            source,
+            cause: source,
         })?;
         check_dir(dir)?;
         let lock_path = lock_path(path);
@@ -276,7 +276,7 @@ impl Journal {
                 }
                 Err(JournalError::Write {
                     path: self.path.clone(),
-                    source: failure.source,
+                    cause: failure.source,
                 })
             }
         }
@@ -440,7 +440,7 @@ fn check_dir(dir: &Path) -> Result<(), JournalError> {
         .and_then(|d| d.metadata())
         .map_err(|source| JournalError::Read {
             path: dir.to_owned(),
-            source,
+            cause: source,
         })?;
     trust::private_dir(dir, &meta).map_err(|d| untrusted(dir, "journal directory", d))
 }
@@ -477,13 +477,13 @@ fn open_lock_file(lock_path: &Path) -> Result<File, JournalError> {
         Err(source) => {
             return Err(JournalError::Lock {
                 path: lock_path.to_owned(),
-                source,
+                cause: source,
             });
         }
     };
     let meta = file.metadata().map_err(|source| JournalError::Lock {
         path: lock_path.to_owned(),
-        source,
+        cause: source,
     })?;
     trust::private_file(lock_path, &meta).map_err(|d| untrusted(lock_path, "lock file", d))?;
     Ok(file)
@@ -492,7 +492,7 @@ fn open_lock_file(lock_path: &Path) -> Result<File, JournalError> {
 fn acquire_lock(lock_path: &Path, cancel: &Cancel) -> Result<File, JournalError> {
     let lock_error = |source| JournalError::Lock {
         path: lock_path.to_owned(),
-        source,
+        cause: source,
     };
     let file = open_lock_file(lock_path)?;
     match file.try_lock() {
@@ -589,7 +589,7 @@ fn load(path: &Path) -> Result<Vec<Entry>, JournalError> {
 fn read_private(path: &Path) -> Result<Option<Vec<u8>>, JournalError> {
     let read_error = |source| JournalError::Read {
         path: path.to_owned(),
-        source,
+        cause: source,
     };
     let mut file = match trust::no_follow(OpenOptions::new().read(true)).open(path) {
         Ok(file) => file,
