@@ -757,17 +757,8 @@ fn next_hop(
     location: Option<&HeaderValue>,
     visited: &[Url],
 ) -> Result<Url, String> {
-    let keeps_method = matches!(status, 307 | 308);
-    let get_only = matches!(status, 301 | 302 | 303);
-    if !keeps_method && !get_only {
+    if !matches!(status, 301 | 302 | 303 | 307 | 308) {
         return Err("is not a redirect this client follows".to_owned());
-    }
-    if get_only && *method != Method::GET {
-        return Err(format!(
-            "not followed: it would turn the {method} into a GET, and the change would \
-             never reach the node; the node should answer 307 or 308, or the hosts file \
-             should name the URL it redirects to"
-        ));
     }
     let Some(location) = location else {
         return Err("without a Location header; not followed".to_owned());
@@ -782,6 +773,13 @@ fn next_hop(
             "to {quoted}: not followed, because it leaves the node's origin (scheme, host \
              and port), and nothing (the bearer token included) was sent there; if that is \
              the node's real address, put it in the hosts file"
+        ));
+    }
+    if matches!(status, 301 | 302 | 303) && *method != Method::GET {
+        return Err(format!(
+            "to {quoted}: not followed, because it would turn the {method} into a GET and \
+             the change would never reach the node; the node should answer 307 or 308, or \
+             the hosts file should name the URL it redirects to"
         ));
     }
     if visited.contains(&target) {
