@@ -1319,7 +1319,7 @@ mod tests {
             assert_eq!(reply.status, 303);
             let text = reply.describe();
             assert!(
-                text.starts_with("HTTP 303 See Other: not followed"),
+                text.starts_with("HTTP 303 See Other: to `/elsewhere/`: not followed, because"),
                 "{text}"
             );
             elsewhere.assert();
