@@ -724,3 +724,99 @@ fn a_huge_retry_after_is_capped_by_max_backoff() {
     assert!(env.pending().is_empty());
     assert!(run.elapsed < Duration::from_secs(10), "{:?}", run.elapsed);
 }
+
+// --- What the client says about failures ---
+
+#[test]
+fn status_says_unknown_when_nodes_did_not_answer_or_answered_nothing_usable() {
+    let env = TestEnv::new(3);
+    env.nodes[0].stop();
+    env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("GET"));
+
+    let output = env
+        .cmd()
+        .timeout(WIDE)
+        .args(["status", "g"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        stdout.contains(
+            "UNKNOWN: 1 of 3 nodes did not answer, 1 of 3 nodes gave no usable answer; \
+             absent on 1"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("INCONSISTENT"), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[1].contains("unreachable") && lines[1].contains("(connection refused)"),
+        "{stdout}"
+    );
+    assert!(
+        lines[3].contains("unreadable") && lines[3].contains("(HTTP 500 Internal Server Error)"),
+        "{stdout}"
+    );
+
+    let json = run(&env, &["status", "g"]);
+    assert_eq!(json.results(), ["unreachable", "absent", "unreadable"]);
+    assert_eq!(json.report["consistent"], false);
+}
+
+#[test]
+fn transport_failures_are_summarised_and_the_chain_is_left_to_the_debug_log() {
+    let env = TestEnv::new(2);
+    env.nodes[1].stop();
+
+    let plain = run(&env, &["create", "g"]);
+    assert_eq!(plain.code, 1, "{}", plain.stderr);
+    assert_eq!(plain.results()[1], "unreachable");
+    assert_eq!(
+        plain.report["nodes"][1]["error"],
+        "could not read the group: connection refused"
+    );
+    let stdout = plain.report.to_string();
+    for chain in ["error sending request", "client error", "tcp connect error"] {
+        assert!(!stdout.contains(chain), "{stdout}");
+        assert!(!plain.stderr.contains(chain), "{}", plain.stderr);
+    }
+    assert!(
+        plain
+            .stderr
+            .contains("failed (connection refused); retrying in"),
+        "a refused connection is retried: {}",
+        plain.stderr
+    );
+
+    let debug = run(&env, &["-vv", "status", "g"]);
+    assert!(
+        debug.stderr.contains("error sending request"),
+        "the whole chain is at -vv: {}",
+        debug.stderr
+    );
+}
+
+#[test]
+fn a_host_name_that_does_not_exist_is_named_and_not_retried() {
+    let env = TestEnv::new(1);
+    // Note: .invalid never resolves (RFC 6761).
+    env.write_hosts(&format!(
+        "{}\nhttp://no-such-node.invalid:8080\n",
+        env.nodes[0].url()
+    ));
+
+    let status = run(&env, &["status", "g"]);
+    assert_eq!(status.code, 1, "{}", status.stderr);
+    assert_eq!(status.results(), ["absent", "unreachable"]);
+    let error = status.report["nodes"][1]["error"]
+        .as_str()
+        .unwrap_or_default();
+    if error == "DNS: temporary failure in name resolution" {
+        // A resolver that cannot answer at all may heal: it is retried.
+        eprintln!("skipped the final-failure check: this machine's resolver is unavailable");
+        return;
+    }
+    assert_eq!(error, "DNS: no such host");
+    assert_eq!(status.report["nodes"][1]["attempts"], 1, "not retried");
+}
