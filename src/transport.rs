@@ -775,7 +775,7 @@ fn next_hop(
              the node's real address, put it in the hosts file"
         ));
     }
-    if matches!(status, 301 | 302 | 303) && *method != Method::GET {
+    if matches!(status, 301..=303) && *method != Method::GET {
         return Err(format!(
             "to {quoted}: not followed, because it would turn the {method} into a GET and \
              the change would never reach the node; the node should answer 307 or 308, or \
