@@ -823,3 +823,18 @@ fn a_host_name_that_does_not_exist_is_named_and_not_retried() {
     assert_eq!(error, "DNS: no such host");
     assert_eq!(status.report["nodes"][1]["attempts"], 1, "not retried");
 }
+
+#[test]
+fn a_reset_connection_is_named_as_people_say_it() {
+    let env = TestEnv::new(2);
+    env.nodes[1].add_rule(Rule::new(Fault::Reset).method("GET"));
+
+    let status = run(&env, &["status", "g"]);
+    assert_eq!(status.code, 1, "{}", status.stderr);
+    assert_eq!(status.results(), ["absent", "unreachable"]);
+    assert_eq!(
+        status.report["nodes"][1]["error"],
+        "connection reset by peer"
+    );
+    assert_eq!(env.nodes[1].count("GET"), 3, "a reset may heal: retried");
+}

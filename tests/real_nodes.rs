@@ -15,6 +15,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -47,6 +48,8 @@ struct RealNode {
     kind: Kind,
     port: u16,
     child: Child,
+    /// Where the server's stderr (its request log, any traceback) goes.
+    log: PathBuf,
 }
 
 impl RealNode {
@@ -71,7 +74,11 @@ impl RealNode {
         match answer.split(' ').nth(1) {
             Some("200") => true,
             Some("404") => false,
-            _ => panic!("{:?} answered {answer:?}", self.kind),
+            _ => panic!(
+                "{:?} answered {answer:?}; its log is {}",
+                self.kind,
+                self.log.display()
+            ),
         }
     }
 }
@@ -175,10 +182,20 @@ fn start(kind: Kind) -> Result<RealNode, String> {
         }
         Kind::Go => Command::new(go_node().as_ref().map_err(Clone::clone)?),
     };
+    // Note: the request logs would drown the test output; they go to a file kept in target/.
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("real-nodes");
+    std::fs::create_dir_all(&dir).expect("log dir");
+    let log = dir.join(format!(
+        "{kind:?}-{}-{}.log",
+        std::process::id(),
+        STARTED.fetch_add(1, Ordering::SeqCst)
+    ));
+    let log_file = std::fs::File::create(&log).expect("log file");
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(log_file)
         .spawn()
         .map_err(|e| format!("cannot start the {kind:?} node: {e}"))?;
     // The server prints its port once bound; then the port is polled until it accepts.
@@ -193,15 +210,19 @@ fn start(kind: Kind) -> Result<RealNode, String> {
         kind,
         port: port.unwrap_or(0),
         child,
+        log,
     };
-    if port.is_none() {
-        panic!("the {kind:?} node did not print its port: {line:?}");
-    }
+    assert!(
+        port.is_some(),
+        "the {kind:?} node did not print its port ({line:?}); its log is {}",
+        node.log.display()
+    );
     let deadline = Instant::now() + WIDE;
     while TcpStream::connect(("127.0.0.1", node.port)).is_err() {
         assert!(
             Instant::now() < deadline,
-            "the {kind:?} node never accepted"
+            "the {kind:?} node never accepted; its log is {}",
+            node.log.display()
         );
         std::thread::sleep(Duration::from_millis(20));
     }
