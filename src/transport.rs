@@ -285,9 +285,10 @@ enum Warning {
 }
 
 impl HttpTransport {
-    /// Builds the client. Redirects are off: a redirected POST would
-    /// silently become a GET, and the node would never see the change (and
-    /// the token never goes anywhere but the nodes in the hosts file).
+    /// Builds the client. reqwest's own redirect policy is off: it would
+    /// turn a redirected POST into a GET (the node would never see the
+    /// change) and cannot keep the token to the node's origin. `send`
+    /// follows redirects itself, within the node's origin only.
     ///
     /// Certificates are always verified. `ca_certificate` adds every
     /// certificate of a PEM file to the built-in Mozilla roots. `token` is
