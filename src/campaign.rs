@@ -466,6 +466,7 @@ impl Case<'_> {
                 NodeResult::RolledBack
                 | NodeResult::Failed
                 | NodeResult::Unreachable
+                | NodeResult::Unreadable
                 | NodeResult::NotAttempted => was == is,
                 NodeResult::RollbackPending => {
                     Self::has_entry(entries, group, &self.nodes[i], operation.repair())

@@ -223,7 +223,7 @@ fn change(operation: Operation, args: &Groups, hosts_path: &Path) -> Result<Task
     if let Some(path) = &args.from_file {
         let read_error = |source| InputError::GroupsRead {
             path: path.clone(),
-            source,
+            cause: source,
         };
         let reader: Box<dyn Read> = if path.as_os_str() == "-" {
             Box::new(std::io::stdin())
@@ -244,7 +244,7 @@ fn change(operation: Operation, args: &Groups, hosts_path: &Path) -> Result<Task
             let line_error = |source| InputError::GroupsLine {
                 path: path.clone(),
                 line: index + 1,
-                source: Box::new(source),
+                cause: Box::new(source),
             };
             let group = GroupId::new(raw).map_err(line_error)?;
             groups.push(group, || format!("at {}:{}", path.display(), index + 1))?;

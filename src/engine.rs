@@ -85,8 +85,13 @@ pub enum NodeResult {
     RollbackPending,
     /// The change failed here and the node was left as it was.
     Failed,
-    /// The node could not be read, so the run stopped before any change.
+    /// The node did not answer the read (refused, timed out, DNS, TLS), so
+    /// the run stopped before any change.
     Unreachable,
+    /// The node answered the read, but neither 200 nor 404 (a 500, a 422, a
+    /// redirect not followed; `error` says which), so the run stopped before
+    /// any change.
+    Unreadable,
     /// The run stopped before it reached this node.
     NotAttempted,
 }
@@ -149,8 +154,11 @@ pub enum NodeState {
     Present,
     /// GET answered 404.
     Absent,
-    /// No usable answer after the retries.
+    /// No answer after the retries: refused, timed out, DNS, TLS.
     Unreachable,
+    /// An answer, but neither 200 nor 404 (a 500, a 422, a redirect not
+    /// followed; `error` says which): whether the group is there is unknown.
+    Unreadable,
 }
 
 /// One node's line in a [`StatusReport`].
@@ -162,7 +170,7 @@ pub struct NodeStatus {
     pub state: NodeState,
     /// Requests sent.
     pub attempts: u32,
-    /// Why the node is unreachable.
+    /// Why the node is unreachable or unreadable.
     pub error: Option<String>,
 }
 
@@ -584,6 +592,9 @@ impl<T: Transport> Cluster<T> {
                 let (state, error) = match presence(&exchange) {
                     Some(true) => (NodeState::Present, None),
                     Some(false) => (NodeState::Absent, None),
+                    None if exchange.last.is_ok() => {
+                        (NodeState::Unreadable, Some(exchange.error()))
+                    }
                     None => (NodeState::Unreachable, Some(exchange.error())),
                 };
                 NodeStatus {
@@ -594,7 +605,9 @@ impl<T: Transport> Cluster<T> {
                 }
             })
             .collect();
-        let consistent = nodes.iter().all(|n| n.state != NodeState::Unreachable)
+        let consistent = nodes
+            .iter()
+            .all(|n| matches!(n.state, NodeState::Present | NodeState::Absent))
             && nodes.windows(2).all(|pair| pair[0].state == pair[1].state);
         StatusReport {
             group: group.clone(),
@@ -905,7 +918,11 @@ impl<'c, T: Transport> Run<'c, T> {
                         .insert(self.cluster.nodes[index].clone());
                 }
                 if exchange.attempts > 0 {
-                    slot.result = NodeResult::Unreachable;
+                    slot.result = if exchange.last.is_ok() {
+                        NodeResult::Unreadable
+                    } else {
+                        NodeResult::Unreachable
+                    };
                     slot.error = Some(format!("could not read the group: {}", exchange.error()));
                     log::warn!(
                         "{}: cannot read {:?}; nothing was changed on any node",

@@ -1,4 +1,8 @@
 //! Typed library errors; each message says what went wrong and how to fix it.
+//!
+//! Each message names its cause once: a cause written into the message is a
+//! plain field (`cause`), never the error's `source()`, because the binary
+//! prints the whole chain (`{:#}`) and would repeat it.
 
 use std::io;
 use std::path::PathBuf;
@@ -20,15 +24,17 @@ pub enum InputError {
 
     /// The hosts file could not be read at all.
     #[error(
-        "cannot read hosts file {}: {source}; create it with one node per line \
-         (see hosts.example.txt) or point --hosts / CLUSTER_CLIENT_HOSTS at it",
+        "cannot read hosts file {}: {cause}; create it with one node per line, for \
+         example `https://node1.example:8443` or `node2:8080` (http:// is assumed), \
+         `#` starting a comment, or point --hosts / CLUSTER_CLIENT_HOSTS at it",
         path.display()
     )]
     HostsRead {
         /// The file that was tried.
         path: PathBuf,
-        /// Why it could not be read.
-        source: io::Error,
+        /// Why it could not be read. Part of the message, so not the
+        /// error's `source()`: a printed chain shows it once.
+        cause: io::Error,
     },
 
     /// One line of the hosts file is wrong.
@@ -54,23 +60,24 @@ pub enum InputError {
     },
 
     /// A list of groups (`--from-file`) could not be read.
-    #[error("cannot read group list {}: {source}", path.display())]
+    #[error("cannot read group list {}: {cause}", path.display())]
     GroupsRead {
         /// The file that was tried; `-` is standard input.
         path: PathBuf,
-        /// Why it could not be read.
-        source: io::Error,
+        /// Why it could not be read (in the message, not the `source()`).
+        cause: io::Error,
     },
 
     /// One line of a group list is wrong.
-    #[error("{}:{line}: {source}", path.display())]
+    #[error("{}:{line}: {cause}", path.display())]
     GroupsLine {
         /// The group list.
         path: PathBuf,
         /// 1-based line number.
         line: usize,
-        /// The validation error of the id on that line.
-        source: Box<InputError>,
+        /// The validation error of the id on that line (in the message,
+        /// not the `source()`).
+        cause: Box<InputError>,
     },
 
     /// The token file is unreadable, empty, too large, or could be read or
@@ -125,28 +132,28 @@ pub enum JournalError {
 
     /// Reading the journal failed at the operating-system level.
     #[error(
-        "cannot read journal {}: {source}; check its permissions, or point --journal \
+        "cannot read journal {}: {cause}; check its permissions, or point --journal \
          / CLUSTER_CLIENT_JOURNAL at a readable file",
         path.display()
     )]
     Read {
         /// The journal file.
         path: PathBuf,
-        /// The I/O error.
-        source: io::Error,
+        /// The I/O error (in the message, not the `source()`).
+        cause: io::Error,
     },
 
     /// Writing the journal (or its directory) failed.
     #[error(
-        "cannot write journal {}: {source}; free disk space or fix the directory's \
+        "cannot write journal {}: {cause}; free disk space or fix the directory's \
          permissions (the journal's directory must be writable)",
         path.display()
     )]
     Write {
         /// The journal file.
         path: PathBuf,
-        /// The I/O error.
-        source: io::Error,
+        /// The I/O error (in the message, not the `source()`).
+        cause: io::Error,
     },
 
     /// The journal, its directory or its lock file could have been written by
@@ -170,15 +177,15 @@ pub enum JournalError {
 
     /// The lock file beside the journal could not be opened or locked.
     #[error(
-        "cannot lock {}: {source}; the journal's directory must be writable and on a \
+        "cannot lock {}: {cause}; the journal's directory must be writable and on a \
          filesystem that supports file locks",
         path.display()
     )]
     Lock {
         /// The lock file.
         path: PathBuf,
-        /// The I/O error.
-        source: io::Error,
+        /// The I/O error (in the message, not the `source()`).
+        cause: io::Error,
     },
 
     /// A signal arrived while waiting for another run to release the lock.
@@ -210,6 +217,8 @@ pub enum Error {
     Http(String),
 
     /// The result could not be written to stdout (for example, a closed pipe).
+    // Note: the cause is in the message, so it is not also the `source()`:
+    // the binary prints the whole chain, and would show it twice.
     #[error("cannot write the result to stdout: {0}")]
-    Output(#[source] io::Error),
+    Output(io::Error),
 }

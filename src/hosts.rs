@@ -117,7 +117,7 @@ impl From<Node> for String {
 pub fn read_hosts_file(path: &Path) -> Result<Vec<Node>, InputError> {
     let text = std::fs::read_to_string(path).map_err(|source| InputError::HostsRead {
         path: path.to_owned(),
-        source,
+        cause: source,
     })?;
     parse_hosts(path, &text)
 }

@@ -234,7 +234,7 @@ impl Journal {
         let dir = parent_dir(path);
         create_private_dir(dir).map_err(|source| JournalError::Write {
             path: path.to_owned(),
-            source,
+            cause: source,
         })?;
         check_dir(dir)?;
         let lock_path = lock_path(path);
@@ -262,14 +262,14 @@ impl Journal {
 
     /// Writes the entries again, durably, in this build's format.
     fn rewrite(&self) -> Result<(), JournalError> {
-        let bytes = file_bytes(&self.entries).map_err(|source| JournalError::Write {
+        let bytes = file_bytes(&self.entries).map_err(|cause| JournalError::Write {
             path: self.path.clone(),
-            source,
+            cause,
         })?;
         self.write_atomic(&bytes)
             .map_err(|failure| JournalError::Write {
                 path: self.path.clone(),
-                source: failure.source,
+                cause: failure.source,
             })
     }
 
@@ -343,7 +343,7 @@ impl Journal {
                 }
                 Err(JournalError::Write {
                     path: self.path.clone(),
-                    source: failure.source,
+                    cause: failure.source,
                 })
             }
         }
@@ -530,7 +530,7 @@ fn check_dir(dir: &Path) -> Result<(), JournalError> {
         .and_then(|d| d.metadata())
         .map_err(|source| JournalError::Read {
             path: dir.to_owned(),
-            source,
+            cause: source,
         })?;
     trust::private_dir(dir, &meta).map_err(|d| untrusted(dir, "journal directory", d))
 }
@@ -567,13 +567,13 @@ fn open_lock_file(lock_path: &Path) -> Result<File, JournalError> {
         Err(source) => {
             return Err(JournalError::Lock {
                 path: lock_path.to_owned(),
-                source,
+                cause: source,
             });
         }
     };
     let meta = file.metadata().map_err(|source| JournalError::Lock {
         path: lock_path.to_owned(),
-        source,
+        cause: source,
     })?;
     trust::private_file(lock_path, &meta).map_err(|d| untrusted(lock_path, "lock file", d))?;
     Ok(file)
@@ -582,7 +582,7 @@ fn open_lock_file(lock_path: &Path) -> Result<File, JournalError> {
 fn acquire_lock(lock_path: &Path, cancel: &Cancel) -> Result<File, JournalError> {
     let lock_error = |source| JournalError::Lock {
         path: lock_path.to_owned(),
-        source,
+        cause: source,
     };
     let file = open_lock_file(lock_path)?;
     match file.try_lock() {
@@ -694,7 +694,7 @@ fn file_bytes(entries: &[Entry]) -> io::Result<Vec<u8>> {
 fn read_private(path: &Path) -> Result<Option<Vec<u8>>, JournalError> {
     let read_error = |source| JournalError::Read {
         path: path.to_owned(),
-        source,
+        cause: source,
     };
     let mut file = match trust::no_follow(OpenOptions::new().read(true)).open(path) {
         Ok(file) => file,

@@ -22,7 +22,7 @@ const METHODS: [Action; 3] = [Action::Read, Action::Create, Action::Delete];
 
 /// The outcomes of one attempt, in the order they are written: a status
 /// class, or why no answer came.
-const OUTCOMES: [&str; 9] = [
+const OUTCOMES: [&str; 10] = [
     "1xx",
     "2xx",
     "3xx",
@@ -32,6 +32,7 @@ const OUTCOMES: [&str; 9] = [
     "connect",
     "broken",
     "abandoned",
+    "permanent",
 ];
 
 /// Request and retry counts of one run, shared by every thread that sends.
@@ -60,6 +61,7 @@ impl Counters {
                 FailureKind::Connect => 6,
                 FailureKind::Broken => 7,
                 FailureKind::Abandoned => 8,
+                FailureKind::Permanent => 9,
             },
         };
         self.requests[method][outcome].fetch_add(1, Ordering::Relaxed);
@@ -324,10 +326,7 @@ mod tests {
     }
 
     fn reply(status: u16) -> Result<Reply, Failure> {
-        Ok(Reply {
-            status,
-            retry_after: None,
-        })
+        Ok(Reply::status(status))
     }
 
     #[test]

@@ -67,13 +67,41 @@ pub fn status(out: &mut dyn Write, format: OutputFormat, report: &StatusReport) 
         return json(out, format, &wire::Status::new(report));
     }
     let states: Vec<NodeState> = report.nodes.iter().map(|n| n.state).collect();
-    let summary = if !report.consistent {
-        let count = |s| states.iter().filter(|x| **x == s).count();
+    let count = |s| states.iter().filter(|x| **x == s).count();
+    let (silent, unusable) = (count(NodeState::Unreachable), count(NodeState::Unreadable));
+    let summary = if silent + unusable > 0 {
+        // Note: a node that did not answer (or answered nothing usable) says
+        // nothing about the group; "present on 0, absent on 0" would read as
+        // a verdict.
+        let mut unknown = Vec::new();
+        if silent > 0 {
+            unknown.push(format!("{silent} of {} nodes did not answer", states.len()));
+        }
+        if unusable > 0 {
+            unknown.push(format!(
+                "{unusable} of {} nodes gave no usable answer",
+                states.len()
+            ));
+        }
+        let (present, absent) = (count(NodeState::Present), count(NodeState::Absent));
+        let mut known = Vec::new();
+        if present > 0 {
+            known.push(format!("present on {present}"));
+        }
+        if absent > 0 {
+            known.push(format!("absent on {absent}"));
+        }
+        let known = if known.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", known.join(", "))
+        };
+        format!("UNKNOWN: {}{known}", unknown.join(", "))
+    } else if !report.consistent {
         format!(
-            "INCONSISTENT: present on {}, absent on {}, unreachable on {} of {} nodes",
+            "INCONSISTENT: present on {}, absent on {} of {} nodes",
             count(NodeState::Present),
             count(NodeState::Absent),
-            count(NodeState::Unreachable),
             states.len()
         )
     } else if states.first() == Some(&NodeState::Present) {
@@ -88,6 +116,7 @@ pub fn status(out: &mut dyn Write, format: OutputFormat, report: &StatusReport) 
             NodeState::Present => "present",
             NodeState::Absent => "absent",
             NodeState::Unreachable => "unreachable",
+            NodeState::Unreadable => "unreadable",
         };
         node_line(out, width, &node.host, state, node.error.as_deref())?;
     }
@@ -293,6 +322,7 @@ fn operation_human(
             NodeResult::RollbackPending => "UNDO PENDING",
             NodeResult::Failed => "failed",
             NodeResult::Unreachable => "unreachable",
+            NodeResult::Unreadable => "unreadable",
             NodeResult::NotAttempted => "not attempted",
         };
         let requests = match node.attempts {

@@ -31,6 +31,8 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Whether an answer with this status is worth another attempt. Other
     /// 4xx answers are final: repeating the same request cannot change them.
+    /// So are 3xx answers: a redirect that reaches the retrier was refused
+    /// (another origin, a loop, too many hops), and will be again.
     pub fn is_retryable_status(status: u16) -> bool {
         matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
     }
@@ -98,7 +100,7 @@ impl Exchange {
     /// A one-line description of why the last attempt failed.
     pub fn error(&self) -> String {
         match &self.last {
-            Ok(reply) => format!("HTTP {}", reply.status),
+            Ok(reply) => reply.describe(),
             Err(failure) => failure.message.clone(),
         }
     }
@@ -157,9 +159,7 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
             }
             last = self.transport.send_abandoning(node, action, group, abandon);
             let reason = match &last {
-                Ok(reply) if RetryPolicy::is_retryable_status(reply.status) => {
-                    format!("HTTP {}", reply.status)
-                }
+                Ok(reply) if RetryPolicy::is_retryable_status(reply.status) => reply.describe(),
                 Ok(_) => break false,
                 Err(failure) if failure.kind == FailureKind::Abandoned => {
                     log::warn!(
@@ -168,6 +168,14 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
                         failure.message
                     );
                     break true;
+                }
+                Err(failure) if !failure.is_retryable() => {
+                    log::warn!(
+                        "{node}: {action} {group:?}: attempt {attempts} failed ({}); not \
+                         retried: another attempt cannot change it",
+                        failure.message
+                    );
+                    break false;
                 }
                 Err(failure) => failure.message.clone(),
             };
@@ -284,10 +292,7 @@ mod tests {
     }
 
     fn status(status: u16) -> Result<Reply, Failure> {
-        Ok(Reply {
-            status,
-            retry_after: None,
-        })
+        Ok(Reply::status(status))
     }
 
     fn fail(kind: FailureKind) -> Result<Reply, Failure> {
@@ -332,6 +337,17 @@ mod tests {
             let exchange = call(&script, &quick(), &Cancel::new(), Mode::Forward);
             assert_eq!((exchange.attempts, exchange.status()), (1, Some(code)));
             assert_eq!(script.left(), 1, "{code} must not be retried");
+        }
+    }
+
+    #[test]
+    fn permanent_failures_and_refused_redirects_are_not_retried() {
+        for first in [fail(FailureKind::Permanent), status(307), status(308)] {
+            let script = Scripted::new(vec![first.clone(), status(201)]);
+            let exchange = call(&script, &quick(), &Cancel::new(), Mode::Forward);
+            assert_eq!(exchange.attempts, 1, "{first:?}");
+            assert!(!exchange.may_have_applied(), "{first:?}");
+            assert_eq!(script.left(), 1, "{first:?} must not be retried");
         }
     }
 

@@ -589,12 +589,7 @@ impl Transport for SimCluster {
                 Action::Read => 404,
             }
         };
-        let reply = |status| {
-            Ok(Reply {
-                status,
-                retry_after: None,
-            })
-        };
+        let reply = |status| Ok(Reply::status(status));
         let fail = |kind| {
             Err(Failure {
                 kind,
@@ -620,8 +615,8 @@ impl Transport for SimCluster {
             }
             Some(Fault::Refused) => fail(FailureKind::Connect),
             Some(Fault::Throttle(retry_after)) => Ok(Reply {
-                status: 429,
                 retry_after,
+                ..Reply::status(429)
             }),
             Some(Fault::Refuse(status))
                 if action == Action::Read && matches!(status, 200 | 404) =>

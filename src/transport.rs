@@ -9,8 +9,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use reqwest::Method;
 use reqwest::blocking::{Client, Response};
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Certificate, Url};
 use serde::{Deserialize, Serialize};
 
@@ -64,13 +65,56 @@ pub struct Reply {
     /// The `Retry-After` header turned into a delay from now; `None` when it
     /// was absent or unparseable, `Some(ZERO)` for a date in the past.
     pub retry_after: Option<Duration>,
+    /// For a redirect (3xx) that was not followed, why not, naming the
+    /// `Location` (escaped): another origin, a loop, too many hops, or a
+    /// method it may not be followed for. `None` for every other answer.
+    pub redirect: Option<String>,
+}
+
+impl Reply {
+    /// A plain answer with this status: no `Retry-After`, no refused redirect.
+    pub fn status(status: u16) -> Self {
+        Self {
+            status,
+            retry_after: None,
+            redirect: None,
+        }
+    }
+
+    /// "HTTP 307 Temporary Redirect", with the reason the redirect was not
+    /// followed when there is one.
+    pub fn describe(&self) -> String {
+        let mut text = describe_status(self.status);
+        if let Some(redirect) = &self.redirect {
+            text.push_str(": ");
+            text.push_str(redirect);
+        }
+        text
+    }
+}
+
+/// "HTTP 500 Internal Server Error": the status with its standard reason
+/// phrase, or just the number for a status that has none.
+pub fn describe_status(status: u16) -> String {
+    match reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|code| code.canonical_reason())
+    {
+        Some(reason) => format!("HTTP {status} {reason}"),
+        None => format!("HTTP {status}"),
+    }
 }
 
 /// Why no response arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
-    /// No connection was made (refused, DNS, connect timeout): nothing was sent.
+    /// No connection was made (refused, a DNS failure that may pass, connect
+    /// timeout): nothing was sent.
     Connect,
+    /// No connection was made, and retrying cannot help: the host name does
+    /// not exist, or the node's TLS certificate was rejected. Nothing was
+    /// sent; not retried.
+    Permanent,
     /// The connection was made but no answer came in time.
     Timeout,
     /// The connection broke (reset, closed early, garbled response).
@@ -92,7 +136,12 @@ pub struct Failure {
 impl Failure {
     /// Whether the node may have received and applied the request.
     pub fn may_have_applied(&self) -> bool {
-        self.kind != FailureKind::Connect
+        !matches!(self.kind, FailureKind::Connect | FailureKind::Permanent)
+    }
+
+    /// Whether another attempt could turn out differently.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self.kind, FailureKind::Permanent | FailureKind::Abandoned)
     }
 }
 
@@ -235,16 +284,11 @@ enum Warning {
     Checked,
 }
 
-#[derive(Serialize)]
-struct GroupBody<'a> {
-    #[serde(rename = "groupId")]
-    group_id: &'a str,
-}
-
 impl HttpTransport {
-    /// Builds the client. Redirects are off: a redirected POST would
-    /// silently become a GET, and the node would never see the change (and
-    /// the token never goes anywhere but the nodes in the hosts file).
+    /// Builds the client. reqwest's own redirect policy is off: it would
+    /// turn a redirected POST into a GET (the node would never see the
+    /// change) and cannot keep the token to the node's origin. `send`
+    /// follows redirects itself, within the node's origin only.
     ///
     /// Certificates are always verified. `ca_certificate` adds every
     /// certificate of a PEM file to the built-in Mozilla roots. `token` is
@@ -354,34 +398,90 @@ fn bearer_header(token: &Token) -> Result<HeaderValue, Error> {
 }
 
 impl Transport for HttpTransport {
+    // Note: reqwest's redirect policy stays `none` and redirects are
+    // followed here, hop by hop: only to the node's own origin, re-sending
+    // the same method and body for 307/308 (a POST must never silently
+    // become a GET), and 301/302/303 only for a GET. Every hop shares the
+    // node's origin, so the token goes exactly where it would go without
+    // the redirect, and never anywhere else.
     fn send(&self, node: &Node, action: Action, group: &GroupId) -> Result<Reply, Failure> {
-        let body = GroupBody {
-            group_id: group.as_str(),
+        let (method, mut url) = match action {
+            Action::Create => (Method::POST, node.collection_url()),
+            Action::Delete => (Method::DELETE, node.collection_url()),
+            Action::Read => (Method::GET, node.group_url(group)),
         };
-        let mut request = match action {
-            Action::Create => self.client.post(node.collection_url()).json(&body),
-            Action::Delete => self.client.delete(node.collection_url()).json(&body),
-            Action::Read => self.client.get(node.group_url(group)),
-        };
-        if let Some(value) = self.authorization_for(node) {
-            request = request.header(AUTHORIZATION, value.clone());
+        let body = (action != Action::Read).then(|| {
+            serde_json::json!({ "groupId": group.as_str() })
+                .to_string()
+                .into_bytes()
+        });
+        let authorization = self.authorization_for(node).cloned();
+        let home = url.origin().ascii_serialization();
+        let deadline = Instant::now() + self.timeout;
+        let mut visited = vec![url.clone()];
+        loop {
+            // Note: one attempt has one time limit, whatever its hops.
+            let Some(left) = deadline
+                .checked_duration_since(Instant::now())
+                .filter(|left| !left.is_zero())
+            else {
+                return Err(Failure {
+                    kind: FailureKind::Timeout,
+                    message: format!("timed out after {}", seconds(self.timeout)),
+                });
+            };
+            let mut request = self.client.request(method.clone(), url.clone());
+            if let Some(body) = &body {
+                request = request
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
+            if let Some(value) = &authorization {
+                request = request.header(AUTHORIZATION, value.clone());
+            }
+            // Note: the client's own timeout limits each read of the body, not
+            // the whole body, so a node dripping a byte at a time would hold an
+            // attempt for hours. A per-request timeout is a deadline for the
+            // whole answer, body included.
+            let classified = |error| self.classify(node, action, group, error);
+            let response = request.timeout(left).send().map_err(classified)?;
+            let status = response.status().as_u16();
+            let retry_after = parse_retry_after(response.headers(), SystemTime::now());
+            let location = response.headers().get(LOCATION).cloned();
+            let text = read_bounded(response).map_err(classified)?;
+            log::debug!(
+                "{node}: {method} {} -> {status} {}",
+                escape_for_log(url.as_str()),
+                body_preview(&text, self.token.as_ref())
+            );
+            let mut reply = Reply {
+                status,
+                retry_after,
+                redirect: None,
+            };
+            if !(300..400).contains(&status) {
+                return Ok(reply);
+            }
+            match next_hop(&method, status, &url, &home, location.as_ref(), &visited) {
+                Ok(next) => {
+                    log::debug!(
+                        "{node}: following {} to {}",
+                        describe_status(status),
+                        escape_for_log(next.as_str())
+                    );
+                    visited.push(next.clone());
+                    url = next;
+                }
+                Err(why) => {
+                    log::warn!(
+                        "{node}: {action} {group:?}: {} {why}",
+                        describe_status(status)
+                    );
+                    reply.redirect = Some(why);
+                    return Ok(reply);
+                }
+            }
         }
-        // Note: the client's own timeout limits each read of the body, not
-        // the whole body, so a node dripping a byte at a time would hold an
-        // attempt for hours. A per-request timeout is a deadline for the
-        // whole answer, body included.
-        let response = request.timeout(self.timeout).send().map_err(classify)?;
-        let status = response.status().as_u16();
-        let retry_after = parse_retry_after(response.headers(), SystemTime::now());
-        let body = read_bounded(response).map_err(classify)?;
-        log::debug!(
-            "{node}: {action} {group:?} -> {status} {}",
-            body_preview(&body, self.token.as_ref())
-        );
-        Ok(Reply {
-            status,
-            retry_after,
-        })
     }
 
     // Note: a blocking reqwest call cannot be interrupted, so the attempt
@@ -641,20 +741,225 @@ fn read_bounded(response: Response) -> Result<Vec<u8>, reqwest::Error> {
     }
 }
 
-fn classify(error: reqwest::Error) -> Failure {
-    // Note: the node's URL is already in every log line; without it the
-    // message leads with what went wrong.
-    let error = error.without_url();
-    let kind = if error.is_connect() {
-        FailureKind::Connect
-    } else if error.is_timeout() {
-        FailureKind::Timeout
-    } else {
-        FailureKind::Broken
+/// The most redirects one attempt follows; a sixth is that node's failure.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// The most characters of a refused `Location` that a message quotes.
+const QUOTED_LOCATION_CHARS: usize = 200;
+
+/// Where a redirect answer leads, or why it is not followed. `visited` holds
+/// every URL this attempt asked, the first included; `home` is the node's
+/// origin.
+fn next_hop(
+    method: &Method,
+    status: u16,
+    from: &Url,
+    home: &str,
+    location: Option<&HeaderValue>,
+    visited: &[Url],
+) -> Result<Url, String> {
+    if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+        return Err("is not a redirect this client follows".to_owned());
+    }
+    let Some(location) = location else {
+        return Err("without a Location header; not followed".to_owned());
     };
-    Failure {
-        kind,
-        message: error_chain(&error),
+    let raw = String::from_utf8_lossy(location.as_bytes());
+    let quoted = quote_location(&raw);
+    let Ok(target) = from.join(&raw) else {
+        return Err(format!("to {quoted}: not a usable URL; not followed"));
+    };
+    if target.origin().ascii_serialization() != home {
+        return Err(format!(
+            "to {quoted}: not followed, because it leaves the node's origin (scheme, host \
+             and port), and nothing (the bearer token included) was sent there; if that is \
+             the node's real address, put it in the hosts file"
+        ));
+    }
+    if matches!(status, 301..=303) && *method != Method::GET {
+        return Err(format!(
+            "to {quoted}: not followed, because it would turn the {method} into a GET and \
+             the change would never reach the node; the node should answer 307 or 308, or \
+             the hosts file should name the URL it redirects to"
+        ));
+    }
+    if visited.contains(&target) {
+        return Err(format!("to {quoted}: a redirect loop; not followed"));
+    }
+    if visited.len() > MAX_REDIRECTS {
+        return Err(format!(
+            "to {quoted}: more than {MAX_REDIRECTS} redirects; not followed"
+        ));
+    }
+    Ok(target)
+}
+
+/// A `Location` as a message quotes it: escaped (it is the node's text) and
+/// cut to [`QUOTED_LOCATION_CHARS`] characters.
+fn quote_location(raw: &str) -> String {
+    let escaped = escape_for_log(raw);
+    let shown: String = escaped.chars().take(QUOTED_LOCATION_CHARS).collect();
+    if shown.len() == escaped.len() {
+        format!("`{shown}`")
+    } else {
+        format!("`{shown}...`")
+    }
+}
+
+/// A duration as people say it in a time-out: "5s", "1s 500ms", "200ms".
+fn seconds(duration: Duration) -> String {
+    humantime::format_duration(Duration::from_millis(
+        u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+    ))
+    .to_string()
+}
+
+impl HttpTransport {
+    /// A failed attempt as people say it ("connection refused"); the whole
+    /// error chain goes to the debug log (`-vv`).
+    fn classify(
+        &self,
+        node: &Node,
+        action: Action,
+        group: &GroupId,
+        error: reqwest::Error,
+    ) -> Failure {
+        // Note: the node's URL is already in every log line.
+        let error = error.without_url();
+        let chain = error_chain(&error);
+        log::debug!("{node}: {action} {group:?}: {chain}");
+        summarise(&error, &chain, self.timeout)
+    }
+}
+
+/// What went wrong, in the words people use, and whether retrying may help.
+/// Looks at the whole source chain: the io::ErrorKind where an io::Error is
+/// in it, otherwise the texts hyper, hyper-util and rustls are known to use.
+fn summarise(error: &reqwest::Error, chain: &str, timeout: Duration) -> Failure {
+    use std::io::ErrorKind;
+    let lower = chain.to_ascii_lowercase();
+    let io_kind = io_error_kind(error);
+    let failure = |kind, message: String| Failure { kind, message };
+    let connect_or = |other| {
+        if error.is_connect() {
+            FailureKind::Connect
+        } else {
+            other
+        }
+    };
+    // Note: a time-out first: reqwest reports its own deadline as a timeout
+    // whatever layer it cut short.
+    if error.is_timeout() || io_kind == Some(ErrorKind::TimedOut) {
+        let kind = connect_or(FailureKind::Timeout);
+        let what = if kind == FailureKind::Connect {
+            "connecting timed out"
+        } else {
+            "timed out"
+        };
+        return failure(kind, format!("{what} after {}", seconds(timeout)));
+    }
+    if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        // Note: EAI_AGAIN ("temporary failure in name resolution") may pass;
+        // a name that does not exist will not.
+        if lower.contains("temporary failure") || lower.contains("try again") {
+            return failure(
+                FailureKind::Connect,
+                "DNS: temporary failure in name resolution".to_owned(),
+            );
+        }
+        return failure(FailureKind::Permanent, "DNS: no such host".to_owned());
+    }
+    if let Some(at) = lower.find("invalid peer certificate") {
+        let detail = chain[at + "invalid peer certificate".len()..]
+            .trim_start_matches([':', ' '])
+            .split(": ")
+            .next()
+            .unwrap_or_default();
+        return failure(
+            FailureKind::Permanent,
+            format!(
+                "TLS: certificate not trusted ({})",
+                certificate_hint(detail)
+            ),
+        );
+    }
+    match io_kind {
+        Some(ErrorKind::ConnectionRefused) => {
+            return failure(FailureKind::Connect, "connection refused".to_owned());
+        }
+        Some(ErrorKind::ConnectionReset) => {
+            let kind = connect_or(FailureKind::Broken);
+            return failure(kind, "connection reset by peer".to_owned());
+        }
+        Some(ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe) => {
+            let kind = connect_or(FailureKind::Broken);
+            return failure(kind, "connection closed by the node".to_owned());
+        }
+        _ => {}
+    }
+    if error.is_connect() {
+        let cause = escape_for_log(last_cause(chain)).into_owned();
+        let detail = if lower.contains("tls") || lower.contains("alert") {
+            format!("TLS: handshake failed ({cause})")
+        } else {
+            format!("cannot connect ({cause})")
+        };
+        return failure(FailureKind::Connect, detail);
+    }
+    if lower.contains("connection closed before message completed")
+        || lower.contains("incomplete message")
+        || lower.contains("unexpected end of file")
+        || lower.contains("unexpected eof")
+    {
+        return failure(
+            FailureKind::Broken,
+            "connection closed before the answer was complete".to_owned(),
+        );
+    }
+    let cause = escape_for_log(last_cause(chain)).into_owned();
+    if lower.contains("invalid http") || lower.contains("parse") {
+        return failure(
+            FailureKind::Broken,
+            format!("the answer is not valid HTTP ({cause})"),
+        );
+    }
+    failure(FailureKind::Broken, cause)
+}
+
+/// The first io::ErrorKind in the source chain.
+fn io_error_kind(error: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = next {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        next = cause.source();
+    }
+    None
+}
+
+/// The innermost cause of a joined chain: what the node or the OS said.
+fn last_cause(chain: &str) -> &str {
+    chain.rsplit(": ").next().unwrap_or(chain)
+}
+
+/// What a rustls certificate error means for the person running the client.
+fn certificate_hint(detail: &str) -> String {
+    let lower = detail.to_ascii_lowercase();
+    if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
+        "issued by a CA this client does not trust; give its CA with --cacert".to_owned()
+    } else if lower.contains("notvalidforname") || lower.contains("not valid for") {
+        "not valid for this host name; use the name it was issued for".to_owned()
+    } else if lower.contains("expired") {
+        "expired".to_owned()
+    } else if lower.contains("notvalidyet") || lower.contains("not valid yet") {
+        "not valid yet; check the clocks".to_owned()
+    } else if lower.contains("revoked") {
+        "revoked".to_owned()
+    } else if detail.is_empty() {
+        "rejected".to_owned()
+    } else {
+        escape_for_log(detail).into_owned()
     }
 }
 
@@ -722,6 +1027,7 @@ mod tests {
             message: String::new(),
         };
         assert!(!failure(FailureKind::Connect).may_have_applied());
+        assert!(!failure(FailureKind::Permanent).may_have_applied());
         assert!(failure(FailureKind::Timeout).may_have_applied());
         assert!(failure(FailureKind::Broken).may_have_applied());
     }
@@ -971,24 +1277,71 @@ mod tests {
             assert_eq!(
                 reply,
                 Ok(Reply {
-                    status: 429,
                     retry_after: Some(Duration::from_secs(120)),
+                    ..Reply::status(429)
                 })
             );
         }
 
         #[test]
-        fn redirects_are_not_followed() {
+        fn a_307_is_followed_on_the_same_origin_with_method_and_body() {
             let mut server = mockito::Server::new();
-            server
+            let first = server
                 .mock("POST", "/v1/group/")
                 .with_status(307)
+                .with_header("location", "/v1/group")
+                .expect(1)
+                .create();
+            let moved = server
+                .mock("POST", "/v1/group")
+                .match_header("content-type", "application/json")
+                .match_body(Matcher::Json(serde_json::json!({ "groupId": "g" })))
+                .with_status(201)
+                .expect(1)
+                .create();
+            let reply = transport(2000).send(&node(&server.url()), Action::Create, &group("g"));
+            assert_eq!(reply, Ok(Reply::status(201)));
+            first.assert();
+            moved.assert();
+        }
+
+        #[test]
+        fn a_303_to_a_write_is_not_followed_and_named_with_its_reason() {
+            let mut server = mockito::Server::new();
+            server
+                .mock("DELETE", "/v1/group/")
+                .with_status(303)
                 .with_header("location", "/elsewhere/")
                 .create();
             let elsewhere = server.mock("GET", "/elsewhere/").expect(0).create();
-            let reply = transport(2000).send(&node(&server.url()), Action::Create, &group("g"));
-            assert_eq!(reply.map(|r| r.status), Ok(307));
+            let reply = transport(2000)
+                .send(&node(&server.url()), Action::Delete, &group("g"))
+                .expect("an answer");
+            assert_eq!(reply.status, 303);
+            let text = reply.describe();
+            assert!(
+                text.starts_with("HTTP 303 See Other: to `/elsewhere/`: not followed, because"),
+                "{text}"
+            );
             elsewhere.assert();
+        }
+
+        #[test]
+        fn a_name_that_does_not_exist_is_a_final_dns_failure() {
+            // Note: .invalid never resolves (RFC 6761).
+            let failure = transport(5000)
+                .send(
+                    &node("http://no-such-node.invalid:8080"),
+                    Action::Create,
+                    &group("g"),
+                )
+                .expect_err("no such host");
+            assert!(failure.message.starts_with("DNS: "), "{failure}");
+            assert!(!failure.may_have_applied());
+            if failure.message == "DNS: no such host" {
+                assert_eq!(failure.kind, FailureKind::Permanent);
+                assert!(!failure.is_retryable());
+            }
         }
 
         #[test]
@@ -1001,6 +1354,7 @@ mod tests {
                 .send(&node(&url), Action::Create, &group("g"))
                 .expect_err("no answer");
             assert_eq!(failure.kind, FailureKind::Timeout, "{failure}");
+            assert_eq!(failure.message, "timed out after 200ms");
             assert!(failure.may_have_applied());
             drop(listener);
         }
@@ -1014,7 +1368,9 @@ mod tests {
                 .send(&node(&url), Action::Create, &group("g"))
                 .expect_err("refused");
             assert_eq!(failure.kind, FailureKind::Connect, "{failure}");
+            assert_eq!(failure.message, "connection refused");
             assert!(!failure.may_have_applied());
+            assert!(failure.is_retryable());
         }
 
         #[test]

@@ -80,7 +80,8 @@ pub struct Status<'a> {
 pub struct StateLine<'a> {
     /// The node's base URL.
     pub host: &'a str,
-    /// `present`, `absent` or `unreachable`.
+    /// `present`, `absent`, `unreachable` (no answer) or `unreadable` (an
+    /// answer other than 200 or 404).
     pub state: &'static str,
     /// Requests sent.
     pub attempts: u32,
@@ -177,6 +178,7 @@ impl<'a> StateLine<'a> {
                 NodeState::Present => "present",
                 NodeState::Absent => "absent",
                 NodeState::Unreachable => "unreachable",
+                NodeState::Unreadable => "unreadable",
             },
             attempts: node.attempts,
             error: node.error.as_deref(),
@@ -215,6 +217,7 @@ fn result(result: NodeResult) -> &'static str {
         NodeResult::RollbackPending => "rollback_pending",
         NodeResult::Failed => "failed",
         NodeResult::Unreachable => "unreachable",
+        NodeResult::Unreadable => "unreadable",
         NodeResult::NotAttempted => "not_attempted",
     }
 }

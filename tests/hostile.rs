@@ -7,6 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use cluster_testnode::Slashes;
 use serde_json::Value;
 use support::{Fault, Rule, TestEnv, TestNode, json_stdout};
 
@@ -326,7 +327,7 @@ fn a_get_answering_a_2xx_other_than_200_is_a_failed_read_and_nothing_is_written(
 
     let run = run(&env, &["create", "g"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert_eq!(run.results()[1], "unreachable");
+    assert_eq!(run.results()[1], "unreadable");
     assert_eq!(env.nodes[1].count("GET"), 1, "204 is final, not retried");
     assert_eq!(env.total_writes(), 0);
     assert!(env.holders("g").is_empty());
@@ -335,15 +336,129 @@ fn a_get_answering_a_2xx_other_than_200_is_a_failed_read_and_nothing_is_written(
 
 // --- Redirects ---
 
+/// A token the tests look for in every request a node recorded.
+const TOKEN: &str = "redirect-test-token";
+
+/// The bearer header of each request node `node` received, in order.
+fn bearers(node: &TestNode) -> Vec<Option<String>> {
+    node.requests()
+        .iter()
+        .map(|r| r.header("authorization").map(str::to_owned))
+        .collect()
+}
+
+/// `(method, path)` of each request node `node` received, in order.
+fn paths(node: &TestNode) -> Vec<(String, String)> {
+    node.requests()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect()
+}
+
+fn pair(method: &str, path: &str) -> (String, String) {
+    (method.to_owned(), path.to_owned())
+}
+
 #[test]
-fn a_redirected_create_is_neither_followed_nor_resent_as_get() {
+fn a_fastapi_node_is_followed_through_its_307s_with_method_body_and_token() {
+    let env = TestEnv::new(3);
+    env.nodes[1].set_slashes(Slashes::FastApi);
+    let with_token = |args: &[&str]| {
+        let output = env
+            .cmd()
+            .timeout(WIDE)
+            .env("CLUSTER_CLIENT_TOKEN", TOKEN)
+            .args(["--output", "json"])
+            .args(args)
+            .output()
+            .expect("run");
+        (output.status.code(), json_stdout(&output))
+    };
+
+    let (code, create) = with_token(&["create", "g"]);
+    assert_eq!(code, Some(0), "{create}");
+    assert_eq!(env.holders("g"), [0, 1, 2]);
+    assert_eq!(
+        paths(&env.nodes[1]),
+        [
+            pair("GET", "/v1/group/g/"),
+            pair("GET", "/v1/group/g"),
+            pair("POST", "/v1/group/"),
+            pair("POST", "/v1/group"),
+        ]
+    );
+    let bodies: Vec<String> = env.nodes[1]
+        .requests()
+        .into_iter()
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(bodies[3], r#"{"groupId":"g"}"#, "the body goes along");
+    let bearer = Some(format!("Bearer {TOKEN}"));
+    assert!(bearers(&env.nodes[1]).iter().all(|b| *b == bearer));
+
+    let (code, status) = with_token(&["status", "g"]);
+    assert_eq!(code, Some(0), "{status}");
+    assert_eq!(status["consistent"], true);
+
+    let (code, delete) = with_token(&["delete", "g"]);
+    assert_eq!(code, Some(0), "{delete}");
+    assert!(env.holders("g").is_empty());
+    assert!(paths(&env.nodes[1]).contains(&pair("DELETE", "/v1/group")));
+    assert!(env.pending().is_empty());
+}
+
+#[test]
+fn a_308_keeps_the_method_and_body_of_a_write() {
+    let env = TestEnv::new(2);
+    for method in ["POST", "DELETE"] {
+        env.nodes[1].add_rule(
+            Rule::new(Fault::RedirectStatus {
+                status: 308,
+                location: "/v1/group/?moved=1".to_owned(),
+            })
+            .method(method)
+            .times(1),
+        );
+    }
+
+    let create = run(&env, &["create", "g"]);
+    assert_eq!(create.code, 0, "{}", create.stderr);
+    assert_eq!(env.holders("g"), [0, 1]);
+    let delete = run(&env, &["delete", "g"]);
+    assert_eq!(delete.code, 0, "{}", delete.stderr);
+    assert!(env.holders("g").is_empty());
+    let writes: Vec<_> = env.nodes[1]
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| (r.method, r.path, r.body))
+        .collect();
+    let body = r#"{"groupId":"g"}"#.to_owned();
+    assert_eq!(
+        writes,
+        [
+            ("POST".to_owned(), "/v1/group/".to_owned(), body.clone()),
+            (
+                "POST".to_owned(),
+                "/v1/group/?moved=1".to_owned(),
+                body.clone()
+            ),
+            ("DELETE".to_owned(), "/v1/group/".to_owned(), body.clone()),
+            ("DELETE".to_owned(), "/v1/group/?moved=1".to_owned(), body),
+        ]
+    );
+}
+
+#[test]
+fn a_redirected_write_leaving_the_origin_or_turning_into_a_get_is_not_followed() {
     for status in [301, 302, 303, 307, 308] {
         let elsewhere = TestNode::start();
-        for location in [
-            format!("{}/v1/group/", elsewhere.url()),
-            // A followed 302 or 303 would come back to this node as a GET.
-            "/v1/group/g/".to_owned(),
-        ] {
+        let mut locations = vec![format!("{}/v1/group/", elsewhere.url())];
+        if !matches!(status, 307 | 308) {
+            // A followed 301, 302 or 303 would come back to this node as a GET.
+            locations.push("/v1/group/g/".to_owned());
+        }
+        for location in locations {
             let env = TestEnv::new(3);
             env.nodes[1].add_rule(
                 Rule::new(Fault::RedirectStatus {
@@ -360,15 +475,14 @@ fn a_redirected_create_is_neither_followed_nor_resent_as_get() {
                 ["rolled_back", "failed", "not_attempted"],
                 "{status} {location}"
             );
-            assert!(
-                run.error(1).contains(&status.to_string()),
-                "{}",
-                run.error(1)
-            );
+            let error = run.error(1);
+            assert!(error.starts_with(&format!("http {status} ")), "{error}");
+            assert!(error.contains("not followed"), "{error}");
+            assert!(error.contains(&location.to_lowercase()), "{error}");
             assert_eq!(
                 methods(&env.nodes[1]),
                 ["GET", "POST"],
-                "{status} {location}"
+                "{status} {location}: neither followed nor retried"
             );
             assert!(env.holders("g").is_empty());
             assert!(env.pending().is_empty());
@@ -378,24 +492,69 @@ fn a_redirected_create_is_neither_followed_nor_resent_as_get() {
 }
 
 #[test]
-fn a_redirected_read_is_a_failed_read_and_nothing_is_written() {
+fn the_token_never_reaches_another_origin() {
+    let env = TestEnv::new(2);
+    env.seed("g", &[0, 1]);
+    // Same host, another port: another origin all the same.
+    let elsewhere = TestNode::start();
+    elsewhere.insert_group("g");
+    for method in ["GET", "POST", "DELETE"] {
+        let path = if method == "GET" { "g/" } else { "" };
+        env.nodes[1].add_rule(
+            Rule::new(Fault::RedirectStatus {
+                status: 307,
+                location: format!("{}/v1/group/{path}", elsewhere.url()),
+            })
+            .method(method),
+        );
+    }
+
+    for args in [&["status", "g"][..], &["create", "h"], &["delete", "g"]] {
+        let output = env
+            .cmd()
+            .timeout(WIDE)
+            .env("CLUSTER_CLIENT_TOKEN", TOKEN)
+            .args(["--output", "json"])
+            .args(args)
+            .output()
+            .expect("run");
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+    }
+    assert!(
+        elsewhere.requests().is_empty(),
+        "{:?}",
+        elsewhere.requests()
+    );
+    let bearer = Some(format!("Bearer {TOKEN}"));
+    assert!(bearers(&env.nodes[1]).iter().all(|b| *b == bearer));
+    assert_eq!(env.holders("g"), [0, 1], "the delete was undone");
+    assert!(env.holders("h").is_empty());
+}
+
+#[test]
+fn a_redirected_read_to_another_origin_is_an_unreadable_node_and_nothing_is_written() {
     let env = TestEnv::new(2);
     let elsewhere = TestNode::start();
     elsewhere.insert_group("g");
+    let location = format!("{}/v1/group/g/", elsewhere.url());
     env.nodes[1].add_rule(
         Rule::new(Fault::RedirectStatus {
             status: 302,
-            location: format!("{}/v1/group/g/", elsewhere.url()),
+            location: location.clone(),
         })
         .method("GET"),
     );
 
     let status = run(&env, &["status", "g"]);
     assert_eq!(status.code, 1, "{}", status.stderr);
-    assert_eq!(status.results(), ["absent", "unreachable"]);
+    assert_eq!(status.results(), ["absent", "unreadable"]);
+    let error = status.error(1);
+    assert!(error.starts_with("http 302 found: to `"), "{error}");
+    assert!(error.contains(&location), "{error}");
 
     let create = run(&env, &["create", "g"]);
     assert_eq!(create.code, 1, "{}", create.stderr);
+    assert_eq!(create.results()[1], "unreadable");
     assert_eq!(env.total_writes(), 0);
     assert!(env.holders("g").is_empty());
     assert!(env.pending().is_empty());
@@ -403,7 +562,7 @@ fn a_redirected_read_is_a_failed_read_and_nothing_is_written() {
 }
 
 #[test]
-fn a_redirected_delete_is_not_followed_and_the_delete_is_undone() {
+fn a_redirected_delete_to_another_origin_is_not_followed_and_the_delete_is_undone() {
     let env = TestEnv::new(2);
     env.seed("g", &[0, 1]);
     let elsewhere = TestNode::start();
@@ -422,6 +581,67 @@ fn a_redirected_delete_is_not_followed_and_the_delete_is_undone() {
     assert_eq!(methods(&env.nodes[1]), ["GET", "DELETE"]);
     assert!(env.pending().is_empty());
     assert!(elsewhere.requests().is_empty());
+}
+
+#[test]
+fn a_redirect_loop_is_refused_at_once_and_not_retried() {
+    // A slash-stripping hop in front of a Flask node: 307 to the bare path, 308 back.
+    let env = TestEnv::new(2);
+    env.nodes[1].set_slashes(Slashes::Flask);
+    env.nodes[1].add_rule(
+        Rule::new(Fault::RedirectStatus {
+            status: 307,
+            location: "/v1/group/g".to_owned(),
+        })
+        .method("GET")
+        .group("g"),
+    );
+
+    let status = run(&env, &["status", "g"]);
+    assert_eq!(status.code, 1, "{}", status.stderr);
+    assert_eq!(status.results(), ["absent", "unreadable"]);
+    assert!(
+        status.error(1).contains("redirect loop"),
+        "{}",
+        status.error(1)
+    );
+    assert_eq!(
+        paths(&env.nodes[1]),
+        [pair("GET", "/v1/group/g/"), pair("GET", "/v1/group/g")],
+        "one attempt, not retried"
+    );
+}
+
+#[test]
+fn five_redirects_are_followed_and_a_sixth_is_refused() {
+    let env = TestEnv::new(1);
+    env.seed("g", &[0]);
+    let hops = |n: usize| {
+        for hop in 1..=n {
+            env.nodes[0].add_rule(
+                Rule::new(Fault::Redirect(format!("/v1/group/g/?hop={hop}")))
+                    .method("GET")
+                    .times(1),
+            );
+        }
+    };
+
+    hops(5);
+    let five = run(&env, &["status", "g"]);
+    assert_eq!(five.code, 0, "{}", five.stderr);
+    assert_eq!(five.results(), ["present"]);
+    assert_eq!(env.nodes[0].count("GET"), 6);
+
+    hops(6);
+    let six = run(&env, &["status", "g"]);
+    assert_eq!(six.code, 1, "{}", six.stderr);
+    assert_eq!(six.results(), ["unreadable"]);
+    assert!(
+        six.error(0).contains("more than 5 redirects"),
+        "{}",
+        six.error(0)
+    );
+    assert_eq!(env.nodes[0].count("GET"), 12, "six more, and no retry");
 }
 
 // --- Answers that are not (acceptable) HTTP ---
@@ -503,4 +723,118 @@ fn a_huge_retry_after_is_capped_by_max_backoff() {
     assert_eq!(env.holders("g"), [0]);
     assert!(env.pending().is_empty());
     assert!(run.elapsed < Duration::from_secs(10), "{:?}", run.elapsed);
+}
+
+// --- What the client says about failures ---
+
+#[test]
+fn status_says_unknown_when_nodes_did_not_answer_or_answered_nothing_usable() {
+    let env = TestEnv::new(3);
+    env.nodes[0].stop();
+    env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("GET"));
+
+    let output = env
+        .cmd()
+        .timeout(WIDE)
+        .args(["status", "g"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        stdout.contains(
+            "UNKNOWN: 1 of 3 nodes did not answer, 1 of 3 nodes gave no usable answer; \
+             absent on 1"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("INCONSISTENT"), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[1].contains("unreachable") && lines[1].contains("(connection refused)"),
+        "{stdout}"
+    );
+    assert!(
+        lines[3].contains("unreadable") && lines[3].contains("(HTTP 500 Internal Server Error)"),
+        "{stdout}"
+    );
+
+    let json = run(&env, &["status", "g"]);
+    assert_eq!(json.results(), ["unreachable", "absent", "unreadable"]);
+    assert_eq!(json.report["consistent"], false);
+}
+
+#[test]
+fn transport_failures_are_summarised_and_the_chain_is_left_to_the_debug_log() {
+    let env = TestEnv::new(2);
+    env.nodes[1].stop();
+
+    let plain = run(&env, &["create", "g"]);
+    assert_eq!(plain.code, 1, "{}", plain.stderr);
+    assert_eq!(plain.results()[1], "unreachable");
+    assert_eq!(
+        plain.report["nodes"][1]["error"],
+        "could not read the group: connection refused"
+    );
+    let stdout = plain.report.to_string();
+    for chain in ["error sending request", "client error", "tcp connect error"] {
+        assert!(!stdout.contains(chain), "{stdout}");
+        assert!(!plain.stderr.contains(chain), "{}", plain.stderr);
+    }
+    assert!(
+        plain
+            .stderr
+            .contains("failed (connection refused); retrying in"),
+        "a refused connection is retried: {}",
+        plain.stderr
+    );
+
+    let debug = run(&env, &["-vv", "status", "g"]);
+    assert!(
+        debug.stderr.contains("error sending request"),
+        "the whole chain is at -vv: {}",
+        debug.stderr
+    );
+}
+
+#[test]
+fn a_host_name_that_does_not_exist_is_named_and_not_retried() {
+    let env = TestEnv::new(1);
+    // Note: .invalid never resolves (RFC 6761).
+    env.write_hosts(&format!(
+        "{}\nhttp://no-such-node.invalid:8080\n",
+        env.nodes[0].url()
+    ));
+
+    let status = run(&env, &["status", "g"]);
+    assert_eq!(status.code, 1, "{}", status.stderr);
+    assert_eq!(status.results(), ["absent", "unreachable"]);
+    let error = status.report["nodes"][1]["error"]
+        .as_str()
+        .unwrap_or_default();
+    if error == "DNS: temporary failure in name resolution" {
+        // A resolver that cannot answer at all may heal: it is retried.
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("SKIPPED the final-failure check: this machine's resolver is unavailable");
+        }
+        return;
+    }
+    assert_eq!(error, "DNS: no such host");
+    assert_eq!(status.report["nodes"][1]["attempts"], 1, "not retried");
+}
+
+#[test]
+fn a_reset_connection_is_named_as_people_say_it() {
+    let env = TestEnv::new(2);
+    env.nodes[1].add_rule(Rule::new(Fault::Reset).method("GET"));
+
+    let status = run(&env, &["status", "g"]);
+    assert_eq!(status.code, 1, "{}", status.stderr);
+    assert_eq!(status.results(), ["absent", "unreachable"]);
+    assert_eq!(
+        status.report["nodes"][1]["error"],
+        "connection reset by peer"
+    );
+    assert_eq!(env.nodes[1].count("GET"), 3, "a reset may heal: retried");
 }

@@ -258,7 +258,9 @@ fn throttled_node_is_retried_after_its_retry_after() {
         .args(["create", "g"])
         .assert()
         .code(0)
-        .stderr(predicate::str::contains("attempt 1 of 3 failed (HTTP 429)"));
+        .stderr(predicate::str::contains(
+            "attempt 1 of 3 failed (HTTP 429 Too Many Requests)",
+        ));
     assert_eq!(env.nodes[0].count("POST"), 3);
 }
 

@@ -10,6 +10,25 @@ use crate::http::Response;
 /// The collection path; creates and deletes go here with the id in the JSON body.
 const COLLECTION: &str = "/v1/group/";
 
+/// How a node treats the trailing slash of the API's paths: the redirects that the web
+/// frameworks people write nodes with answer by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Slashes {
+    /// The API's own paths, `/v1/group/` and `/v1/group/{id}/`; any other path is a 404.
+    #[default]
+    Trailing,
+    /// FastAPI's default (`redirect_slashes`): the routes are `/v1/group` and
+    /// `/v1/group/{id}`, and a request for either with a trailing slash, whatever its method,
+    /// is answered `307 Temporary Redirect` to the path without it (an absolute URL on the
+    /// request's `Host`, query kept), without applying.
+    FastApi,
+    /// Flask's (Werkzeug's) `strict_slashes`: the routes are the API's own, and a request for
+    /// one without its trailing slash, whatever its method, is answered `308 Permanent
+    /// Redirect` to the path with it (an absolute URL on the request's `Host`), without
+    /// applying.
+    Flask,
+}
+
 /// What a request asks of the node, decided before any fault is considered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Op {
@@ -78,6 +97,58 @@ pub(crate) fn route(method: &str, target: &str, body: &[u8]) -> Routed {
         group: Some(id),
         op,
     }
+}
+
+/// Routes one request on a node whose framework treats trailing slashes as `slashes` says;
+/// `origin` (`http://host:port`) is where its redirects point.
+pub(crate) fn route_with(
+    slashes: Slashes,
+    origin: &str,
+    method: &str,
+    target: &str,
+    body: &[u8],
+) -> Routed {
+    let (path, query) = target.split_once('?').map_or((target, ""), |(p, q)| (p, q));
+    let query = if target.contains('?') {
+        format!("?{query}")
+    } else {
+        String::new()
+    };
+    // The answer to a request for `api` (one of the API's own paths) that the framework
+    // redirects to `to`; routed as `api` all the same, so rules can filter on its group.
+    let redirect = |status: u16, api: &str, to: &str| Routed {
+        group: route(method, &format!("{api}{query}"), body).group,
+        op: Op::Reject(
+            Response::error(status, "redirected")
+                .with_header("Location", format!("{origin}{to}{query}")),
+        ),
+    };
+    match slashes {
+        Slashes::Trailing => route(method, target, body),
+        Slashes::FastApi if path.ends_with('/') && path != "/" => {
+            if is_api_path(path) {
+                redirect(307, path, path.trim_end_matches('/'))
+            } else {
+                route(method, target, body)
+            }
+        }
+        // The routes themselves: served as the API path they stand for.
+        Slashes::FastApi => route(method, &format!("{path}/{query}"), body),
+        Slashes::Flask if !path.ends_with('/') && is_api_path(&format!("{path}/")) => {
+            let with = format!("{path}/");
+            redirect(308, &with, &with)
+        }
+        Slashes::Flask => route(method, target, body),
+    }
+}
+
+/// Whether `path` (no query) is one of the API's own paths.
+fn is_api_path(path: &str) -> bool {
+    path == COLLECTION
+        || path
+            .strip_prefix(COLLECTION)
+            .and_then(|rest| rest.strip_suffix('/'))
+            .is_some_and(|segment| !segment.is_empty() && !segment.contains('/'))
 }
 
 /// The string `groupId` of a JSON object body, or `None` for anything else.
@@ -180,6 +251,64 @@ mod tests {
     fn invalid_utf8_segment_is_400() {
         let routed = route("GET", "/v1/group/%FF/", b"");
         assert!(matches!(&routed.op, Op::Reject(r) if r.status == 400));
+    }
+
+    fn location(routed: &Routed) -> (u16, String) {
+        match &routed.op {
+            Op::Reject(r) => (
+                r.status,
+                r.extra_headers
+                    .iter()
+                    .find(|(name, _)| *name == "Location")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default(),
+            ),
+            other => panic!("not redirected: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fastapi_redirects_a_trailing_slash_and_serves_the_bare_path() {
+        let o = "http://127.0.0.1:9";
+        let get = route_with(Slashes::FastApi, o, "GET", "/v1/group/g/?x=1", b"");
+        assert_eq!(location(&get), (307, format!("{o}/v1/group/g?x=1")));
+        assert_eq!(get.group.as_deref(), Some("g"));
+        let post = route_with(
+            Slashes::FastApi,
+            o,
+            "POST",
+            "/v1/group/",
+            br#"{"groupId":"g"}"#,
+        );
+        assert_eq!(location(&post), (307, format!("{o}/v1/group")));
+        let served = route_with(Slashes::FastApi, o, "GET", "/v1/group/g", b"");
+        assert_eq!(served.op, Op::Get("g".to_owned()));
+        let served = route_with(
+            Slashes::FastApi,
+            o,
+            "DELETE",
+            "/v1/group",
+            br#"{"groupId":"g"}"#,
+        );
+        assert_eq!(served.op, Op::Delete("g".to_owned()));
+    }
+
+    #[test]
+    fn flask_redirects_a_missing_slash_and_serves_the_api_paths() {
+        let o = "http://127.0.0.1:9";
+        let get = route_with(Slashes::Flask, o, "GET", "/v1/group/g", b"");
+        assert_eq!(location(&get), (308, format!("{o}/v1/group/g/")));
+        let post = route_with(
+            Slashes::Flask,
+            o,
+            "POST",
+            "/v1/group",
+            br#"{"groupId":"g"}"#,
+        );
+        assert_eq!(location(&post), (308, format!("{o}/v1/group/")));
+        assert_eq!(post.group.as_deref(), Some("g"));
+        let served = route_with(Slashes::Flask, o, "GET", "/v1/group/g/", b"");
+        assert_eq!(served.op, Op::Get("g".to_owned()));
     }
 
     #[test]

@@ -10,6 +10,9 @@
 //! - 400 for a write whose body lacks a string `groupId`, 405 for a wrong method on an API
 //!   path, 404 for any other path.
 //!
+//! [`TestNode::set_slashes`] makes it answer about trailing slashes as FastAPI (307 to the path
+//! without one) or Flask (308 to the path with one) nodes do.
+//!
 //! Every request is recorded ([`TestNode::requests`]) and can be awaited
 //! ([`TestNode::wait_for_requests`]) instead of sleeping. [`Rule`]s inject a [`Fault`] into
 //! chosen requests; [`TestNode::stop`] and [`TestNode::restart`] take the whole node down and
@@ -49,6 +52,7 @@ mod node;
 mod request;
 mod rule;
 
+pub use group::Slashes;
 pub use node::TestNode;
 pub use request::{Exchange, Request};
 pub use rule::{Fault, Rule};

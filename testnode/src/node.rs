@@ -19,7 +19,7 @@ use socket2::SockRef;
 static NEXT_SEQ: AtomicU64 = AtomicU64::new(0);
 
 use crate::dice::Dice;
-use crate::group;
+use crate::group::{self, Slashes};
 use crate::http::{self, ReadError, Response, WireRequest};
 use crate::{Exchange, Fault, Request, Rule};
 
@@ -66,6 +66,8 @@ struct State {
     conns: HashMap<u64, TcpStream>,
     next_conn: u64,
     observers: Vec<Sender<Exchange>>,
+    /// How the node's framework treats trailing slashes.
+    slashes: Slashes,
 }
 
 struct Acceptor {
@@ -161,6 +163,7 @@ impl TestNode {
                 conns: HashMap::new(),
                 next_conn: 0,
                 observers: Vec::new(),
+                slashes: Slashes::default(),
             }),
             recorded: Condvar::new(),
             wake: Condvar::new(),
@@ -221,6 +224,13 @@ impl TestNode {
     /// (or by the random fail rate, see [`set_fail_rate`](TestNode::set_fail_rate)).
     pub fn add_rule(&self, rule: Rule) {
         self.shared.lock().rules.push(rule);
+    }
+
+    /// Answers as a node written with this framework would about trailing slashes: FastAPI's
+    /// 307 to the path without one, Flask's 308 to the path with one (see [`Slashes`]).
+    /// Applies to requests decided after the call.
+    pub fn set_slashes(&self, slashes: Slashes) {
+        self.shared.lock().slashes = slashes;
     }
 
     /// Removes every rule, spent or not. Requests already hanging stay hung.
@@ -498,7 +508,15 @@ impl Shared {
     /// Records the request and decides, under one lock, which fault applies, applies the change
     /// if it should, and what to answer. `None` when the connection was stopped meanwhile.
     fn decide(&self, id: u64, wire: WireRequest) -> Option<Plan> {
-        let routed = group::route(&wire.method, &wire.target, &wire.body);
+        let slashes = self.lock().slashes;
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let host = wire
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("host"))
+            .map_or_else(|| format!("127.0.0.1:{}", self.port), |(_, v)| v.clone());
+        let origin = format!("{scheme}://{host}");
+        let routed = group::route_with(slashes, &origin, &wire.method, &wire.target, &wire.body);
         let request = Request {
             seq: 0,
             method: wire.method,

@@ -5,7 +5,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use cluster_testnode::{Fault, Rule, TestNode, cluster};
+use cluster_testnode::{Fault, Rule, Slashes, TestNode, cluster};
 
 /// Upper bound for anything that should happen promptly; only reached when a test fails.
 const WAIT: Duration = Duration::from_secs(10);
@@ -844,4 +844,42 @@ fn cluster_starts_independent_nodes_on_distinct_ports() {
 fn nodes_can_be_shared_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<TestNode>();
+}
+
+#[test]
+fn fastapi_slashes_redirect_a_trailing_slash_with_307_and_serve_the_bare_path() {
+    let node = TestNode::start();
+    node.set_slashes(Slashes::FastApi);
+    let redirected = create(&node, "g");
+    assert_eq!(redirected.status, 307);
+    assert_eq!(
+        redirected.header("location"),
+        Some("http://127.0.0.1/v1/group")
+    );
+    assert!(!node.has_group("g"), "a redirect applies nothing");
+    let served = call(&node, "POST", "/v1/group", &group_body("g"));
+    assert_eq!(served.status, 201);
+    assert!(node.has_group("g"));
+    assert_eq!(get(&node, "g").status, 307);
+    assert_eq!(call(&node, "GET", "/v1/group/g", "").status, 200);
+}
+
+#[test]
+fn flask_slashes_redirect_a_missing_slash_with_308_and_serve_the_api_paths() {
+    let node = TestNode::start();
+    node.set_slashes(Slashes::Flask);
+    let redirected = call(&node, "DELETE", "/v1/group", &group_body("g"));
+    assert_eq!(redirected.status, 308);
+    assert_eq!(
+        redirected.header("location"),
+        Some("http://127.0.0.1/v1/group/")
+    );
+    assert_eq!(
+        node.requests()[0].group.as_deref(),
+        Some("g"),
+        "rules can still filter on the group"
+    );
+    assert_eq!(create(&node, "g").status, 201);
+    assert_eq!(call(&node, "GET", "/v1/group/g", "").status, 308);
+    assert_eq!(get(&node, "g").status, 200);
 }
