@@ -8,15 +8,17 @@ use std::time::{Instant, SystemTime};
 use anyhow::Context;
 use clap::CommandFactory;
 
+use crate::cancel::Cancel;
+use crate::change::Operation;
 use crate::cli::{Cli, Command, JournalCommand};
 use crate::config::{Config, Task};
-use crate::engine::{Cluster, Operation, Outcome, ReplayReport};
+use crate::engine::{Cluster, Outcome, ReplayReport};
 use crate::error::Error;
 use crate::exit::{EXIT_STATUS_HELP, ExitStatus};
 use crate::journal::{Entry, Journal};
 use crate::metrics::{Counters, Counting, RunMetrics};
 use crate::output::{self, OutputFormat};
-use crate::signals::{self, Cancel};
+use crate::signals;
 use crate::transport::{HttpTransport, Transport};
 
 /// The binary's whole run for every command but `completions` and `man`:

@@ -30,14 +30,15 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
-use crate::engine::{Cluster, NodeResult, Operation, OperationReport, Outcome};
+use crate::cancel::Cancel;
+use crate::change::{Action, Operation, Repair};
+use crate::engine::{Cluster, NodeResult, OperationReport, Outcome};
 use crate::group::GroupId;
 use crate::hosts::Node;
-use crate::journal::{self, Entry, Journal, Repair};
+use crate::journal::{self, Entry, Journal};
 use crate::retry::RetryPolicy;
-use crate::signals::Cancel;
 use crate::sim::{Crash, Fault, SimCluster};
-use crate::transport::{Action, Failure, Reply, Transport};
+use crate::transport::{Failure, Reply, Transport};
 use crate::world;
 
 /// The environment variable that sets the cases per property for a long campaign.

@@ -5,8 +5,8 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::change::Operation;
 use crate::cli::{Cli, Command, Groups, JournalCommand};
-use crate::engine::Operation;
 use crate::error::InputError;
 use crate::group::GroupId;
 use crate::hosts::{self, Node};

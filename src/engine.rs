@@ -14,57 +14,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use crate::error::JournalError;
+use crate::cancel::Cancel;
+use crate::change::{Action, Operation};
 use crate::fanout::fan_out;
 use crate::group::GroupId;
 use crate::hosts::Node;
-use crate::journal::{self, Entry, Journal, Repair};
+use crate::journal::{self, Entry, Journal, JournalError};
 use crate::retry::{Exchange, Mode, Retrier, RetryPolicy};
-use crate::signals::Cancel;
-use crate::transport::{Action, Transport};
-
-/// A change to the whole cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Operation {
-    /// Make the group exist on every node.
-    Create,
-    /// Make the group absent from every node.
-    Delete,
-}
-
-impl Operation {
-    /// The request that makes the change on one node.
-    pub fn action(self) -> Action {
-        match self {
-            Self::Create => Action::Create,
-            Self::Delete => Action::Delete,
-        }
-    }
-
-    /// The compensation that undoes the change on one node.
-    pub fn repair(self) -> Repair {
-        match self {
-            Self::Create => Repair::Delete,
-            Self::Delete => Repair::Create,
-        }
-    }
-
-    /// Whether the group should be present once the operation is done.
-    fn wants_present(self) -> bool {
-        self == Self::Create
-    }
-
-    /// The operation's name, as the command line spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Create => "create",
-            Self::Delete => "delete",
-        }
-    }
-}
+use crate::transport::Transport;
 
 /// What happened on one node during a create or delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -1243,6 +1200,7 @@ impl<'c, T: Transport> Run<'c, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::change::Repair;
     use crate::exit::ExitStatus;
     use crate::sim::{Crash, Fault, SimCluster};
     use Action::{Create as Post, Delete as Del, Read as Get};

@@ -7,6 +7,9 @@
 use std::io;
 use std::path::PathBuf;
 
+pub use crate::journal::JournalError;
+pub use crate::transport::SetupError;
+
 /// Bad input found before anything is sent to any node.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
@@ -97,109 +100,6 @@ pub enum InputError {
     Invalid(String),
 }
 
-/// A problem with the journal or its lock; the cluster is not touched.
-#[derive(Debug, thiserror::Error)]
-pub enum JournalError {
-    /// The journal exists but is not a journal this program can read.
-    #[error(
-        "journal {} is unreadable: {reason}. It may hold pending repairs, so it was \
-         left untouched and nothing was sent to any node. Inspect the file; repair it, \
-         or move it aside once you have reconciled the groups it names by hand",
-        path.display()
-    )]
-    Corrupt {
-        /// The journal file.
-        path: PathBuf,
-        /// What the parser said.
-        reason: String,
-    },
-
-    /// The journal was written by a newer (or unknown) format.
-    #[error(
-        "journal {} has format version {found}, but this cluster-client reads only \
-         version {supported}. It was left untouched and nothing was sent; replay it \
-         with the cluster-client release that wrote it",
-        path.display()
-    )]
-    UnsupportedVersion {
-        /// The journal file.
-        path: PathBuf,
-        /// The version found in the file.
-        found: u64,
-        /// The version this build understands.
-        supported: u32,
-    },
-
-    /// Reading the journal failed at the operating-system level.
-    #[error(
-        "cannot read journal {}: {cause}; check its permissions, or point --journal \
-         / CLUSTER_CLIENT_JOURNAL at a readable file",
-        path.display()
-    )]
-    Read {
-        /// The journal file.
-        path: PathBuf,
-        /// The I/O error (in the message, not the `source()`).
-        cause: io::Error,
-    },
-
-    /// Writing the journal (or its directory) failed.
-    #[error(
-        "cannot write journal {}: {cause}; free disk space or fix the directory's \
-         permissions (the journal's directory must be writable)",
-        path.display()
-    )]
-    Write {
-        /// The journal file.
-        path: PathBuf,
-        /// The I/O error (in the message, not the `source()`).
-        cause: io::Error,
-    },
-
-    /// The journal, its directory or its lock file could have been written by
-    /// someone else: another owner, group or other write permission, or a
-    /// symbolic link. Nothing was read from it and nothing was sent.
-    #[error(
-        "refusing {role} {}: {problem}. Nothing was read from it and nothing was sent \
-         to any node; fix: {fix}",
-        path.display()
-    )]
-    Untrusted {
-        /// The refused path.
-        path: PathBuf,
-        /// What it is: "journal", "journal directory" or "lock file".
-        role: &'static str,
-        /// What was found: the owner uid, the mode or the file type.
-        problem: String,
-        /// How to fix it (a `chown`, `chmod` or `rm` command).
-        fix: String,
-    },
-
-    /// The lock file beside the journal could not be opened or locked.
-    #[error(
-        "cannot lock {}: {cause}; the journal's directory must be writable and on a \
-         filesystem that supports file locks",
-        path.display()
-    )]
-    Lock {
-        /// The lock file.
-        path: PathBuf,
-        /// The I/O error (in the message, not the `source()`).
-        cause: io::Error,
-    },
-
-    /// A signal arrived while waiting for another run to release the lock.
-    #[error(
-        "interrupted while waiting for another cluster-client run to release {}; \
-         nothing was sent to any node and the journal was not read",
-        path.display()
-    )]
-    Interrupted {
-        /// The lock file.
-        path: PathBuf,
-    },
-}
-
 /// Any error the library returns. Operation failures on nodes are not errors:
 /// they are outcomes in the reports.
 #[derive(Debug, thiserror::Error)]
@@ -213,8 +113,8 @@ pub enum Error {
     Journal(#[from] JournalError),
 
     /// The HTTP client could not be built (for example, an unusable CA file).
-    #[error("cannot set up the HTTP client: {0}")]
-    Http(String),
+    #[error(transparent)]
+    Http(#[from] SetupError),
 
     /// The result could not be written to stdout (for example, a closed pipe).
     // Note: the cause is in the message, so it is not also the `source()`:

@@ -22,7 +22,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::engine::Operation;
+use crate::change::Operation;
 use crate::exit::ExitStatus;
 use crate::world::{self, Spec};
 

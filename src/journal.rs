@@ -8,12 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::Operation;
-use crate::error::JournalError;
+use crate::cancel::Cancel;
+use crate::change::{Operation, Repair};
 use crate::group::GroupId;
 use crate::hosts::Node;
-use crate::signals::Cancel;
-use crate::transport::Action;
 use crate::trust;
 
 /// The only journal format version this build reads and writes.
@@ -23,38 +21,107 @@ pub const JOURNAL_VERSION: u32 = 2;
 /// journal in it is rewritten in [`JOURNAL_VERSION`] when opened.
 pub const JOURNAL_VERSION_READ: u32 = 1;
 
-/// A compensation to apply to one node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Repair {
-    /// Re-create the group (undoes a delete). 201 or 400 both mean done.
-    Create,
-    /// Delete the group (undoes a create). 200 means done.
-    Delete,
-}
+/// A problem with the journal or its lock; the cluster is not touched.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// The journal exists but is not a journal this program can read.
+    #[error(
+        "journal {} is unreadable: {reason}. It may hold pending repairs, so it was \
+         left untouched and nothing was sent to any node. Inspect the file; repair it, \
+         or move it aside once you have reconciled the groups it names by hand",
+        path.display()
+    )]
+    Corrupt {
+        /// The journal file.
+        path: PathBuf,
+        /// What the parser said.
+        reason: String,
+    },
 
-impl std::fmt::Display for Repair {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Create => "re-create",
-            Self::Delete => "delete",
-        })
-    }
-}
+    /// The journal was written by a newer (or unknown) format.
+    #[error(
+        "journal {} has format version {found}, but this cluster-client reads only \
+         version {supported}. It was left untouched and nothing was sent; replay it \
+         with the cluster-client release that wrote it",
+        path.display()
+    )]
+    UnsupportedVersion {
+        /// The journal file.
+        path: PathBuf,
+        /// The version found in the file.
+        found: u64,
+        /// The version this build understands.
+        supported: u32,
+    },
 
-impl Repair {
-    /// Whether the group is present on the node once the repair holds.
-    pub fn leaves_present(self) -> bool {
-        self == Self::Create
-    }
+    /// Reading the journal failed at the operating-system level.
+    #[error(
+        "cannot read journal {}: {cause}; check its permissions, or point --journal \
+         / CLUSTER_CLIENT_JOURNAL at a readable file",
+        path.display()
+    )]
+    Read {
+        /// The journal file.
+        path: PathBuf,
+        /// The I/O error (in the message, not the `source()`).
+        cause: io::Error,
+    },
 
-    /// The request that applies this repair.
-    pub fn action(self) -> Action {
-        match self {
-            Self::Create => Action::Create,
-            Self::Delete => Action::Delete,
-        }
-    }
+    /// Writing the journal (or its directory) failed.
+    #[error(
+        "cannot write journal {}: {cause}; free disk space or fix the directory's \
+         permissions (the journal's directory must be writable)",
+        path.display()
+    )]
+    Write {
+        /// The journal file.
+        path: PathBuf,
+        /// The I/O error (in the message, not the `source()`).
+        cause: io::Error,
+    },
+
+    /// The journal, its directory or its lock file could have been written by
+    /// someone else: another owner, group or other write permission, or a
+    /// symbolic link. Nothing was read from it and nothing was sent.
+    #[error(
+        "refusing {role} {}: {problem}. Nothing was read from it and nothing was sent \
+         to any node; fix: {fix}",
+        path.display()
+    )]
+    Untrusted {
+        /// The refused path.
+        path: PathBuf,
+        /// What it is: "journal", "journal directory" or "lock file".
+        role: &'static str,
+        /// What was found: the owner uid, the mode or the file type.
+        problem: String,
+        /// How to fix it (a `chown`, `chmod` or `rm` command).
+        fix: String,
+    },
+
+    /// The lock file beside the journal could not be opened or locked.
+    #[error(
+        "cannot lock {}: {cause}; the journal's directory must be writable and on a \
+         filesystem that supports file locks",
+        path.display()
+    )]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The I/O error (in the message, not the `source()`).
+        cause: io::Error,
+    },
+
+    /// A signal arrived while waiting for another run to release the lock.
+    #[error(
+        "interrupted while waiting for another cluster-client run to release {}; \
+         nothing was sent to any node and the journal was not read",
+        path.display()
+    )]
+    Interrupted {
+        /// The lock file.
+        path: PathBuf,
+    },
 }
 
 /// One pending compensation. It carries the node's base URL, so replaying

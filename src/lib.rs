@@ -24,6 +24,8 @@
 pub mod app;
 #[cfg(test)]
 mod campaign;
+pub mod cancel;
+pub mod change;
 pub mod cli;
 pub mod config;
 pub mod engine;
@@ -43,14 +45,17 @@ pub mod secret;
 pub mod signals;
 #[cfg(test)]
 mod sim;
+pub mod text;
 pub mod transport;
 pub mod trust;
 pub mod wire;
 #[cfg(test)]
 mod world;
 
+pub use cancel::Cancel;
+pub use change::{Action, Operation, Repair};
 pub use engine::{
-    Cluster, NodeResult, NodeState, Operation, OperationReport, Outcome, ReplayReport, StatusReport,
+    Cluster, NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport,
 };
 pub use error::{Error, InputError, JournalError};
 pub use exit::ExitStatus;
@@ -58,5 +63,4 @@ pub use group::GroupId;
 pub use hosts::Node;
 pub use journal::Journal;
 pub use retry::RetryPolicy;
-pub use signals::Cancel;
 pub use transport::{HttpSettings, HttpTransport, Transport};

@@ -1,6 +1,5 @@
 //! Output rendering: human-readable tables, or exactly one JSON document.
 
-use std::borrow::Cow;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -10,6 +9,7 @@ use crate::engine::{NodeResult, NodeState, OperationReport, Outcome, ReplayRepor
 use crate::group::GroupId;
 use crate::hosts::Node;
 use crate::journal::Entry;
+pub use crate::text::escape;
 use crate::wire;
 
 /// How results are printed on stdout. Logs always go to stderr.
@@ -357,37 +357,6 @@ fn node_line(
     }
 }
 
-/// `text` made safe to print for people: control characters (C0, DEL and
-/// C1, such as ESC or a line break) and the invisible bidirectional
-/// formatting characters are shown as escapes (`\n`, `\r`, `\t`,
-/// otherwise `\u{1b}`), so text from a node or the journal cannot clear
-/// the screen, recolour it, forge extra lines or reorder what is shown.
-/// Anything else is unchanged, and text with nothing to escape is borrowed.
-///
-/// JSON output does not use it: serde_json escapes control characters
-/// itself and keeps the exact text.
-pub fn escape(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
-        return Cow::Borrowed(text);
-    }
-    let mut shown = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\n' => shown.push_str("\\n"),
-            '\r' => shown.push_str("\\r"),
-            '\t' => shown.push_str("\\t"),
-            c if needs_escape(c) => shown.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
-            c => shown.push(c),
-        }
-    }
-    Cow::Owned(shown)
-}
-
-fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
 fn json(out: &mut dyn Write, format: OutputFormat, value: &impl Serialize) -> io::Result<()> {
     if format == OutputFormat::JsonPretty {
         serde_json::to_writer_pretty(&mut *out, value)?;
@@ -416,14 +385,5 @@ mod tests {
         let mut pretty = Vec::new();
         json(&mut pretty, OutputFormat::JsonPretty, &value).expect("write");
         assert!(pretty.iter().filter(|&&b| b == b'\n').count() > 1);
-    }
-
-    #[test]
-    fn escape_shows_control_and_bidi_characters_visibly() {
-        assert!(matches!(escape("plain: text é"), Cow::Borrowed(_)));
-        assert_eq!(
-            escape("\u{1b}[2J\u{1b}[31mFAKE\nline\r\t\u{7f}\u{9b}\u{202e}x"),
-            "\\u{1b}[2J\\u{1b}[31mFAKE\\nline\\r\\t\\u{7f}\\u{9b}\\u{202e}x"
-        );
     }
 }

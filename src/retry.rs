@@ -2,10 +2,11 @@
 
 use std::time::{Duration, Instant};
 
+use crate::cancel::Cancel;
+use crate::change::Action;
 use crate::group::GroupId;
 use crate::hosts::Node;
-use crate::signals::Cancel;
-use crate::transport::{Abandon, Action, Failure, FailureKind, Reply, Transport};
+use crate::transport::{Abandon, Failure, FailureKind, Reply, Transport};
 
 /// How each request is retried.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,10 +13,11 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 use std::time::Duration;
 
+use crate::cancel::Cancel;
+use crate::change::Action;
 use crate::group::GroupId;
 use crate::hosts::Node;
-use crate::signals::Cancel;
-use crate::transport::{Action, Failure, FailureKind, Reply, Transport};
+use crate::transport::{Failure, FailureKind, Reply, Transport};
 
 /// What one simulated request does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,13 +13,12 @@ use reqwest::Method;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Certificate, Url};
-use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use crate::cancel::Cancel;
+use crate::change::Action;
 use crate::group::GroupId;
 use crate::hosts::Node;
 use crate::secret::Token;
-use crate::signals::Cancel;
 
 /// The most bytes of a response body that are read; the rest is discarded
 /// with the connection. Bodies are only logged, never trusted.
@@ -27,35 +26,6 @@ pub const MAX_BODY_BYTES: u64 = 64 * 1024;
 
 /// The most characters of a response body that one debug log line shows.
 const LOGGED_BODY_CHARS: usize = 200;
-
-/// What one request asks a node to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// `POST {base}/v1/group/`: 201 when created, 400 when it already exists.
-    Create,
-    /// `DELETE {base}/v1/group/`: 200, also when the group is absent.
-    Delete,
-    /// `GET {base}/v1/group/{id}/`: 200 when present, 404 when absent.
-    Read,
-}
-
-impl Action {
-    /// The HTTP method, as logs show it.
-    pub fn method(self) -> &'static str {
-        match self {
-            Self::Create => "POST",
-            Self::Delete => "DELETE",
-            Self::Read => "GET",
-        }
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.method())
-    }
-}
 
 /// A response that arrived, whatever its status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +172,13 @@ fn abandoned() -> Failure {
     }
 }
 
+/// The HTTP client could not be built: an unusable CA file, or a token an
+/// HTTP header cannot carry. The message names the file (never the token)
+/// and says what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the HTTP client: {0}")]
+pub struct SetupError(String);
+
 /// Settings for [`HttpTransport`].
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -301,11 +278,11 @@ impl HttpTransport {
     /// later (from the journal) are warned about once each on first use.
     ///
     /// # Errors
-    /// [`Error::Http`] when the CA file cannot be read, holds no PEM
+    /// [`SetupError`] when the CA file cannot be read, holds no PEM
     /// certificate or an unusable one (the message names the file), or when
     /// the token holds a character an HTTP header cannot carry (the message
     /// never shows the token).
-    pub fn new(settings: &HttpSettings) -> Result<Self, Error> {
+    pub fn new(settings: &HttpSettings) -> Result<Self, SetupError> {
         let mut builder = Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
@@ -322,12 +299,12 @@ impl HttpTransport {
             .map_err(|e| match &settings.ca_certificate {
                 // Note: with rustls, adding the extra roots is the only part of
                 // building that can fail on input, so name the file.
-                Some(path) => Error::Http(format!(
+                Some(path) => SetupError(format!(
                     "cannot use the CA certificates in {}: {}; {CA_HINT}",
                     path.display(),
                     error_chain(&e)
                 )),
-                None => Error::Http(error_chain(&e)),
+                None => SetupError(error_chain(&e)),
             })?;
         let transport = Self {
             client,
@@ -358,22 +335,22 @@ const CA_HINT: &str = "give --cacert (CLUSTER_CLIENT_CACERT) a PEM file with one
                        -----BEGIN CERTIFICATE----- blocks, such as your CA's ca.crt";
 
 /// Every certificate in the PEM file at `path`.
-fn read_ca_bundle(path: &Path) -> Result<Vec<Certificate>, Error> {
+fn read_ca_bundle(path: &Path) -> Result<Vec<Certificate>, SetupError> {
     let pem = std::fs::read(path).map_err(|e| {
-        Error::Http(format!(
+        SetupError(format!(
             "cannot read the CA certificate file {}: {e}; {CA_HINT}",
             path.display()
         ))
     })?;
     let certificates = Certificate::from_pem_bundle(&pem).map_err(|e| {
-        Error::Http(format!(
+        SetupError(format!(
             "the CA certificate file {} is not valid PEM: {}; {CA_HINT}",
             path.display(),
             error_chain(&e)
         ))
     })?;
     if certificates.is_empty() {
-        return Err(Error::Http(format!(
+        return Err(SetupError(format!(
             "the CA certificate file {} holds no certificate; {CA_HINT}",
             path.display()
         )));
@@ -383,10 +360,10 @@ fn read_ca_bundle(path: &Path) -> Result<Vec<Certificate>, Error> {
 
 /// `Authorization: Bearer <token>`, marked sensitive so that neither
 /// reqwest nor hyper ever logs or formats its value.
-fn bearer_header(token: &Token) -> Result<HeaderValue, Error> {
+fn bearer_header(token: &Token) -> Result<HeaderValue, SetupError> {
     let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
         // Note: the parse error is not shown, in case a future version quotes the value.
-        Error::Http(
+        SetupError(
             "the bearer token cannot be sent in an HTTP header: it holds a character other \
              than printable ASCII (for example a line break inside it); check the token file \
              or CLUSTER_CLIENT_TOKEN"
@@ -701,9 +678,9 @@ fn no_proxy_matches(entry: &str, host: &str) -> bool {
 }
 
 /// `text` with control characters shown visibly, for log lines that quote
-/// node or journal text; see [`crate::output::escape`].
+/// node or journal text; see [`crate::text::escape`].
 fn escape_for_log(text: &str) -> std::borrow::Cow<'_, str> {
-    crate::output::escape(text)
+    crate::text::escape(text)
 }
 
 /// A response body as one log line shows it: quoted and escaped (so a
@@ -1157,8 +1134,8 @@ mod tests {
 
     mod http {
         use super::super::*;
+        use crate::cancel::Cancel;
         use crate::retry::{Mode, Retrier, RetryPolicy};
-        use crate::signals::Cancel;
         use mockito::Matcher;
 
         fn transport(timeout_ms: u64) -> HttpTransport {

@@ -11,7 +11,7 @@ use crate::engine::{
     NodeReport, NodeResult, NodeState, NodeStatus, OperationReport, Outcome, ReplayReport,
     StatusReport,
 };
-use crate::journal::{self, Entry, Repair};
+use crate::journal::{self, Entry};
 
 /// One create or delete (`schemas/operation.schema.json`).
 #[derive(Debug, Serialize)]
@@ -148,10 +148,7 @@ impl<'a> Pending<'a> {
         Self {
             group: entry.group.as_str(),
             host: entry.host.base(),
-            repair: match entry.action {
-                Repair::Create => "create",
-                Repair::Delete => "delete",
-            },
+            repair: entry.action.name(),
             since: journal::rfc3339(entry.recorded_at),
             failed_replays: entry.failed_replays,
             last_error: entry.last_error.as_deref(),

@@ -19,17 +19,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::app;
+use crate::cancel::Cancel;
+use crate::change::{Action, Operation};
 use crate::config::Task;
-use crate::engine::{Cluster, Operation};
+use crate::engine::Cluster;
 use crate::exit::ExitStatus;
 use crate::group::GroupId;
 use crate::hosts::Node;
 use crate::journal::{Entry, Journal, WriteHook};
 use crate::output::OutputFormat;
 use crate::retry::RetryPolicy;
-use crate::signals::{self, Cancel};
+use crate::signals;
 use crate::sim::{Answer, Chooser, Seen, SimCluster};
-use crate::transport::{Action, Failure, Reply, Transport};
+use crate::transport::{Failure, Reply, Transport};
 
 /// The world before the invocation, and the invocation.
 #[derive(Debug, Clone)]

@@ -475,8 +475,9 @@ const HOSTILE: &str = "\u{1b}[2J\u{1b}[31mFAKE: all repairs applied\n\u{202e}";
 
 #[test]
 fn control_characters_in_stored_and_node_errors_are_escaped_for_people_and_exact_in_json() {
+    use cluster_client::change::Repair;
     use cluster_client::engine::{NodeState, NodeStatus, ReplayReport, StatusReport};
-    use cluster_client::journal::{Entry, Repair};
+    use cluster_client::journal::Entry;
     use cluster_client::output::{self, OutputFormat};
     use cluster_client::{GroupId, Node, Operation};
 

@@ -1,0 +1,110 @@
+//! The layering of ARCHITECTURE.md, checked: a module that imports across a forbidden edge fails this test.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The layers, bottom first. A module may import its own layer and the
+/// layers listed as allowed for it; tests inside a module are not counted.
+const VOCABULARY: &[&str] = &[
+    "change", "cancel", "text", "group", "hosts", "secret", "trust", "fanout",
+];
+const SEAMS: &[&str] = &["transport", "journal"];
+const POLICY: &[&str] = &["retry"];
+const ENGINE: &[&str] = &["engine"];
+const FACE: &[&str] = &[
+    "app", "cli", "config", "output", "exit", "signals", "logging", "metrics", "wire", "error",
+];
+/// Built only for tests (the simulated cluster and the campaigns).
+const TEST_ONLY: &[&str] = &["sim", "campaign", "world", "exhaustive"];
+
+/// What each layer may import, besides the vocabulary.
+fn allowed(module: &str) -> Option<BTreeSet<&'static str>> {
+    let mut allowed: BTreeSet<&str> = VOCABULARY.iter().copied().collect();
+    if VOCABULARY.contains(&module) {
+        // Note: group ids, hosts and the token file report bad input with
+        // the shared InputError.
+        allowed.insert("error");
+    } else if SEAMS.contains(&module) {
+        // Note: the transport and the journal never import each other.
+    } else if POLICY.contains(&module) {
+        allowed.insert("transport");
+    } else if ENGINE.contains(&module) {
+        allowed.extend(SEAMS);
+        allowed.extend(POLICY);
+    } else if FACE.contains(&module) || TEST_ONLY.contains(&module) {
+        return None;
+    } else {
+        panic!("src/{module}.rs is in no layer: add it to ARCHITECTURE.md and this test");
+    }
+    Some(allowed)
+}
+
+/// The `crate::<module>` paths a file uses outside its `mod tests`.
+fn imports(source: &str) -> BTreeSet<String> {
+    let code = match source.find("#[cfg(test)]\nmod tests") {
+        Some(at) => &source[..at],
+        None => source,
+    };
+    let mut found = BTreeSet::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("crate::") {
+        rest = &rest[at + "crate::".len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+            .collect();
+        if !name.is_empty() {
+            found.insert(name);
+        }
+    }
+    found
+}
+
+#[test]
+fn no_module_imports_across_a_forbidden_edge() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut broken: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&src).expect("src/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let module = path
+            .file_stem()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        seen += 1;
+        let Some(allowed) = allowed(&module) else {
+            continue;
+        };
+        let source = std::fs::read_to_string(&path).expect("read");
+        for import in imports(&source) {
+            if import != module && !allowed.contains(import.as_str()) {
+                broken.entry(module.clone()).or_default().push(import);
+            }
+        }
+    }
+    assert!(seen > 20, "read only {seen} modules");
+    assert!(
+        broken.is_empty(),
+        "forbidden imports (module: what it imports); see ARCHITECTURE.md: {broken:?}"
+    );
+}
+
+#[test]
+fn the_check_sees_a_forbidden_edge() {
+    let journal_importing_transport = "use crate::change::Action;\nuse crate::transport::Reply;\n";
+    let found = imports(journal_importing_transport);
+    let allowed = allowed("journal").expect("journal is layered");
+    assert!(found.contains("transport"));
+    assert!(!allowed.contains("transport"));
+    assert!(
+        !imports("#[cfg(test)]\nmod tests {\n    use crate::sim::SimCluster;\n}\n").contains("sim"),
+        "test modules are not counted"
+    );
+}
