@@ -235,7 +235,7 @@ pub fn run<T: Transport>(
             ..
         } => {
             let mut progress = Progress::new(groups.len());
-            let reports = cluster.run_many_reporting(*operation, groups, journal, |r| {
+            let reports = cluster.change_many_reporting(*operation, groups, journal, |r| {
                 progress.advance(r.outcome == Outcome::Done);
             });
             progress.finish();

@@ -563,7 +563,7 @@ fn run_case(s: &Scenario) -> Result<(), TestCaseError> {
         let sent_before = sim.seen().len();
         let owned = journal.take().expect("journal");
         let run = |mut journal: Journal| {
-            let report = cluster.run(operation, &groups[g], &mut journal);
+            let report = cluster.change(operation, &groups[g], &mut journal);
             (report, journal)
         };
         // Note: the journal moves into the closure, so a crash drops it while

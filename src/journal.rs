@@ -136,8 +136,10 @@ pub struct Entry {
     pub action: Repair,
     /// The operation whose change this undoes.
     pub operation: Operation,
-    /// The run that recorded the entry: `pid@unix-millis`.
-    pub run: String,
+    /// The batch that recorded the entry: `pid@unix-millis.n`. Format 1
+    /// called it `run`.
+    #[serde(alias = "run")]
+    pub batch: String,
     /// When the entry was recorded, in seconds since the Unix epoch. The
     /// file stores it as RFC 3339 UTC (format 1 stored the seconds).
     #[serde(with = "stamp")]
@@ -176,7 +178,8 @@ struct RawEntry {
     host: String,
     action: Repair,
     operation: Operation,
-    run: String,
+    #[serde(alias = "run")]
+    batch: String,
     #[serde(with = "stamp")]
     recorded_at: u64,
     #[serde(default)]
@@ -506,8 +509,9 @@ pub fn lock_path(journal: &Path) -> PathBuf {
     journal.with_file_name(name)
 }
 
-/// A run id unique enough to tell runs apart in the journal: `pid@unix-millis`.
-pub fn run_id() -> String {
+/// An id for this process, unique enough to tell invocations apart in the
+/// journal: `pid@unix-millis`; each batch appends its own number.
+pub fn invocation_id() -> String {
     let millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
@@ -731,7 +735,7 @@ fn load(path: &Path) -> Result<(Vec<Entry>, u32), JournalError> {
             host,
             action: raw.action,
             operation: raw.operation,
-            run: raw.run,
+            batch: raw.batch,
             recorded_at: raw.recorded_at,
             failed_replays: raw.failed_replays,
             last_error: raw.last_error,
@@ -901,7 +905,7 @@ mod tests {
             host: Node::parse(host).expect("host"),
             action: Repair::Delete,
             operation: Operation::Create,
-            run: "1@2".to_owned(),
+            batch: "1@2".to_owned(),
             recorded_at: 3,
             failed_replays: 0,
             last_error: None,

@@ -490,7 +490,7 @@ fn control_characters_in_stored_and_node_errors_are_escaped_for_people_and_exact
             host: host.clone(),
             action: Repair::Delete,
             operation: Operation::Create,
-            run: "1@1".to_owned(),
+            batch: "1@1".to_owned(),
             recorded_at: 1,
             failed_replays: 1,
             last_error: Some(HOSTILE.to_owned()),

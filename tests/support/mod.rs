@@ -368,7 +368,7 @@ pub fn entry(group: &str, host: &str, action: &str) -> Value {
     };
     serde_json::json!({
         "group": group, "host": host, "action": action, "operation": operation,
-        "run": "1@1", "recorded_at": "2026-12-01T00:00:01Z", "failed_replays": 0,
+        "batch": "1@1", "recorded_at": "2026-12-01T00:00:01Z", "failed_replays": 0,
     })
 }
 

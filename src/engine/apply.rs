@@ -1,0 +1,145 @@
+//! Step 3 for one group: change the nodes in order and settle what each answer means.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::*;
+
+impl<'c, T: Transport> GroupWork<'c, T> {
+    /// Changes each node in `to_change`, starting them in order, up to the
+    /// cluster's concurrency at a time. Once one fails (or the run is
+    /// cancelled) no new change starts; changes in flight finish or are
+    /// abandoned. Returns whether all of them are now in the requested state.
+    pub(super) fn apply_all(&mut self, to_change: &[usize], ledger: &Ledger<'_>) -> bool {
+        let failed = AtomicBool::new(false);
+        let cancel = &self.cluster.cancel;
+        let changes = fan_out(
+            to_change,
+            self.cluster.concurrency,
+            || failed.load(Ordering::SeqCst) || cancel.is_cancelled(),
+            |&index| {
+                let mut slot = self.apply_one(index);
+                if slot.failed() {
+                    failed.store(true, Ordering::SeqCst);
+                }
+                // Note: not ours after all: it leaves the journal durably
+                // before this worker sends anything else, so no later crash
+                // can make a replay undo what someone else did there.
+                if slot.ownership == Ownership::No
+                    && let Err(error) = ledger.forget(&[self.node(index)])
+                {
+                    slot.error = Some(match slot.error.take() {
+                        Some(e) => format!("{e}; the journal could not be updated: {error}"),
+                        None => format!("the journal could not be updated: {error}"),
+                    });
+                }
+                slot
+            },
+        );
+        let mut completed = true;
+        for (&index, change) in to_change.iter().zip(changes) {
+            let Some(change) = change else {
+                completed = false;
+                self.interrupted |= cancel.is_cancelled();
+                continue;
+            };
+            completed &= !change.failed();
+            self.interrupted |= change.interrupted;
+            let reads = self.slots[index].attempts;
+            self.slots[index] = Slot {
+                attempts: reads + change.attempts,
+                ..change
+            };
+        }
+        completed
+    }
+
+    /// Sends the change to one node and decides what it did.
+    pub(super) fn apply_one(&self, index: usize) -> Slot {
+        let node = self.node(index);
+        let cluster = self.cluster;
+        let exchange =
+            cluster
+                .retrier()
+                .call(node, self.operation.action(), self.group, Mode::Forward);
+        let mut slot = Slot {
+            result: self.done_result(),
+            attempts: exchange.attempts,
+            error: None,
+            ownership: Ownership::Yes,
+            interrupted: exchange.stopped,
+            undo_error: None,
+        };
+        let ambiguous = exchange.may_have_applied();
+        if exchange.status().is_some_and(|s| (200..300).contains(&s)) {
+            return slot;
+        }
+        if exchange.attempts == 0 {
+            // Note: cancelled before the first attempt: nothing was sent.
+            slot.result = NodeResult::NotAttempted;
+            slot.ownership = Ownership::No;
+        } else if exchange.stopped || !needs_read_back(&exchange) {
+            slot.result = NodeResult::Failed;
+            slot.error = Some(exchange.error());
+            slot.ownership = if ambiguous {
+                Ownership::Unknown
+            } else {
+                Ownership::No
+            };
+        } else {
+            self.settle_by_read(node, &exchange, &mut slot);
+        }
+        slot
+    }
+
+    /// Decides what a write that did not answer 2xx did, by reading the
+    /// node: the change landed (ambiguous answers), someone else got there
+    /// first (a final 4xx), or nothing was applied.
+    fn settle_by_read(&self, node: &Node, exchange: &Exchange, slot: &mut Slot) {
+        let ambiguous = exchange.may_have_applied();
+        let read = self
+            .cluster
+            .retrier()
+            .call(node, Action::Read, self.group, Mode::Forward);
+        slot.attempts += read.attempts;
+        slot.interrupted |= read.stopped;
+        match presence(&read) {
+            Some(present) if present == self.operation.wants_present() => {
+                if ambiguous {
+                    log::info!("{node}: the change landed although the request failed");
+                } else {
+                    // Note: a final 4xx applied nothing, yet the group is in
+                    // the wanted state: another client got there first. It
+                    // is not ours to undo.
+                    log::warn!(
+                        "{node}: {:?} changed since it was read ({}); leaving it alone",
+                        self.group,
+                        exchange.error()
+                    );
+                    slot.result = self.already_result();
+                    slot.ownership = Ownership::No;
+                }
+            }
+            Some(_) => {
+                slot.result = NodeResult::Failed;
+                slot.ownership = Ownership::No;
+                slot.error = Some(format!(
+                    "{}, and a read shows the change was not applied",
+                    exchange.error()
+                ));
+            }
+            None => {
+                log::warn!(
+                    "{node}: outcome unknown ({}); it will be undone to be safe",
+                    read.error()
+                );
+                slot.result = NodeResult::Failed;
+                slot.error = Some(exchange.error());
+                slot.ownership = if ambiguous {
+                    Ownership::Unknown
+                } else {
+                    Ownership::No
+                };
+            }
+        }
+    }
+}

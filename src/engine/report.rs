@@ -1,0 +1,142 @@
+//! What a create, delete, status or replay returns: plain data, no wire format.
+
+use crate::change::Operation;
+use crate::group::GroupId;
+use crate::hosts::Node;
+use crate::journal::Entry;
+
+/// What happened on one node during a create or delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeResult {
+    /// This run created the group here, and it stays.
+    Created,
+    /// This run deleted the group here, and it stays deleted.
+    Deleted,
+    /// The group was already here (create); this run did not touch it and
+    /// will never delete it.
+    AlreadyPresent,
+    /// The group was already absent (delete); nothing to do.
+    AlreadyAbsent,
+    /// This run changed (or may have changed) the node and undid it.
+    RolledBack,
+    /// This run changed (or may have changed) the node, could not undo it
+    /// yet, and left the undo in the journal.
+    RollbackPending,
+    /// The change failed here and the node was left as it was.
+    Failed,
+    /// The node did not answer the read (refused, timed out, DNS, TLS), so
+    /// the run stopped before any change.
+    Unreachable,
+    /// The node answered the read, but neither 200 nor 404 (a 500, a 422, a
+    /// redirect not followed; `error` says which), so the run stopped before
+    /// any change.
+    Unreadable,
+    /// The run stopped before it reached this node.
+    NotAttempted,
+}
+
+/// One node's line in an [`OperationReport`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeReport {
+    /// The node's base URL.
+    pub host: Node,
+    /// What happened there.
+    pub result: NodeResult,
+    /// Requests sent to the node by this run, reads and undos included.
+    pub attempts: u32,
+    /// Why the node failed, if it did.
+    pub error: Option<String>,
+}
+
+/// How a create or delete ended; it decides the exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Every node is in the requested state.
+    Done,
+    /// The operation failed and every change was undone: the cluster is as it was.
+    RolledBack,
+    /// The operation failed and some undos are waiting in the journal.
+    RepairsPending,
+    /// The group had pending repairs, so nothing was attempted.
+    Refused,
+    /// Not started: the journal could not be written before the group's
+    /// first change (see the report's `journal_error`). Nothing was sent
+    /// for it, and the group is as it was.
+    Skipped,
+}
+
+/// The result of one create or delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationReport {
+    /// Which operation ran.
+    pub operation: Operation,
+    /// The group it ran on.
+    pub group: GroupId,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// One line per node, in hosts-file order.
+    pub nodes: Vec<NodeReport>,
+    /// Whether a signal stopped the run early.
+    pub interrupted: bool,
+    /// The group's repairs left in the journal: this run's failed undos, or
+    /// (for `refused`) the earlier repairs that blocked it.
+    pub pending: Vec<Entry>,
+    /// Set when the journal could not be updated after the nodes were; the
+    /// journal then still holds undos that the next run will apply.
+    pub journal_error: Option<String>,
+}
+
+/// Whether a node has the group, as `status` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeState {
+    /// GET answered 200.
+    Present,
+    /// GET answered 404.
+    Absent,
+    /// No answer after the retries: refused, timed out, DNS, TLS.
+    Unreachable,
+    /// An answer, but neither 200 nor 404 (a 500, a 422, a redirect not
+    /// followed; `error` says which): whether the group is there is unknown.
+    Unreadable,
+}
+
+/// One node's line in a [`StatusReport`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// The node's base URL.
+    pub host: Node,
+    /// Whether the group is there.
+    pub state: NodeState,
+    /// Requests sent.
+    pub attempts: u32,
+    /// Why the node is unreachable or unreadable.
+    pub error: Option<String>,
+}
+
+/// The result of `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReport {
+    /// The group that was looked up.
+    pub group: GroupId,
+    /// True when every node answered and all agree.
+    pub consistent: bool,
+    /// One line per node, in hosts-file order.
+    pub nodes: Vec<NodeStatus>,
+}
+
+/// The result of replaying the journal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// Repairs applied and removed from the journal (or, when
+    /// `journal_error` is set, applied but still listed in it).
+    pub repaired: Vec<Entry>,
+    /// Repairs still in the journal: every entry the journal on disk holds
+    /// after the replay.
+    pub pending: Vec<Entry>,
+    /// Whether the replay sent any request.
+    pub sent: bool,
+    /// Set when the journal could not be rewritten after the repairs: the
+    /// file then still lists the repairs applied, and the next replay sends
+    /// them again (they are idempotent).
+    pub journal_error: Option<String>,
+}
