@@ -12,9 +12,10 @@ use crate::cancel::Cancel;
 use crate::change::Operation;
 use crate::cli::{Cli, Command, JournalCommand};
 use crate::config::{Config, Task};
-use crate::engine::{Cluster, Outcome, ReplayReport};
+use crate::engine::{Cluster, OperationReport, Outcome, ReplayReport};
 use crate::error::Error;
 use crate::exit::{EXIT_STATUS_HELP, ExitStatus};
+use crate::group::GroupId;
 use crate::journal::{Entry, Journal};
 use crate::metrics::{Counters, Counting, RunMetrics};
 use crate::output::{self, OutputFormat};
@@ -234,11 +235,7 @@ pub fn run<T: Transport>(
             list,
             ..
         } => {
-            let mut progress = Progress::new(groups.len());
-            let reports = cluster.change_many_reporting(*operation, groups, journal, |r| {
-                progress.advance(r.outcome == Outcome::Done);
-            });
-            progress.finish();
+            let reports = change(cluster, *operation, groups, journal);
             (
                 ExitStatus::of_operations(&reports, cancel.change_sent()),
                 output::operations(out, format, &reports, *list, journal.path()),
@@ -255,6 +252,21 @@ pub fn run<T: Transport>(
         Some(_) if !journal.entries().is_empty() => status.max(ExitStatus::RepairsPending),
         _ => status,
     }
+}
+
+/// Creates or deletes every group, with a progress line on a terminal.
+fn change<T: Transport>(
+    cluster: &Cluster<T>,
+    operation: Operation,
+    groups: &[GroupId],
+    journal: &mut Journal,
+) -> Vec<OperationReport> {
+    let mut progress = Progress::new(groups.len());
+    let reports = cluster.change_many_reporting(operation, groups, journal, |r| {
+        progress.advance(r.outcome == Outcome::Done);
+    });
+    progress.finish();
+    reports
 }
 
 /// A one-line `done/total` counter for bulk runs, drawn on stderr only when

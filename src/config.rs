@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::change::Operation;
-use crate::cli::{Cli, Command, Groups, JournalCommand};
+use crate::cli::{Cli, Command, Groups, JournalCommand, Options};
 use crate::error::InputError;
 use crate::group::GroupId;
 use crate::hosts::{self, Node};
@@ -90,54 +90,12 @@ impl Config {
     /// before this is called and yield an error here.
     pub fn from_cli(cli: &Cli) -> Result<Self, InputError> {
         let options = &cli.options;
-        if options.timeout.is_zero() {
-            return Err(InputError::Invalid(
-                "--timeout must be longer than 0; try 5s".to_owned(),
-            ));
-        }
-        if options.concurrency == 0 {
-            return Err(InputError::Invalid(
-                "--concurrency must be at least 1 (1 works on one node at a time)".to_owned(),
-            ));
-        }
-        if options.backoff > options.max_backoff {
-            return Err(InputError::Invalid(format!(
-                "--backoff {} is longer than --max-backoff {}; raise --max-backoff or lower --backoff",
-                humantime::format_duration(options.backoff),
-                humantime::format_duration(options.max_backoff),
-            )));
-        }
+        check_limits(options)?;
         let hosts_file = options
             .hosts
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_HOSTS_FILE));
-        let task = match &cli.command {
-            Command::Create(groups) => change(Operation::Create, groups, &hosts_file)?,
-            Command::Delete(groups) => change(Operation::Delete, groups, &hosts_file)?,
-            Command::Status { group } => Task::Status {
-                group: GroupId::new(group.as_str())?,
-                nodes: hosts::read_hosts_file(&hosts_file)?,
-            },
-            Command::Rollback => Task::Rollback,
-            Command::Journal { command } => match command {
-                JournalCommand::List => Task::JournalList,
-                JournalCommand::Forget { group, host } => Task::JournalForget {
-                    group: GroupId::new(group.as_str())?,
-                    host: host
-                        .as_deref()
-                        .map(|raw| {
-                            Node::parse(raw)
-                                .map_err(|e| InputError::Invalid(format!("--host {raw:?}: {e}")))
-                        })
-                        .transpose()?,
-                },
-            },
-            Command::Completions { .. } | Command::Man => {
-                return Err(InputError::Invalid(
-                    "completions and man take no configuration".to_owned(),
-                ));
-            }
-        };
+        let task = task(&cli.command, &hosts_file)?;
         let configured = configured_nodes(&task, options.hosts.as_deref())?;
         let journal = match &options.journal {
             Some(path) => path.clone(),
@@ -171,6 +129,59 @@ impl Config {
             metrics_file: options.metrics_file.clone(),
         })
     }
+}
+
+/// Refuses settings that are invalid on their own or together.
+fn check_limits(options: &Options) -> Result<(), InputError> {
+    if options.timeout.is_zero() {
+        return Err(InputError::Invalid(
+            "--timeout must be longer than 0; try 5s".to_owned(),
+        ));
+    }
+    if options.concurrency == 0 {
+        return Err(InputError::Invalid(
+            "--concurrency must be at least 1 (1 works on one node at a time)".to_owned(),
+        ));
+    }
+    if options.backoff > options.max_backoff {
+        return Err(InputError::Invalid(format!(
+            "--backoff {} is longer than --max-backoff {}; raise --max-backoff or lower --backoff",
+            humantime::format_duration(options.backoff),
+            humantime::format_duration(options.max_backoff),
+        )));
+    }
+    Ok(())
+}
+
+/// The command, checked: group ids, the hosts file where the command needs it.
+fn task(command: &Command, hosts_file: &Path) -> Result<Task, InputError> {
+    Ok(match command {
+        Command::Create(groups) => change(Operation::Create, groups, hosts_file)?,
+        Command::Delete(groups) => change(Operation::Delete, groups, hosts_file)?,
+        Command::Status { group } => Task::Status {
+            group: GroupId::new(group.as_str())?,
+            nodes: hosts::read_hosts_file(hosts_file)?,
+        },
+        Command::Rollback => Task::Rollback,
+        Command::Journal { command } => match command {
+            JournalCommand::List => Task::JournalList,
+            JournalCommand::Forget { group, host } => Task::JournalForget {
+                group: GroupId::new(group.as_str())?,
+                host: host
+                    .as_deref()
+                    .map(|raw| {
+                        Node::parse(raw)
+                            .map_err(|e| InputError::Invalid(format!("--host {raw:?}: {e}")))
+                    })
+                    .transpose()?,
+            },
+        },
+        Command::Completions { .. } | Command::Man => {
+            return Err(InputError::Invalid(
+                "completions and man take no configuration".to_owned(),
+            ));
+        }
+    })
 }
 
 /// The hosts file used when `--hosts` (or `CLUSTER_CLIENT_HOSTS`) is not given.

@@ -180,27 +180,38 @@ impl RunMetrics<'_> {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let now = unix_seconds(self.finished);
-        if let Some(entries) = self.pending {
-            let oldest = entries.iter().map(|e| e.recorded_at).min();
-            let age = oldest.map_or(0, |at| (now as u64).saturating_sub(at));
-            family(
-                &mut out,
-                "cluster_client_pending_repairs",
-                "gauge",
-                "Repairs pending in the journal after the last run.",
-            );
-            let _ = writeln!(out, "cluster_client_pending_repairs {}", entries.len());
-            family(
-                &mut out,
-                "cluster_client_oldest_pending_repair_age_seconds",
-                "gauge",
-                "Age of the oldest pending repair after the last run; 0 when none is pending.",
-            );
-            let _ = writeln!(
-                out,
-                "cluster_client_oldest_pending_repair_age_seconds {age}"
-            );
-        }
+        self.render_pending(&mut out, now);
+        self.render_last_run(&mut out, now);
+        self.render_requests(&mut out);
+        out
+    }
+
+    /// The journal's gauges, when the run read the journal.
+    fn render_pending(&self, out: &mut String, now: f64) {
+        let Some(entries) = self.pending else { return };
+        let oldest = entries.iter().map(|e| e.recorded_at).min();
+        let age = oldest.map_or(0, |at| (now as u64).saturating_sub(at));
+        family(
+            out,
+            "cluster_client_pending_repairs",
+            "gauge",
+            "Repairs pending in the journal after the last run.",
+        );
+        let _ = writeln!(out, "cluster_client_pending_repairs {}", entries.len());
+        family(
+            out,
+            "cluster_client_oldest_pending_repair_age_seconds",
+            "gauge",
+            "Age of the oldest pending repair after the last run; 0 when none is pending.",
+        );
+        let _ = writeln!(
+            out,
+            "cluster_client_oldest_pending_repair_age_seconds {age}"
+        );
+    }
+
+    /// The last run's exit status, end time and duration, by command.
+    fn render_last_run(&self, out: &mut String, now: f64) {
         let command = format!("command=\"{}\"", escape_label(self.command));
         for (name, help, value) in [
             (
@@ -219,11 +230,15 @@ impl RunMetrics<'_> {
                 self.duration.as_secs_f64(),
             ),
         ] {
-            family(&mut out, name, "gauge", help);
+            family(out, name, "gauge", help);
             let _ = writeln!(out, "{name}{{{command}}} {value}");
         }
+    }
+
+    /// Request attempts by method and outcome, and retries.
+    fn render_requests(&self, out: &mut String) {
         family(
-            &mut out,
+            out,
             "cluster_client_requests_total",
             "counter",
             "Request attempts the last run sent, by method and outcome.",
@@ -240,7 +255,7 @@ impl RunMetrics<'_> {
             }
         }
         family(
-            &mut out,
+            out,
             "cluster_client_retries_total",
             "counter",
             "Attempts beyond the first of each request in the last run.",
@@ -250,7 +265,6 @@ impl RunMetrics<'_> {
             "cluster_client_retries_total {}",
             self.counters.retries()
         );
-        out
     }
 }
 

@@ -253,11 +253,34 @@ fn operation_human(
 ) -> io::Result<()> {
     let name = report.operation.name();
     let group = report.group.as_str();
+    writeln!(out, "{name} {group:?}: {}", headline(report, journal))?;
+    if let Some(error) = &report.journal_error {
+        writeln!(out, "  journal: {}", escape(&error.to_string()))?;
+    }
+    if matches!(report.outcome, Outcome::Refused | Outcome::Skipped) {
+        return Ok(());
+    }
+    let width = host_width(report.nodes.iter().map(|n| &n.host));
+    for node in &report.nodes {
+        let requests = match node.attempts {
+            0 => String::new(),
+            1 => "1 request".to_owned(),
+            n => format!("{n} requests"),
+        };
+        let text = format!("{:15}  {requests}", result_word(node.result));
+        node_line(out, width, &node.host, &text, node.error.as_deref())?;
+    }
+    Ok(())
+}
+
+/// What a create or delete came to, in one line for a person.
+fn headline(report: &OperationReport, journal: &Path) -> String {
     let hosts = |entries: &[Entry]| {
         let mut hosts: Vec<&str> = entries.iter().map(|e| e.host.base()).collect();
         hosts.dedup();
         escape(&hosts.join(", ")).into_owned()
     };
+    let journal = escape(&journal.display().to_string()).into_owned();
     let undid_something = report
         .nodes
         .iter()
@@ -267,32 +290,25 @@ fn operation_human(
     } else {
         "failed"
     };
-    let headline = match report.outcome {
+    match report.outcome {
         Outcome::Done => "done".to_owned(),
         Outcome::RolledBack if undid_something => {
             format!("{why}; every change was rolled back, the cluster is as it was")
         }
         Outcome::RolledBack => format!("{why} before any change; the cluster is as it was"),
-        Outcome::RepairsPending if report.journal_error.is_some() => format!(
-            "the journal {} could not be updated, and it still lists {}; the next run (or \
-             `cluster-client rollback`) applies {}",
-            journal.display(),
-            report
-                .pending
-                .iter()
-                .map(describe)
-                .collect::<Vec<_>>()
-                .join(", "),
-            if report.pending.len() == 1 {
-                "it"
-            } else {
-                "them"
-            },
-        ),
+        Outcome::RepairsPending if report.journal_error.is_some() => {
+            let listed: Vec<String> = report.pending.iter().map(describe).collect();
+            let it = if listed.len() == 1 { "it" } else { "them" };
+            format!(
+                "the journal {journal} could not be updated, and it still lists {}; the next \
+                 run (or `cluster-client rollback`) applies {it}",
+                listed.join(", ")
+            )
+        }
         Outcome::RepairsPending => format!(
-            "failed; undo still pending on {} (kept in {}; `cluster-client rollback` retries it)",
-            hosts(&report.pending),
-            escape(&journal.display().to_string())
+            "failed; undo still pending on {} (kept in {journal}; `cluster-client rollback` \
+             retries it)",
+            hosts(&report.pending)
         ),
         Outcome::Skipped => {
             "not started, nothing was sent for this group: the journal could not be written"
@@ -303,37 +319,23 @@ fn operation_human(
              rollback` once those nodes answer, then try again",
             hosts(&report.pending)
         ),
-    };
-    writeln!(out, "{name} {group:?}: {headline}")?;
-    if let Some(error) = &report.journal_error {
-        writeln!(out, "  journal: {}", escape(&error.to_string()))?;
     }
-    if matches!(report.outcome, Outcome::Refused | Outcome::Skipped) {
-        return Ok(());
+}
+
+/// A node's result, as the human table shows it.
+fn result_word(result: NodeResult) -> &'static str {
+    match result {
+        NodeResult::Created => "created",
+        NodeResult::Deleted => "deleted",
+        NodeResult::AlreadyPresent => "already present",
+        NodeResult::AlreadyAbsent => "already absent",
+        NodeResult::RolledBack => "rolled back",
+        NodeResult::RollbackPending => "UNDO PENDING",
+        NodeResult::Failed => "failed",
+        NodeResult::Unreachable => "unreachable",
+        NodeResult::Unreadable => "unreadable",
+        NodeResult::NotAttempted => "not attempted",
     }
-    let width = host_width(report.nodes.iter().map(|n| &n.host));
-    for node in &report.nodes {
-        let result = match node.result {
-            NodeResult::Created => "created",
-            NodeResult::Deleted => "deleted",
-            NodeResult::AlreadyPresent => "already present",
-            NodeResult::AlreadyAbsent => "already absent",
-            NodeResult::RolledBack => "rolled back",
-            NodeResult::RollbackPending => "UNDO PENDING",
-            NodeResult::Failed => "failed",
-            NodeResult::Unreachable => "unreachable",
-            NodeResult::Unreadable => "unreadable",
-            NodeResult::NotAttempted => "not attempted",
-        };
-        let requests = match node.attempts {
-            0 => String::new(),
-            1 => "1 request".to_owned(),
-            n => format!("{n} requests"),
-        };
-        let text = format!("{result:15}  {requests}");
-        node_line(out, width, &node.host, &text, node.error.as_deref())?;
-    }
-    Ok(())
 }
 
 /// The width of the widest base URL as printed, to align the node tables.
