@@ -1,23 +1,16 @@
 //! A guided tour on a local demo cluster: three nodes on 127.0.0.1, the third one flaky.
 //!
-//! `cargo run --example demo` runs the same code path as the binary
-//! (argument parsing, validation, journal, replay, output) against nodes
-//! started in this process, and explains each step as it goes.
+//! `cargo run --example demo` builds the real `cluster-client` binary (if
+//! it is not built yet), runs it against nodes started in this process, and
+//! explains each step as it goes.
 
 use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command;
 
-use clap::Parser;
-use cluster_client::cli::Cli;
-use cluster_client::config::Config;
-use cluster_client::{Cancel, app};
 use cluster_testnode::{Fault, Rule, TestNode};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    env_logger::Builder::new()
-        .filter_level(log::LevelFilter::Warn)
-        .format_target(false)
-        .format_timestamp(None)
-        .init();
     let dir = tempfile::tempdir()?;
     let nodes = cluster_testnode::cluster(3);
     let hosts = dir.path().join("hosts.txt");
@@ -27,6 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut out = std::io::stdout();
     let demo = Demo {
+        binary: binary()?,
         hosts: hosts.display().to_string(),
         journal: journal.display().to_string(),
     };
@@ -107,8 +101,30 @@ fn flaky(node: &TestNode, fault: Fault) {
 }
 
 struct Demo {
+    binary: PathBuf,
     hosts: String,
     journal: String,
+}
+
+/// The `cluster-client` binary of this build profile, built first with the
+/// cargo that runs this example (`cargo run` sets `CARGO`).
+fn binary() -> Result<PathBuf, Box<dyn std::error::Error>> {
+    // Note: examples live in <target>/<profile>/examples/, the binary one up.
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe
+        .parent()
+        .and_then(|examples| examples.parent())
+        .ok_or("cannot find the target directory of this example")?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "--bin", "cluster-client"]);
+    if profile_dir.ends_with("release") {
+        build.arg("--release");
+    }
+    if !build.status()?.success() {
+        return Err("cannot build the cluster-client binary".into());
+    }
+    Ok(profile_dir.join(format!("cluster-client{}", std::env::consts::EXE_SUFFIX)))
 }
 
 impl Demo {
@@ -122,18 +138,18 @@ impl Demo {
         writeln!(out, "\n== {story}")?;
         writeln!(out, "$ cluster-client {}", args.join(" "))?;
         out.flush()?;
-        let mut argv = vec![
-            "cluster-client",
-            "--hosts",
-            &self.hosts,
-            "--journal",
-            &self.journal,
-        ];
-        argv.extend(["--timeout", "1s", "--retries", "2", "--backoff", "50ms"]);
-        argv.extend(args);
-        let config = Config::from_cli(&Cli::try_parse_from(argv)?)?;
-        let status = app::execute(&config, &Cancel::new(), out)?;
-        writeln!(out, "(exit status {})", status.code())?;
+        let output = Command::new(&self.binary)
+            .args(["--hosts", &self.hosts, "--journal", &self.journal])
+            .args(["--timeout", "1s", "--retries", "2", "--backoff", "50ms"])
+            .args(args)
+            .output()?;
+        out.write_all(&output.stdout)?;
+        // Note: the binary's warnings (retries, rollbacks) tell the story too.
+        out.write_all(&output.stderr)?;
+        match output.status.code() {
+            Some(code) => writeln!(out, "(exit status {code})")?,
+            None => writeln!(out, "(ended by a signal)")?,
+        }
         Ok(())
     }
 }

@@ -8,19 +8,19 @@ use std::time::{Instant, SystemTime};
 use anyhow::Context;
 use clap::CommandFactory;
 
-use crate::cancel::Cancel;
-use crate::change::Operation;
 use crate::cli::{Cli, Command, JournalCommand};
 use crate::config::{Config, Task};
-use crate::engine::{Cluster, OperationReport, Outcome, ReplayReport};
-use crate::error::Error;
 use crate::exit::{EXIT_STATUS_HELP, ExitStatus};
-use crate::group::GroupId;
-use crate::journal::{Entry, Journal};
 use crate::metrics::{Counters, Counting, RunMetrics};
 use crate::output::{self, OutputFormat};
 use crate::signals;
-use crate::transport::{HttpTransport, Transport};
+use cluster_client::cancel::Cancel;
+use cluster_client::change::Operation;
+use cluster_client::engine::{Cluster, OperationReport, Outcome, ReplayReport};
+use cluster_client::error::Error;
+use cluster_client::group::GroupId;
+use cluster_client::journal::{Entry, Journal};
+use cluster_client::transport::{HttpTransport, Transport};
 
 /// The binary's whole run for every command but `completions` and `man`:
 /// validates `cli`, installs the SIGINT/SIGTERM handlers, executes, and at
@@ -93,24 +93,14 @@ fn write_metrics(path: &Path, metrics: &RunMetrics<'_>) {
     }
 }
 
-/// Runs a validated configuration and prints its result to `out`.
+/// Runs a validated configuration and prints its result to `out`, counting
+/// every request into `counters` and leaving the journal's entries after
+/// the run in `journal_after`.
 ///
 /// Every task but the `journal` ones first takes the journal's lock and
 /// replays its pending repairs. An `Err` is a local problem found before
 /// anything was sent (HTTP client setup, the journal); everything after
 /// that is folded into the exit status by [`run`].
-pub fn execute(config: &Config, cancel: &Cancel, out: &mut dyn Write) -> Result<ExitStatus, Error> {
-    execute_counting(
-        config,
-        cancel,
-        out,
-        &Arc::new(Counters::default()),
-        &mut None,
-    )
-}
-
-/// [`execute`], counting every request into `counters` and leaving the
-/// journal's entries after the run in `journal_after`.
 fn execute_counting(
     config: &Config,
     cancel: &Cancel,
@@ -118,11 +108,12 @@ fn execute_counting(
     counters: &Arc<Counters>,
     journal_after: &mut Option<Vec<Entry>>,
 ) -> Result<ExitStatus, Error> {
+    let format = config.output.for_stream(std::io::stdout().is_terminal());
     if config.task.is_journal_only() {
         // Note: no HTTP client, no replay: these only read or edit the
         // journal, under its lock and its trust checks like every run.
         let mut journal = Journal::open(&config.journal, cancel)?;
-        let status = journal_task(&mut journal, &config.task, config.output, out);
+        let status = journal_task(&mut journal, &config.task, format, out);
         *journal_after = Some(journal.entries().to_vec());
         return status;
     }
@@ -138,14 +129,7 @@ fn execute_counting(
         .with_cancel(cancel.clone())
         .with_shutdown_grace(config.shutdown_grace)
         .with_concurrency(config.concurrency);
-    let status = run(
-        &cluster,
-        cancel,
-        &mut journal,
-        &config.task,
-        config.output,
-        out,
-    );
+    let status = run(&cluster, cancel, &mut journal, &config.task, format, out);
     *journal_after = Some(journal.entries().to_vec());
     Ok(status)
 }

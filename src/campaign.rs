@@ -37,12 +37,9 @@ use crate::group::GroupId;
 use crate::hosts::Node;
 use crate::journal::{self, Entry, Journal};
 use crate::retry::RetryPolicy;
-use crate::sim::{Crash, Fault, SimCluster};
+use crate::sim::{Crash, Fault, SimCluster, cases, load_entries, temp_dir};
 use crate::transport::{Failure, Reply, Transport};
-use crate::world;
 
-/// The environment variable that sets the cases per property for a long campaign.
-const CASES_VAR: &str = "CLUSTER_CLIENT_CAMPAIGN_CASES";
 const MAX_NODES: usize = 7;
 /// Groups `g0` and `g1`: operations pick one, the other shows what a run must not touch.
 const GROUPS: usize = 2;
@@ -75,17 +72,6 @@ struct Scenario {
     concurrency: usize,
     /// Whether the journal is replayed once while the faults still apply.
     faulty_replay: bool,
-}
-
-/// `default` cases, unless the environment asks for a long campaign.
-fn cases(default: u32) -> u32 {
-    match std::env::var(CASES_VAR) {
-        Ok(value) => value
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{CASES_VAR} must be a number of cases, not {value:?}")),
-        Err(_) => default,
-    }
 }
 
 fn fault() -> impl Strategy<Value = Fault> {
@@ -207,21 +193,6 @@ impl Transport for Shared<'_> {
     fn send(&self, node: &Node, action: Action, group: &GroupId) -> Result<Reply, Failure> {
         self.0.send(node, action, group)
     }
-}
-
-pub(crate) fn temp_dir() -> tempfile::TempDir {
-    // Note: every journal write fsyncs a file and a directory, which costs
-    // milliseconds on a disk and nothing on tmpfs; thousands of cases only
-    // stay within seconds on tmpfs.
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir()
-        && let Ok(dir) = tempfile::Builder::new()
-            .prefix("cluster-client-campaign-")
-            .tempdir_in(shm)
-    {
-        return dir;
-    }
-    tempfile::tempdir().expect("tempdir")
 }
 
 /// Per group, per node: whether the node has the group.
@@ -494,17 +465,6 @@ fn lock_is_free(path: &Path) -> Result<(), TestCaseError> {
         "the journal lock is still held after the run ended"
     );
     Ok(())
-}
-
-pub(crate) fn load_entries(path: &Path) -> Vec<Entry> {
-    if !path.exists() {
-        return Vec::new();
-    }
-    // Note: read the file itself: reopening would wait for the lock that
-    // this case's own open journal holds.
-    let bytes = std::fs::read(path).expect("read journal");
-    let value: serde_json::Value = serde_json::from_slice(&bytes).expect("journal is JSON");
-    serde_json::from_value(value["entries"].clone()).expect("journal entries")
 }
 
 /// Runs one scenario and checks every invariant; `Err` names the first broken one.
@@ -792,80 +752,5 @@ fn campaign_case_a_done_run_drops_another_groups_pending_repair() {
     };
     if let Err(e) = run_case(&scenario) {
         panic!("{e}");
-    }
-}
-
-// Whole invocations in the hostile world of `world.rs`, with random choices:
-// more nodes than the exhaustive search, parallel fan-out, and bulk runs past
-// one journal batch (32 groups) with faults in a later batch.
-
-/// A world to draw: per group, per node presence; the operation; retries;
-/// concurrency; whether stdout fails; a seed and a fault rate for the choices.
-fn hostile_world(
-    groups: std::ops::RangeInclusive<usize>,
-) -> impl Strategy<Value = (world::Spec, u64, u32)> {
-    (1_usize..=4).prop_flat_map(move |n| {
-        (
-            prop::collection::vec(prop::collection::vec(any::<bool>(), n), groups.clone()),
-            operation(),
-            0_u32..=2,
-            prop_oneof![Just(1_usize), 2_usize..=3],
-            prop::bool::weighted(0.2),
-            any::<u64>(),
-            1_u32..=25,
-        )
-            .prop_map(
-                |(initial, operation, retries, concurrency, stdout_fails, seed, rate)| {
-                    let spec = world::Spec {
-                        initial,
-                        operation,
-                        retries,
-                        concurrency,
-                        stdout_fails,
-                    };
-                    (spec, seed, rate)
-                },
-            )
-    })
-}
-
-/// Choices drawn from `seed`: each choice point holds a fault (any
-/// non-default option, uniformly) with probability `rate` percent.
-fn random_chooser(seed: u64, rate: u32) -> crate::sim::Chooser {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    Box::new(move |arity| {
-        if arity > 1 && rng.u32(0..100) < rate {
-            rng.usize(1..arity)
-        } else {
-            0
-        }
-    })
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases(3000)))]
-
-    /// One to three groups, another client writing, odd refusals, failing
-    /// journal writes and stdout, signals and crashes, all at random.
-    #[test]
-    fn whole_invocations_in_a_hostile_world_keep_all_or_nothing(
-        (spec, seed, rate) in hostile_world(1..=3),
-    ) {
-        let dir = temp_dir();
-        world::run(&spec, random_chooser(seed, rate), dir.path()).map_err(TestCaseError::fail)?;
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases(200)))]
-
-    /// Bulk runs of more than one batch, with faults that may land in a later batch.
-    #[test]
-    fn bulk_runs_past_one_batch_keep_all_or_nothing(
-        (spec, seed, rate) in hostile_world(33..=40),
-    ) {
-        let dir = temp_dir();
-        // Note: a low rate, so that most runs reach the second batch.
-        world::run(&spec, random_chooser(seed, rate / 8), dir.path()).map_err(TestCaseError::fail)?;
     }
 }

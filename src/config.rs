@@ -5,15 +5,15 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::change::Operation;
 use crate::cli::{Cli, Command, Groups, JournalCommand, Options};
-use crate::error::InputError;
-use crate::group::GroupId;
-use crate::hosts::{self, Node};
 use crate::output::OutputFormat;
-use crate::retry::RetryPolicy;
-use crate::secret::Token;
-use crate::transport::HttpSettings;
+use cluster_client::change::Operation;
+use cluster_client::error::InputError;
+use cluster_client::group::GroupId;
+use cluster_client::hosts::{self, Node};
+use cluster_client::retry::RetryPolicy;
+use cluster_client::secret::Token;
+use cluster_client::transport::HttpSettings;
 
 /// Everything a run needs, checked before anything is sent.
 #[derive(Debug, Clone)]
@@ -32,8 +32,6 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// How many nodes are worked on at a time (at least 1).
     pub concurrency: usize,
-    /// Where run metrics go at the end of the run; `None`: nowhere.
-    pub metrics_file: Option<PathBuf>,
 }
 
 /// A validated command.
@@ -126,7 +124,6 @@ impl Config {
             concurrency: options.concurrency,
             output: options.output,
             shutdown_grace: options.shutdown_grace,
-            metrics_file: options.metrics_file.clone(),
         })
     }
 }
@@ -203,7 +200,7 @@ fn configured_nodes(task: &Task, given: Option<&Path>) -> Result<Option<Vec<Node
 /// over `CLUSTER_CLIENT_TOKEN`. Neither set means no credentials.
 fn read_token(file: Option<&Path>) -> Result<Option<Token>, InputError> {
     if let Some(path) = file {
-        return crate::secret::read_token_file(path).map(Some);
+        return cluster_client::secret::read_token_file(path).map(Some);
     }
     Ok(std::env::var("CLUSTER_CLIENT_TOKEN")
         .ok()

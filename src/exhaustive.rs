@@ -16,15 +16,15 @@
 //! for a deeper search:
 //!
 //! ```sh
-//! CLUSTER_CLIENT_EXHAUSTIVE=24:4 cargo test --release --lib exhaustive -- --nocapture
+//! CLUSTER_CLIENT_EXHAUSTIVE=20:4 cargo test --release --bin cluster-client exhaustive -- --nocapture
 //! ```
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::change::Operation;
 use crate::exit::ExitStatus;
 use crate::world::{self, Spec};
+use cluster_client::change::Operation;
 
 /// The environment variable that sets `<depth>:<faults>` for a deep search.
 const BOUNDS_VAR: &str = "CLUSTER_CLIENT_EXHAUSTIVE";
@@ -139,7 +139,7 @@ fn specs() -> Vec<Spec> {
 #[test]
 fn every_schedule_of_a_small_world_keeps_all_or_nothing() {
     let bounds = bounds();
-    let dir = crate::campaign::temp_dir();
+    let dir = cluster_client::sim::temp_dir();
     let mut total = Explored::default();
     for spec in specs() {
         let explored = explore(&spec, bounds, dir.path()).unwrap_or_else(|e| panic!("{e}"));

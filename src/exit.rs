@@ -1,6 +1,6 @@
 //! The exit-status table: the one place outcomes become process exit codes.
 
-use crate::engine::{OperationReport, Outcome, ReplayReport, StatusReport};
+use cluster_client::engine::{OperationReport, Outcome, ReplayReport, StatusReport};
 
 /// The process exit status. The README and `--help` document this table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -120,6 +120,41 @@ impl From<ExitStatus> for std::process::ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cluster_client::{GroupId, Operation};
+
+    fn report(outcome: Outcome) -> OperationReport {
+        OperationReport {
+            operation: Operation::Create,
+            group: GroupId::new("g").expect("group"),
+            outcome,
+            nodes: Vec::new(),
+            interrupted: false,
+            pending: Vec::new(),
+            journal_error: None,
+        }
+    }
+
+    #[test]
+    fn a_group_skipped_after_changes_were_sent_is_not_exit_2() {
+        let reports = [report(Outcome::Done), report(Outcome::Skipped)];
+        assert_eq!(
+            ExitStatus::of_operations(&reports, true),
+            ExitStatus::Failed,
+            "changes were sent, so 2 would claim too much"
+        );
+        assert_eq!(
+            ExitStatus::of_operations(&[report(Outcome::Skipped)], false),
+            ExitStatus::BadInput,
+            "nothing at all was sent"
+        );
+        assert_eq!(
+            ExitStatus::of_operations(
+                &[report(Outcome::RepairsPending), report(Outcome::Done)],
+                true
+            ),
+            ExitStatus::RepairsPending
+        );
+    }
 
     #[test]
     fn codes_match_the_documented_table() {

@@ -248,7 +248,7 @@ pub struct Journal {
     cancel: Cancel,
     _lock: File,
     /// A test's hook at every write boundary (see [`Journal::set_write_hook`]).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "sim"))]
     hook: Option<WriteHook>,
 }
 
@@ -264,8 +264,8 @@ impl std::fmt::Debug for Journal {
 /// A test's hook, called with the name of each journal-write boundary (see
 /// [`fault_point::NAMES`]): `Err` fails the write there, as a full disk or
 /// an I/O error would; a panic is a client crash there.
-#[cfg(test)]
-pub(crate) type WriteHook = std::sync::Arc<dyn Fn(&'static str) -> io::Result<()> + Send + Sync>;
+#[cfg(any(test, feature = "sim"))]
+pub type WriteHook = std::sync::Arc<dyn Fn(&'static str) -> io::Result<()> + Send + Sync>;
 
 /// A write that failed, and whether the file had already been replaced (or
 /// removed) when it did: only its durability is then in doubt.
@@ -317,7 +317,7 @@ impl Journal {
             entries,
             cancel: cancel.clone(),
             _lock: lock,
-            #[cfg(test)]
+            #[cfg(any(test, feature = "sim"))]
             hook: None,
         };
         if version != JOURNAL_VERSION && !journal.entries.is_empty() {
@@ -344,8 +344,9 @@ impl Journal {
     }
 
     /// Calls `hook` at every write boundary from now on (tests only).
-    #[cfg(test)]
-    pub(crate) fn set_write_hook(&mut self, hook: WriteHook) {
+    #[cfg(any(test, feature = "sim"))]
+    #[doc(hidden)]
+    pub fn set_write_hook(&mut self, hook: WriteHook) {
         self.hook = Some(hook);
     }
 
@@ -353,7 +354,7 @@ impl Journal {
     /// test's hook may fail the write or crash.
     fn boundary(&self, name: &'static str) -> io::Result<()> {
         fault_point::reach(name);
-        #[cfg(test)]
+        #[cfg(any(test, feature = "sim"))]
         if let Some(hook) = &self.hook {
             return hook(name);
         }

@@ -21,36 +21,26 @@
 //! # Ok(()) }
 //! ```
 
-pub mod app;
 #[cfg(test)]
 mod campaign;
 pub mod cancel;
 pub mod change;
-pub mod cli;
-pub mod config;
 pub mod engine;
 pub mod error;
-#[cfg(test)]
-mod exhaustive;
-pub mod exit;
 pub mod fanout;
 pub mod group;
 pub mod hosts;
 pub mod journal;
-pub mod logging;
-pub mod metrics;
-pub mod output;
 pub mod retry;
 pub mod secret;
-pub mod signals;
-#[cfg(test)]
-mod sim;
+/// A simulated cluster behind [`Transport`], for the engine's tests and the
+/// binary's hostile-world campaigns; built only for tests (feature `sim`).
+#[cfg(any(test, feature = "sim"))]
+#[doc(hidden)]
+pub mod sim;
 pub mod text;
 pub mod transport;
 pub mod trust;
-pub mod wire;
-#[cfg(test)]
-mod world;
 
 pub use cancel::Cancel;
 pub use change::{Action, Operation, Repair};
@@ -58,7 +48,6 @@ pub use engine::{
     Cluster, NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport,
 };
 pub use error::{Error, InputError, JournalError};
-pub use exit::ExitStatus;
 pub use group::GroupId;
 pub use hosts::Node;
 pub use journal::Journal;

@@ -5,8 +5,25 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use cluster_client::cli::{Cli, Command};
-use cluster_client::{ExitStatus, app, logging};
+
+mod app;
+mod cli;
+mod config;
+#[cfg(test)]
+mod exhaustive;
+mod exit;
+mod logging;
+#[cfg(test)]
+mod manifests;
+mod metrics;
+mod output;
+mod signals;
+mod wire;
+#[cfg(test)]
+mod world;
+
+use cli::{Cli, Command};
+use exit::ExitStatus;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

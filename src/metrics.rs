@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::change::Action;
-use crate::group::GroupId;
-use crate::hosts::Node;
-use crate::journal::Entry;
-use crate::retry::RetryPolicy;
-use crate::transport::{Abandon, Failure, FailureKind, Reply, Transport};
+use cluster_client::change::Action;
+use cluster_client::group::GroupId;
+use cluster_client::hosts::Node;
+use cluster_client::journal::Entry;
+use cluster_client::retry::RetryPolicy;
+use cluster_client::transport::{Abandon, Failure, FailureKind, Reply, Transport};
 
 /// The request methods counted, in the order they are written.
 const METHODS: [Action; 3] = [Action::Read, Action::Create, Action::Delete];
@@ -322,8 +322,8 @@ pub fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    use crate::cancel::Cancel;
-    use crate::retry::{Mode, Retrier};
+    use cluster_client::cancel::Cancel;
+    use cluster_client::retry::{Mode, Retrier};
     use std::collections::VecDeque;
     use std::sync::Mutex;
 

@@ -5,12 +5,14 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::engine::{NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport};
-use crate::group::GroupId;
-use crate::hosts::Node;
-use crate::journal::Entry;
-pub use crate::text::escape;
 use crate::wire;
+use cluster_client::engine::{
+    NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport,
+};
+use cluster_client::group::GroupId;
+use cluster_client::hosts::Node;
+use cluster_client::journal::Entry;
+pub use cluster_client::text::escape;
 
 /// How results are printed on stdout. Logs always go to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -387,5 +389,69 @@ mod tests {
         let mut pretty = Vec::new();
         json(&mut pretty, OutputFormat::JsonPretty, &value).expect("write");
         assert!(pretty.iter().filter(|&&b| b == b'\n').count() > 1);
+    }
+
+    const HOSTILE: &str = "\u{1b}[2J\u{1b}[31mFAKE: all repairs applied\n\u{202e}";
+
+    #[test]
+    fn control_characters_in_stored_and_node_errors_are_escaped_for_people_and_exact_in_json() {
+        use cluster_client::change::Repair;
+        use cluster_client::engine::{NodeState, NodeStatus, ReplayReport, StatusReport};
+        use cluster_client::journal::Entry;
+        use cluster_client::{GroupId, Node, Operation};
+
+        let host = Node::parse("http://node1:8080").expect("node");
+        let group = GroupId::new("g").expect("group");
+        let replay = ReplayReport {
+            repaired: Vec::new(),
+            pending: vec![Entry {
+                group: group.clone(),
+                host: host.clone(),
+                action: Repair::Delete,
+                operation: Operation::Create,
+                batch: "1@1".to_owned(),
+                recorded_at: 1,
+                failed_replays: 1,
+                last_error: Some(HOSTILE.to_owned()),
+            }],
+            ..ReplayReport::default()
+        };
+        let status = StatusReport {
+            group,
+            consistent: false,
+            nodes: vec![NodeStatus {
+                host,
+                state: NodeState::Unreachable,
+                attempts: 1,
+                error: Some(HOSTILE.to_owned()),
+            }],
+        };
+        let render = |format| {
+            let mut replay_out = Vec::new();
+            super::replay(&mut replay_out, format, &replay).expect("render");
+            let mut status_out = Vec::new();
+            super::status(&mut status_out, format, &status).expect("render");
+            [replay_out, status_out].map(|b| String::from_utf8(b).expect("utf8"))
+        };
+        for human in render(OutputFormat::Human) {
+            assert!(
+                !human.contains('\u{1b}') && !human.contains('\u{202e}'),
+                "{human:?}"
+            );
+            assert!(
+                human.contains("\\u{1b}[2J\\u{1b}[31mFAKE: all repairs applied\\n"),
+                "{human}"
+            );
+            assert_eq!(
+                human.lines().filter(|l| l.contains("FAKE")).count(),
+                1,
+                "{human}"
+            );
+        }
+        let [replay_json, status_json] = render(OutputFormat::Json);
+        let replay_json: serde_json::Value = serde_json::from_str(&replay_json).expect("json");
+        assert_eq!(replay_json["pending"][0]["last_error"], HOSTILE);
+        let status_json: serde_json::Value = serde_json::from_str(&status_json).expect("json");
+        assert_eq!(status_json["nodes"][0]["error"], HOSTILE);
     }
 }

@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use crate::cancel::Cancel;
 use crate::change::Action;
 use crate::group::GroupId;
 use crate::hosts::Node;
+use crate::journal::Entry;
 use crate::transport::{Failure, FailureKind, Reply, Transport};
 
 /// What one simulated request does.
@@ -645,6 +646,46 @@ impl Transport for SimCluster {
             std::panic::panic_any(SimCrash);
         }
         result
+    }
+}
+
+pub fn temp_dir() -> tempfile::TempDir {
+    // Note: every journal write fsyncs a file and a directory, which costs
+    // milliseconds on a disk and nothing on tmpfs; thousands of cases only
+    // stay within seconds on tmpfs.
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::Builder::new()
+            .prefix("cluster-client-campaign-")
+            .tempdir_in(shm)
+    {
+        return dir;
+    }
+    tempfile::tempdir().expect("tempdir")
+}
+
+pub fn load_entries(path: &Path) -> Vec<Entry> {
+    if !path.exists() {
+        return Vec::new();
+    }
+    // Note: read the file itself: reopening would wait for the lock that
+    // this case's own open journal holds.
+    let bytes = std::fs::read(path).expect("read journal");
+    let value: serde_json::Value = serde_json::from_slice(&bytes).expect("journal is JSON");
+    serde_json::from_value(value["entries"].clone()).expect("journal entries")
+}
+
+/// The environment variable that sets the cases per property for a long campaign.
+pub const CASES_VAR: &str = "CLUSTER_CLIENT_CAMPAIGN_CASES";
+
+/// `default` cases per property, unless [`CASES_VAR`] asks for a long campaign.
+pub fn cases(default: u32) -> u32 {
+    match std::env::var(CASES_VAR) {
+        Ok(value) => value
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{CASES_VAR} must be a number of cases, not {value:?}")),
+        Err(_) => default,
     }
 }
 

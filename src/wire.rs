@@ -7,11 +7,11 @@
 
 use serde::Serialize;
 
-use crate::engine::{
+use cluster_client::engine::{
     NodeReport, NodeResult, NodeState, NodeStatus, OperationReport, Outcome, ReplayReport,
     StatusReport,
 };
-use crate::journal::{self, Entry};
+use cluster_client::journal::{self, Entry};
 
 /// One create or delete (`schemas/operation.schema.json`).
 #[derive(Debug, Serialize)]

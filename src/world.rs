@@ -19,19 +19,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::app;
-use crate::cancel::Cancel;
-use crate::change::{Action, Operation};
 use crate::config::Task;
-use crate::engine::Cluster;
 use crate::exit::ExitStatus;
-use crate::group::GroupId;
-use crate::hosts::Node;
-use crate::journal::{Entry, Journal, WriteHook};
 use crate::output::OutputFormat;
-use crate::retry::RetryPolicy;
 use crate::signals;
-use crate::sim::{Answer, Chooser, Seen, SimCluster};
-use crate::transport::{Failure, Reply, Transport};
+use cluster_client::cancel::Cancel;
+use cluster_client::change::{Action, Operation};
+use cluster_client::engine::Cluster;
+use cluster_client::group::GroupId;
+use cluster_client::hosts::Node;
+use cluster_client::journal::{Entry, Journal, WriteHook};
+use cluster_client::retry::RetryPolicy;
+use cluster_client::sim::{Answer, Chooser, Seen, SimCluster};
+use cluster_client::transport::{Failure, Reply, Transport};
 
 /// The world before the invocation, and the invocation.
 #[derive(Debug, Clone)]
@@ -174,7 +174,7 @@ pub(crate) fn run(spec: &Spec, chooser: Chooser, dir: &Path) -> Result<Ran, Stri
         .with_read_width(if spec.concurrency == 1 {
             1
         } else {
-            crate::engine::READ_WIDTH
+            cluster_client::engine::READ_WIDTH
         })
         .with_shutdown_grace(Duration::from_secs(3600));
     let task = Task::Change {
@@ -275,7 +275,7 @@ impl World<'_> {
     }
 
     fn journal_on_disk(&self) -> Vec<Entry> {
-        crate::campaign::load_entries(self.path)
+        cluster_client::sim::load_entries(self.path)
     }
 
     /// Per node: whether another client wrote `g` there; such nodes are
@@ -457,5 +457,89 @@ impl World<'_> {
             && !before
                 .iter()
                 .any(|s| s.group == group && s.action == Action::Delete)
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use proptest::test_runner::TestCaseError;
+
+    use super::*;
+    use cluster_client::sim::{cases, temp_dir};
+
+    // Whole invocations in the hostile world of `world.rs`, with random choices:
+    // more nodes than the exhaustive search, parallel fan-out, and bulk runs past
+    // one journal batch (32 groups) with faults in a later batch.
+
+    /// A world to draw: per group, per node presence; the operation; retries;
+    /// concurrency; whether stdout fails; a seed and a fault rate for the choices.
+    fn hostile_world(
+        groups: std::ops::RangeInclusive<usize>,
+    ) -> impl Strategy<Value = (Spec, u64, u32)> {
+        (1_usize..=4).prop_flat_map(move |n| {
+            (
+                prop::collection::vec(prop::collection::vec(any::<bool>(), n), groups.clone()),
+                prop_oneof![Just(Operation::Create), Just(Operation::Delete)],
+                0_u32..=2,
+                prop_oneof![Just(1_usize), 2_usize..=3],
+                prop::bool::weighted(0.2),
+                any::<u64>(),
+                1_u32..=25,
+            )
+                .prop_map(
+                    |(initial, operation, retries, concurrency, stdout_fails, seed, rate)| {
+                        let spec = Spec {
+                            initial,
+                            operation,
+                            retries,
+                            concurrency,
+                            stdout_fails,
+                        };
+                        (spec, seed, rate)
+                    },
+                )
+        })
+    }
+
+    /// Choices drawn from `seed`: each choice point holds a fault (any
+    /// non-default option, uniformly) with probability `rate` percent.
+    fn random_chooser(seed: u64, rate: u32) -> Chooser {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        Box::new(move |arity| {
+            if arity > 1 && rng.u32(0..100) < rate {
+                rng.usize(1..arity)
+            } else {
+                0
+            }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(cases(3000)))]
+
+        /// One to three groups, another client writing, odd refusals, failing
+        /// journal writes and stdout, signals and crashes, all at random.
+        #[test]
+        fn whole_invocations_in_a_hostile_world_keep_all_or_nothing(
+            (spec, seed, rate) in hostile_world(1..=3),
+        ) {
+            let dir = temp_dir();
+            run(&spec, random_chooser(seed, rate), dir.path()).map_err(TestCaseError::fail)?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(cases(200)))]
+
+        /// Bulk runs of more than one batch, with faults that may land in a later batch.
+        #[test]
+        fn bulk_runs_past_one_batch_keep_all_or_nothing(
+            (spec, seed, rate) in hostile_world(33..=40),
+        ) {
+            let dir = temp_dir();
+            // Note: a low rate, so that most runs reach the second batch.
+            run(&spec, random_chooser(seed, rate / 8), dir.path()).map_err(TestCaseError::fail)?;
+        }
     }
 }

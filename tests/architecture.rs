@@ -11,11 +11,15 @@ const VOCABULARY: &[&str] = &[
 const SEAMS: &[&str] = &["transport", "journal"];
 const POLICY: &[&str] = &["retry"];
 const ENGINE: &[&str] = &["engine"];
+/// The binary's own modules: the command-line face, not the library's API.
 const FACE: &[&str] = &[
-    "app", "cli", "config", "output", "exit", "signals", "logging", "metrics", "wire", "error",
+    "app", "cli", "config", "output", "exit", "signals", "logging", "metrics", "wire",
 ];
-/// Built only for tests (the simulated cluster and the campaigns).
-const TEST_ONLY: &[&str] = &["sim", "campaign", "world", "exhaustive"];
+/// The library's top error type, gathering the layers' own.
+const ERRORS: &[&str] = &["error"];
+/// Built only for tests (the simulated cluster, the campaigns, and the
+/// binary's world, exhaustive search and manifest checks).
+const TEST_ONLY: &[&str] = &["sim", "campaign", "world", "exhaustive", "manifests"];
 
 /// What each layer may import, besides the vocabulary.
 fn allowed(module: &str) -> Option<BTreeSet<&'static str>> {
@@ -31,7 +35,7 @@ fn allowed(module: &str) -> Option<BTreeSet<&'static str>> {
     } else if ENGINE.contains(&module) {
         allowed.extend(SEAMS);
         allowed.extend(POLICY);
-    } else if FACE.contains(&module) || TEST_ONLY.contains(&module) {
+    } else if FACE.contains(&module) || ERRORS.contains(&module) || TEST_ONLY.contains(&module) {
         return None;
     } else {
         panic!("src/{module}.rs is in no layer: add it to ARCHITECTURE.md and this test");
@@ -125,4 +129,38 @@ fn the_check_sees_a_forbidden_edge() {
         !imports("#[cfg(test)]\nmod tests {\n    use crate::sim::SimCluster;\n}\n").contains("sim"),
         "test modules are not counted"
     );
+}
+
+/// The `mod` declarations of a crate root, `pub` or not.
+fn declared(root: &str) -> BTreeSet<String> {
+    root.lines()
+        .filter_map(|line| {
+            let line = line.trim_start();
+            let rest = line
+                .strip_prefix("pub mod ")
+                .or_else(|| line.strip_prefix("mod "))?;
+            Some(rest.trim_end_matches(';').trim().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn the_command_line_face_is_the_binarys_not_the_librarys_api() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let library = declared(&std::fs::read_to_string(src.join("lib.rs")).expect("lib.rs"));
+    let binary = declared(&std::fs::read_to_string(src.join("main.rs")).expect("main.rs"));
+    for module in FACE {
+        assert!(
+            !library.contains(*module),
+            "lib.rs declares the face module {module}"
+        );
+        assert!(
+            binary.contains(*module),
+            "main.rs does not declare {module}"
+        );
+    }
+    for module in ["engine", "journal", "transport", "retry", "change"] {
+        assert!(library.contains(module), "lib.rs lacks {module}");
+        assert!(!binary.contains(module), "main.rs re-declares {module}");
+    }
 }

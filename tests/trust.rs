@@ -474,69 +474,6 @@ fn a_proxy_that_would_carry_the_token_is_named_unless_no_proxy_excludes_the_node
 const HOSTILE: &str = "\u{1b}[2J\u{1b}[31mFAKE: all repairs applied\n\u{202e}";
 
 #[test]
-fn control_characters_in_stored_and_node_errors_are_escaped_for_people_and_exact_in_json() {
-    use cluster_client::change::Repair;
-    use cluster_client::engine::{NodeState, NodeStatus, ReplayReport, StatusReport};
-    use cluster_client::journal::Entry;
-    use cluster_client::output::{self, OutputFormat};
-    use cluster_client::{GroupId, Node, Operation};
-
-    let host = Node::parse("http://node1:8080").expect("node");
-    let group = GroupId::new("g").expect("group");
-    let replay = ReplayReport {
-        repaired: Vec::new(),
-        pending: vec![Entry {
-            group: group.clone(),
-            host: host.clone(),
-            action: Repair::Delete,
-            operation: Operation::Create,
-            batch: "1@1".to_owned(),
-            recorded_at: 1,
-            failed_replays: 1,
-            last_error: Some(HOSTILE.to_owned()),
-        }],
-        ..ReplayReport::default()
-    };
-    let status = StatusReport {
-        group,
-        consistent: false,
-        nodes: vec![NodeStatus {
-            host,
-            state: NodeState::Unreachable,
-            attempts: 1,
-            error: Some(HOSTILE.to_owned()),
-        }],
-    };
-    let render = |format| {
-        let mut replay_out = Vec::new();
-        output::replay(&mut replay_out, format, &replay).expect("render");
-        let mut status_out = Vec::new();
-        output::status(&mut status_out, format, &status).expect("render");
-        [replay_out, status_out].map(|b| String::from_utf8(b).expect("utf8"))
-    };
-    for human in render(OutputFormat::Human) {
-        assert!(
-            !human.contains('\u{1b}') && !human.contains('\u{202e}'),
-            "{human:?}"
-        );
-        assert!(
-            human.contains("\\u{1b}[2J\\u{1b}[31mFAKE: all repairs applied\\n"),
-            "{human}"
-        );
-        assert_eq!(
-            human.lines().filter(|l| l.contains("FAKE")).count(),
-            1,
-            "{human}"
-        );
-    }
-    let [replay_json, status_json] = render(OutputFormat::Json);
-    let replay_json: serde_json::Value = serde_json::from_str(&replay_json).expect("json");
-    assert_eq!(replay_json["pending"][0]["last_error"], HOSTILE);
-    let status_json: serde_json::Value = serde_json::from_str(&status_json).expect("json");
-    assert_eq!(status_json["nodes"][0]["error"], HOSTILE);
-}
-
-#[test]
 fn a_stored_last_error_never_reaches_stderr_raw() {
     // The binary's own logs and errors: a journal entry's text is escaped wherever it is
     // quoted, and JSON keeps it exact.

@@ -1,4 +1,4 @@
-//! The Dockerfile and the Kubernetes manifests must agree with the real CLI definition.
+//! The Dockerfile and the Kubernetes manifests must agree with the real CLI definition (the binary's tests).
 //!
 //! Every `args:`/`command:` list, every `CLUSTER_CLIENT_*` variable and the
 //! image's entrypoint is parsed with the same clap `Cli` the binary uses, so
@@ -6,9 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::cli::Cli;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
-use cluster_client::cli::Cli;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -355,7 +355,7 @@ fn the_job_and_the_cronjob_log_json_for_the_log_collector() {
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(
             cli.options.log_format,
-            cluster_client::logging::LogFormat::Json,
+            crate::logging::LogFormat::Json,
             "{file}"
         );
     }
