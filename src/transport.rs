@@ -382,64 +382,20 @@ impl Transport for HttpTransport {
     // node's origin, so the token goes exactly where it would go without
     // the redirect, and never anywhere else.
     fn send(&self, node: &Node, action: Action, group: &GroupId) -> Result<Reply, Failure> {
-        let (method, mut url) = match action {
-            Action::Create => (Method::POST, node.collection_url()),
-            Action::Delete => (Method::DELETE, node.collection_url()),
-            Action::Read => (Method::GET, node.group_url(group)),
-        };
-        let body = (action != Action::Read).then(|| {
-            serde_json::json!({ "groupId": group.as_str() })
-                .to_string()
-                .into_bytes()
-        });
-        let authorization = self.authorization_for(node).cloned();
+        let (outgoing, mut url) = self.prepare(node, action, group);
         let home = url.origin().ascii_serialization();
         let deadline = Instant::now() + self.timeout;
         let mut visited = vec![url.clone()];
         loop {
             // Note: one attempt has one time limit, whatever its hops.
-            let Some(left) = deadline
-                .checked_duration_since(Instant::now())
-                .filter(|left| !left.is_zero())
-            else {
-                return Err(Failure {
-                    kind: FailureKind::Timeout,
-                    message: format!("timed out after {}", seconds(self.timeout)),
-                });
-            };
-            let mut request = self.client.request(method.clone(), url.clone());
-            if let Some(body) = &body {
-                request = request
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-            }
-            if let Some(value) = &authorization {
-                request = request.header(AUTHORIZATION, value.clone());
-            }
-            // Note: the client's own timeout limits each read of the body, not
-            // the whole body, so a node dripping a byte at a time would hold an
-            // attempt for hours. A per-request timeout is a deadline for the
-            // whole answer, body included.
-            let classified = |error| self.classify(node, action, group, error);
-            let response = request.timeout(left).send().map_err(classified)?;
-            let status = response.status().as_u16();
-            let retry_after = parse_retry_after(response.headers(), SystemTime::now());
-            let location = response.headers().get(LOCATION).cloned();
-            let text = read_bounded(response).map_err(classified)?;
-            log::debug!(
-                "{node}: {method} {} -> {status} {}",
-                escape_for_log(url.as_str()),
-                body_preview(&text, self.token.as_ref())
-            );
-            let mut reply = Reply {
-                status,
-                retry_after,
-                redirect: None,
-            };
+            let left = self.time_left(deadline)?;
+            let (mut reply, location) = self.send_hop(&outgoing, &url, left)?;
+            let status = reply.status;
             if !(300..400).contains(&status) {
                 return Ok(reply);
             }
-            match next_hop(&method, status, &url, &home, location.as_ref(), &visited) {
+            let method = &outgoing.method;
+            match next_hop(method, status, &url, &home, location.as_ref(), &visited) {
                 Ok(next) => {
                     log::debug!(
                         "{node}: following {} to {}",
@@ -506,6 +462,101 @@ impl Transport for HttpTransport {
                 }
             }
         }
+    }
+}
+
+/// One attempt as every hop of it sends it: the same method, body and
+/// `Authorization`, to URLs that share the node's origin.
+struct Outgoing<'o> {
+    node: &'o Node,
+    action: Action,
+    group: &'o GroupId,
+    method: Method,
+    /// The JSON body; `None` for a read.
+    body: Option<Vec<u8>>,
+    authorization: Option<HeaderValue>,
+}
+
+impl HttpTransport {
+    /// What one attempt of `action` sends, and the URL of its first hop.
+    fn prepare<'o>(
+        &self,
+        node: &'o Node,
+        action: Action,
+        group: &'o GroupId,
+    ) -> (Outgoing<'o>, Url) {
+        let (method, url) = match action {
+            Action::Create => (Method::POST, node.collection_url()),
+            Action::Delete => (Method::DELETE, node.collection_url()),
+            Action::Read => (Method::GET, node.group_url(group)),
+        };
+        let body = (action != Action::Read).then(|| {
+            serde_json::json!({ "groupId": group.as_str() })
+                .to_string()
+                .into_bytes()
+        });
+        let authorization = self.authorization_for(node).cloned();
+        let outgoing = Outgoing {
+            node,
+            action,
+            group,
+            method,
+            body,
+            authorization,
+        };
+        (outgoing, url)
+    }
+
+    /// The time an attempt has left before `deadline`, or its time-out.
+    fn time_left(&self, deadline: Instant) -> Result<Duration, Failure> {
+        deadline
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+            .ok_or_else(|| Failure {
+                kind: FailureKind::Timeout,
+                message: format!("timed out after {}", seconds(self.timeout)),
+            })
+    }
+
+    /// Sends one hop of an attempt to `url` and reads its answer within
+    /// `left`: the reply (no refused redirect yet) and its `Location`.
+    fn send_hop(
+        &self,
+        outgoing: &Outgoing<'_>,
+        url: &Url,
+        left: Duration,
+    ) -> Result<(Reply, Option<HeaderValue>), Failure> {
+        let Outgoing { node, method, .. } = outgoing;
+        let mut request = self.client.request(method.clone(), url.clone());
+        if let Some(body) = &outgoing.body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        if let Some(value) = &outgoing.authorization {
+            request = request.header(AUTHORIZATION, value.clone());
+        }
+        // Note: the client's own timeout limits each read of the body, not
+        // the whole body, so a node dripping a byte at a time would hold an
+        // attempt for hours. A per-request timeout is a deadline for the
+        // whole answer, body included.
+        let classified = |error| self.classify(node, outgoing.action, outgoing.group, error);
+        let response = request.timeout(left).send().map_err(classified)?;
+        let status = response.status().as_u16();
+        let retry_after = parse_retry_after(response.headers(), SystemTime::now());
+        let location = response.headers().get(LOCATION).cloned();
+        let text = read_bounded(response).map_err(classified)?;
+        log::debug!(
+            "{node}: {method} {} -> {status} {}",
+            escape_for_log(url.as_str()),
+            body_preview(&text, self.token.as_ref())
+        );
+        let reply = Reply {
+            status,
+            retry_after,
+            redirect: None,
+        };
+        Ok((reply, location))
     }
 }
 
