@@ -1,5 +1,7 @@
 //! The retry policy: which answers are retried, how long to back off, when to stop.
 
+use std::fmt;
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
@@ -136,88 +138,119 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
     /// `mode` says stop. Each retry is logged with the node, the attempt
     /// number and the reason.
     pub fn call(&self, node: &Node, action: Action, group: &GroupId, mode: Mode) -> Exchange {
+        let request = Request {
+            node,
+            action,
+            group,
+            mode,
+        };
         let mut rng = fastrand::Rng::new();
-        let mut attempts = 0;
-        let mut earlier_may_have_applied = false;
-        let mut last = Err(not_sent());
+        let mut exchange = Exchange {
+            attempts: 0,
+            last: Err(not_sent()),
+            earlier_may_have_applied: false,
+            stopped: false,
+        };
+        exchange.stopped = loop {
+            if !self.may_start(mode) {
+                break true;
+            }
+            self.send_attempt(&request, &mut exchange);
+            let reason = match retry_reason(&request, &exchange) {
+                ControlFlow::Continue(reason) => reason,
+                ControlFlow::Break(stopped) => break stopped,
+            };
+            if let ControlFlow::Break(stopped) =
+                self.wait_to_retry(&request, &exchange, &reason, &mut rng)
+            {
+                break stopped;
+            }
+        };
+        exchange
+    }
+
+    /// Sends one more attempt; the one before it, if any, becomes history.
+    fn send_attempt(&self, request: &Request<'_>, exchange: &mut Exchange) {
+        if exchange.attempts > 0 {
+            exchange.earlier_may_have_applied |= attempt_may_have_applied(&exchange.last);
+        }
+        exchange.attempts += 1;
+        if request.action != Action::Read {
+            self.cancel.note_change_sent();
+        }
         let abandon = Abandon {
             cancel: self.cancel,
-            after: match mode {
+            after: match request.mode {
                 Mode::Forward => Duration::ZERO,
                 Mode::Compensate { grace } => grace,
             },
         };
-        let stopped = loop {
-            if !self.may_start(mode) {
-                break true;
-            }
-            if attempts > 0 {
-                earlier_may_have_applied |= attempt_may_have_applied(&last);
-            }
-            attempts += 1;
-            if action != Action::Read {
-                self.cancel.note_change_sent();
-            }
-            last = self.transport.send_abandoning(node, action, group, abandon);
-            let reason = match &last {
-                Ok(reply) if RetryPolicy::is_retryable_status(reply.status) => reply.describe(),
-                Ok(_) => break false,
-                Err(failure) if failure.kind == FailureKind::Abandoned => {
-                    log::warn!(
-                        host = node.base(), group = group.as_str(), method = action.method(), attempt = attempts;
-                        "{node}: {action} {group:?}: {}",
-                        failure.message
-                    );
-                    break true;
-                }
-                Err(failure) if !failure.is_retryable() => {
-                    log::warn!(
-                        "{node}: {action} {group:?}: attempt {attempts} failed ({}); not \
-                         retried: another attempt cannot change it",
-                        failure.message
-                    );
-                    break false;
-                }
-                Err(failure) => failure.message.clone(),
-            };
-            if !self.may_start(mode) {
-                log::warn!(
-                    host = node.base(), group = group.as_str(), method = action.method(), attempt = attempts;
-                    "{node}: {action} {group:?}: attempt {attempts} failed ({reason}); \
-                     not retried: the run was interrupted"
-                );
-                break true;
-            }
-            if attempts > self.policy.retries {
-                log::warn!(
-                    host = node.base(), group = group.as_str(), method = action.method(), attempt = attempts;
-                    "{node}: {action} {group:?}: attempt {attempts} failed ({reason}); \
-                     no retries left"
-                );
-                break false;
-            }
-            let retry_after = last.as_ref().ok().and_then(|reply| reply.retry_after);
-            let delay = self.policy.delay(attempts, retry_after, &mut rng);
-            log::warn!(
-                host = node.base(), group = group.as_str(), method = action.method(), attempt = attempts;
+        exchange.last =
+            self.transport
+                .send_abandoning(request.node, request.action, request.group, abandon);
+    }
+
+    /// Sleeps the back-off before the next attempt. `Break(stopped)` ends
+    /// the call instead: no retries left, or the run was interrupted
+    /// (`stopped` is `true`) before or during the wait.
+    fn wait_to_retry(
+        &self,
+        request: &Request<'_>,
+        exchange: &Exchange,
+        reason: &str,
+        rng: &mut fastrand::Rng,
+    ) -> ControlFlow<bool> {
+        let Request {
+            node,
+            action,
+            group,
+            mode,
+        } = *request;
+        let attempts = exchange.attempts;
+        if let Some((stopped, why)) = self.why_not_retried(mode, attempts) {
+            request.warn(
+                format_args!(
+                    "{node}: {action} {group:?}: attempt {attempts} failed ({reason}); {why}"
+                ),
+                attempts,
+            );
+            return ControlFlow::Break(stopped);
+        }
+        let retry_after = exchange
+            .last
+            .as_ref()
+            .ok()
+            .and_then(|reply| reply.retry_after);
+        let delay = self.policy.delay(attempts, retry_after, rng);
+        request.warn(
+            format_args!(
                 "{node}: {action} {group:?}: attempt {attempts} of {} failed ({reason}); \
                  retrying in {}",
                 self.policy.retries + 1,
                 humantime::format_duration(round_to_millis(delay)),
-            );
-            if !self.pause(delay, mode) {
-                log::warn!(
-                    host = node.base(), group = group.as_str(), method = action.method(), attempt = attempts;
-                    "{node}: {action} {group:?}: retry dropped: the run was interrupted"
-                );
-                break true;
-            }
-        };
-        Exchange {
+            ),
             attempts,
-            last,
-            earlier_may_have_applied,
-            stopped,
+        );
+        if !self.pause(delay, mode) {
+            request.warn(
+                format_args!("{node}: {action} {group:?}: retry dropped: the run was interrupted"),
+                attempts,
+            );
+            return ControlFlow::Break(true);
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Why a failed attempt gets no retry, as its log line ends, or `None`
+    /// when it does; `true` when a cancel or the grace deadline stops it
+    /// rather than the retries running out.
+    fn why_not_retried(&self, mode: Mode, attempts: u32) -> Option<(bool, &'static str)> {
+        if !self.may_start(mode) {
+            Some((true, "not retried: the run was interrupted"))
+        } else if attempts > self.policy.retries {
+            Some((false, "no retries left"))
+        } else {
+            None
         }
     }
 
@@ -250,6 +283,63 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
             }
             _ => false,
         }
+    }
+}
+
+/// One request as [`Retrier::call`] sends it: what, to whom, and how a
+/// cancel stops it.
+#[derive(Clone, Copy)]
+struct Request<'r> {
+    node: &'r Node,
+    action: Action,
+    group: &'r GroupId,
+    mode: Mode,
+}
+
+impl Request<'_> {
+    /// Logs a warning about attempt `attempt` of this request, with the
+    /// node, group, method and attempt as fields.
+    fn warn(&self, message: fmt::Arguments<'_>, attempt: u32) {
+        log::warn!(
+            host = self.node.base(), group = self.group.as_str(), method = self.action.method(), attempt = attempt;
+            "{message}"
+        );
+    }
+}
+
+/// Why the last attempt is worth another, as the retry log line says it.
+/// `Break(stopped)` when its answer is final instead: a success, an answer
+/// retrying cannot change, or an attempt abandoned on a cancel (`stopped`
+/// is `true`).
+fn retry_reason(request: &Request<'_>, exchange: &Exchange) -> ControlFlow<bool, String> {
+    let Request {
+        node,
+        action,
+        group,
+        ..
+    } = *request;
+    let attempts = exchange.attempts;
+    match &exchange.last {
+        Ok(reply) if RetryPolicy::is_retryable_status(reply.status) => {
+            ControlFlow::Continue(reply.describe())
+        }
+        Ok(_) => ControlFlow::Break(false),
+        Err(failure) if failure.kind == FailureKind::Abandoned => {
+            request.warn(
+                format_args!("{node}: {action} {group:?}: {}", failure.message),
+                attempts,
+            );
+            ControlFlow::Break(true)
+        }
+        Err(failure) if !failure.is_retryable() => {
+            log::warn!(
+                "{node}: {action} {group:?}: attempt {attempts} failed ({}); not \
+                 retried: another attempt cannot change it",
+                failure.message
+            );
+            ControlFlow::Break(false)
+        }
+        Err(failure) => ControlFlow::Continue(failure.message.clone()),
     }
 }
 

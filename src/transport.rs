@@ -382,64 +382,20 @@ impl Transport for HttpTransport {
     // node's origin, so the token goes exactly where it would go without
     // the redirect, and never anywhere else.
     fn send(&self, node: &Node, action: Action, group: &GroupId) -> Result<Reply, Failure> {
-        let (method, mut url) = match action {
-            Action::Create => (Method::POST, node.collection_url()),
-            Action::Delete => (Method::DELETE, node.collection_url()),
-            Action::Read => (Method::GET, node.group_url(group)),
-        };
-        let body = (action != Action::Read).then(|| {
-            serde_json::json!({ "groupId": group.as_str() })
-                .to_string()
-                .into_bytes()
-        });
-        let authorization = self.authorization_for(node).cloned();
+        let (outgoing, mut url) = self.prepare(node, action, group);
         let home = url.origin().ascii_serialization();
         let deadline = Instant::now() + self.timeout;
         let mut visited = vec![url.clone()];
         loop {
             // Note: one attempt has one time limit, whatever its hops.
-            let Some(left) = deadline
-                .checked_duration_since(Instant::now())
-                .filter(|left| !left.is_zero())
-            else {
-                return Err(Failure {
-                    kind: FailureKind::Timeout,
-                    message: format!("timed out after {}", seconds(self.timeout)),
-                });
-            };
-            let mut request = self.client.request(method.clone(), url.clone());
-            if let Some(body) = &body {
-                request = request
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-            }
-            if let Some(value) = &authorization {
-                request = request.header(AUTHORIZATION, value.clone());
-            }
-            // Note: the client's own timeout limits each read of the body, not
-            // the whole body, so a node dripping a byte at a time would hold an
-            // attempt for hours. A per-request timeout is a deadline for the
-            // whole answer, body included.
-            let classified = |error| self.classify(node, action, group, error);
-            let response = request.timeout(left).send().map_err(classified)?;
-            let status = response.status().as_u16();
-            let retry_after = parse_retry_after(response.headers(), SystemTime::now());
-            let location = response.headers().get(LOCATION).cloned();
-            let text = read_bounded(response).map_err(classified)?;
-            log::debug!(
-                "{node}: {method} {} -> {status} {}",
-                escape_for_log(url.as_str()),
-                body_preview(&text, self.token.as_ref())
-            );
-            let mut reply = Reply {
-                status,
-                retry_after,
-                redirect: None,
-            };
+            let left = self.time_left(deadline)?;
+            let (mut reply, location) = self.send_hop(&outgoing, &url, left)?;
+            let status = reply.status;
             if !(300..400).contains(&status) {
                 return Ok(reply);
             }
-            match next_hop(&method, status, &url, &home, location.as_ref(), &visited) {
+            let method = &outgoing.method;
+            match next_hop(method, status, &url, &home, location.as_ref(), &visited) {
                 Ok(next) => {
                     log::debug!(
                         "{node}: following {} to {}",
@@ -506,6 +462,101 @@ impl Transport for HttpTransport {
                 }
             }
         }
+    }
+}
+
+/// One attempt as every hop of it sends it: the same method, body and
+/// `Authorization`, to URLs that share the node's origin.
+struct Outgoing<'o> {
+    node: &'o Node,
+    action: Action,
+    group: &'o GroupId,
+    method: Method,
+    /// The JSON body; `None` for a read.
+    body: Option<Vec<u8>>,
+    authorization: Option<HeaderValue>,
+}
+
+impl HttpTransport {
+    /// What one attempt of `action` sends, and the URL of its first hop.
+    fn prepare<'o>(
+        &self,
+        node: &'o Node,
+        action: Action,
+        group: &'o GroupId,
+    ) -> (Outgoing<'o>, Url) {
+        let (method, url) = match action {
+            Action::Create => (Method::POST, node.collection_url()),
+            Action::Delete => (Method::DELETE, node.collection_url()),
+            Action::Read => (Method::GET, node.group_url(group)),
+        };
+        let body = (action != Action::Read).then(|| {
+            serde_json::json!({ "groupId": group.as_str() })
+                .to_string()
+                .into_bytes()
+        });
+        let authorization = self.authorization_for(node).cloned();
+        let outgoing = Outgoing {
+            node,
+            action,
+            group,
+            method,
+            body,
+            authorization,
+        };
+        (outgoing, url)
+    }
+
+    /// The time an attempt has left before `deadline`, or its time-out.
+    fn time_left(&self, deadline: Instant) -> Result<Duration, Failure> {
+        deadline
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+            .ok_or_else(|| Failure {
+                kind: FailureKind::Timeout,
+                message: format!("timed out after {}", seconds(self.timeout)),
+            })
+    }
+
+    /// Sends one hop of an attempt to `url` and reads its answer within
+    /// `left`: the reply (no refused redirect yet) and its `Location`.
+    fn send_hop(
+        &self,
+        outgoing: &Outgoing<'_>,
+        url: &Url,
+        left: Duration,
+    ) -> Result<(Reply, Option<HeaderValue>), Failure> {
+        let Outgoing { node, method, .. } = outgoing;
+        let mut request = self.client.request(method.clone(), url.clone());
+        if let Some(body) = &outgoing.body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        if let Some(value) = &outgoing.authorization {
+            request = request.header(AUTHORIZATION, value.clone());
+        }
+        // Note: the client's own timeout limits each read of the body, not
+        // the whole body, so a node dripping a byte at a time would hold an
+        // attempt for hours. A per-request timeout is a deadline for the
+        // whole answer, body included.
+        let classified = |error| self.classify(node, outgoing.action, outgoing.group, error);
+        let response = request.timeout(left).send().map_err(classified)?;
+        let status = response.status().as_u16();
+        let retry_after = parse_retry_after(response.headers(), SystemTime::now());
+        let location = response.headers().get(LOCATION).cloned();
+        let text = read_bounded(response).map_err(classified)?;
+        log::debug!(
+            "{node}: {method} {} -> {status} {}",
+            escape_for_log(url.as_str()),
+            body_preview(&text, self.token.as_ref())
+        );
+        let reply = Reply {
+            status,
+            retry_after,
+            redirect: None,
+        };
+        Ok((reply, location))
     }
 }
 
@@ -813,94 +864,149 @@ impl HttpTransport {
 /// Looks at the whole source chain: the io::ErrorKind where an io::Error is
 /// in it, otherwise the texts hyper, hyper-util and rustls are known to use.
 fn summarise(error: &reqwest::Error, chain: &str, timeout: Duration) -> Failure {
-    use std::io::ErrorKind;
     let lower = chain.to_ascii_lowercase();
     let io_kind = io_error_kind(error);
-    let failure = |kind, message: String| Failure { kind, message };
-    let connect_or = |other| {
-        if error.is_connect() {
-            FailureKind::Connect
-        } else {
-            other
-        }
-    };
     // Note: a time-out first: reqwest reports its own deadline as a timeout
     // whatever layer it cut short.
-    if error.is_timeout() || io_kind == Some(ErrorKind::TimedOut) {
-        let kind = connect_or(FailureKind::Timeout);
-        let what = if kind == FailureKind::Connect {
-            "connecting timed out"
-        } else {
-            "timed out"
-        };
-        return failure(kind, format!("{what} after {}", seconds(timeout)));
-    }
-    if lower.contains("dns error") || lower.contains("failed to lookup address") {
-        // Note: EAI_AGAIN ("temporary failure in name resolution") may pass;
-        // a name that does not exist will not.
-        if lower.contains("temporary failure") || lower.contains("try again") {
-            return failure(
-                FailureKind::Connect,
-                "DNS: temporary failure in name resolution".to_owned(),
-            );
-        }
-        return failure(FailureKind::Permanent, "DNS: no such host".to_owned());
-    }
-    if let Some(at) = lower.find("invalid peer certificate") {
-        let detail = chain[at + "invalid peer certificate".len()..]
-            .trim_start_matches([':', ' '])
-            .split(": ")
-            .next()
-            .unwrap_or_default();
-        return failure(
-            FailureKind::Permanent,
-            format!(
-                "TLS: certificate not trusted ({})",
-                certificate_hint(detail)
-            ),
-        );
-    }
-    match io_kind {
-        Some(ErrorKind::ConnectionRefused) => {
-            return failure(FailureKind::Connect, "connection refused".to_owned());
-        }
-        Some(ErrorKind::ConnectionReset) => {
-            let kind = connect_or(FailureKind::Broken);
-            return failure(kind, "connection reset by peer".to_owned());
-        }
-        Some(ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe) => {
-            let kind = connect_or(FailureKind::Broken);
-            return failure(kind, "connection closed by the node".to_owned());
-        }
-        _ => {}
-    }
+    timed_out(error, io_kind, timeout)
+        .or_else(|| dns_failure(&lower))
+        .or_else(|| untrusted_certificate(chain, &lower))
+        .or_else(|| connection_failure(error, io_kind))
+        .or_else(|| connect_failure(error, chain, &lower))
+        .unwrap_or_else(|| broken_answer(chain, &lower))
+}
+
+/// `Connect` when the failure happened while connecting (nothing was sent),
+/// otherwise `other`.
+fn connect_or(error: &reqwest::Error, other: FailureKind) -> FailureKind {
     if error.is_connect() {
-        let cause = escape_for_log(last_cause(chain)).into_owned();
-        let detail = if lower.contains("tls") || lower.contains("alert") {
-            format!("TLS: handshake failed ({cause})")
-        } else {
-            format!("cannot connect ({cause})")
-        };
-        return failure(FailureKind::Connect, detail);
+        FailureKind::Connect
+    } else {
+        other
     }
-    if lower.contains("connection closed before message completed")
+}
+
+/// A time-out, while connecting or of the whole attempt.
+fn timed_out(
+    error: &reqwest::Error,
+    io_kind: Option<std::io::ErrorKind>,
+    timeout: Duration,
+) -> Option<Failure> {
+    if !(error.is_timeout() || io_kind == Some(std::io::ErrorKind::TimedOut)) {
+        return None;
+    }
+    let kind = connect_or(error, FailureKind::Timeout);
+    let what = if kind == FailureKind::Connect {
+        "connecting timed out"
+    } else {
+        "timed out"
+    };
+    Some(Failure {
+        kind,
+        message: format!("{what} after {}", seconds(timeout)),
+    })
+}
+
+/// A host name that did not resolve.
+fn dns_failure(lower: &str) -> Option<Failure> {
+    if !(lower.contains("dns error") || lower.contains("failed to lookup address")) {
+        return None;
+    }
+    // Note: EAI_AGAIN ("temporary failure in name resolution") may pass;
+    // a name that does not exist will not.
+    let (kind, message) = if lower.contains("temporary failure") || lower.contains("try again") {
+        (
+            FailureKind::Connect,
+            "DNS: temporary failure in name resolution",
+        )
+    } else {
+        (FailureKind::Permanent, "DNS: no such host")
+    };
+    Some(Failure {
+        kind,
+        message: message.to_owned(),
+    })
+}
+
+/// A node certificate rustls rejected, with what to do about it.
+fn untrusted_certificate(chain: &str, lower: &str) -> Option<Failure> {
+    let at = lower.find("invalid peer certificate")?;
+    let detail = chain[at + "invalid peer certificate".len()..]
+        .trim_start_matches([':', ' '])
+        .split(": ")
+        .next()
+        .unwrap_or_default();
+    Some(Failure {
+        kind: FailureKind::Permanent,
+        message: format!(
+            "TLS: certificate not trusted ({})",
+            certificate_hint(detail)
+        ),
+    })
+}
+
+/// A connection the OS says was refused, reset or closed.
+fn connection_failure(
+    error: &reqwest::Error,
+    io_kind: Option<std::io::ErrorKind>,
+) -> Option<Failure> {
+    use std::io::ErrorKind;
+    let (kind, message) = match io_kind? {
+        ErrorKind::ConnectionRefused => (FailureKind::Connect, "connection refused"),
+        ErrorKind::ConnectionReset => (
+            connect_or(error, FailureKind::Broken),
+            "connection reset by peer",
+        ),
+        ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => (
+            connect_or(error, FailureKind::Broken),
+            "connection closed by the node",
+        ),
+        _ => return None,
+    };
+    Some(Failure {
+        kind,
+        message: message.to_owned(),
+    })
+}
+
+/// Any other failure to connect: a TLS handshake, or what the OS said.
+fn connect_failure(error: &reqwest::Error, chain: &str, lower: &str) -> Option<Failure> {
+    if !error.is_connect() {
+        return None;
+    }
+    let cause = escape_for_log(last_cause(chain)).into_owned();
+    let message = if lower.contains("tls") || lower.contains("alert") {
+        format!("TLS: handshake failed ({cause})")
+    } else {
+        format!("cannot connect ({cause})")
+    };
+    Some(Failure {
+        kind: FailureKind::Connect,
+        message,
+    })
+}
+
+/// A failure once connected: the answer was cut short, is not HTTP, or
+/// broke for a reason given by the innermost cause.
+fn broken_answer(chain: &str, lower: &str) -> Failure {
+    let message = if lower.contains("connection closed before message completed")
         || lower.contains("incomplete message")
         || lower.contains("unexpected end of file")
         || lower.contains("unexpected eof")
     {
-        return failure(
-            FailureKind::Broken,
-            "connection closed before the answer was complete".to_owned(),
-        );
+        "connection closed before the answer was complete".to_owned()
+    } else {
+        let cause = escape_for_log(last_cause(chain)).into_owned();
+        if lower.contains("invalid http") || lower.contains("parse") {
+            format!("the answer is not valid HTTP ({cause})")
+        } else {
+            cause
+        }
+    };
+    Failure {
+        kind: FailureKind::Broken,
+        message,
     }
-    let cause = escape_for_log(last_cause(chain)).into_owned();
-    if lower.contains("invalid http") || lower.contains("parse") {
-        return failure(
-            FailureKind::Broken,
-            format!("the answer is not valid HTTP ({cause})"),
-        );
-    }
-    failure(FailureKind::Broken, cause)
 }
 
 /// The first io::ErrorKind in the source chain.
