@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::wire;
 use cluster_client::engine::{
-    NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport,
+    NodeError, NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport,
 };
 use cluster_client::group::GroupId;
 use cluster_client::hosts::Node;
@@ -270,7 +270,8 @@ fn operation_human(
             n => format!("{n} requests"),
         };
         let text = format!("{:15}  {requests}", result_word(node.result));
-        node_line(out, width, &node.host, &text, node.error.as_deref())?;
+        let error = node.error.as_ref().map(node_error);
+        node_line(out, width, &node.host, &text, error.as_deref())?;
     }
     Ok(())
 }
@@ -321,6 +322,21 @@ fn headline(report: &OperationReport, journal: &Path) -> String {
              rollback` once those nodes answer, then try again",
             hosts(&report.pending)
         ),
+    }
+}
+
+/// Why a node failed, in words; the JSON output's `error` too.
+pub fn node_error(error: &NodeError) -> String {
+    match error {
+        NodeError::Read(answer) => format!("could not read the group: {answer}"),
+        NodeError::NotAsked => {
+            "not asked: the node gave no answer to a read earlier in this run".to_owned()
+        }
+        NodeError::Change(answer) => answer.clone(),
+        NodeError::NotApplied(answer) => {
+            format!("{answer}, and a read shows the change was not applied")
+        }
+        NodeError::Undo(answer) => format!("undo failed: {answer}"),
     }
 }
 

@@ -44,7 +44,7 @@ pub struct NodeLine<'a> {
     pub attempts: u32,
     /// Why the node failed, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<&'a str>,
+    pub error: Option<String>,
 }
 
 /// A pending repair, as every document shows it.
@@ -137,7 +137,7 @@ impl<'a> NodeLine<'a> {
             host: node.host.base(),
             result: result(node.result),
             attempts: node.attempts,
-            error: node.error.as_deref(),
+            error: node.error.as_ref().map(crate::output::node_error),
         }
     }
 }

@@ -27,10 +27,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
                 if slot.ownership == Ownership::No
                     && let Err(error) = ledger.forget(&[self.node(index)])
                 {
-                    slot.error = Some(match slot.error.take() {
-                        Some(e) => format!("{e}; the journal could not be updated: {error}"),
-                        None => format!("the journal could not be updated: {error}"),
-                    });
+                    slot.forget_error = Some(error);
                 }
                 slot
             },
@@ -68,6 +65,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             ownership: Ownership::Yes,
             interrupted: exchange.stopped,
             undo_error: None,
+            forget_error: None,
         };
         let ambiguous = exchange.may_have_applied();
         if exchange.status().is_some_and(|s| (200..300).contains(&s)) {
@@ -79,7 +77,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             slot.ownership = Ownership::No;
         } else if exchange.stopped || !needs_read_back(&exchange) {
             slot.result = NodeResult::Failed;
-            slot.error = Some(exchange.error());
+            slot.error = Some(NodeError::Change(exchange.error()));
             slot.ownership = if ambiguous {
                 Ownership::Unknown
             } else {
@@ -122,10 +120,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             Some(_) => {
                 slot.result = NodeResult::Failed;
                 slot.ownership = Ownership::No;
-                slot.error = Some(format!(
-                    "{}, and a read shows the change was not applied",
-                    exchange.error()
-                ));
+                slot.error = Some(NodeError::NotApplied(exchange.error()));
             }
             None => {
                 log::warn!(
@@ -133,7 +128,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
                     read.error()
                 );
                 slot.result = NodeResult::Failed;
-                slot.error = Some(exchange.error());
+                slot.error = Some(NodeError::Change(exchange.error()));
                 slot.ownership = if ambiguous {
                     Ownership::Unknown
                 } else {

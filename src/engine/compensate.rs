@@ -64,7 +64,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
                     self.operation.name()
                 );
                 slot.result = NodeResult::RollbackPending;
-                slot.error = Some(format!("undo failed: {error}"));
+                slot.error = Some(NodeError::Undo(error.clone()));
                 slot.undo_error = Some(error);
             }
         }

@@ -34,8 +34,8 @@ mod status;
 mod tests;
 
 pub use report::{
-    NodeReport, NodeResult, NodeState, NodeStatus, OperationReport, Outcome, ReplayReport,
-    StatusReport,
+    NodeError, NodeReport, NodeResult, NodeState, NodeStatus, OperationReport, Outcome,
+    ReplayReport, StatusReport,
 };
 
 /// A cluster: its nodes, how to reach them, and how to retry.
@@ -314,12 +314,14 @@ struct Ledger<'j> {
 struct Slot {
     result: NodeResult,
     attempts: u32,
-    error: Option<String>,
+    error: Option<NodeError>,
     ownership: Ownership,
     /// Whether a signal cut this node's work short.
     interrupted: bool,
     /// Why the undo failed, as the journal keeps it.
     undo_error: Option<String>,
+    /// Why the journal could not forget this node's entry.
+    forget_error: Option<String>,
 }
 
 /// The state of one create or delete while it runs.
@@ -342,6 +344,7 @@ impl Slot {
             ownership: Ownership::No,
             interrupted: false,
             undo_error: None,
+            forget_error: None,
         }
     }
 
@@ -403,6 +406,8 @@ impl<'c, T: Transport> GroupWork<'c, T> {
         let interrupted = self.interrupted
             || self.slots.iter().any(|s| s.interrupted)
             || self.cluster.cancel.is_cancelled();
+        let journal_error =
+            journal_error.or_else(|| self.slots.iter().find_map(|s| s.forget_error.clone()));
         let nodes = self
             .cluster
             .nodes

@@ -50,7 +50,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
                     } else {
                         NodeResult::Unreachable
                     };
-                    slot.error = Some(format!("could not read the group: {}", exchange.error()));
+                    slot.error = Some(NodeError::Read(exchange.error()));
                     log::warn!(
                         "{}: cannot read {:?}; nothing was changed on any node",
                         self.cluster.nodes[index],
@@ -84,9 +84,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
         for (slot, node) in self.slots.iter_mut().zip(&self.cluster.nodes) {
             if silent.contains(node) {
                 slot.result = NodeResult::Unreachable;
-                slot.error = Some(
-                    "not asked: the node gave no answer to a read earlier in this run".to_owned(),
-                );
+                slot.error = Some(NodeError::NotAsked);
                 skipped = true;
             }
         }

@@ -45,7 +45,23 @@ pub struct NodeReport {
     /// Requests sent to the node by this run, reads and undos included.
     pub attempts: u32,
     /// Why the node failed, if it did.
-    pub error: Option<String>,
+    pub error: Option<NodeError>,
+}
+
+/// Why a node failed: data for the face to word, never a sentence. The
+/// strings are the transport's own one-line descriptions of an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeError {
+    /// The read before any change got no usable answer.
+    Read(String),
+    /// Not asked: the node gave no answer to a read earlier in this run.
+    NotAsked,
+    /// The change got this answer (or none) and may have been applied.
+    Change(String),
+    /// The change got this answer, and a read shows it was not applied.
+    NotApplied(String),
+    /// The undo got this answer (or none) and is pending in the journal.
+    Undo(String),
 }
 
 /// How a create or delete ended; it decides the exit status.
