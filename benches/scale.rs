@@ -203,6 +203,18 @@ fn create_delete(
         let delete = timed(|| Baseline::new(&urls, concurrency).delete(&group));
         baseline_pairs.push(create + delete);
     }
+    // Note: the limit counts one GET and one write per node per command;
+    // check that this is what was sent (the baseline adds a POST, a GET and a
+    // DELETE per node per pair).
+    for node in &cluster.nodes {
+        let sent = [node.count("GET"), node.count("POST"), node.count("DELETE")];
+        assert_eq!(
+            sent,
+            [3 * runs, 2 * runs, 2 * runs],
+            "requests to {}",
+            node.url()
+        );
+    }
     let rss = cluster
         .rss(&["create", "bench-rss", "--concurrency", &c, "-q"])
         .max(cluster.rss(&["delete", "bench-rss", "--concurrency", &c, "-q"]));
