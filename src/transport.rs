@@ -5,6 +5,7 @@ use std::fmt;
 use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -246,6 +247,60 @@ pub struct HttpTransport {
     trust_unlisted: bool,
     /// Warnings already logged, as `(what, origin)`: each is logged once per run.
     warned: Arc<Mutex<HashSet<(Warning, String)>>>,
+    /// The threads that carry abandonable attempts.
+    workers: Arc<Workers>,
+}
+
+/// One attempt, run on a worker thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Long-lived threads for abandonable attempts: one per attempt in flight,
+/// reused once it is answered, so a run does not start a thread per
+/// request. A job never waits behind another: a worker is reserved for it,
+/// or started.
+#[derive(Debug)]
+struct Workers {
+    jobs: Mutex<mpsc::Sender<Job>>,
+    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+    /// Workers waiting for a job, not yet reserved.
+    idle: Arc<AtomicUsize>,
+}
+
+impl Workers {
+    fn new() -> Self {
+        let (jobs, queue) = mpsc::channel();
+        Self {
+            jobs: Mutex::new(jobs),
+            queue: Arc::new(Mutex::new(queue)),
+            idle: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Runs `job` on a worker: an idle one, reserved now, or a new one.
+    fn run(&self, job: Job) -> std::io::Result<()> {
+        let reserved = self
+            .idle
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if !reserved {
+            let (queue, idle) = (Arc::clone(&self.queue), Arc::clone(&self.idle));
+            std::thread::Builder::new()
+                .name("request".to_owned())
+                .spawn(move || {
+                    loop {
+                        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok(job) = next else { break };
+                        job();
+                        idle.fetch_add(1, Ordering::SeqCst);
+                    }
+                })?;
+        }
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job)
+            .map_err(|_| std::io::Error::other("the request workers are gone"))
+    }
 }
 
 /// What a once-per-node warning is about.
@@ -317,6 +372,7 @@ impl HttpTransport {
                 .map(|nodes| nodes.iter().map(origin).collect()),
             trust_unlisted: settings.trust_unlisted,
             warned: Arc::new(Mutex::new(HashSet::new())),
+            workers: Arc::new(Workers::new()),
         };
         if let Some(nodes) = &settings.configured {
             transport.warn_exposure(nodes);
@@ -418,9 +474,9 @@ impl Transport for HttpTransport {
     }
 
     // Note: a blocking reqwest call cannot be interrupted, so the attempt
-    // runs on its own thread and this one stops waiting once `abandon` is
-    // due; the thread ends by itself within --timeout. This is what lets a
-    // signal's rollback start at once, whatever --timeout is.
+    // runs on a worker thread and this one stops waiting once `abandon` is
+    // due; the worker finishes the attempt by itself within --timeout. This
+    // is what lets a signal's rollback start at once, whatever --timeout is.
     fn send_abandoning(
         &self,
         node: &Node,
@@ -434,11 +490,10 @@ impl Transport for HttpTransport {
         let (answer, answered) = mpsc::sync_channel(1);
         let worker = self.clone();
         let (node, group) = (node.clone(), group.clone());
-        std::thread::Builder::new()
-            .name("request".to_owned())
-            .spawn(move || {
+        self.workers
+            .run(Box::new(move || {
                 let _ = answer.send(worker.send(&node, action, &group));
-            })
+            }))
             .map_err(|e| Failure {
                 kind: FailureKind::Connect,
                 message: format!("cannot start a request thread: {e}"),
@@ -1074,6 +1129,48 @@ pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duratio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_never_waits_behind_a_hung_one_and_workers_are_reused() {
+        let workers = Workers::new();
+        let (release, held) = mpsc::channel::<()>();
+        let (done, finished) = mpsc::channel::<&str>();
+        let hung_done = done.clone();
+        workers
+            .run(Box::new(move || {
+                let _ = held.recv();
+                let _ = hung_done.send("hung");
+            }))
+            .expect("run");
+        workers
+            .run(Box::new(move || {
+                let _ = done.send("quick");
+            }))
+            .expect("run");
+        let first = finished
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the second job ran while the first was hung");
+        assert_eq!(first, "quick");
+        release.send(()).expect("release");
+        assert_eq!(
+            finished
+                .recv_timeout(Duration::from_secs(10))
+                .expect("hung job"),
+            "hung"
+        );
+        // Both workers are back, idle: the next jobs reuse them.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while workers.idle.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert_eq!(workers.idle.load(Ordering::SeqCst), 2);
+        workers.run(Box::new(|| {})).expect("run");
+        assert_eq!(
+            workers.idle.load(Ordering::SeqCst),
+            1,
+            "one worker reserved"
+        );
+    }
     use reqwest::header::HeaderValue;
 
     fn headers(value: &str) -> HeaderMap {
