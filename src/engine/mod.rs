@@ -65,10 +65,11 @@ pub struct Cluster<T> {
 /// change nothing, so a group's read phase costs one round trip (a few for
 /// more nodes than this), not one per node. It is also the most threads a
 /// read round starts (each read has one, and its request a worker).
-// Note: 256 covers the clusters this is built for (200 nodes in the scale
-// scenarios) in one round; with 64, 200 nodes took 4 read rounds, more than
-// a POST-first client's whole create.
-pub const READ_WIDTH: usize = 256;
+// Note: measured (BENCHMARKS.md): with 64, 200 nodes took 4 read rounds per
+// command, and the run was slower than a POST-first client; 256 reads them
+// in one round but its 400 threads pushed peak RSS to 17.7 MB; 128 (two
+// rounds) beats the POST-first client and stays under 15 MB.
+pub const READ_WIDTH: usize = 128;
 
 /// The default time allowed for rolling back after a signal.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
