@@ -1164,12 +1164,20 @@ mod tests {
             std::thread::yield_now();
         }
         assert_eq!(workers.idle.load(Ordering::SeqCst), 2);
-        workers.run(Box::new(|| {})).expect("run");
+        // Note: the job is held, so its worker cannot come back idle before
+        // the count is read; the reservation itself happens inside `run`.
+        let (release, held) = mpsc::channel::<()>();
+        workers
+            .run(Box::new(move || {
+                let _ = held.recv();
+            }))
+            .expect("run");
         assert_eq!(
             workers.idle.load(Ordering::SeqCst),
             1,
             "one worker reserved"
         );
+        release.send(()).expect("release");
     }
     use reqwest::header::HeaderValue;
 
