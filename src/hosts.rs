@@ -1,5 +1,6 @@
 //! The hosts file: one node per line, in the order nodes are worked on.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
@@ -128,7 +129,10 @@ pub fn read_hosts_file(path: &Path) -> Result<Vec<Node>, InputError> {
 /// whitespace are ignored. Two entries that normalise to the same base URL
 /// are an error naming both lines. An empty list is an error.
 pub fn parse_hosts(path: &Path, text: &str) -> Result<Vec<Node>, InputError> {
-    let mut nodes: Vec<(usize, Node)> = Vec::new();
+    let mut nodes: Vec<Node> = Vec::new();
+    // Note: a map beside the list, so a hosts file of 40,000 nodes is not
+    // compared against every earlier line.
+    let mut lines: HashMap<Node, usize> = HashMap::new();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         let entry = raw.split('#').next().unwrap_or_default().trim();
@@ -146,19 +150,20 @@ pub fn parse_hosts(path: &Path, text: &str) -> Result<Vec<Node>, InputError> {
             )));
         }
         let node = Node::parse(entry).map_err(line_error)?;
-        if let Some((first, _)) = nodes.iter().find(|(_, n)| *n == node) {
+        if let Some(first) = lines.get(&node) {
             return Err(line_error(format!(
                 "`{entry}` is the same node as line {first} ({node}); remove one of them"
             )));
         }
-        nodes.push((line, node));
+        lines.insert(node.clone(), line);
+        nodes.push(node);
     }
     if nodes.is_empty() {
         return Err(InputError::HostsEmpty {
             path: path.to_owned(),
         });
     }
-    Ok(nodes.into_iter().map(|(_, node)| node).collect())
+    Ok(nodes)
 }
 
 #[cfg(test)]
@@ -190,6 +195,28 @@ node4
                 "http://node4".to_owned(),
             ])
         );
+    }
+
+    #[test]
+    fn a_large_hosts_file_keeps_its_order_and_still_finds_a_late_duplicate() {
+        let mut text: String = (0..40_000)
+            .map(|i| {
+                format!(
+                    "http://10.{}.{}.{}:8080\n",
+                    i / 65_536,
+                    (i / 256) % 256,
+                    i % 256
+                )
+            })
+            .collect();
+        let nodes = parse(&text).expect("40,000 distinct nodes");
+        assert_eq!(nodes.len(), 40_000);
+        assert_eq!(nodes[0], "http://10.0.0.0:8080");
+        assert_eq!(nodes[39_999], "http://10.0.156.63:8080");
+        text.push_str("10.0.0.7:8080\n");
+        let err = parse(&text).expect_err("duplicate of line 8");
+        assert!(err.contains("line 8"), "{err}");
+        assert!(err.contains(":40001"), "{err}");
     }
 
     #[test]
