@@ -111,10 +111,7 @@ impl<T: Transport> Cluster<T> {
 /// Splits the entries into repaired and still pending; a failed repair
 /// counts one more failed replay and keeps its reason.
 fn sort_out(entries: Vec<Entry>, attempted: Vec<Attempted>) -> ReplayReport {
-    let mut report = ReplayReport {
-        sent: attempted.iter().any(Option::is_some),
-        ..ReplayReport::default()
-    };
+    let mut report = ReplayReport::default();
     for (mut entry, result) in entries.into_iter().zip(attempted) {
         match result {
             Some(Ok(())) => {

@@ -149,8 +149,6 @@ pub struct ReplayReport {
     /// Repairs still in the journal: every entry the journal on disk holds
     /// after the replay.
     pub pending: Vec<Entry>,
-    /// Whether the replay sent any request.
-    pub sent: bool,
     /// Set when the journal could not be rewritten after the repairs: the
     /// file then still lists the repairs applied, and the next replay sends
     /// them again (they are idempotent).
