@@ -67,7 +67,6 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             undo_error: None,
             forget_error: None,
         };
-        let ambiguous = exchange.may_have_applied();
         if exchange.status().is_some_and(|s| (200..300).contains(&s)) {
             return slot;
         }
@@ -76,13 +75,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             slot.result = NodeResult::NotAttempted;
             slot.ownership = Ownership::No;
         } else if exchange.stopped || !needs_read_back(&exchange) {
-            slot.result = NodeResult::Failed;
-            slot.error = Some(NodeError::Change(exchange.error()));
-            slot.ownership = if ambiguous {
-                Ownership::Unknown
-            } else {
-                Ownership::No
-            };
+            slot.fail_unsettled(&exchange);
         } else {
             self.settle_by_read(node, &exchange, &mut slot);
         }
@@ -127,14 +120,23 @@ impl<'c, T: Transport> GroupWork<'c, T> {
                     "{node}: outcome unknown ({}); it will be undone to be safe",
                     read.error()
                 );
-                slot.result = NodeResult::Failed;
-                slot.error = Some(NodeError::Change(exchange.error()));
-                slot.ownership = if ambiguous {
-                    Ownership::Unknown
-                } else {
-                    Ownership::No
-                };
+                slot.fail_unsettled(exchange);
             }
         }
+    }
+}
+
+impl Slot {
+    /// The change failed and nothing settles whether it landed: undone on
+    /// a rollback when an attempt may have been applied, left alone when
+    /// none was.
+    fn fail_unsettled(&mut self, exchange: &Exchange) {
+        self.result = NodeResult::Failed;
+        self.error = Some(NodeError::Change(exchange.error()));
+        self.ownership = if exchange.may_have_applied() {
+            Ownership::Unknown
+        } else {
+            Ownership::No
+        };
     }
 }
