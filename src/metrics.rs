@@ -324,21 +324,7 @@ mod tests {
 
     use cluster_client::cancel::Cancel;
     use cluster_client::retry::{Mode, Retrier};
-    use std::collections::VecDeque;
-    use std::sync::Mutex;
-
-    /// Answers from a script, one entry per attempt.
-    struct Scripted(Mutex<VecDeque<Result<Reply, Failure>>>);
-
-    impl Transport for Scripted {
-        fn send(&self, _: &Node, _: Action, _: &GroupId) -> Result<Reply, Failure> {
-            self.0
-                .lock()
-                .expect("script")
-                .pop_front()
-                .expect("script ran out")
-        }
-    }
+    use cluster_client::sim::Scripted;
 
     fn reply(status: u16) -> Result<Reply, Failure> {
         Ok(Reply::status(status))
@@ -364,7 +350,7 @@ mod tests {
             reply(200),
         ];
         let counters = Arc::new(Counters::default());
-        let transport = Counting::new(Scripted(Mutex::new(script.into())), Arc::clone(&counters));
+        let transport = Counting::new(Scripted::new(script), Arc::clone(&counters));
         let policy = RetryPolicy {
             retries: 3,
             backoff: Duration::ZERO,

@@ -357,30 +357,7 @@ fn round_to_millis(duration: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::VecDeque;
-    use std::sync::Mutex;
-
-    /// Answers from a script, one entry per attempt.
-    struct Scripted(Mutex<VecDeque<Result<Reply, Failure>>>);
-
-    impl Scripted {
-        fn new(script: Vec<Result<Reply, Failure>>) -> Self {
-            Self(Mutex::new(script.into()))
-        }
-        fn left(&self) -> usize {
-            self.0.lock().expect("script").len()
-        }
-    }
-
-    impl Transport for Scripted {
-        fn send(&self, _: &Node, _: Action, _: &GroupId) -> Result<Reply, Failure> {
-            self.0
-                .lock()
-                .expect("script")
-                .pop_front()
-                .expect("script ran out")
-        }
-    }
+    use crate::sim::Scripted;
 
     fn status(status: u16) -> Result<Reply, Failure> {
         Ok(Reply::status(status))

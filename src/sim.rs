@@ -89,37 +89,38 @@ pub struct ThirdParty {
 pub type Chooser = Box<dyn FnMut(usize) -> usize + Send>;
 
 /// Options at a scripted request, in order; option 0 serves it normally.
-const SCRIPTED_WRITE: [Scripted; 13] = [
-    Scripted::Fault(Fault::Pass),
-    Scripted::Fault(Fault::StatusBefore(500)),
-    Scripted::Fault(Fault::StatusAfter(500)),
-    Scripted::Fault(Fault::TimeoutBefore),
-    Scripted::Fault(Fault::TimeoutAfter),
-    Scripted::Fault(Fault::ResetBefore),
-    Scripted::Fault(Fault::ResetAfter),
-    Scripted::Fault(Fault::Refuse(400)),
-    Scripted::ThirdPartyHere,
-    Scripted::ThirdPartyElsewhere,
-    Scripted::Crash(Crash::Before),
-    Scripted::Crash(Crash::After),
-    Scripted::Signal,
+const SCRIPTED_WRITE: [Choice; 13] = [
+    Choice::Fault(Fault::Pass),
+    Choice::Fault(Fault::StatusBefore(500)),
+    Choice::Fault(Fault::StatusAfter(500)),
+    Choice::Fault(Fault::TimeoutBefore),
+    Choice::Fault(Fault::TimeoutAfter),
+    Choice::Fault(Fault::ResetBefore),
+    Choice::Fault(Fault::ResetAfter),
+    Choice::Fault(Fault::Refuse(400)),
+    Choice::ThirdPartyHere,
+    Choice::ThirdPartyElsewhere,
+    Choice::Crash(Crash::Before),
+    Choice::Crash(Crash::After),
+    Choice::Signal,
 ];
 
 /// A read has no "applied" variants.
-const SCRIPTED_READ: [Scripted; 9] = [
-    Scripted::Fault(Fault::Pass),
-    Scripted::Fault(Fault::StatusBefore(500)),
-    Scripted::Fault(Fault::TimeoutBefore),
-    Scripted::Fault(Fault::ResetBefore),
-    Scripted::Fault(Fault::Refuse(400)),
-    Scripted::ThirdPartyHere,
-    Scripted::ThirdPartyElsewhere,
-    Scripted::Crash(Crash::Before),
-    Scripted::Signal,
+const SCRIPTED_READ: [Choice; 9] = [
+    Choice::Fault(Fault::Pass),
+    Choice::Fault(Fault::StatusBefore(500)),
+    Choice::Fault(Fault::TimeoutBefore),
+    Choice::Fault(Fault::ResetBefore),
+    Choice::Fault(Fault::Refuse(400)),
+    Choice::ThirdPartyHere,
+    Choice::ThirdPartyElsewhere,
+    Choice::Crash(Crash::Before),
+    Choice::Signal,
 ];
 
+/// What happens to one scripted request.
 #[derive(Debug, Clone, Copy)]
-enum Scripted {
+enum Choice {
     Fault(Fault),
     /// Another client flips the group on this node, then it is served.
     ThirdPartyHere,
@@ -481,7 +482,7 @@ impl Transport for SimCluster {
             self.journaled(node, group)
         };
         let scripted = {
-            let options: &[Scripted] = if action == Action::Read {
+            let options: &[Choice] = if action == Action::Read {
                 &SCRIPTED_READ
             } else {
                 &SCRIPTED_WRITE
@@ -503,19 +504,19 @@ impl Transport for SimCluster {
         };
         let mut scripted_fault = None;
         match scripted {
-            Some(Scripted::Fault(fault)) => scripted_fault = Some(fault),
-            Some(Scripted::Crash(when)) => crash = Some(when),
-            Some(Scripted::Signal) => {
+            Some(Choice::Fault(fault)) => scripted_fault = Some(fault),
+            Some(Choice::Crash(when)) => crash = Some(when),
+            Some(Choice::Signal) => {
                 if let Some(signal) = &state.signal {
                     signal.cancel();
                 }
             }
-            Some(Scripted::ThirdPartyHere | Scripted::ThirdPartyElsewhere) => {
+            Some(Choice::ThirdPartyHere | Choice::ThirdPartyElsewhere) => {
                 let mut names: Vec<&String> = state.groups.keys().collect();
                 names.sort();
                 let here = names.iter().position(|n| *n == node.base()).expect("known");
                 let target = match scripted {
-                    Some(Scripted::ThirdPartyHere) => names[here].clone(),
+                    Some(Choice::ThirdPartyHere) => names[here].clone(),
                     _ => names[(here + 1) % names.len()].clone(),
                 };
                 let at = state.seen.len();
@@ -673,6 +674,34 @@ pub fn load_entries(path: &Path) -> Vec<Entry> {
     let bytes = std::fs::read(path).expect("read journal");
     let value: serde_json::Value = serde_json::from_slice(&bytes).expect("journal is JSON");
     serde_json::from_value(value["entries"].clone()).expect("journal entries")
+}
+
+/// A transport that answers from a script, one entry per attempt, whatever
+/// the node, action or group; for tests of the retry policy and of what
+/// wraps a transport. Panics when the script runs out.
+#[derive(Debug)]
+pub struct Scripted(Mutex<std::collections::VecDeque<Result<Reply, Failure>>>);
+
+impl Scripted {
+    /// A transport that gives these answers, in order.
+    pub fn new(script: Vec<Result<Reply, Failure>>) -> Self {
+        Self(Mutex::new(script.into()))
+    }
+
+    /// How many answers are left.
+    pub fn left(&self) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+impl Transport for Scripted {
+    fn send(&self, _: &Node, _: Action, _: &GroupId) -> Result<Reply, Failure> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front()
+            .expect("script ran out")
+    }
 }
 
 /// The environment variable that sets the cases per property for a long campaign.
