@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use predicates::prelude::*;
-use support::{Fault, Rule, TestEnv, hosts, json_stdout};
+use support::{Fault, Rule, TestEnv, hosts, json_stdout, results};
 
 #[test]
 fn concurrency_sends_to_several_nodes_at_once() {
@@ -93,12 +93,7 @@ fn no_new_change_starts_after_a_failure() {
     }
     assert!(env.holders("g").is_empty());
     assert!(env.pending().is_empty());
-    let results: Vec<_> = json_stdout(&output)["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .map(|n| n["result"].as_str().expect("result").to_owned())
-        .collect();
+    let results = results(&json_stdout(&output));
     assert_eq!(results[0], "failed");
     assert!(
         results[2..].iter().all(|r| r == "not_attempted"),

@@ -28,18 +28,7 @@ struct Run {
 impl Run {
     /// Each node's `result` (create, delete) or `state` (status), in hosts-file order.
     fn results(&self) -> Vec<String> {
-        self.report["nodes"]
-            .as_array()
-            .expect("nodes")
-            .iter()
-            .map(|n| {
-                n.get("result")
-                    .or_else(|| n.get("state"))
-                    .and_then(Value::as_str)
-                    .expect("result or state")
-                    .to_owned()
-            })
-            .collect()
+        support::results(&self.report)
     }
 
     /// The error reported for node `i`, lowercased.

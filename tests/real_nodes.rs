@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{TestEnv, entry, json_stdout};
+use support::{TestEnv, entry, json_stdout, results};
 
 /// A bound no server start or run comes near, unless something hangs.
 const WIDE: Duration = Duration::from_secs(60);
@@ -262,21 +262,6 @@ fn run(env: &TestEnv, args: &[&str]) -> (i32, Value, String) {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let code = output.status.code().expect("exit code");
     (code, json_stdout(&output), stderr)
-}
-
-fn results(report: &Value) -> Vec<String> {
-    report["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .map(|n| {
-            n.get("result")
-                .or_else(|| n.get("state"))
-                .and_then(Value::as_str)
-                .expect("result or state")
-                .to_owned()
-        })
-        .collect()
 }
 
 /// Which nodes hold `group`, each asked directly.

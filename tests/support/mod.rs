@@ -236,13 +236,19 @@ pub fn hosts(report: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The `result` of each node of an operation report, in hosts-file order.
+/// Each node's `result` (create, delete) or `state` (status), in hosts-file order.
 pub fn results(report: &Value) -> Vec<String> {
     report["nodes"]
         .as_array()
         .expect("nodes")
         .iter()
-        .map(|n| n["result"].as_str().expect("result").to_owned())
+        .map(|n| {
+            n.get("result")
+                .or_else(|| n.get("state"))
+                .and_then(Value::as_str)
+                .expect("result or state")
+                .to_owned()
+        })
         .collect()
 }
 
