@@ -348,19 +348,23 @@ fn pair(method: &str, path: &str) -> (String, String) {
     (method.to_owned(), path.to_owned())
 }
 
+/// Runs the binary with the bearer token and `--output json`.
+fn run_with_token(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    env.cmd()
+        .timeout(WIDE)
+        .env("CLUSTER_CLIENT_TOKEN", TOKEN)
+        .args(["--output", "json"])
+        .args(args)
+        .output()
+        .expect("run")
+}
+
 #[test]
 fn a_fastapi_node_is_followed_through_its_307s_with_method_body_and_token() {
     let env = TestEnv::new(3);
     env.nodes[1].set_slashes(Slashes::FastApi);
     let with_token = |args: &[&str]| {
-        let output = env
-            .cmd()
-            .timeout(WIDE)
-            .env("CLUSTER_CLIENT_TOKEN", TOKEN)
-            .args(["--output", "json"])
-            .args(args)
-            .output()
-            .expect("run");
+        let output = run_with_token(&env, args);
         (output.status.code(), json_stdout(&output))
     };
 
@@ -499,14 +503,7 @@ fn the_token_never_reaches_another_origin() {
     }
 
     for args in [&["status", "g"][..], &["create", "h"], &["delete", "g"]] {
-        let output = env
-            .cmd()
-            .timeout(WIDE)
-            .env("CLUSTER_CLIENT_TOKEN", TOKEN)
-            .args(["--output", "json"])
-            .args(args)
-            .output()
-            .expect("run");
+        let output = run_with_token(&env, args);
         assert_eq!(output.status.code(), Some(1), "{args:?}");
     }
     assert!(
