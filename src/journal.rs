@@ -447,30 +447,7 @@ impl Journal {
     /// directory, `sync_all`, rename over the target, then fsync the
     /// directory so the rename itself survives a power cut.
     fn write_atomic(&self, contents: &[u8]) -> Result<(), WriteFailure> {
-        let path = &self.path;
-        let dir = parent_dir(path);
-        self.boundary("journal-before-temp")?;
-        // Note: tempfile creates the file with mode 0600 and removes it again if
-        // anything below fails before the rename.
-        let mut temp = tempfile::Builder::new()
-            .prefix(&temp_prefix(path))
-            .suffix(".tmp")
-            .tempfile_in(dir)?;
-        temp.write_all(contents)?;
-        self.boundary("journal-after-temp-write")?;
-        temp.as_file().sync_all()?;
-        self.boundary("journal-after-temp-sync")?;
-        temp.persist(path).map_err(|e| e.error)?;
-        let applied = |source| WriteFailure {
-            source,
-            applied: true,
-        };
-        self.boundary("journal-after-rename").map_err(applied)?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(applied)?;
-        self.boundary("journal-after-dir-sync").map_err(applied)?;
-        Ok(())
+        replace(&self.path, contents, None, &|name| self.boundary(name))
     }
 
     /// Removes the file durably: unlink, then fsync the directory so the
@@ -533,6 +510,55 @@ fn temp_prefix(journal: &Path) -> String {
         ".{}.",
         journal.file_name().unwrap_or_default().to_string_lossy()
     )
+}
+
+/// Replaces `path` with `contents` atomically and durably: a temp file in
+/// the same directory (`.<name>.*.tmp`, mode 0600 unless `mode` says
+/// otherwise), `sync_all`, rename over the target, then fsync the directory
+/// so the rename itself survives a power cut. A reader sees the old file or
+/// the new one, never a part. Used for the journal and the metrics file.
+pub fn replace_durably(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
+    replace(path, contents, mode, &|_| Ok(())).map_err(|failure| failure.source)
+}
+
+/// [`replace_durably`], calling `boundary` at each named write boundary
+/// (see [`fault_point::NAMES`]); the failure says whether the rename had
+/// happened.
+fn replace(
+    path: &Path,
+    contents: &[u8],
+    mode: Option<u32>,
+    boundary: &dyn Fn(&'static str) -> io::Result<()>,
+) -> Result<(), WriteFailure> {
+    let dir = parent_dir(path);
+    boundary("journal-before-temp")?;
+    // Note: tempfile creates the file with mode 0600 and removes it again if
+    // anything below fails before the rename.
+    let mut temp = tempfile::Builder::new()
+        .prefix(&temp_prefix(path))
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    temp.write_all(contents)?;
+    #[cfg(unix)]
+    if let Some(mode) = mode {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file()
+            .set_permissions(fs::Permissions::from_mode(mode))?;
+    }
+    boundary("journal-after-temp-write")?;
+    temp.as_file().sync_all()?;
+    boundary("journal-after-temp-sync")?;
+    temp.persist(path).map_err(|e| e.error)?;
+    let applied = |source| WriteFailure {
+        source,
+        applied: true,
+    };
+    boundary("journal-after-rename").map_err(applied)?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(applied)?;
+    boundary("journal-after-dir-sync").map_err(applied)?;
+    Ok(())
 }
 
 /// Removes temp files that a run killed mid-write left behind. Holding the

@@ -5,7 +5,7 @@
 //! metrics file the way the textfile collector expects (never half-written).
 
 use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -293,29 +293,13 @@ pub fn escape_label(value: &str) -> String {
     out
 }
 
-/// Replaces `path` with `contents` atomically: a temp file in the same
-/// directory, `sync_all`, mode 0644 (the collector usually runs as another
-/// user; the file holds no secret), rename, then fsync the directory. A
+/// Replaces `path` with `contents` atomically and durably, mode 0644 (the
+/// collector usually runs as another user; the file holds no secret). A
 /// reader sees the old file or the new one, never a part.
+// Note: the textfile collector reads only `*.prom`, so a temp file that a
+// crash leaves behind (`.<name>.*.tmp`) is never read as metrics.
 pub fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    // Note: the textfile collector reads only `*.prom`, so a temp file
-    // that a crash leaves behind is never read as metrics.
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    temp.write_all(contents.as_bytes())?;
-    temp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    std::fs::File::open(dir)?.sync_all()
+    cluster_client::journal::replace_durably(path, contents.as_bytes(), Some(0o644))
 }
 
 #[cfg(test)]
