@@ -128,7 +128,8 @@ fn execute_counting(
     let cluster = Cluster::new(nodes, transport, config.policy.clone())
         .with_cancel(cancel.clone())
         .with_shutdown_grace(config.shutdown_grace)
-        .with_concurrency(config.concurrency);
+        .with_concurrency(config.concurrency)
+        .with_parallel_groups(config.parallel_groups);
     let status = run(&cluster, cancel, &mut journal, &config.task, format, out);
     *journal_after = Some(journal.entries().to_vec());
     Ok(status)

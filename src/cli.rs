@@ -186,6 +186,19 @@ pub struct Options {
     )]
     pub concurrency: usize,
 
+    /// In a bulk run, work on up to N groups at a time, each still all-or-nothing.
+    ///
+    /// Output and exit status are the same as with 1. N × --concurrency may be
+    /// at most 1024 (requests in flight; each holds two threads).
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "CLUSTER_CLIENT_PARALLEL_GROUPS",
+        default_value_t = 1
+    )]
+    pub parallel_groups: usize,
+
     /// Trust this PEM CA certificate (bundle) for https:// nodes, besides the built-in roots.
     #[arg(
         long,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::cli::{Cli, Command, Groups, JournalCommand, Options};
 use crate::output::OutputFormat;
 use cluster_client::change::Operation;
+use cluster_client::engine::MAX_IN_FLIGHT;
 use cluster_client::error::InputError;
 use cluster_client::group::GroupId;
 use cluster_client::hosts::{self, Node};
@@ -32,6 +33,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// How many nodes are worked on at a time (at least 1).
     pub concurrency: usize,
+    /// How many groups of a bulk run are worked on at a time (at least 1;
+    /// times `concurrency` at most [`MAX_IN_FLIGHT`]).
+    pub parallel_groups: usize,
 }
 
 /// A validated command.
@@ -122,6 +126,7 @@ impl Config {
                 trust_unlisted: options.trust_journal_hosts,
             },
             concurrency: options.concurrency,
+            parallel_groups: options.parallel_groups,
             output: options.output,
             shutdown_grace: options.shutdown_grace,
         })
@@ -139,6 +144,20 @@ fn check_limits(options: &Options) -> Result<(), InputError> {
         return Err(InputError::Invalid(
             "--concurrency must be at least 1 (1 works on one node at a time)".to_owned(),
         ));
+    }
+    if options.parallel_groups == 0 {
+        return Err(InputError::Invalid(
+            "--parallel-groups must be at least 1 (1 works on one group at a time)".to_owned(),
+        ));
+    }
+    let in_flight = options.parallel_groups.saturating_mul(options.concurrency);
+    if in_flight > MAX_IN_FLIGHT {
+        return Err(InputError::Invalid(format!(
+            "--parallel-groups {} × --concurrency {} is {in_flight} requests in flight, \
+             more than the {MAX_IN_FLIGHT} allowed; lower one of them \
+             (throughput stops growing long before that)",
+            options.parallel_groups, options.concurrency,
+        )));
     }
     if options.backoff > options.max_backoff {
         return Err(InputError::Invalid(format!(

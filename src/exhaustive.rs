@@ -121,6 +121,7 @@ fn specs() -> Vec<Spec> {
                 operation,
                 retries: 1,
                 concurrency: 1,
+                parallel_groups: 1,
                 stdout_fails: false,
             });
         }
@@ -130,6 +131,7 @@ fn specs() -> Vec<Spec> {
             operation,
             retries: 1,
             concurrency: 1,
+            parallel_groups: 1,
             stdout_fails: true,
         });
     }

@@ -45,6 +45,8 @@ pub(crate) struct Spec {
     pub retries: u32,
     /// Nodes worked on at a time.
     pub concurrency: usize,
+    /// Groups worked on at a time.
+    pub parallel_groups: usize,
     /// Whether writing the result to stdout fails.
     pub stdout_fails: bool,
 }
@@ -169,6 +171,7 @@ pub(crate) fn run(spec: &Spec, chooser: Chooser, dir: &Path) -> Result<Ran, Stri
     let cluster = Cluster::new(nodes.clone(), Shared(Arc::clone(&sim)), policy.clone())
         .with_cancel(cancel.clone())
         .with_concurrency(spec.concurrency)
+        .with_parallel_groups(spec.parallel_groups)
         // Note: one read at a time with --concurrency 1, so that the order of
         // choice points, and so the exhaustive search, is deterministic.
         .with_read_width(if spec.concurrency == 1 {
@@ -422,14 +425,16 @@ impl World<'_> {
             .iter()
             .rposition(|s| s.node == node && s.group == group && s.action == Action::Create);
         let Some(i) = last_create else { return false };
-        // Note: with several nodes at a time, other nodes' requests can come
-        // between; the guarantee is that this node's worker sends nothing
-        // else before the journal forgets the entry.
-        let parallel = self.spec.concurrency > 1;
+        // Note: with several nodes or groups at a time, their requests can
+        // come between; the guarantee is that this group's worker for this
+        // node sends nothing else before the journal forgets the entry.
+        let nodes_interleave = self.spec.concurrency > 1;
+        let groups_interleave = self.spec.parallel_groups > 1;
         matches!(trace[i].answer, Answer::Status(s) if (400..500).contains(&s))
             && trace[i + 1..crash.min(trace.len())]
                 .iter()
-                .filter(|s| !parallel || s.node == node)
+                .filter(|s| !nodes_interleave || s.node == node)
+                .filter(|s| !groups_interleave || s.group == group)
                 .all(|s| s.node == node && s.group == group && s.action == Action::Read)
     }
 
@@ -442,8 +447,10 @@ impl World<'_> {
             s.node == node && s.group == group && s.action == Action::Delete && s.changed
         });
         let Some(i) = undo else { return false };
+        let groups_interleave = self.spec.parallel_groups > 1;
         before[i + 1..]
             .iter()
+            .filter(|s| !groups_interleave || s.group == group)
             .all(|s| s.group == group && s.action != Action::Create)
     }
 
@@ -483,17 +490,28 @@ mod properties {
                 prop_oneof![Just(Operation::Create), Just(Operation::Delete)],
                 0_u32..=2,
                 prop_oneof![Just(1_usize), 2_usize..=3],
+                prop_oneof![Just(1_usize), 2_usize..=4],
                 prop::bool::weighted(0.2),
                 any::<u64>(),
                 1_u32..=25,
             )
                 .prop_map(
-                    |(initial, operation, retries, concurrency, stdout_fails, seed, rate)| {
+                    |(
+                        initial,
+                        operation,
+                        retries,
+                        concurrency,
+                        parallel_groups,
+                        stdout_fails,
+                        seed,
+                        rate,
+                    )| {
                         let spec = Spec {
                             initial,
                             operation,
                             retries,
                             concurrency,
+                            parallel_groups,
                             stdout_fails,
                         };
                         (spec, seed, rate)

@@ -1,6 +1,6 @@
 //! A batch of groups, in four steps: plan (read), write ahead, apply, clean up.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use super::*;
@@ -11,9 +11,10 @@ impl<T: Transport> Cluster<T> {
         operation: Operation,
         groups: &[GroupId],
         journal: &mut Journal,
+        blocked: &HashSet<GroupId>,
     ) -> Result<Vec<OperationReport>, JournalError> {
         let batch = batch_id();
-        let steps = self.plan(operation, groups, journal);
+        let steps = self.plan(operation, groups, journal, blocked);
         if let Err(error) = self.write_ahead(operation, &batch, &steps, journal) {
             // Note: a write that failed after its rename left the undos of
             // changes never sent; take them out again if the disk lets us.
@@ -47,31 +48,39 @@ impl<T: Transport> Cluster<T> {
             .collect())
     }
 
-    /// Step 1: refuses groups with pending repairs and reads every node of
-    /// the others, so pre-existing state is known exactly.
+    /// Step 1: refuses groups with pending repairs (those in `blocked`) and
+    /// reads every node of the others, so pre-existing state is known
+    /// exactly. Up to the groups in flight read at a time.
     pub(super) fn plan<'c>(
         &'c self,
         operation: Operation,
         groups: &'c [GroupId],
         journal: &Journal,
+        blocked: &HashSet<GroupId>,
     ) -> Vec<Step<'c, T>> {
-        groups
-            .iter()
-            .map(|group| {
-                let mut work = GroupWork::new(self, operation, group);
-                let blocking: Vec<Entry> = journal.pending_for(group).cloned().collect();
-                if !blocking.is_empty() {
-                    return Step::Finished(work.finish(Outcome::Refused, blocking, None));
+        let in_flight = self.parallel_groups.min(groups.len());
+        let width = self.reads_at_a_time(in_flight);
+        let indexes: Vec<usize> = (0..groups.len()).collect();
+        fan_out(&indexes, in_flight, || false, |&index| {
+            let group = &groups[index];
+            let mut work = GroupWork::new(self, operation, group);
+            if blocked.contains(group) {
+                let pending: Vec<Entry> = journal.pending_for(group).cloned().collect();
+                if !pending.is_empty() {
+                    return Step::Finished(work.finish(Outcome::Refused, pending, None));
                 }
-                match work.read_all() {
-                    None => Step::Finished(work.finish(Outcome::RolledBack, Vec::new(), None)),
-                    Some(to_change) if to_change.is_empty() => {
-                        Step::Finished(work.finish(Outcome::Done, Vec::new(), None))
-                    }
-                    Some(to_change) => Step::Working(work, to_change),
+            }
+            match work.read_all(width) {
+                None => Step::Finished(work.finish(Outcome::RolledBack, Vec::new(), None)),
+                Some(to_change) if to_change.is_empty() => {
+                    Step::Finished(work.finish(Outcome::Done, Vec::new(), None))
                 }
-            })
-            .collect()
+                Some(to_change) => Step::Working(work, to_change),
+            }
+        })
+        .into_iter()
+        .map(|step| step.expect("plan never stops early"))
+        .collect()
     }
 
     /// Step 2: writes ahead, durably and in one journal write, the undo of
@@ -109,8 +118,10 @@ impl<T: Transport> Cluster<T> {
         journal.update(|entries| entries.extend(intents))
     }
 
-    /// Step 3: changes each group's nodes; on a failure, undoes that
-    /// group's changes in reverse order.
+    /// Step 3: changes each group's nodes, up to the groups in flight at a
+    /// time; on a failure, undoes that group's changes in reverse order.
+    /// Every group is worked on, also after a cancel: one that has not
+    /// started then sends nothing and records why.
     pub(super) fn apply_batch<'c>(
         &'c self,
         batch: &str,
@@ -118,26 +129,33 @@ impl<T: Transport> Cluster<T> {
         journal: &mut Journal,
     ) -> Vec<Step<'c, T>> {
         let journal = Mutex::new(journal);
+        let steps: Vec<Mutex<Option<Step<'c, T>>>> =
+            steps.into_iter().map(|s| Mutex::new(Some(s))).collect();
+        let in_flight = self.parallel_groups.min(steps.len());
+        fan_out(&steps, in_flight, || false, |cell| {
+            let mut cell = cell.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(Step::Working(work, to_change)) = cell.as_mut() {
+                let ledger = Ledger {
+                    journal: &journal,
+                    batch,
+                    group: work.group,
+                };
+                work.outcome = if work.apply_all(to_change, &ledger) {
+                    Outcome::Done
+                } else {
+                    work.forget_untouched(to_change, &ledger);
+                    work.compensate();
+                    work.forget_undone(&ledger);
+                    Outcome::RolledBack
+                };
+            }
+        });
         steps
             .into_iter()
-            .map(|step| match step {
-                Step::Finished(report) => Step::Finished(report),
-                Step::Working(mut work, to_change) => {
-                    let ledger = Ledger {
-                        journal: &journal,
-                        batch,
-                        group: work.group,
-                    };
-                    work.outcome = if work.apply_all(&to_change, &ledger) {
-                        Outcome::Done
-                    } else {
-                        work.forget_untouched(&to_change, &ledger);
-                        work.compensate();
-                        work.forget_undone(&ledger);
-                        Outcome::RolledBack
-                    };
-                    Step::Working(work, to_change)
-                }
+            .map(|cell| {
+                cell.into_inner()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .expect("every step is put back")
             })
             .collect()
     }

@@ -55,6 +55,7 @@ pub struct Cluster<T> {
     cancel: Cancel,
     grace: Duration,
     concurrency: usize,
+    parallel_groups: usize,
     read_width: usize,
     /// Nodes that gave no answer to a read in this run: later groups fail
     /// at once instead of spending a round of retries on each.
@@ -70,6 +71,15 @@ pub struct Cluster<T> {
 // in one round but its 400 threads pushed peak RSS to 17.7 MB; 128 (two
 // rounds) beats the POST-first client and stays under 15 MB.
 pub const READ_WIDTH: usize = 128;
+
+/// The most changes in flight at once: `--parallel-groups` ×
+/// `--concurrency`. With reads (at most about [`READ_WIDTH`] more) and the
+/// two threads each request holds, a run stays under about
+/// 2 × (1024 + 128) threads.
+// Note: a thread per request keeps a signal able to abandon any of them;
+// the bound keeps that inside a container's usual pids limit of a few
+// thousand.
+pub const MAX_IN_FLIGHT: usize = 1024;
 
 /// The default time allowed for rolling back after a signal.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -95,6 +105,7 @@ impl<T: Transport> Cluster<T> {
             cancel: Cancel::new(),
             grace: DEFAULT_SHUTDOWN_GRACE,
             concurrency: 1,
+            parallel_groups: 1,
             read_width: READ_WIDTH,
             silent: Mutex::new(HashSet::new()),
         }
@@ -107,8 +118,14 @@ impl<T: Transport> Cluster<T> {
         self
     }
 
-    fn reads_at_a_time(&self) -> usize {
-        self.read_width.max(self.concurrency)
+    /// How many nodes one group reads at a time while `groups` groups read
+    /// at once: the read width is shared between them, so a batch never
+    /// has more than about [`READ_WIDTH`] reads in flight (or the
+    /// concurrency, or one per group, when that is more).
+    fn reads_at_a_time(&self, groups: usize) -> usize {
+        self.read_width
+            .div_ceil(groups.max(1))
+            .max(self.concurrency)
     }
 
     /// Uses `cancel` to stop the run: once it fires, no new change starts,
@@ -130,9 +147,41 @@ impl<T: Transport> Cluster<T> {
     /// started in that order and every guarantee still holds: write-ahead
     /// before any change, no new change after a failure, and reports in
     /// hosts-file order.
+    ///
+    /// `n` is clamped to [`MAX_IN_FLIGHT`]; set it before
+    /// [`Cluster::with_parallel_groups`], which is clamped against it.
     pub fn with_concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n.max(1);
+        self.concurrency = n.clamp(1, MAX_IN_FLIGHT);
+        self.parallel_groups = self.parallel_groups.min(MAX_IN_FLIGHT / self.concurrency);
         self
+    }
+
+    /// Works on up to `n` groups at a time (at least 1) in
+    /// [`Cluster::change_many`]. Each group keeps every guarantee on its
+    /// own: it reads every node first, its undos are durable before its
+    /// first change, its changes go in hosts-file order (or the concurrency
+    /// at a time), and a failure undoes them in reverse. Reports stay in
+    /// input order whatever the finishing order.
+    ///
+    /// Requests in flight are at most `n` × the concurrency for changes
+    /// and undos, and about [`READ_WIDTH`] for reads (see
+    /// [`Cluster::with_read_width`]); each request in flight holds two
+    /// threads (the caller and the attempt's worker).
+    ///
+    /// `n` is clamped so that `n` × the concurrency stays within
+    /// [`MAX_IN_FLIGHT`].
+    pub fn with_parallel_groups(mut self, n: usize) -> Self {
+        self.parallel_groups = n.clamp(1, MAX_IN_FLIGHT / self.concurrency);
+        self
+    }
+
+    /// How many groups share one write-ahead and one clean-up: at least
+    /// [`BATCH_GROUPS`], and 4 rounds of the groups in flight.
+    // Note: with N groups in flight, a batch of N groups would wait for its
+    // slowest group before the next write-ahead; 4 rounds keep the window
+    // full most of the time, for two durable writes per 4N groups.
+    fn batch_len(&self) -> usize {
+        BATCH_GROUPS.max(self.parallel_groups.saturating_mul(4))
     }
 
     /// The nodes, in hosts-file order.
@@ -173,16 +222,19 @@ impl<T: Transport> Cluster<T> {
         group: &GroupId,
         journal: &mut Journal,
     ) -> Result<OperationReport, JournalError> {
-        self.change_batch(operation, std::slice::from_ref(group), journal)
+        let blocked = groups_pending(journal);
+        self.change_batch(operation, std::slice::from_ref(group), journal, &blocked)
             .map(|mut reports| reports.pop().expect("one report per group"))
     }
 
     /// Runs `operation` on each group, each its own all-or-nothing
     /// operation, and returns one report per group, in order.
     ///
-    /// Groups go in batches of [`BATCH_GROUPS`]: every group of a batch is
-    /// read, then the undos of the whole batch are written ahead in one
-    /// journal write, the groups are changed one after another, and one
+    /// Groups go in batches of [`BATCH_GROUPS`] (or 4 × the groups in
+    /// flight, when that is more; see [`Cluster::with_parallel_groups`]):
+    /// every group of a batch is read, then the undos of the whole batch
+    /// are written ahead in one journal write, the groups are changed (one
+    /// after another, or up to the groups in flight at a time), and one
     /// more journal write clears what completed. A crash mid-batch leaves
     /// the undos of every group in the batch, so a replay restores each of
     /// them all-or-nothing (groups that had completed are undone too).
@@ -209,19 +261,33 @@ impl<T: Transport> Cluster<T> {
         mut on_report: impl FnMut(&OperationReport),
     ) -> Vec<OperationReport> {
         let mut reports = Vec::with_capacity(groups.len());
-        for (index, batch) in groups.chunks(BATCH_GROUPS).enumerate() {
-            match self.change_batch(operation, batch, journal) {
+        let batch_len = self.batch_len();
+        // Note: one pass over the journal for the whole run, not one per
+        // group: a backlog can hold a million entries.
+        let mut blocked = groups_pending(journal);
+        for (index, batch) in groups.chunks(batch_len).enumerate() {
+            match self.change_batch(operation, batch, journal, &blocked) {
                 Ok(done) => {
+                    blocked.extend(
+                        done.iter()
+                            .filter(|r| !r.pending.is_empty())
+                            .map(|r| r.group.clone()),
+                    );
                     done.iter().for_each(&mut on_report);
                     reports.extend(done);
                 }
                 Err(error) => {
                     log::error!("{error}");
                     let reason = error.to_string();
-                    let skipped: Vec<OperationReport> = groups[index * BATCH_GROUPS..]
+                    let blocked = groups_pending(journal);
+                    let skipped: Vec<OperationReport> = groups[index * batch_len..]
                         .iter()
                         .map(|group| {
-                            let pending: Vec<Entry> = journal.pending_for(group).cloned().collect();
+                            let pending: Vec<Entry> = if blocked.contains(group) {
+                                journal.pending_for(group).cloned().collect()
+                            } else {
+                                Vec::new()
+                            };
                             GroupWork::new(self, operation, group).skipped(&reason, pending)
                         })
                         .collect();
@@ -262,6 +328,11 @@ impl<T: Transport> Cluster<T> {
             .call(node, Action::Read, group, Mode::Forward);
         (presence(&read) == Some(want_present), read.attempts)
     }
+}
+
+/// The groups the journal lists pending repairs for.
+fn groups_pending(journal: &Journal) -> HashSet<GroupId> {
+    journal.entries().iter().map(|e| e.group.clone()).collect()
 }
 
 /// What a read says: `Some(true)` for 200 (present), `Some(false)` for 404

@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::*;
 
 impl<'c, T: Transport> GroupWork<'c, T> {
-    /// Reads every node. Returns the indexes of the nodes to change, or
-    /// `None` when a node could not be read (or the run was interrupted).
-    pub(super) fn read_all(&mut self) -> Option<Vec<usize>> {
+    /// Reads every node, `width` at a time. Returns the indexes of the
+    /// nodes to change, or `None` when a node could not be read (or the run
+    /// was interrupted).
+    pub(super) fn read_all(&mut self, width: usize) -> Option<Vec<usize>> {
         if self.skip_silent_nodes() {
             return None;
         }
@@ -16,7 +17,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
         let indexes: Vec<usize> = (0..self.slots.len()).collect();
         let reads = fan_out(
             &indexes,
-            self.cluster.reads_at_a_time(),
+            width,
             || unreadable.load(Ordering::SeqCst),
             |&index| {
                 let exchange =

@@ -8,7 +8,7 @@ impl<T: Transport> Cluster<T> {
         let retrier = self.retrier();
         let reads = fan_out(
             &self.nodes,
-            self.reads_at_a_time(),
+            self.reads_at_a_time(1),
             || false,
             |node| retrier.call(node, Action::Read, group, Mode::Forward),
         );
