@@ -836,3 +836,148 @@ fn a_node_that_gave_no_answer_is_not_asked_again_in_the_same_run() {
     assert_eq!(f.sim.writes(), 0);
     assert_eq!(reports[39].nodes[1].error, Some(NodeError::NotAsked));
 }
+
+/// Holds every create until the test opens it, counting those in flight.
+struct Holding<'s> {
+    sim: &'s SimCluster,
+    /// Creates in flight, and whether the gate is open.
+    state: Arc<(Mutex<(usize, bool)>, std::sync::Condvar)>,
+}
+
+impl Transport for Holding<'_> {
+    fn send(
+        &self,
+        node: &Node,
+        action: Action,
+        group: &GroupId,
+    ) -> Result<crate::transport::Reply, crate::transport::Failure> {
+        if action == Post {
+            let (lock, changed) = &*self.state;
+            let mut state = lock.lock().expect("gate");
+            state.0 += 1;
+            changed.notify_all();
+            let mut state = changed.wait_while(state, |s| !s.1).expect("gate");
+            state.0 -= 1;
+        }
+        self.sim.send(node, action, group)
+    }
+}
+
+#[test]
+fn parallel_groups_change_up_to_n_groups_at_once_and_no_more() {
+    let (sim, nodes) = SimCluster::new(2);
+    let state = Arc::new((Mutex::new((0, false)), std::sync::Condvar::new()));
+    let holding = Holding {
+        sim: &sim,
+        state: Arc::clone(&state),
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut journal =
+        Journal::open(&dir.path().join("journal.json"), &Cancel::new()).expect("journal");
+    let groups: Vec<GroupId> = (0..12).map(|i| group(&format!("g{i}"))).collect();
+    let cluster = Cluster::new(nodes.clone(), holding, policy()).with_parallel_groups(4);
+    let reports = std::thread::scope(|scope| {
+        let run = scope.spawn(|| cluster.change_many(Operation::Create, &groups, &mut journal));
+        let (lock, changed) = &*state;
+        let state = lock.lock().expect("gate");
+        let (state, _) = changed
+            .wait_timeout_while(state, Duration::from_secs(10), |s| s.0 < 4)
+            .expect("gate");
+        let at_first = state.0;
+        // Note: nothing can let a fifth in while these four are held; a
+        // wrong limit shows up within microseconds, so the wait is generous.
+        let (mut state, _) = changed
+            .wait_timeout_while(state, Duration::from_millis(300), |s| s.0 <= 4)
+            .expect("gate");
+        let most = state.0;
+        // The gate opens before any assertion, so a failure cannot hang the run.
+        state.1 = true;
+        changed.notify_all();
+        drop(state);
+        assert_eq!(at_first, 4, "four groups' creates in flight at once");
+        assert_eq!(most, 4, "never more than four groups at once");
+        run.join().expect("run")
+    });
+    assert!(reports.iter().all(|r| r.outcome == Outcome::Done));
+    for g in &groups {
+        assert_eq!(sim.holders(&nodes, g.as_str()), vec![0, 1], "{g}");
+    }
+}
+
+/// Runs one bulk create of 24 groups on 3 nodes with `parallel` groups in
+/// flight: `b3` is already on node 1, `b7` everywhere, node 3 refuses
+/// every create of a group whose id ends in 5 and cannot undo anything.
+/// Returns the reports, where every group ended, and whether every write
+/// found its undo durable.
+fn bulk_run(parallel: usize) -> (Vec<OperationReport>, Vec<Vec<usize>>, bool) {
+    let mut f = fixture(3);
+    f.sim.seed(&f.nodes[0], "b3");
+    for node in &f.nodes {
+        f.sim.seed(node, "b7");
+    }
+    let ids: Vec<GroupId> = (0..24).map(|i| group(&format!("b{i}"))).collect();
+    f.sim.fault(&f.nodes[0], Some(Del), Fault::Refused, None);
+    let refusing = Refusing {
+        sim: &f.sim,
+        node: f.nodes[2].clone(),
+    };
+    let reports = Cluster::new(f.nodes.clone(), refusing, policy())
+        .with_read_width(1)
+        .with_parallel_groups(parallel)
+        .change_many(Operation::Create, &ids, &mut f.journal);
+    let holders = ids
+        .iter()
+        .map(|g| f.sim.holders(&f.nodes, g.as_str()))
+        .collect();
+    let journaled = f
+        .sim
+        .seen()
+        .iter()
+        .filter(|s| s.action != Get)
+        .filter(|s| s.action == Post || s.changed)
+        .all(|s| s.journaled == Some(true));
+    (reports, holders, journaled)
+}
+
+/// The simulated cluster, but one node answers 400 to any create of a
+/// group whose id ends in 5, whatever the order the groups arrive in.
+struct Refusing<'s> {
+    sim: &'s SimCluster,
+    node: Node,
+}
+
+impl Transport for Refusing<'_> {
+    fn send(
+        &self,
+        node: &Node,
+        action: Action,
+        group: &GroupId,
+    ) -> Result<crate::transport::Reply, crate::transport::Failure> {
+        if node == &self.node && action == Post && group.as_str().ends_with('5') {
+            return Ok(crate::transport::Reply::status(400));
+        }
+        self.sim.send(node, action, group)
+    }
+}
+
+#[test]
+fn parallel_groups_report_and_leave_the_same_as_one_group_at_a_time() {
+    let (one, one_holders, one_journaled) = bulk_run(1);
+    let (eight, eight_holders, eight_journaled) = bulk_run(8);
+    assert!(one_journaled && eight_journaled, "every change written ahead");
+    let summary = |reports: &[OperationReport]| -> Vec<(String, Outcome, Vec<NodeResult>)> {
+        reports
+            .iter()
+            .map(|r| (r.group.to_string(), r.outcome, Fixture::results(r)))
+            .collect()
+    };
+    assert_eq!(summary(&eight), summary(&one), "same reports, in input order");
+    assert_eq!(eight_holders, one_holders);
+    // The refused groups rolled back with node 1's undo pending; the rest are everywhere.
+    assert_eq!(one[5].outcome, Outcome::RepairsPending);
+    assert_eq!(one[15].outcome, Outcome::RepairsPending);
+    assert_eq!(one[3].nodes[0].result, NodeResult::AlreadyPresent);
+    assert_eq!(one[7].outcome, Outcome::Done);
+    assert_eq!(one_holders[4], vec![0, 1, 2]);
+    assert_eq!(one_holders[5], vec![0], "node 1's undo could not be applied");
+}
