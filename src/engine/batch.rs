@@ -61,23 +61,28 @@ impl<T: Transport> Cluster<T> {
         let in_flight = self.parallel_groups.min(groups.len());
         let width = self.reads_at_a_time(in_flight);
         let indexes: Vec<usize> = (0..groups.len()).collect();
-        fan_out(&indexes, in_flight, || false, |&index| {
-            let group = &groups[index];
-            let mut work = GroupWork::new(self, operation, group);
-            if blocked.contains(group) {
-                let pending: Vec<Entry> = journal.pending_for(group).cloned().collect();
-                if !pending.is_empty() {
-                    return Step::Finished(work.finish(Outcome::Refused, pending, None));
+        fan_out(
+            &indexes,
+            in_flight,
+            || false,
+            |&index| {
+                let group = &groups[index];
+                let mut work = GroupWork::new(self, operation, group);
+                if blocked.contains(group) {
+                    let pending: Vec<Entry> = journal.pending_for(group).cloned().collect();
+                    if !pending.is_empty() {
+                        return Step::Finished(work.finish(Outcome::Refused, pending, None));
+                    }
                 }
-            }
-            match work.read_all(width) {
-                None => Step::Finished(work.finish(Outcome::RolledBack, Vec::new(), None)),
-                Some(to_change) if to_change.is_empty() => {
-                    Step::Finished(work.finish(Outcome::Done, Vec::new(), None))
+                match work.read_all(width) {
+                    None => Step::Finished(work.finish(Outcome::RolledBack, Vec::new(), None)),
+                    Some(to_change) if to_change.is_empty() => {
+                        Step::Finished(work.finish(Outcome::Done, Vec::new(), None))
+                    }
+                    Some(to_change) => Step::Working(work, to_change),
                 }
-                Some(to_change) => Step::Working(work, to_change),
-            }
-        })
+            },
+        )
         .into_iter()
         .map(|step| step.expect("plan never stops early"))
         .collect()
@@ -132,24 +137,29 @@ impl<T: Transport> Cluster<T> {
         let steps: Vec<Mutex<Option<Step<'c, T>>>> =
             steps.into_iter().map(|s| Mutex::new(Some(s))).collect();
         let in_flight = self.parallel_groups.min(steps.len());
-        fan_out(&steps, in_flight, || false, |cell| {
-            let mut cell = cell.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(Step::Working(work, to_change)) = cell.as_mut() {
-                let ledger = Ledger {
-                    journal: &journal,
-                    batch,
-                    group: work.group,
-                };
-                work.outcome = if work.apply_all(to_change, &ledger) {
-                    Outcome::Done
-                } else {
-                    work.forget_untouched(to_change, &ledger);
-                    work.compensate();
-                    work.forget_undone(&ledger);
-                    Outcome::RolledBack
-                };
-            }
-        });
+        fan_out(
+            &steps,
+            in_flight,
+            || false,
+            |cell| {
+                let mut cell = cell.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(Step::Working(work, to_change)) = cell.as_mut() {
+                    let ledger = Ledger {
+                        journal: &journal,
+                        batch,
+                        group: work.group,
+                    };
+                    work.outcome = if work.apply_all(to_change, &ledger) {
+                        Outcome::Done
+                    } else {
+                        work.forget_untouched(to_change, &ledger);
+                        work.compensate();
+                        work.forget_undone(&ledger);
+                        Outcome::RolledBack
+                    };
+                }
+            },
+        );
         steps
             .into_iter()
             .map(|cell| {

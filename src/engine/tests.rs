@@ -964,14 +964,21 @@ impl Transport for Refusing<'_> {
 fn parallel_groups_report_and_leave_the_same_as_one_group_at_a_time() {
     let (one, one_holders, one_journaled) = bulk_run(1);
     let (eight, eight_holders, eight_journaled) = bulk_run(8);
-    assert!(one_journaled && eight_journaled, "every change written ahead");
+    assert!(
+        one_journaled && eight_journaled,
+        "every change written ahead"
+    );
     let summary = |reports: &[OperationReport]| -> Vec<(String, Outcome, Vec<NodeResult>)> {
         reports
             .iter()
             .map(|r| (r.group.to_string(), r.outcome, Fixture::results(r)))
             .collect()
     };
-    assert_eq!(summary(&eight), summary(&one), "same reports, in input order");
+    assert_eq!(
+        summary(&eight),
+        summary(&one),
+        "same reports, in input order"
+    );
     assert_eq!(eight_holders, one_holders);
     // The refused groups rolled back with node 1's undo pending; the rest are everywhere.
     assert_eq!(one[5].outcome, Outcome::RepairsPending);
@@ -979,5 +986,9 @@ fn parallel_groups_report_and_leave_the_same_as_one_group_at_a_time() {
     assert_eq!(one[3].nodes[0].result, NodeResult::AlreadyPresent);
     assert_eq!(one[7].outcome, Outcome::Done);
     assert_eq!(one_holders[4], vec![0, 1, 2]);
-    assert_eq!(one_holders[5], vec![0], "node 1's undo could not be applied");
+    assert_eq!(
+        one_holders[5],
+        vec![0],
+        "node 1's undo could not be applied"
+    );
 }

@@ -122,7 +122,8 @@ impl TestEnv {
             .env("CLUSTER_CLIENT_RETRIES", "2")
             .env("CLUSTER_CLIENT_BACKOFF", "1ms")
             .env("CLUSTER_CLIENT_MAX_BACKOFF", "20ms")
-            .env("CLUSTER_CLIENT_CONCURRENCY", concurrency());
+            .env("CLUSTER_CLIENT_CONCURRENCY", concurrency())
+            .env("CLUSTER_CLIENT_PARALLEL_GROUPS", parallel_groups());
         cmd
     }
 
@@ -201,6 +202,18 @@ pub fn concurrency() -> &'static str {
     let name = exe.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     if name.starts_with("parallel_") {
         "4"
+    } else {
+        "1"
+    }
+}
+
+/// The groups in flight of every command: 8 in test binaries named
+/// `inflight_*` (which rerun a suite with `#[path]`), 1 everywhere else.
+pub fn parallel_groups() -> &'static str {
+    let exe = std::env::current_exe().expect("test binary path");
+    let name = exe.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if name.starts_with("inflight_") {
+        "8"
     } else {
         "1"
     }
