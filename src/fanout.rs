@@ -29,22 +29,26 @@ where
     }
     let next = AtomicUsize::new(0);
     let results = Mutex::new(results);
-    std::thread::scope(|scope| {
-        for _ in 0..concurrency.min(items.len()) {
-            scope.spawn(|| {
-                loop {
-                    if stop() {
-                        break;
-                    }
-                    let index = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(item) = items.get(index) else {
-                        break;
-                    };
-                    let result = work(item);
-                    results.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(result);
-                }
-            });
+    let worker = || {
+        loop {
+            if stop() {
+                break;
+            }
+            let index = next.fetch_add(1, Ordering::SeqCst);
+            let Some(item) = items.get(index) else {
+                break;
+            };
+            let result = work(item);
+            results.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(result);
         }
+    };
+    std::thread::scope(|scope| {
+        // Note: the calling thread is one of the workers: one thread start
+        // fewer per fan-out, which bulk runs do for every group's reads.
+        for _ in 1..concurrency.min(items.len()) {
+            scope.spawn(worker);
+        }
+        worker();
     });
     results.into_inner().unwrap_or_else(|e| e.into_inner())
 }
