@@ -233,16 +233,18 @@ impl HttpSettings {
 // tests/hostile.rs holds this rule.
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
-    client: Client,
+    /// One client per core (at most [`MAX_CLIENTS`]), taken in turn.
+    clients: Arc<[Client]>,
+    next_client: Arc<AtomicUsize>,
     /// The limit for a whole attempt, body included.
     timeout: Duration,
     /// Kept to redact it from logged bodies.
-    token: Option<Token>,
+    token: Option<Arc<Token>>,
     /// `Authorization: Bearer <token>`, marked sensitive; added per request
     /// to the nodes the token may go to.
     authorization: Option<HeaderValue>,
     /// The origins of the configured nodes; `None` when no set is configured.
-    configured: Option<HashSet<String>>,
+    configured: Option<Arc<HashSet<String>>>,
     /// Whether nodes outside `configured` get the token as well.
     trust_unlisted: bool,
     /// Warnings already logged, as `(what, origin)`: each is logged once per run.
@@ -250,6 +252,9 @@ pub struct HttpTransport {
     /// The threads that carry abandonable attempts.
     workers: Arc<Workers>,
 }
+
+/// The most HTTP clients (each with its own runtime thread) a transport uses.
+const MAX_CLIENTS: usize = 4;
 
 /// One attempt, run on a worker thread.
 type Job = Box<dyn FnOnce() + Send>;
@@ -338,38 +343,47 @@ impl HttpTransport {
     /// the token holds a character an HTTP header cannot carry (the message
     /// never shows the token).
     pub fn new(settings: &HttpSettings) -> Result<Self, SetupError> {
-        let mut builder = Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("cluster-client/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = &settings.ca_certificate {
-            for certificate in read_ca_bundle(path)? {
-                builder = builder.add_root_certificate(certificate);
-            }
-        }
+        let certificates = match &settings.ca_certificate {
+            Some(path) => read_ca_bundle(path)?,
+            None => Vec::new(),
+        };
         let authorization = settings.token.as_ref().map(bearer_header).transpose()?;
-        let client = builder
-            .build()
-            .map_err(|e| match &settings.ca_certificate {
-                // Note: with rustls, adding the extra roots is the only part of
-                // building that can fail on input, so name the file.
-                Some(path) => SetupError(format!(
-                    "cannot use the CA certificates in {}: {}; {CA_HINT}",
-                    path.display(),
-                    error_chain(&e)
-                )),
-                None => SetupError(error_chain(&e)),
-            })?;
+        // Note: a blocking client drives all its connections from one
+        // runtime thread; with many requests in flight that thread was a
+        // whole core, so requests are spread over one client per core.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let clients = (0..cores.clamp(1, MAX_CLIENTS))
+            .map(|_| {
+                let mut builder = Client::builder()
+                    .timeout(settings.timeout)
+                    .connect_timeout(settings.timeout)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .user_agent(concat!("cluster-client/", env!("CARGO_PKG_VERSION")));
+                for certificate in &certificates {
+                    builder = builder.add_root_certificate(certificate.clone());
+                }
+                builder.build().map_err(|e| match &settings.ca_certificate {
+                    // Note: with rustls, adding the extra roots is the only part of
+                    // building that can fail on input, so name the file.
+                    Some(path) => SetupError(format!(
+                        "cannot use the CA certificates in {}: {}; {CA_HINT}",
+                        path.display(),
+                        error_chain(&e)
+                    )),
+                    None => SetupError(error_chain(&e)),
+                })
+            })
+            .collect::<Result<Vec<Client>, SetupError>>()?;
         let transport = Self {
-            client,
+            clients: clients.into(),
+            next_client: Arc::new(AtomicUsize::new(0)),
             timeout: settings.timeout,
-            token: settings.token.clone(),
+            token: settings.token.clone().map(Arc::new),
             authorization,
             configured: settings
                 .configured
                 .as_ref()
-                .map(|nodes| nodes.iter().map(origin).collect()),
+                .map(|nodes| Arc::new(nodes.iter().map(origin).collect())),
             trust_unlisted: settings.trust_unlisted,
             warned: Arc::new(Mutex::new(HashSet::new())),
             workers: Arc::new(Workers::new()),
@@ -582,7 +596,8 @@ impl HttpTransport {
         left: Duration,
     ) -> Result<(Reply, Option<HeaderValue>), Failure> {
         let Outgoing { node, method, .. } = outgoing;
-        let mut request = self.client.request(method.clone(), url.clone());
+        let turn = self.next_client.fetch_add(1, Ordering::Relaxed) % self.clients.len();
+        let mut request = self.clients[turn].request(method.clone(), url.clone());
         if let Some(body) = &outgoing.body {
             request = request
                 .header(CONTENT_TYPE, "application/json")
@@ -604,7 +619,7 @@ impl HttpTransport {
         log::debug!(
             "{node}: {method} {} -> {status} {}",
             escape_for_log(url.as_str()),
-            body_preview(&text, self.token.as_ref())
+            body_preview(&text, self.token.as_deref())
         );
         let reply = Reply {
             status,
