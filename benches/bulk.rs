@@ -160,8 +160,12 @@ fn main() {
         let dir = tempfile::tempdir().expect("tempdir");
         let hosts: String = urls.iter().map(|u| format!("{u}\n")).collect();
         std::fs::write(dir.path().join("hosts.txt"), hosts).expect("hosts");
-        let mut first: Option<f64> = None;
-        for (setting, &n) in in_flight.iter().enumerate() {
+        // Note: N = 1 is measured first (whatever the order asked), so the
+        // others can be compared with it.
+        let mut settings = in_flight.clone();
+        settings.sort_unstable();
+        let mut one: Option<f64> = None;
+        for (setting, &n) in settings.iter().enumerate() {
             let runs = if n == 1 { 1 } else { runs };
             let mut walls = Vec::new();
             let mut naive_walls = Vec::new();
@@ -204,10 +208,12 @@ fn main() {
             let waves = u32::try_from(case.groups.div_ceil(n)).expect("small");
             let limit = rtt * per_group * waves;
             let rate = case.groups as f64 / wall.as_secs_f64();
-            let speedup = first.map_or(1.0, |base| rate / base);
-            first.get_or_insert(rate);
+            if n == 1 {
+                one = Some(rate);
+            }
+            let speedup = one.map_or("-".to_owned(), |base| format!("{:.1}x", rate / base));
             println!(
-                "| {} | {n} | {:.2} s | {rate:.0} | {:.2} s | {:.2}x | {:.2} s | {:.2}x | {} | {:.2} s | {speedup:.1}x |",
+                "| {} | {n} | {:.2} s | {rate:.0} | {:.2} s | {:.2}x | {:.2} s | {:.2}x | {} | {:.2} s | {speedup} |",
                 case.name,
                 wall.as_secs_f64(),
                 limit.as_secs_f64(),
