@@ -133,7 +133,7 @@ impl<T: Transport> Cluster<T> {
         steps: Vec<Step<'c, T>>,
         journal: &mut Journal,
     ) -> Vec<Step<'c, T>> {
-        let journal = Mutex::new(journal);
+        let commits = Commits::new(journal);
         let steps: Vec<Mutex<Option<Step<'c, T>>>> =
             steps.into_iter().map(|s| Mutex::new(Some(s))).collect();
         let in_flight = self.parallel_groups.min(steps.len());
@@ -145,7 +145,7 @@ impl<T: Transport> Cluster<T> {
                 let mut cell = cell.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(Step::Working(work, to_change)) = cell.as_mut() {
                     let ledger = Ledger {
-                        journal: &journal,
+                        commits: &commits,
                         batch,
                         group: work.group,
                     };
@@ -214,20 +214,118 @@ impl<T: Transport> Cluster<T> {
     }
 }
 
-impl Ledger<'_> {
-    /// Removes the batch's entries for `nodes` durably. On failure the
-    /// entries stay (and the error is logged): the clean-up tries again.
-    pub(super) fn forget(&self, nodes: &[&Node]) -> Result<(), String> {
+impl<'j> Commits<'j> {
+    pub(super) fn new(journal: &'j mut Journal) -> Self {
+        Self {
+            journal: Mutex::new(journal),
+            queue: Mutex::new(CommitQueue::default()),
+            written: std::sync::Condvar::new(),
+        }
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, CommitQueue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Removes `batch`'s entries for `nodes` of `group` durably, in one
+    /// write with every removal other workers ask for meanwhile. Returns
+    /// once a write that includes it is over.
+    pub(super) fn remove(
+        &self,
+        batch: &str,
+        group: &GroupId,
+        nodes: &[&Node],
+    ) -> Result<(), String> {
+        let ticket = {
+            let mut queue = self.queue();
+            let ticket = queue.next_ticket;
+            queue.next_ticket += 1;
+            queue.waiting.push(Removal {
+                ticket,
+                group: group.clone(),
+                nodes: nodes.iter().map(|&n| n.clone()).collect(),
+            });
+            #[cfg(test)]
+            self.written.notify_all();
+            ticket
+        };
+        let mut queue = self.queue();
+        loop {
+            if let Some(result) = queue.finished.remove(&ticket) {
+                return result;
+            }
+            if queue.writing {
+                queue = self.written.wait(queue).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            // Note: this worker writes for everyone waiting, its own
+            // removal included; the others sleep until it is done.
+            queue.writing = true;
+            let mut leader = Leader {
+                commits: self,
+                taken: std::mem::take(&mut queue.waiting),
+                result: Err("the journal write did not finish".to_owned()),
+            };
+            drop(queue);
+            leader.result = self.write_removals(batch, &leader.taken);
+            drop(leader);
+            queue = self.queue();
+        }
+    }
+
+    fn write_removals(&self, batch: &str, removals: &[Removal]) -> Result<(), String> {
+        let doomed: HashSet<(&GroupId, &Node)> = removals
+            .iter()
+            .flat_map(|r| r.nodes.iter().map(move |node| (&r.group, node)))
+            .collect();
         let mut journal = self.journal.lock().unwrap_or_else(|e| e.into_inner());
         journal
             .update(|entries| {
-                entries.retain(|e| {
-                    !(e.batch == self.batch && &e.group == self.group && nodes.contains(&&e.host))
-                });
+                entries.retain(|e| !(e.batch == batch && doomed.contains(&(&e.group, &e.host))));
             })
             .map_err(|e| {
                 log::error!("{e}");
                 e.to_string()
             })
+    }
+
+    /// Waits until `n` removals wait for a write; `false` after `timeout`.
+    #[cfg(test)]
+    pub(super) fn wait_for_waiting(&self, n: usize, timeout: Duration) -> bool {
+        let queue = self.queue();
+        let (queue, _) = self
+            .written
+            .wait_timeout_while(queue, timeout, |q| q.waiting.len() < n)
+            .unwrap_or_else(|e| e.into_inner());
+        queue.waiting.len() >= n
+    }
+}
+
+/// The worker writing for everyone: when it is done, or if it panics, the
+/// removals it took get their result and the others wake up, so no worker
+/// waits for a write that will never come.
+struct Leader<'c, 'j> {
+    commits: &'c Commits<'j>,
+    taken: Vec<Removal>,
+    result: Result<(), String>,
+}
+
+impl Drop for Leader<'_, '_> {
+    fn drop(&mut self) {
+        let mut queue = self.commits.queue();
+        for removal in self.taken.drain(..) {
+            queue.finished.insert(removal.ticket, self.result.clone());
+        }
+        queue.writing = false;
+        self.commits.written.notify_all();
+    }
+}
+
+impl Ledger<'_> {
+    /// Removes the batch's entries for `nodes` durably (with group commit:
+    /// see [`Commits`]). On failure the entries stay (and the error is
+    /// logged): the clean-up tries again.
+    pub(super) fn forget(&self, nodes: &[&Node]) -> Result<(), String> {
+        self.commits.remove(self.batch, self.group, nodes)
     }
 }

@@ -380,9 +380,36 @@ enum Ownership {
 /// The journal while a group's changes are sent: lets a worker drop the
 /// write-ahead entry of a node that turned out not to be this run's.
 struct Ledger<'j> {
-    journal: &'j Mutex<&'j mut Journal>,
+    commits: &'j Commits<'j>,
     batch: &'j str,
     group: &'j GroupId,
+}
+
+/// The journal shared by the groups in flight, with group commit: the
+/// removals that groups ask for while a write is in progress all go into
+/// the next write, one for all of them.
+struct Commits<'j> {
+    journal: Mutex<&'j mut Journal>,
+    queue: Mutex<CommitQueue>,
+    written: std::sync::Condvar,
+}
+
+/// Removals waiting for a write, and the results of finished ones.
+#[derive(Default)]
+struct CommitQueue {
+    waiting: Vec<Removal>,
+    /// Whether a worker is writing the journal now.
+    writing: bool,
+    /// Results of written removals, by ticket, until their worker takes them.
+    finished: std::collections::HashMap<u64, Result<(), String>>,
+    next_ticket: u64,
+}
+
+/// One worker's request: drop its group's entries for these nodes.
+struct Removal {
+    ticket: u64,
+    group: GroupId,
+    nodes: Vec<Node>,
 }
 
 /// One node's state within a run.

@@ -992,3 +992,78 @@ fn parallel_groups_report_and_leave_the_same_as_one_group_at_a_time() {
         "node 1's undo could not be applied"
     );
 }
+
+#[test]
+fn removals_asked_for_during_a_write_share_the_next_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut journal =
+        Journal::open(&dir.path().join("journal.json"), &Cancel::new()).expect("journal");
+    let (_, nodes) = SimCluster::new(1);
+    let groups: Vec<GroupId> = (0..9).map(|i| group(&format!("g{i}"))).collect();
+    let entry = |group: &GroupId, batch: &str| Entry {
+        group: group.clone(),
+        host: nodes[0].clone(),
+        action: Repair::Delete,
+        operation: Operation::Create,
+        batch: batch.into(),
+        recorded_at: 0,
+        failed_replays: 0,
+        last_error: None,
+    };
+    journal
+        .update(|entries| {
+            entries.extend(groups.iter().map(|g| entry(g, "b")));
+            entries.push(entry(&group("other"), "another-batch"));
+        })
+        .expect("write");
+    // The first write holds until the test opens the gate.
+    let writes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let gate = Arc::new((Mutex::new((false, false)), std::sync::Condvar::new()));
+    let hook = {
+        let (writes, gate) = (Arc::clone(&writes), Arc::clone(&gate));
+        Arc::new(move |name: &'static str| {
+            if name == "journal-before-temp" && writes.fetch_add(1, Ordering::SeqCst) == 0 {
+                let (lock, changed) = &*gate;
+                let mut state = lock.lock().expect("gate");
+                state.0 = true;
+                changed.notify_all();
+                let _ = changed
+                    .wait_timeout_while(state, Duration::from_secs(10), |s| !s.1)
+                    .expect("gate");
+            }
+            Ok(())
+        })
+    };
+    journal.set_write_hook(hook);
+    let commits = Commits::new(&mut journal);
+    let node = [&nodes[0]];
+    let results = std::thread::scope(|scope| {
+        let first = scope.spawn(|| commits.remove("b", &groups[0], &node));
+        let (lock, changed) = &*gate;
+        let state = lock.lock().expect("gate");
+        let (state, _) = changed
+            .wait_timeout_while(state, Duration::from_secs(10), |s| !s.0)
+            .expect("gate");
+        drop(state);
+        let others: Vec<_> = groups[1..]
+            .iter()
+            .map(|g| scope.spawn(|| commits.remove("b", g, &node)))
+            .collect();
+        let queued = commits.wait_for_waiting(8, Duration::from_secs(10));
+        lock.lock().expect("gate").1 = true;
+        changed.notify_all();
+        assert!(queued, "eight removals wait while the first is written");
+        std::iter::once(first)
+            .chain(others)
+            .map(|h| h.join().expect("remove"))
+            .collect::<Vec<_>>()
+    });
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(
+        writes.load(Ordering::SeqCst),
+        2,
+        "one write, then one for all eight"
+    );
+    let left: Vec<&str> = journal.entries().iter().map(|e| e.group.as_str()).collect();
+    assert_eq!(left, ["other"]);
+}
