@@ -89,9 +89,7 @@ pub enum ShardError {
     },
 
     /// `--shard` and `--shard-count` (with the Job index) disagree.
-    #[error(
-        "--shard {shard} disagrees with {other}; give one of them, or make them agree"
-    )]
+    #[error("--shard {shard} disagrees with {other}; give one of them, or make them agree")]
     Conflict {
         /// The shard given with `--shard`.
         shard: Shard,
@@ -409,7 +407,10 @@ mod tests {
             ("0/0", "from 1 to 100000"),
             ("0/100001", "from 1 to 100000"),
             ("0/99999999999", "from 1 to 100000"),
-            ("99999999999999999999999/4", "INDEX 99999999999999999999999 is not below COUNT 4"),
+            (
+                "99999999999999999999999/4",
+                "INDEX 99999999999999999999999 is not below COUNT 4",
+            ),
         ] {
             let err = text.parse::<Shard>().expect_err(text).to_string();
             assert!(err.contains(needle), "{text}: {err}");
@@ -422,7 +423,16 @@ mod tests {
     fn counts_are_whole_numbers_from_1_to_the_limit() {
         assert_eq!(parse_count("1"), Ok(1));
         assert_eq!(parse_count("100000"), Ok(MAX_SHARDS));
-        for bad in ["0", "100001", "", "x", "-3", "+3", "4 ", "99999999999999999999999"] {
+        for bad in [
+            "0",
+            "100001",
+            "",
+            "x",
+            "-3",
+            "+3",
+            "4 ",
+            "99999999999999999999999",
+        ] {
             assert_eq!(parse_count(bad), Err(ShardError::Count), "{bad:?}");
         }
     }

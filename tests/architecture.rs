@@ -13,7 +13,7 @@ const POLICY: &[&str] = &["retry"];
 const ENGINE: &[&str] = &["engine"];
 /// The binary's own modules: the command-line face, not the library's API.
 const FACE: &[&str] = &[
-    "app", "cli", "config", "output", "exit", "signals", "logging", "metrics", "wire",
+    "app", "cli", "config", "output", "exit", "signals", "logging", "metrics", "wire", "journals",
 ];
 /// The library's top error type, gathering the layers' own.
 const ERRORS: &[&str] = &["error"];
