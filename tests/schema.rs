@@ -158,7 +158,15 @@ fn several_journals_match_the_rollback_and_journal_list_schemas() {
         // `a` is shard 0 of 2, `team-b` shard 1 (their hashes are even and odd; src/shard.rs).
         let report = document(
             &env,
-            &["create", "a", "team-b", "--shard", shard, "--journal", journal],
+            &[
+                "create",
+                "a",
+                "team-b",
+                "--shard",
+                shard,
+                "--journal",
+                journal,
+            ],
             3,
         );
         assert_valid("operations.schema.json", &report);
