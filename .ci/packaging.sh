@@ -109,8 +109,8 @@ grep -q 'name: cluster-client-create-team-a' "$work/patched-job.yaml"
 say "kubectl kustomize kubernetes/bulk/, kubernetes/bulk/job/, and the documented bulk-run overlay"
 "$kubectl" kustomize kubernetes/bulk/ >"$work/rendered-bulk.yaml"
 "$kubectl" kustomize kubernetes/bulk/job/ >"$work/rendered-bulk-job.yaml"
-# A bulk run exactly as docs/kubernetes.md has people make it: an overlay of kubernetes/bulk/job/
-# with its own groups file, a name suffix and a delete instead of the create (keep in step).
+# A bulk run exactly as docs/kubernetes.md (step 7) has people make it: an overlay of
+# kubernetes/bulk/job/ with its own groups file, a name suffix and 8 shards (keep in step).
 overlay="$work/bulk-run"
 rm -rf "$overlay"
 mkdir -p "$overlay"
@@ -131,8 +131,14 @@ patches:
   - target: {kind: Job}
     patch: |-
       - op: replace
-        path: /spec/template/spec/containers/0/args/0
-        value: delete
+        path: /spec/completions
+        value: 8
+      - op: replace
+        path: /spec/parallelism
+        value: 8
+      - op: replace
+        path: /spec/template/spec/containers/0/args/4
+        value: "8"
 YAML
 "$kubectl" kustomize "$overlay" >"$work/rendered-bulk-run.yaml"
 
@@ -157,18 +163,18 @@ cron = next(d for d in docs(sys.argv[1]) if kind(d) == "CronJob")
 cron_args = args(cron)
 cron_dir = cron_args[cron_args.index("--journal") + 1]
 assert cron_args[0] == "rollback" and cron_dir.endswith("/"), cron_args
-for path, verb in ((sys.argv[2], "create"), (sys.argv[3], "delete")):
+for path, shards in ((sys.argv[2], "4"), (sys.argv[3], "8")):
     rendered = docs(path)
     job = next(d for d in rendered if kind(d) == "Job")
     config_map = next(d for d in rendered if kind(d) == "ConfigMap")
     job_args = args(job)
     count = job_args[job_args.index("--shard-count") + 1]
     journal = job_args[job_args.index("--journal") + 1]
-    want = {"completionMode": "Indexed", "completions": count, "parallelism": count}
+    want = {"completionMode": "Indexed", "completions": shards, "parallelism": shards}
     got = {k: field(job, k) for k in want}
-    if got != want:
-        sys.exit(f"{path}: {got} != {want}")
-    if job_args[0] != verb or "{shard}" not in journal or journal.rsplit("/", 1)[0] + "/" != cron_dir:
+    if got != want or count != shards:
+        sys.exit(f"{path}: {got} and --shard-count {count}, not {want}")
+    if job_args[0] != "create" or "{shard}" not in journal or journal.rsplit("/", 1)[0] + "/" != cron_dir:
         sys.exit(f"{path}: args {job_args} vs the CronJob's {cron_args}")
     claims = set(re.findall(r"claimName: (\S+)", job)) | set(re.findall(r"claimName: (\S+)", cron))
     if claims != {"cluster-client-bulk-journals"}:
@@ -176,7 +182,7 @@ for path, verb in ((sys.argv[2], "create"), (sys.argv[3], "delete")):
     name = field(config_map, "name")
     if f"name: {name}" not in job or "groups.txt" not in config_map:
         sys.exit(f"{path}: the Job does not mount the rendered groups ConfigMap {name}")
-print(f"bulk: Indexed Job of {count} shards, journals {journal}, CronJob over {cron_dir}")
+    print(f"bulk: {path}: Indexed Job of {count} shards, journals {journal}, CronJob over {cron_dir}")
 PY
 
 # Both workloads carry the credentials from the shared release component: the token Secret

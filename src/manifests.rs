@@ -607,3 +607,32 @@ fn the_bulk_workloads_are_hardened_like_the_others() {
         );
     }
 }
+
+/// The lines of a kustomization, without comments, blank lines and the `resources:` entry
+/// (its relative path depends on where the overlay sits).
+fn overlay_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|line| line.split(" #").next().unwrap_or(line).trim_end())
+        .filter(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
+        .filter(|line| !line.contains("kubernetes/bulk/job"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_documented_bulk_run_overlay_is_the_one_ci_renders() {
+    let docs = read("docs/kubernetes.md");
+    let start = docs
+        .find("# runs/tenants-2026-12/kustomization.yaml")
+        .expect("docs/kubernetes.md shows the bulk-run overlay");
+    let documented = &docs[start..start + docs[start..].find("```").expect("end of block")];
+    let script = read(".ci/packaging.sh");
+    let start = script
+        .find("<<YAML\n")
+        .expect(".ci/packaging.sh writes the overlay")
+        + "<<YAML\n".len();
+    let rendered = &script[start..start + script[start..].find("\nYAML").expect("end")];
+    let documented = overlay_lines(documented);
+    assert!(documented.len() > 10, "{documented:?}");
+    assert_eq!(documented, overlay_lines(rendered));
+}

@@ -529,3 +529,36 @@ fn a_journal_directory_others_may_write_is_refused_before_anything_is_sent() {
         .collect();
     assert!(names.is_empty(), "nothing created in it: {names:?}");
 }
+
+#[test]
+fn the_readme_table_of_shards_follows_the_hash() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let mut rows = 0;
+    for line in readme.lines() {
+        // | `team-a` | `0xde90a3717d1252d6` | 0 | 1 | 2 |
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let [_, id, hash, of_2, of_3, of_4, _] = cells.as_slice() else {
+            continue;
+        };
+        let Some(hash) = hash.strip_prefix("`0x").and_then(|h| h.strip_suffix('`')) else {
+            continue;
+        };
+        let id = id.trim_matches('`');
+        let hash = u64::from_str_radix(hash, 16).expect("hex");
+        assert_eq!(
+            cluster_client::shard::fnv1a_64(id.as_bytes()),
+            hash,
+            "README: {id}"
+        );
+        for (count, cell) in [(2, of_2), (3, of_3), (4, of_4)] {
+            assert_eq!(
+                cell.parse::<u32>().ok(),
+                Some(documented_shard(id, count)),
+                "{id} of {count}"
+            );
+        }
+        rows += 1;
+    }
+    assert!(rows >= 4, "the README's table of shards has {rows} rows");
+}
