@@ -550,15 +550,31 @@ mod tests {
         assert!(err.contains("--timeout"), "{err}");
     }
 
-    /// A hosts file and a groups file of `groups` in a temp directory.
-    fn bulk_files(groups: &[&str]) -> (tempfile::TempDir, String, String) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let hosts = dir.path().join("hosts.txt");
-        std::fs::write(&hosts, "a:1\n").expect("write hosts");
-        let file = dir.path().join("groups.txt");
-        std::fs::write(&file, groups.join("\n")).expect("write groups");
-        let [hosts, file] = [hosts, file].map(|p| p.to_str().expect("utf8").to_owned());
-        (dir, hosts, file)
+    /// A hosts file and a groups file in a temp directory.
+    struct Bulk {
+        dir: tempfile::TempDir,
+        hosts: String,
+        file: String,
+    }
+
+    impl Bulk {
+        /// A groups file of `groups`, one per line.
+        fn new(groups: &[&str]) -> Self {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let hosts = dir.path().join("hosts.txt");
+            std::fs::write(&hosts, "a:1\n").expect("write hosts");
+            let file = dir.path().join("groups.txt");
+            std::fs::write(&file, groups.join("\n")).expect("write groups");
+            let [hosts, file] = [hosts, file].map(|p| p.to_str().expect("utf8").to_owned());
+            Self { dir, hosts, file }
+        }
+
+        /// The configuration of `cluster-client --hosts <hosts> <args>`.
+        fn config(&self, args: &[&str]) -> Result<Config, String> {
+            let mut all = vec!["cluster-client", "--hosts", &self.hosts];
+            all.extend(args);
+            config(&all)
+        }
     }
 
     fn kept(config: &Config) -> (Vec<&str>, bool, Option<Sharded>) {
@@ -577,22 +593,13 @@ mod tests {
     #[test]
     fn a_shard_keeps_only_the_groups_whose_hash_it_owns() {
         // Shards of 4 (see src/shard.rs): team-a 2, team-b 3, g1 1, foobar 0, a 0.
-        let (_dir, hosts, file) = bulk_files(&["team-a", "team-b", "g1", "foobar"]);
+        let bulk = Bulk::new(&["team-a", "team-b", "g1", "foobar"]);
         let mut seen = Vec::new();
         for index in 0..4 {
             let shard = format!("{index}/4");
-            let config = config(&[
-                "cluster-client",
-                "--hosts",
-                &hosts,
-                "create",
-                "a",
-                "--from-file",
-                &file,
-                "--shard",
-                &shard,
-            ])
-            .expect("valid");
+            let config = bulk
+                .config(&["create", "a", "--from-file", &bulk.file, "--shard", &shard])
+                .expect("valid");
             let (groups, list, sharded) = kept(&config);
             assert!(list, "a sharded run prints an array");
             let sharded = sharded.expect("sharded");
@@ -612,17 +619,9 @@ mod tests {
 
     #[test]
     fn a_shard_that_keeps_no_group_is_valid() {
-        let (_dir, hosts, _file) = bulk_files(&[]);
-        let config = config(&[
-            "cluster-client",
-            "--hosts",
-            &hosts,
-            "delete",
-            "team-a",
-            "--shard",
-            "0/4",
-        ])
-        .expect("valid");
+        let config = Bulk::new(&[])
+            .config(&["delete", "team-a", "--shard", "0/4"])
+            .expect("valid");
         let (groups, list, _) = kept(&config);
         assert!(groups.is_empty() && list);
     }
@@ -630,31 +629,23 @@ mod tests {
     #[test]
     fn every_shard_checks_the_whole_list() {
         // `team-b` is shard 3's, and its repeat still stops shard 0.
-        let (_dir, hosts, file) = bulk_files(&["foobar", "team-b", "team-b"]);
-        let err = config(&[
-            "cluster-client",
-            "--hosts",
-            &hosts,
-            "create",
-            "--from-file",
-            &file,
-            "--shard",
-            "0/4",
-        ])
-        .expect_err("repeated");
+        let bulk = Bulk::new(&["foobar", "team-b", "team-b"]);
+        let err = bulk
+            .config(&["create", "--from-file", &bulk.file, "--shard", "0/4"])
+            .expect_err("repeated");
         assert!(err.contains("listed twice"), "{err}");
     }
 
     #[test]
     fn an_indexed_job_pod_takes_its_index_from_the_job() {
-        let (_dir, hosts, file) = bulk_files(&["team-a", "team-b", "g1", "foobar"]);
+        let bulk = Bulk::new(&["team-a", "team-b", "g1", "foobar"]);
         let args = [
             "cluster-client",
             "--hosts",
-            &hosts,
+            &bulk.hosts,
             "create",
             "--from-file",
-            &file,
+            &bulk.file,
             "--shard-count",
             "4",
             "--journal",
@@ -674,19 +665,16 @@ mod tests {
 
     #[test]
     fn status_is_not_filtered_by_the_shard_but_its_journal_is_the_shards() {
-        let (_dir, hosts, _file) = bulk_files(&[]);
-        let config = config(&[
-            "cluster-client",
-            "--hosts",
-            &hosts,
-            "status",
-            "team-a",
-            "--shard",
-            "0/4",
-            "--journal",
-            "j-{shard}.json",
-        ])
-        .expect("valid");
+        let config = Bulk::new(&[])
+            .config(&[
+                "status",
+                "team-a",
+                "--shard",
+                "0/4",
+                "--journal",
+                "j-{shard}.json",
+            ])
+            .expect("valid");
         assert!(matches!(&config.task, Task::Status { group, .. } if group.as_str() == "team-a"));
         assert_eq!(config.journals, Journals::One(PathBuf::from("j-0.json")));
     }
@@ -741,8 +729,8 @@ mod tests {
 
     #[test]
     fn other_commands_take_one_journal_file() {
-        let (dir, hosts, _file) = bulk_files(&[]);
-        let existing = dir.path().to_str().expect("utf8");
+        let bulk = Bulk::new(&[]);
+        let existing = bulk.dir.path().to_str().expect("utf8");
         for (journals, named) in [
             (&["a.json", "b.json"][..], "--journal names 2 journals"),
             (&[existing], "--journal names the directory"),
@@ -754,12 +742,12 @@ mod tests {
                 &["status", "g"],
                 &["journal", "forget", "g"],
             ] {
-                let mut args = vec!["cluster-client", "--hosts", &hosts];
+                let mut args = Vec::new();
                 for journal in journals {
                     args.extend(["--journal", journal]);
                 }
                 args.extend(command);
-                let err = config(&args).expect_err("several");
+                let err = bulk.config(&args).expect_err("several");
                 assert!(
                     err.contains(named) && err.contains("only rollback and journal list"),
                     "{command:?}: {err}"

@@ -50,6 +50,16 @@ fn pending_in(path: &Path) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// The `state` of each journal line of a document over several journals.
+fn states(document: &Value) -> Vec<&str> {
+    document["journals"]
+        .as_array()
+        .expect("journals")
+        .iter()
+        .map(|line| line["state"].as_str().expect("state"))
+        .collect()
+}
+
 #[test]
 fn shards_split_one_file_and_one_rollback_over_their_journals_repairs_every_group() {
     let env = TestEnv::new(3);
@@ -222,13 +232,7 @@ fn shards_split_one_file_and_one_rollback_over_their_journals_repairs_every_grou
         expect_pending.iter().cloned().collect::<Vec<_>>()
     );
     assert_eq!(repaired["pending"], serde_json::json!([]));
-    let states: Vec<&str> = repaired["journals"]
-        .as_array()
-        .expect("journals")
-        .iter()
-        .map(|line| line["state"].as_str().expect("state"))
-        .collect();
-    assert_eq!(states, ["replayed"; COUNT as usize]);
+    assert_eq!(states(&repaired), ["replayed"; COUNT as usize]);
 
     // Every group all-or-nothing, and every journal empty (so gone).
     for group in &groups {
@@ -449,13 +453,7 @@ fn a_rollback_over_a_directory_reports_a_busy_and_a_corrupt_journal_and_replays_
     let dir_arg = format!("{}/", dir.display());
 
     let report = env.json(&["rollback", "--journal", &dir_arg], 3);
-    let states: Vec<&str> = report["journals"]
-        .as_array()
-        .expect("journals")
-        .iter()
-        .map(|line| line["state"].as_str().expect("state"))
-        .collect();
-    assert_eq!(states, ["replayed", "refused", "busy"], "{report}");
+    assert_eq!(states(&report), ["replayed", "refused", "busy"], "{report}");
     assert_eq!(report["repaired"][0]["group"], "g");
     assert!(
         report["journals"][1]["error"]
