@@ -147,7 +147,9 @@ pub fn visit_all(
                     Visit::Busy(error)
                 }
                 Err(error) => {
-                    log::error!("{error}");
+                    // Note: its message speaks of this journal alone; the others are still
+                    // gone through, and may send repairs.
+                    log::error!("skipping one of several journals: {error}");
                     Visit::Refused(error)
                 }
             }
