@@ -2,7 +2,9 @@
 # Offline checks of the container image definition and the Kubernetes manifests.
 #
 #   hadolint             the Dockerfile, failing on anything down to style level
-#   kubectl kustomize    renders kubernetes/ (what `kubectl apply -k` sends) and kubernetes/job/
+#   kubectl kustomize    renders kubernetes/ (what `kubectl apply -k` sends), kubernetes/job/,
+#                        the bulk variant (kubernetes/bulk/, kubernetes/bulk/job/) and the
+#                        bulk-run overlay docs/kubernetes.md shows
 #   kubernetes-validate  strict schema validation of the rendered output and of each file,
 #                        for the oldest and the newest Kubernetes version we claim to support
 #   checkov              policy checks on the Dockerfile, each manifest and the rendered output
@@ -104,11 +106,91 @@ say "kubectl kustomize kubernetes/ and kubernetes/job/, and the documented Job p
   >"$work/patched-job.yaml"
 grep -q 'name: cluster-client-create-team-a' "$work/patched-job.yaml"
 
+say "kubectl kustomize kubernetes/bulk/, kubernetes/bulk/job/, and the documented bulk-run overlay"
+"$kubectl" kustomize kubernetes/bulk/ >"$work/rendered-bulk.yaml"
+"$kubectl" kustomize kubernetes/bulk/job/ >"$work/rendered-bulk-job.yaml"
+# A bulk run exactly as docs/kubernetes.md (step 7) has people make it: an overlay of
+# kubernetes/bulk/job/ with its own groups file, a name suffix and 8 shards (keep in step).
+overlay="$work/bulk-run"
+rm -rf "$overlay"
+mkdir -p "$overlay"
+printf '# two tenants\ntenant-a\ntenant-b\n' >"$overlay/groups.txt"
+cat >"$overlay/kustomization.yaml" <<YAML
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - $(realpath --relative-to="$overlay" kubernetes/bulk/job)
+nameSuffix: -tenants-2026-12
+configMapGenerator:
+  - name: cluster-client-bulk-groups
+    namespace: cluster-client
+    behavior: replace
+    files:
+      - groups.txt
+patches:
+  - target: {kind: Job}
+    patch: |-
+      - op: replace
+        path: /spec/completions
+        value: 8
+      - op: replace
+        path: /spec/parallelism
+        value: 8
+      - op: replace
+        path: /spec/template/spec/containers/0/args/4
+        value: "8"
+YAML
+"$kubectl" kustomize "$overlay" >"$work/rendered-bulk-run.yaml"
+
+# The Indexed Job as kustomize really renders it: one shard per index (completions = parallelism
+# = --shard-count), a journal per shard on the volume the bulk CronJob replays as a directory,
+# and the groups ConfigMap it mounts is the one rendered beside it.
+say "bulk: the Indexed Job's shards, journals and groups ConfigMap agree with the CronJob"
+python3 - "$work/rendered-bulk.yaml" "$work/rendered-bulk-job.yaml" "$work/rendered-bulk-run.yaml" <<'PY'
+import re, sys
+def docs(path):
+    return [d for d in re.split(r"^---$", open(path).read(), flags=re.M) if d.strip()]
+def kind(doc):
+    m = re.search(r"^kind: (\w+)", doc, flags=re.M)
+    return m.group(1) if m else None
+def field(doc, name):
+    m = re.search(rf"^\s*{name}: (.+)$", doc, flags=re.M)
+    return m.group(1).strip() if m else None
+def args(doc):
+    m = re.search(r"^(\s*)- args:\n((?:\1  - .*\n)+)", doc, flags=re.M)
+    return [line.strip()[2:].strip("'\"") for line in m.group(2).splitlines()]
+cron = next(d for d in docs(sys.argv[1]) if kind(d) == "CronJob")
+cron_args = args(cron)
+cron_dir = cron_args[cron_args.index("--journal") + 1]
+assert cron_args[0] == "rollback" and cron_dir.endswith("/"), cron_args
+for path, shards in ((sys.argv[2], "4"), (sys.argv[3], "8")):
+    rendered = docs(path)
+    job = next(d for d in rendered if kind(d) == "Job")
+    config_map = next(d for d in rendered if kind(d) == "ConfigMap")
+    job_args = args(job)
+    count = job_args[job_args.index("--shard-count") + 1]
+    journal = job_args[job_args.index("--journal") + 1]
+    want = {"completionMode": "Indexed", "completions": shards, "parallelism": shards}
+    got = {k: field(job, k) for k in want}
+    if got != want or count != shards:
+        sys.exit(f"{path}: {got} and --shard-count {count}, not {want}")
+    if job_args[0] != "create" or "{shard}" not in journal or journal.rsplit("/", 1)[0] + "/" != cron_dir:
+        sys.exit(f"{path}: args {job_args} vs the CronJob's {cron_args}")
+    claims = set(re.findall(r"claimName: (\S+)", job)) | set(re.findall(r"claimName: (\S+)", cron))
+    if claims != {"cluster-client-bulk-journals"}:
+        sys.exit(f"{path}: the Job and the CronJob mount {claims}")
+    name = field(config_map, "name")
+    if f"name: {name}" not in job or "groups.txt" not in config_map:
+        sys.exit(f"{path}: the Job does not mount the rendered groups ConfigMap {name}")
+    print(f"bulk: {path}: Indexed Job of {count} shards, journals {journal}, CronJob over {cron_dir}")
+PY
+
 # Both workloads carry the credentials from the shared release component: the token Secret
 # (mounted 0440, named by CLUSTER_CLIENT_TOKEN_FILE) and the optional CA ConfigMap (named by
 # CLUSTER_CLIENT_CACERT). Checked on what kustomize really renders, per workload.
 say "credentials: the token Secret and the CA ConfigMap reach both the Job and the CronJob"
-python3 - "$work/rendered.yaml" "$work/rendered-job.yaml" "$work/patched-job.yaml" <<'PY'
+python3 - "$work/rendered.yaml" "$work/rendered-job.yaml" "$work/patched-job.yaml" \
+  "$work/rendered-bulk.yaml" "$work/rendered-bulk-job.yaml" "$work/rendered-bulk-run.yaml" <<'PY'
 import re, sys
 want = ["secretName: cluster-client-token", "name: CLUSTER_CLIENT_TOKEN_FILE",
         "value: /var/run/secrets/cluster-client/token", "mountPath: /var/run/secrets/cluster-client",
@@ -135,13 +217,16 @@ mapfile -t manifests < <(find kubernetes -name '*.yaml' ! -name kustomization.ya
 say "kubernetes-validate --strict: rendered output and ${#manifests[@]} files"
 for version in "${K8S_VERSIONS[@]}"; do
   kubernetes-validate --strict --quiet --kubernetes-version "$version" \
-    "$work/rendered.yaml" "$work/rendered-job.yaml" "$work/patched-job.yaml" "${manifests[@]}"
+    "$work/rendered.yaml" "$work/rendered-job.yaml" "$work/patched-job.yaml" \
+    "$work/rendered-bulk.yaml" "$work/rendered-bulk-job.yaml" "$work/rendered-bulk-run.yaml" \
+    "${manifests[@]}"
 done
 
 say "checkov: Dockerfile, each manifest, rendered output"
 # --skip-download: no calls to the policy platform, only the checks bundled in the wheel.
 checkov_files=()
-for file in Dockerfile "$work/rendered.yaml" "$work/rendered-job.yaml" "${manifests[@]}"; do
+for file in Dockerfile "$work/rendered.yaml" "$work/rendered-job.yaml" "$work/rendered-bulk.yaml" \
+    "$work/rendered-bulk-job.yaml" "$work/rendered-bulk-run.yaml" "${manifests[@]}"; do
   checkov_files+=(-f "$file")
 done
 checkov --quiet --compact --skip-download --framework dockerfile kubernetes "${checkov_files[@]}"

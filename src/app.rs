@@ -9,8 +9,9 @@ use anyhow::Context;
 use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, JournalCommand};
-use crate::config::{Config, Task};
+use crate::config::{Config, JournalSource, Journals, Sharded, Task};
 use crate::exit::{EXIT_STATUS_HELP, ExitStatus};
+use crate::journals;
 use crate::metrics::{Counters, Counting, RunMetrics};
 use crate::output::{self, OutputFormat};
 use crate::signals;
@@ -19,6 +20,7 @@ use cluster_client::change::Operation;
 use cluster_client::engine::{Cluster, OperationReport, Outcome, ReplayReport};
 use cluster_client::error::Error;
 use cluster_client::group::GroupId;
+use cluster_client::hosts::Node;
 use cluster_client::journal::{Entry, Journal};
 use cluster_client::transport::{HttpTransport, Transport};
 
@@ -109,10 +111,24 @@ fn execute_counting(
     journal_after: &mut Option<Vec<Entry>>,
 ) -> Result<ExitStatus, Error> {
     let format = config.output.for_stream(std::io::stdout().is_terminal());
+    let path = match &config.journals {
+        Journals::One(path) => path,
+        Journals::Several(sources) => {
+            return several(
+                config,
+                sources,
+                cancel,
+                format,
+                out,
+                counters,
+                journal_after,
+            );
+        }
+    };
     if config.task.is_journal_only() {
         // Note: no HTTP client, no replay: these only read or edit the
         // journal, under its lock and its trust checks like every run.
-        let mut journal = Journal::open(&config.journal, cancel)?;
+        let mut journal = Journal::open(path, cancel)?;
         let status = journal_task(&mut journal, &config.task, format, out);
         *journal_after = Some(journal.entries().to_vec());
         return status;
@@ -120,19 +136,89 @@ fn execute_counting(
     // Note: the HTTP client first: it reads and checks the --cacert file, so
     // a bad one is reported before the journal is locked or anything is sent.
     let transport = Counting::new(HttpTransport::new(&config.http)?, Arc::clone(counters));
-    let mut journal = Journal::open(&config.journal, cancel)?;
+    let mut journal = Journal::open(path, cancel)?;
     let nodes = match &config.task {
         Task::Change { nodes, .. } | Task::Status { nodes, .. } => nodes.clone(),
         Task::Rollback | Task::JournalList | Task::JournalForget { .. } => Vec::new(),
     };
-    let cluster = Cluster::new(nodes, transport, config.policy.clone())
-        .with_cancel(cancel.clone())
-        .with_shutdown_grace(config.shutdown_grace)
-        .with_concurrency(config.concurrency)
-        .with_parallel_groups(config.parallel_groups);
+    let cluster = cluster(config, nodes, transport, cancel);
     let status = run(&cluster, cancel, &mut journal, &config.task, format, out);
     *journal_after = Some(journal.entries().to_vec());
     Ok(status)
+}
+
+/// The cluster of `nodes`, with the run's cancel token and settings.
+fn cluster<T: Transport>(
+    config: &Config,
+    nodes: Vec<Node>,
+    transport: T,
+    cancel: &Cancel,
+) -> Cluster<T> {
+    Cluster::new(nodes, transport, config.policy.clone())
+        .with_cancel(cancel.clone())
+        .with_shutdown_grace(config.shutdown_grace)
+        .with_concurrency(config.concurrency)
+        .with_parallel_groups(config.parallel_groups)
+}
+
+/// `rollback` or `journal list` over several journals: each is opened in
+/// turn without waiting for another run's lock, replayed (rollback) or
+/// listed, and reported; the exit status is the worst of them. An `Err` is
+/// a directory that is refused or unreadable, or an HTTP client that cannot
+/// be built, before any journal is opened.
+fn several(
+    config: &Config,
+    sources: &[JournalSource],
+    cancel: &Cancel,
+    format: OutputFormat,
+    out: &mut dyn Write,
+    counters: &Arc<Counters>,
+    journal_after: &mut Option<Vec<Entry>>,
+) -> Result<ExitStatus, Error> {
+    let replaying = matches!(config.task, Task::Rollback);
+    let transport = if replaying {
+        Some(Counting::new(
+            HttpTransport::new(&config.http)?,
+            Arc::clone(counters),
+        ))
+    } else {
+        None
+    };
+    let paths = journals::list(sources)?;
+    let visited = match transport {
+        Some(transport) => {
+            let cluster = cluster(config, Vec::new(), transport, cancel);
+            journals::visit_all(paths, cancel, |journal| cluster.replay(journal))
+        }
+        None => journals::visit_all(paths, cancel, |journal| ReplayReport {
+            pending: journal.entries().to_vec(),
+            ..ReplayReport::default()
+        }),
+    };
+    // Note: the pending gauges are left out unless every journal was read.
+    *journal_after = visited
+        .iter()
+        .map(|one| one.report().map(|report| report.pending.clone()))
+        .collect::<Option<Vec<_>>>()
+        .map(|lists| lists.concat());
+    let status = ExitStatus::of_journals(&visited, cancel.change_sent());
+    let printed = if replaying {
+        output::replays(out, format, &visited)
+    } else {
+        output::journal_lists(out, format, &visited)
+    };
+    report_unprinted(printed, out);
+    Ok(status)
+}
+
+/// Logs a result that could not be printed (or flushed); the exit status
+/// still reports the run.
+fn report_unprinted(printed: std::io::Result<()>, out: &mut dyn Write) {
+    if let Err(error) = printed.and_then(|()| out.flush()) {
+        log::error!(
+            "cannot write the result to stdout: {error}; the exit status still reports the run"
+        );
+    }
 }
 
 /// `journal list` and `journal forget`: nothing is replayed or sent.
@@ -165,11 +251,7 @@ fn journal_task(
             output::journal_list(out, format, journal.entries(), journal.path()),
         ),
     };
-    if let Err(error) = printed.and_then(|()| out.flush()) {
-        log::error!(
-            "cannot write the result to stdout: {error}; the exit status still reports the run"
-        );
-    }
+    report_unprinted(printed, out);
     Ok(status)
 }
 
@@ -218,25 +300,35 @@ pub fn run<T: Transport>(
             operation,
             groups,
             list,
+            shard,
             ..
         } => {
+            if let Some(sharded) = shard {
+                log_shard(sharded, groups.len());
+            }
             let reports = change(cluster, *operation, groups, journal);
             (
                 ExitStatus::of_operations(&reports, cancel.change_sent()),
-                output::operations(out, format, &reports, *list, journal.path()),
+                output::operations(out, format, &reports, *list, shard.as_ref(), journal.path()),
             )
         }
     };
-    if let Err(error) = printed.and_then(|()| out.flush()) {
-        log::error!(
-            "cannot write the result to stdout: {error}; the exit status still reports the run"
-        );
-    }
+    report_unprinted(printed, out);
     match &replay.journal_error {
         // Note: the journal still lists repairs the next run will send again.
         Some(_) if !journal.entries().is_empty() => status.max(ExitStatus::RepairsPending),
         _ => status,
     }
+}
+
+/// Says which shard this run is and how many of the groups named it keeps.
+fn log_shard(sharded: &Sharded, kept: usize) {
+    let Sharded { shard, named } = sharded;
+    log::info!(
+        "shard {shard}: {kept} of the {named} groups named are this shard's (FNV-1a 64 of the \
+         id, modulo {})",
+        shard.count()
+    );
 }
 
 /// Creates or deletes every group, with a progress line on a terminal.

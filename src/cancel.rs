@@ -24,6 +24,9 @@ struct Inner {
     change_sent: AtomicBool,
     /// How many repairs the journal held after its last load or write.
     pending: AtomicUsize,
+    /// Repairs in journals this run is done with (a rollback over several
+    /// journals), counting 1 for each it could not read.
+    pending_elsewhere: AtomicUsize,
     /// Held while the journal file is being replaced, so a second signal
     /// exits between journal writes, never inside one.
     journal_io: Mutex<()>,
@@ -110,10 +113,19 @@ impl Cancel {
         self.inner.pending.store(n, Ordering::SeqCst);
     }
 
-    /// How many repairs the journal held at its last load or write; 0
-    /// before it is opened.
+    /// Records `n` repairs in a journal this run is done with, when it goes
+    /// through several (1 for a journal it could not read, which may hold
+    /// some): [`Cancel::pending`] counts them from now on.
+    pub fn add_pending_elsewhere(&self, n: usize) {
+        self.inner.pending_elsewhere.fetch_add(n, Ordering::SeqCst);
+    }
+
+    /// How many repairs the journal held at its last load or write (0
+    /// before it is opened), plus those [`Cancel::add_pending_elsewhere`]
+    /// recorded.
     pub fn pending(&self) -> usize {
         self.inner.pending.load(Ordering::SeqCst)
+            + self.inner.pending_elsewhere.load(Ordering::SeqCst)
     }
 }
 
@@ -133,6 +145,17 @@ mod tests {
     #[test]
     fn sleep_completes_when_not_cancelled() {
         assert!(Cancel::new().sleep(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn repairs_in_journals_already_closed_stay_counted() {
+        let cancel = Cancel::new();
+        cancel.set_pending(2);
+        cancel.add_pending_elsewhere(2);
+        cancel.set_pending(0);
+        assert_eq!(cancel.pending(), 2, "the first journal's repairs");
+        cancel.set_pending(1);
+        assert_eq!(cancel.pending(), 3);
     }
 
     #[test]

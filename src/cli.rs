@@ -1,9 +1,11 @@
 //! Command-line types. Their doc comments are the `--help` text.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use cluster_client::shard::{self, Shard};
 
 use crate::exit::EXIT_STATUS_HELP;
 use crate::logging::LogFormat;
@@ -114,13 +116,41 @@ pub struct Options {
 
     /// Journal of pending repairs [default: journal.json in the per-user data
     /// directory, e.g. ~/.local/share/cluster-client/]. A lock file sits beside it.
+    ///
+    /// `{shard}` in it is replaced by the shard's INDEX, so that shards never share a
+    /// journal. `rollback` and `journal list` take several: repeat --journal, or name a
+    /// directory (an existing one, or a path ending in `/`) for every `*.json` file in it.
     #[arg(
         long,
         global = true,
         value_name = "FILE",
-        env = "CLUSTER_CLIENT_JOURNAL"
+        env = "CLUSTER_CLIENT_JOURNAL",
+        action = clap::ArgAction::Append
     )]
-    pub journal: Option<PathBuf>,
+    pub journal: Vec<PathBuf>,
+
+    /// Work only on this shard's groups: those whose FNV-1a 64 hash of the id, modulo
+    /// COUNT, is INDEX (from 0). For create and delete; other commands use it only for
+    /// `{shard}` in --journal.
+    #[arg(
+        long,
+        global = true,
+        value_name = "INDEX/COUNT",
+        env = "CLUSTER_CLIENT_SHARD",
+        value_parser = Shard::from_str
+    )]
+    pub shard: Option<Shard>,
+
+    /// In a Kubernetes Indexed Job: shard JOB_COMPLETION_INDEX of COUNT (keep the Job's
+    /// completions equal to COUNT). With --shard, both must agree.
+    #[arg(
+        long,
+        global = true,
+        value_name = "COUNT",
+        env = "CLUSTER_CLIENT_SHARD_COUNT",
+        value_parser = shard::parse_count
+    )]
+    pub shard_count: Option<u32>,
 
     /// Time limit for each request attempt, e.g. 500ms, 2s, 1m30s.
     #[arg(
@@ -333,6 +363,47 @@ mod tests {
             ("g1", Some("node1:8080"))
         );
         assert!(Cli::try_parse_from(["cluster-client", "journal", "forget"]).is_err());
+    }
+
+    #[test]
+    fn journals_repeat_and_shards_parse_where_given() {
+        let cli = Cli::try_parse_from([
+            "cluster-client",
+            "rollback",
+            "--journal",
+            "a.json",
+            "--journal",
+            "dir/",
+            "--shard",
+            "2/5",
+        ])
+        .expect("parses");
+        assert_eq!(
+            cli.options.journal,
+            [PathBuf::from("a.json"), PathBuf::from("dir/")]
+        );
+        assert_eq!(
+            cli.options.shard.map(|s| s.to_string()).as_deref(),
+            Some("2/5")
+        );
+        let cli = Cli::try_parse_from(["cluster-client", "--shard-count", "4", "create", "g"])
+            .expect("parses");
+        assert_eq!(cli.options.shard_count, Some(4));
+        for (flag, value, needle) in [
+            ("--shard", "3/2", "INDEX 3 is not below COUNT 2"),
+            ("--shard", "a/b", "INDEX is not a whole number"),
+            ("--shard", "1", "there is no `/`"),
+            ("--shard", "/4", "INDEX is not a whole number"),
+            ("--shard-count", "0", "from 1 to 100000"),
+        ] {
+            let err = Cli::try_parse_from(["cluster-client", flag, value, "create", "g"])
+                .expect_err(value)
+                .to_string();
+            assert!(
+                err.contains(&format!("'{value}'")) && err.contains(flag) && err.contains(needle),
+                "{err}"
+            );
+        }
     }
 
     #[test]

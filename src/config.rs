@@ -14,6 +14,7 @@ use cluster_client::group::GroupId;
 use cluster_client::hosts::{self, Node};
 use cluster_client::retry::RetryPolicy;
 use cluster_client::secret::Token;
+use cluster_client::shard::{self, Shard};
 use cluster_client::transport::HttpSettings;
 
 /// Everything a run needs, checked before anything is sent.
@@ -21,8 +22,8 @@ use cluster_client::transport::HttpSettings;
 pub struct Config {
     /// What to do.
     pub task: Task,
-    /// The journal file (its directory may not exist yet).
-    pub journal: PathBuf,
+    /// The journal or journals, `{shard}` filled in.
+    pub journals: Journals,
     /// How requests are retried.
     pub policy: RetryPolicy,
     /// HTTP client settings.
@@ -38,6 +39,39 @@ pub struct Config {
     pub parallel_groups: usize,
 }
 
+/// Which journals a run opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Journals {
+    /// One journal file (its directory may not exist yet), opened waiting
+    /// for its lock while another run holds it.
+    One(PathBuf),
+    /// Several, for `rollback` and `journal list`: `--journal` given more
+    /// than once, or a directory. Each is opened in turn, without waiting
+    /// for a lock another run holds. The output has one entry per journal,
+    /// even when a directory holds one journal or none.
+    Several(Vec<JournalSource>),
+}
+
+/// One `--journal` of [`Journals::Several`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalSource {
+    /// A journal file.
+    File(PathBuf),
+    /// A directory: every `*.json` file in it whose name does not start
+    /// with `.` (see `journals::list`). A missing directory holds none.
+    Dir(PathBuf),
+}
+
+/// The shard of a sharded create or delete, and how many groups the
+/// command named before the shard kept its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sharded {
+    /// The shard in effect.
+    pub shard: Shard,
+    /// How many groups the command named (arguments and `--from-file`).
+    pub named: usize,
+}
+
 /// A validated command.
 #[derive(Debug, Clone)]
 pub enum Task {
@@ -45,11 +79,14 @@ pub enum Task {
     Change {
         /// Create or delete.
         operation: Operation,
-        /// The groups, in the order given, no duplicates.
+        /// The groups, in the order given, no duplicates; with a shard,
+        /// only the shard's (possibly none).
         groups: Vec<GroupId>,
-        /// Whether the command named a list (several groups or
-        /// `--from-file`): its JSON result is then an array, even of one.
+        /// Whether the command named a list (several groups, `--from-file`
+        /// or a shard): its JSON result is then an array, even of one or none.
         list: bool,
+        /// The shard, when one is in effect.
+        shard: Option<Sharded>,
         /// The nodes, in hosts-file order.
         nodes: Vec<Node>,
     },
@@ -91,18 +128,24 @@ impl Config {
     /// `completions` and `man` need no configuration; they are handled
     /// before this is called and yield an error here.
     pub fn from_cli(cli: &Cli) -> Result<Self, InputError> {
+        let job_index = std::env::var(shard::JOB_INDEX_VAR).ok();
+        Self::from_cli_in(cli, job_index.as_deref())
+    }
+
+    /// [`Config::from_cli`] with `job_index` as the value of
+    /// `JOB_COMPLETION_INDEX` (`None`: not set).
+    pub fn from_cli_in(cli: &Cli, job_index: Option<&str>) -> Result<Self, InputError> {
         let options = &cli.options;
         check_limits(options)?;
+        let shard = Shard::resolve(options.shard, options.shard_count, job_index)?;
         let hosts_file = options
             .hosts
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_HOSTS_FILE));
-        let task = task(&cli.command, &hosts_file)?;
+        let task = task(&cli.command, &hosts_file, shard)?;
         let configured = configured_nodes(&task, options.hosts.as_deref())?;
-        let journal = match &options.journal {
-            Some(path) => path.clone(),
-            None => default_journal_path()?,
-        };
+        let journals = journals(&options.journal, shard, &task)?;
+        warn_about_an_unsharded_job(&task, shard, job_index);
         // Note: the journal commands send nothing, so a missing or unsafe
         // token file does not stop an operator cleaning up.
         let token = if task.is_journal_only() {
@@ -112,7 +155,7 @@ impl Config {
         };
         Ok(Self {
             task,
-            journal,
+            journals,
             policy: RetryPolicy {
                 retries: options.retries,
                 backoff: options.backoff,
@@ -169,11 +212,12 @@ fn check_limits(options: &Options) -> Result<(), InputError> {
     Ok(())
 }
 
-/// The command, checked: group ids, the hosts file where the command needs it.
-fn task(command: &Command, hosts_file: &Path) -> Result<Task, InputError> {
+/// The command, checked: group ids, the hosts file where the command needs
+/// it, and for create and delete the shard's groups.
+fn task(command: &Command, hosts_file: &Path, shard: Option<Shard>) -> Result<Task, InputError> {
     Ok(match command {
-        Command::Create(groups) => change(Operation::Create, groups, hosts_file)?,
-        Command::Delete(groups) => change(Operation::Delete, groups, hosts_file)?,
+        Command::Create(groups) => change(Operation::Create, groups, hosts_file, shard)?,
+        Command::Delete(groups) => change(Operation::Delete, groups, hosts_file, shard)?,
         Command::Status { group } => Task::Status {
             group: GroupId::new(group.as_str())?,
             nodes: hosts::read_hosts_file(hosts_file)?,
@@ -198,6 +242,57 @@ fn task(command: &Command, hosts_file: &Path) -> Result<Task, InputError> {
             ));
         }
     })
+}
+
+/// The journals `given` (`--journal`, or `CLUSTER_CLIENT_JOURNAL`), with
+/// `{shard}` filled in: one file, or the default one when none is given;
+/// several (repeated, or a directory) only for `rollback` and `journal list`.
+fn journals(given: &[PathBuf], shard: Option<Shard>, task: &Task) -> Result<Journals, InputError> {
+    let mut sources = Vec::with_capacity(given.len());
+    for path in given {
+        let path = shard::fill(path, shard)?;
+        sources.push(if names_a_directory(&path) {
+            JournalSource::Dir(path)
+        } else {
+            JournalSource::File(path)
+        });
+    }
+    match sources.as_slice() {
+        [] => return Ok(Journals::One(default_journal_path()?)),
+        [JournalSource::File(path)] => return Ok(Journals::One(path.clone())),
+        _ => {}
+    }
+    if matches!(task, Task::Rollback | Task::JournalList) {
+        return Ok(Journals::Several(sources));
+    }
+    let what = match sources.as_slice() {
+        [JournalSource::Dir(dir)] => format!("the directory {}", dir.display()),
+        several => format!("{} journals", several.len()),
+    };
+    Err(InputError::Invalid(format!(
+        "--journal names {what}, but only rollback and journal list go through several \
+         journals; give this command one journal file (with {} in it, each shard gets its own)",
+        shard::PLACEHOLDER
+    )))
+}
+
+/// Whether `--journal` names a directory: an existing one, or a path that
+/// ends in `/` (a directory that may not exist yet).
+fn names_a_directory(path: &Path) -> bool {
+    path.as_os_str().to_string_lossy().ends_with('/') || path.is_dir()
+}
+
+/// Warns about a create or delete in a pod of an Indexed Job that is not
+/// sharded: every pod of the Job then works on every group.
+fn warn_about_an_unsharded_job(task: &Task, shard: Option<Shard>, job_index: Option<&str>) {
+    if let (Task::Change { .. }, None, Some(index)) = (task, shard, job_index) {
+        log::warn!(
+            "{} is {index:?} but no --shard-count is given, so this pod works on every \
+             group, as every other pod of its Indexed Job does; add --shard-count COUNT \
+             (the Job's completions)",
+            shard::JOB_INDEX_VAR
+        );
+    }
 }
 
 /// The hosts file used when `--hosts` (or `CLUSTER_CLIENT_HOSTS`) is not given.
@@ -240,7 +335,12 @@ pub fn default_journal_path() -> Result<PathBuf, InputError> {
         })
 }
 
-fn change(operation: Operation, args: &Groups, hosts_path: &Path) -> Result<Task, InputError> {
+fn change(
+    operation: Operation,
+    args: &Groups,
+    hosts_path: &Path,
+    shard: Option<Shard>,
+) -> Result<Task, InputError> {
     let mut groups = UniqueGroups::default();
     for raw in &args.groups {
         groups.push(GroupId::new(raw.as_str())?, || {
@@ -282,10 +382,18 @@ fn change(operation: Operation, args: &Groups, hosts_path: &Path) -> Result<Task
             "no groups given; name at least one GROUP or a non-empty --from-file".to_owned(),
         ));
     }
+    // Note: every shard reads and checks the whole list, so a bad or repeated
+    // id stops every shard alike, whichever shard it belongs to.
+    let named = groups.list.len();
+    let mut groups = groups.list;
+    if let Some(shard) = shard {
+        groups.retain(|group| shard.owns(group));
+    }
     Ok(Task::Change {
         operation,
-        list: args.groups.len() > 1 || args.from_file.is_some(),
-        groups: groups.list,
+        list: args.groups.len() > 1 || args.from_file.is_some() || shard.is_some(),
+        groups,
+        shard: shard.map(|shard| Sharded { shard, named }),
         nodes: hosts::read_hosts_file(hosts_path)?,
     })
 }
@@ -320,15 +428,20 @@ mod tests {
     use clap::Parser;
 
     fn config(args: &[&str]) -> Result<Config, String> {
+        config_in_job(args, None)
+    }
+
+    /// As in a pod whose `JOB_COMPLETION_INDEX` is `job_index`.
+    fn config_in_job(args: &[&str], job_index: Option<&str>) -> Result<Config, String> {
         let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
-        Config::from_cli(&cli).map_err(|e| e.to_string())
+        Config::from_cli_in(&cli, job_index).map_err(|e| e.to_string())
     }
 
     #[test]
     fn rollback_needs_no_hosts_file() {
         let config = config(&["cluster-client", "--journal", "j.json", "rollback"]).expect("valid");
         assert!(matches!(config.task, Task::Rollback));
-        assert_eq!(config.journal, PathBuf::from("j.json"));
+        assert_eq!(config.journals, Journals::One(PathBuf::from("j.json")));
         assert_eq!(config.http.configured, None, "the journal names the nodes");
     }
 
@@ -454,5 +567,211 @@ mod tests {
     fn zero_timeout_is_rejected() {
         let err = config(&["cluster-client", "--timeout", "0s", "rollback"]).expect_err("zero");
         assert!(err.contains("--timeout"), "{err}");
+    }
+
+    /// A hosts file and a groups file in a temp directory.
+    struct Bulk {
+        dir: tempfile::TempDir,
+        hosts: String,
+        file: String,
+    }
+
+    impl Bulk {
+        /// A groups file of `groups`, one per line.
+        fn new(groups: &[&str]) -> Self {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let hosts = dir.path().join("hosts.txt");
+            std::fs::write(&hosts, "a:1\n").expect("write hosts");
+            let file = dir.path().join("groups.txt");
+            std::fs::write(&file, groups.join("\n")).expect("write groups");
+            let [hosts, file] = [hosts, file].map(|p| p.to_str().expect("utf8").to_owned());
+            Self { dir, hosts, file }
+        }
+
+        /// The configuration of `cluster-client --hosts <hosts> <args>`.
+        fn config(&self, args: &[&str]) -> Result<Config, String> {
+            let mut all = vec!["cluster-client", "--hosts", &self.hosts];
+            all.extend(args);
+            config(&all)
+        }
+    }
+
+    fn kept(config: &Config) -> (Vec<&str>, bool, Option<Sharded>) {
+        let Task::Change {
+            groups,
+            list,
+            shard,
+            ..
+        } = &config.task
+        else {
+            panic!("not a change: {:?}", config.task);
+        };
+        (groups.iter().map(GroupId::as_str).collect(), *list, *shard)
+    }
+
+    #[test]
+    fn a_shard_keeps_only_the_groups_whose_hash_it_owns() {
+        // Shards of 4 (see src/shard.rs): team-a 2, team-b 3, g1 1, foobar 0, a 0.
+        let bulk = Bulk::new(&["team-a", "team-b", "g1", "foobar"]);
+        let mut seen = Vec::new();
+        for index in 0..4 {
+            let shard = format!("{index}/4");
+            let config = bulk
+                .config(&["create", "a", "--from-file", &bulk.file, "--shard", &shard])
+                .expect("valid");
+            let (groups, list, sharded) = kept(&config);
+            assert!(list, "a sharded run prints an array");
+            let sharded = sharded.expect("sharded");
+            assert_eq!((sharded.shard.index(), sharded.named), (index, 5));
+            seen.push(groups.into_iter().map(str::to_owned).collect::<Vec<_>>());
+        }
+        assert_eq!(
+            seen,
+            [
+                vec!["a", "foobar"],
+                vec!["g1"],
+                vec!["team-a"],
+                vec!["team-b"]
+            ]
+        );
+    }
+
+    #[test]
+    fn a_shard_that_keeps_no_group_is_valid() {
+        let config = Bulk::new(&[])
+            .config(&["delete", "team-a", "--shard", "0/4"])
+            .expect("valid");
+        let (groups, list, _) = kept(&config);
+        assert!(groups.is_empty() && list);
+    }
+
+    #[test]
+    fn every_shard_checks_the_whole_list() {
+        // `team-b` is shard 3's, and its repeat still stops shard 0.
+        let bulk = Bulk::new(&["foobar", "team-b", "team-b"]);
+        let err = bulk
+            .config(&["create", "--from-file", &bulk.file, "--shard", "0/4"])
+            .expect_err("repeated");
+        assert!(err.contains("listed twice"), "{err}");
+    }
+
+    #[test]
+    fn an_indexed_job_pod_takes_its_index_from_the_job() {
+        let bulk = Bulk::new(&["team-a", "team-b", "g1", "foobar"]);
+        let args = [
+            "cluster-client",
+            "--hosts",
+            &bulk.hosts,
+            "create",
+            "--from-file",
+            &bulk.file,
+            "--shard-count",
+            "4",
+            "--journal",
+            "/v/bulk/journal-{shard}.json",
+        ];
+        let config = config_in_job(&args, Some("2")).expect("valid");
+        assert_eq!(kept(&config).0, ["team-a"]);
+        assert_eq!(
+            config.journals,
+            Journals::One(PathBuf::from("/v/bulk/journal-2.json"))
+        );
+        let err = config_in_job(&args, None).expect_err("no index");
+        assert!(err.contains("JOB_COMPLETION_INDEX"), "{err}");
+        let err = config_in_job(&args, Some("4")).expect_err("bad index");
+        assert!(err.contains("JOB_COMPLETION_INDEX \"4\""), "{err}");
+    }
+
+    #[test]
+    fn status_is_not_filtered_by_the_shard_but_its_journal_is_the_shards() {
+        let config = Bulk::new(&[])
+            .config(&[
+                "status",
+                "team-a",
+                "--shard",
+                "0/4",
+                "--journal",
+                "j-{shard}.json",
+            ])
+            .expect("valid");
+        assert!(matches!(&config.task, Task::Status { group, .. } if group.as_str() == "team-a"));
+        assert_eq!(config.journals, Journals::One(PathBuf::from("j-0.json")));
+    }
+
+    #[test]
+    fn a_shard_placeholder_without_a_shard_is_named() {
+        for command in ["rollback", "list"] {
+            let mut args = vec!["cluster-client", "--journal", "/v/journal-{shard}.json"];
+            if command == "list" {
+                args.push("journal");
+            }
+            args.push(command);
+            let err = config(&args).expect_err("no shard");
+            assert!(
+                err.contains("/v/journal-{shard}.json contains the {shard} placeholder"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn rollback_and_journal_list_take_several_journals_and_directories() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let existing = dir.path().to_str().expect("utf8");
+        for command in [&["rollback"][..], &["journal", "list"]] {
+            let mut args = vec![
+                "cluster-client",
+                "--journal",
+                "a.json",
+                "--journal",
+                "missing/",
+            ];
+            args.extend(command);
+            let several = config(&args).expect("valid");
+            assert_eq!(
+                several.journals,
+                Journals::Several(vec![
+                    JournalSource::File(PathBuf::from("a.json")),
+                    JournalSource::Dir(PathBuf::from("missing/")),
+                ])
+            );
+            let mut args = vec!["cluster-client", "--journal", existing];
+            args.extend(command);
+            let directory = config(&args).expect("valid");
+            assert_eq!(
+                directory.journals,
+                Journals::Several(vec![JournalSource::Dir(dir.path().to_owned())]),
+                "one directory is still several journals"
+            );
+        }
+    }
+
+    #[test]
+    fn other_commands_take_one_journal_file() {
+        let bulk = Bulk::new(&[]);
+        let existing = bulk.dir.path().to_str().expect("utf8");
+        for (journals, named) in [
+            (&["a.json", "b.json"][..], "--journal names 2 journals"),
+            (&[existing], "--journal names the directory"),
+            (&["d/"], "--journal names the directory d/"),
+        ] {
+            for command in [
+                &["create", "g"][..],
+                &["delete", "g"],
+                &["status", "g"],
+                &["journal", "forget", "g"],
+            ] {
+                let mut args = Vec::new();
+                for journal in journals {
+                    args.extend(["--journal", journal]);
+                }
+                args.extend(command);
+                let err = bulk.config(&args).expect_err("several");
+                assert!(
+                    err.contains(named) && err.contains("only rollback and journal list"),
+                    "{command:?}: {err}"
+                );
+            }
+        }
     }
 }

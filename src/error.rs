@@ -8,6 +8,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub use crate::journal::JournalError;
+pub use crate::shard::ShardError;
 pub use crate::transport::SetupError;
 
 /// Bad input found before anything is sent to any node.
@@ -94,6 +95,10 @@ pub enum InputError {
         /// How to fix it (a `chmod 600`, say).
         fix: String,
     },
+
+    /// A bad shard, shard count, Job index or `{shard}` placeholder.
+    #[error(transparent)]
+    Shard(#[from] ShardError),
 
     /// A value that is valid on its own but not in this combination.
     #[error("{0}")]

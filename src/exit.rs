@@ -1,5 +1,6 @@
 //! The exit-status table: the one place outcomes become process exit codes.
 
+use crate::journals::{Visit, Visited};
 use cluster_client::engine::{OperationReport, Outcome, ReplayReport, StatusReport};
 
 /// The process exit status. The README and `--help` document this table.
@@ -14,7 +15,8 @@ pub enum ExitStatus {
     Failed,
     /// 3: repairs are pending in the journal: an operation could not undo
     /// all its changes yet, it was refused because its group has pending
-    /// repairs, or `rollback` left repairs pending.
+    /// repairs, or `rollback` left repairs pending (over several journals,
+    /// also one it did not replay; see [`ExitStatus::of_journals`]).
     RepairsPending,
     /// 2: bad input or a local problem (usage, hosts file, group id, an
     /// unreadable or unwritable journal), or interrupted (SIGINT/SIGTERM)
@@ -35,7 +37,9 @@ Exit status:
      any change was sent; journal forget: no pending repair matched
   3  repairs pending in the journal: undos that could not be applied yet, an
      operation refused because its group has pending repairs, a rollback
-     that left repairs pending, or journal list found repairs pending";
+     that left repairs pending, or journal list found repairs pending; over
+     several journals also one that another run holds, or one that could not
+     be read once repairs were sent";
 
 impl ExitStatus {
     /// The numeric code.
@@ -111,6 +115,29 @@ impl ExitStatus {
     }
 }
 
+impl ExitStatus {
+    /// The status of `rollback` or `journal list` over several journals:
+    /// the worst of them. A journal that was opened counts as on its own
+    /// (0 when nothing is left pending, 3 when something is). One that
+    /// another run holds is 3: it may hold repairs, which that run replays.
+    /// One that could not be opened, or was not reached after a signal, is
+    /// 2 when this process sent no change at all (`changes_sent` false),
+    /// and 3 otherwise: repairs were sent, so 2 would claim too much. No
+    /// journal at all is done.
+    pub fn of_journals(visited: &[Visited], changes_sent: bool) -> Self {
+        visited
+            .iter()
+            .map(|one| match &one.visit {
+                Visit::Opened(report) => Self::of_replay(report),
+                Visit::Busy(_) => Self::RepairsPending,
+                Visit::Refused(_) | Visit::Interrupted if changes_sent => Self::RepairsPending,
+                Visit::Refused(_) | Visit::Interrupted => Self::BadInput,
+            })
+            .max()
+            .unwrap_or(Self::Done)
+    }
+}
+
 impl From<ExitStatus> for std::process::ExitCode {
     fn from(status: ExitStatus) -> Self {
         Self::from(status.code())
@@ -153,6 +180,70 @@ mod tests {
                 true
             ),
             ExitStatus::RepairsPending
+        );
+    }
+
+    #[test]
+    fn several_journals_give_the_worst_status_without_claiming_too_much() {
+        use cluster_client::error::JournalError;
+        use std::path::PathBuf;
+        let visited = |visit| Visited {
+            path: PathBuf::from("j.json"),
+            visit,
+        };
+        let clean = || visited(Visit::Opened(ReplayReport::default()));
+        let pending = || {
+            let mut report = ReplayReport::default();
+            report.pending.push(cluster_client::journal::Entry {
+                group: GroupId::new("g").expect("group"),
+                host: cluster_client::Node::parse("a:1").expect("node"),
+                action: cluster_client::Repair::Delete,
+                operation: Operation::Create,
+                batch: "1@1".to_owned(),
+                recorded_at: 1,
+                failed_replays: 1,
+                last_error: None,
+            });
+            visited(Visit::Opened(report))
+        };
+        let busy = || {
+            visited(Visit::Busy(JournalError::Busy {
+                path: PathBuf::from("j.json"),
+            }))
+        };
+        let refused = || {
+            visited(Visit::Refused(JournalError::Corrupt {
+                path: PathBuf::from("j.json"),
+                reason: "x".to_owned(),
+            }))
+        };
+        assert_eq!(ExitStatus::of_journals(&[], false), ExitStatus::Done);
+        assert_eq!(
+            ExitStatus::of_journals(&[clean(), clean()], true),
+            ExitStatus::Done
+        );
+        assert_eq!(
+            ExitStatus::of_journals(&[clean(), pending()], true),
+            ExitStatus::RepairsPending
+        );
+        assert_eq!(
+            ExitStatus::of_journals(&[clean(), busy()], false),
+            ExitStatus::RepairsPending,
+            "a busy journal is not a local problem"
+        );
+        assert_eq!(
+            ExitStatus::of_journals(&[clean(), refused()], false),
+            ExitStatus::BadInput,
+            "nothing was sent"
+        );
+        assert_eq!(
+            ExitStatus::of_journals(&[refused(), clean()], true),
+            ExitStatus::RepairsPending,
+            "repairs were sent, so not 2"
+        );
+        assert_eq!(
+            ExitStatus::of_journals(&[visited(Visit::Interrupted)], false),
+            ExitStatus::BadInput
         );
     }
 

@@ -112,6 +112,20 @@ pub enum JournalError {
         cause: io::Error,
     },
 
+    /// Another run holds the lock, and the caller asked not to wait
+    /// ([`Journal::open_unless_busy`]). Nothing was read or sent.
+    #[error(
+        "journal {} is in use: another cluster-client run holds {}, so it was skipped \
+         rather than waited for; a create, delete, status or rollback that holds it replays \
+         it first, and the next rollback tries again",
+        path.display(),
+        lock_path(path).display()
+    )]
+    Busy {
+        /// The journal file.
+        path: PathBuf,
+    },
+
     /// A signal arrived while waiting for another run to release the lock.
     #[error(
         "interrupted while waiting for another cluster-client run to release {}; \
@@ -301,6 +315,17 @@ impl Journal {
     /// current user, is writable by group or others, or (lock and journal)
     /// is a symbolic link.
     pub fn open(path: &Path, cancel: &Cancel) -> Result<Self, JournalError> {
+        Self::open_locking(path, cancel, true)
+    }
+
+    /// [`Journal::open`], but never waiting for the lock: while another run
+    /// holds it, [`JournalError::Busy`]. For a command that goes through
+    /// several journals and must not stall behind one that a long run holds.
+    pub fn open_unless_busy(path: &Path, cancel: &Cancel) -> Result<Self, JournalError> {
+        Self::open_locking(path, cancel, false)
+    }
+
+    fn open_locking(path: &Path, cancel: &Cancel, wait: bool) -> Result<Self, JournalError> {
         let dir = parent_dir(path);
         create_private_dir(dir).map_err(|source| JournalError::Write {
             path: path.to_owned(),
@@ -308,7 +333,14 @@ impl Journal {
         })?;
         check_dir(dir)?;
         let lock_path = lock_path(path);
-        let lock = acquire_lock(&lock_path, cancel)?;
+        let lock = match acquire_lock(&lock_path, cancel, wait)? {
+            Some(lock) => lock,
+            None => {
+                return Err(JournalError::Busy {
+                    path: path.to_owned(),
+                });
+            }
+        };
         remove_stale_temp_files(path);
         let (entries, version) = load(path)?;
         cancel.set_pending(entries.len());
@@ -677,14 +709,20 @@ fn open_lock_file(lock_path: &Path) -> Result<File, JournalError> {
     Ok(file)
 }
 
-fn acquire_lock(lock_path: &Path, cancel: &Cancel) -> Result<File, JournalError> {
+/// The locked lock file; `None` when another run holds it and `wait` is false.
+fn acquire_lock(
+    lock_path: &Path,
+    cancel: &Cancel,
+    wait: bool,
+) -> Result<Option<File>, JournalError> {
     let lock_error = |source| JournalError::Lock {
         path: lock_path.to_owned(),
         cause: source,
     };
     let file = open_lock_file(lock_path)?;
     match file.try_lock() {
-        Ok(()) => return Ok(file),
+        Ok(()) => return Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) if !wait => return Ok(None),
         Err(fs::TryLockError::WouldBlock) => {}
         Err(fs::TryLockError::Error(e)) => return Err(lock_error(e)),
     }
@@ -709,7 +747,7 @@ fn acquire_lock(lock_path: &Path, cancel: &Cancel) -> Result<File, JournalError>
         pause = (pause * 2).min(LOCK_POLL_MAX);
     }
     log::info!("lock {} acquired", lock_path.display());
-    Ok(file)
+    Ok(Some(file))
 }
 
 /// The entries and the format version they were stored in.
@@ -1172,6 +1210,29 @@ mod tests {
             1
         );
         waiter.join().expect("waiter");
+    }
+
+    #[test]
+    fn open_unless_busy_does_not_wait_for_a_lock_another_run_holds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.json");
+        let mut first = Journal::open(&path, &Cancel::new()).expect("open");
+        first
+            .update(|entries| entries.push(entry("g", "a:1")))
+            .expect("update");
+        let err = Journal::open_unless_busy(&path, &Cancel::new()).expect_err("busy");
+        assert!(
+            matches!(&err, JournalError::Busy { path: p } if p == &path),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("is in use") && text.contains("journal.json.lock"),
+            "{text}"
+        );
+        drop(first);
+        let second = Journal::open_unless_busy(&path, &Cancel::new()).expect("free again");
+        assert_eq!(second.entries().len(), 1);
     }
 
     #[test]

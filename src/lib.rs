@@ -33,6 +33,7 @@ pub mod hosts;
 pub mod journal;
 pub mod retry;
 pub mod secret;
+pub mod shard;
 /// A simulated cluster behind [`Transport`], for the engine's tests and the
 /// binary's hostile-world campaigns; built only for tests (feature `sim`).
 #[cfg(any(test, feature = "sim"))]

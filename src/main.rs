@@ -12,6 +12,7 @@ mod config;
 #[cfg(test)]
 mod exhaustive;
 mod exit;
+mod journals;
 mod logging;
 #[cfg(test)]
 mod manifests;

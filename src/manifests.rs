@@ -115,9 +115,9 @@ fn every_manifest_argument_list_parses_with_the_real_cli() {
             checked += 1;
         }
     }
-    // The create/delete Job and the rollback CronJob at least.
+    // The create/delete Job, the bulk Indexed Job and both rollback CronJobs at least.
     assert!(
-        checked >= 2,
+        checked >= 4,
         "found only {checked} argument lists in kubernetes/"
     );
 }
@@ -236,8 +236,9 @@ fn the_job_and_the_cronjob_take_the_same_credentials_from_one_component() {
             "{patch} must target {kind}"
         );
     }
-    // Both renderings include the release component: kubernetes/ and kubernetes/job/.
-    for dir in ["kubernetes", "kubernetes/job"] {
+    // Every rendering includes the release component: kubernetes/, kubernetes/job/ and the
+    // bulk variant's two.
+    for dir in RENDERED {
         let text = std::fs::read_to_string(root().join(dir).join("kustomization.yaml"))
             .expect("kustomization");
         assert!(
@@ -312,7 +313,11 @@ fn rendered_manifests_carry_the_token_secret_in_both_the_job_and_the_cronjob() {
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
     };
-    let (Some(all), Some(job)) = (render("kubernetes"), render("kubernetes/job")) else {
+    let Some(rendered) = RENDERED
+        .iter()
+        .map(|dir| render(dir))
+        .collect::<Option<Vec<_>>>()
+    else {
         #[allow(clippy::print_stderr)]
         {
             eprintln!("skipping the rendered check: no kubectl with kustomize on PATH");
@@ -320,7 +325,7 @@ fn rendered_manifests_carry_the_token_secret_in_both_the_job_and_the_cronjob() {
         return;
     };
     let mut kinds = Vec::new();
-    for doc in all.split("\n---\n").chain(job.split("\n---\n")) {
+    for doc in rendered.iter().flat_map(|text| text.split("\n---\n")) {
         let Some(kind) = doc
             .lines()
             .find_map(|l| l.strip_prefix("kind: "))
@@ -340,15 +345,21 @@ fn rendered_manifests_carry_the_token_secret_in_both_the_job_and_the_cronjob() {
         kinds.push(kind.to_owned());
     }
     kinds.sort();
-    assert_eq!(kinds, ["CronJob", "Job"]);
+    assert_eq!(kinds, ["CronJob", "CronJob", "Job", "Job"]);
 }
+
+/// The kustomizations people render or apply: the base, the one-shot Job, the bulk
+/// variant's volume and CronJob, and its Indexed Job.
+const RENDERED: [&str; 4] = [
+    "kubernetes",
+    "kubernetes/job",
+    "kubernetes/bulk",
+    "kubernetes/bulk/job",
+];
 
 #[test]
 fn the_job_and_the_cronjob_log_json_for_the_log_collector() {
-    for file in [
-        "kubernetes/job/group-job.yaml",
-        "kubernetes/rollback-cronjob.yaml",
-    ] {
+    for file in WORKLOADS {
         let text = std::fs::read_to_string(root().join(file)).expect("manifest");
         let format = flag_value(&text, "CLUSTER_CLIENT_LOG_FORMAT");
         let cli = parse(&["--log-format".to_owned(), format, "rollback".to_owned()])
@@ -359,4 +370,269 @@ fn the_job_and_the_cronjob_log_json_for_the_log_collector() {
             "{file}"
         );
     }
+}
+
+/// Every Job and CronJob: the one-shot Job, the rollback CronJob, and the bulk variant's.
+const WORKLOADS: [&str; 4] = [
+    "kubernetes/job/group-job.yaml",
+    "kubernetes/rollback-cronjob.yaml",
+    "kubernetes/bulk/job/bulk-job.yaml",
+    "kubernetes/bulk/rollback-cronjob.yaml",
+];
+
+fn read(file: &str) -> String {
+    std::fs::read_to_string(root().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// The value of the first `key:` line (comments skipped), e.g. `completions: 4` gives `4`.
+fn scalar(text: &str, key: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| line.strip_prefix(&format!("{key}:")))
+        .map(|value| value.trim().trim_matches('"').to_owned())
+        .unwrap_or_else(|| panic!("no {key}:"))
+}
+
+/// The one argument list of a manifest, parsed with the real CLI.
+fn the_cli(file: &str) -> (Vec<String>, Cli) {
+    let text = read(file);
+    let lists = arg_lists(Path::new(file), &text);
+    let [args] = lists.as_slice() else {
+        panic!("{file}: expected one argument list, found {lists:?}");
+    };
+    let cli = parse(args).unwrap_or_else(|e| panic!("{file}: {e}"));
+    (args.clone(), cli)
+}
+
+#[test]
+fn the_indexed_job_runs_one_shard_per_index_each_with_its_own_journal() {
+    use cluster_client::shard::{self, Shard};
+    let file = "kubernetes/bulk/job/bulk-job.yaml";
+    let text = read(file);
+    let (_, cli) = the_cli(file);
+    let count = cli
+        .options
+        .shard_count
+        .expect("the Indexed Job's args give --shard-count");
+    assert_eq!(scalar(&text, "completionMode"), "Indexed");
+    for key in ["completions", "parallelism"] {
+        assert_eq!(
+            scalar(&text, key),
+            count.to_string(),
+            "{file}: {key} must equal --shard-count"
+        );
+    }
+    let [journal] = cli.options.journal.as_slice() else {
+        panic!("{file}: one --journal");
+    };
+    assert!(
+        shard::has_placeholder(journal),
+        "{file}: {journal:?} has no {{shard}}"
+    );
+    // Each index Kubernetes gives a pod is one shard with its own journal, in one directory.
+    let mut journals = std::collections::BTreeSet::new();
+    for index in 0..count {
+        let shard = Shard::resolve(cli.options.shard, Some(count), Some(&index.to_string()))
+            .expect("a valid index")
+            .expect("a shard");
+        assert_eq!(shard.index(), index);
+        let path = shard.fill(journal).expect("fill");
+        assert_eq!(path.parent(), journal.parent());
+        journals.insert(path);
+    }
+    assert_eq!(journals.len(), count as usize, "shards share a journal");
+    let past = count.to_string();
+    assert!(
+        Shard::resolve(None, Some(count), Some(&past)).is_err(),
+        "an index past --shard-count is refused"
+    );
+
+    // The bulk CronJob replays that directory, as a directory, on the same claim.
+    let cron_file = "kubernetes/bulk/rollback-cronjob.yaml";
+    let (_, cron) = the_cli(cron_file);
+    let config = crate::config::Config::from_cli_in(&cron, None).expect("the CronJob's config");
+    let directory = journal.parent().expect("journal directory").to_owned();
+    assert!(matches!(config.task, crate::config::Task::Rollback));
+    assert_eq!(
+        config.journals,
+        crate::config::Journals::Several(vec![crate::config::JournalSource::Dir(PathBuf::from(
+            format!("{}/", directory.display())
+        ))])
+    );
+    let pvc = read("kubernetes/bulk/journals-pvc.yaml");
+    let claim = scalar(&pvc, "name");
+    assert!(
+        pvc.contains("- ReadWriteMany"),
+        "the shards' pods share the volume"
+    );
+    for manifest in [&text, &read(cron_file)] {
+        assert_eq!(scalar(manifest, "claimName"), claim);
+    }
+    let bulk = read("kubernetes/bulk/kustomization.yaml");
+    for needed in [
+        "- journals-pvc.yaml",
+        "- rollback-cronjob.yaml",
+        "- ../release",
+    ] {
+        assert!(
+            bulk.contains(needed),
+            "kubernetes/bulk/kustomization.yaml lacks {needed}"
+        );
+    }
+}
+
+#[test]
+fn the_indexed_job_reads_the_groups_file_of_its_configmap() {
+    let file = "kubernetes/bulk/job/bulk-job.yaml";
+    let text = read(file);
+    let (args, cli) = the_cli(file);
+    let crate::cli::Command::Create(groups) = &cli.command else {
+        panic!("{file}: not a create");
+    };
+    let from_file = groups.from_file.as_deref().expect("--from-file");
+    let (mount, name) = (
+        from_file.parent().expect("mount").to_str().expect("utf-8"),
+        from_file
+            .file_name()
+            .expect("name")
+            .to_str()
+            .expect("utf-8"),
+    );
+    assert!(
+        text.contains(&format!("mountPath: {mount}")),
+        "{file} does not mount {mount}"
+    );
+    assert!(text.contains("name: cluster-client-bulk-groups"));
+    let kustomization = read("kubernetes/bulk/job/kustomization.yaml");
+    for needed in [
+        "- bulk-job.yaml".to_owned(),
+        "- name: cluster-client-bulk-groups".to_owned(),
+        format!("- {name}"),
+        "- ../../release".to_owned(),
+    ] {
+        assert!(
+            kustomization.contains(&needed),
+            "kubernetes/bulk/job/kustomization.yaml lacks {needed}"
+        );
+    }
+    // The example list is one cluster-client reads, in every shard (checked as shard 0 with a
+    // local hosts file and journal).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hosts = dir.path().join("hosts.txt");
+    std::fs::write(&hosts, "node1:8080\n").expect("hosts");
+    let groups_file = root().join("kubernetes/bulk/job").join(name);
+    let local: Vec<String> = args
+        .iter()
+        .enumerate()
+        .map(
+            |(i, arg)| match i.checked_sub(1).map(|before| args[before].as_str()) {
+                Some("--from-file") => groups_file.display().to_string(),
+                Some("--journal") => dir.path().join("j-{shard}.json").display().to_string(),
+                _ => arg.clone(),
+            },
+        )
+        .chain(["--hosts".to_owned(), hosts.display().to_string()])
+        .collect();
+    let cli = parse(&local).expect("parses");
+    let config = crate::config::Config::from_cli_in(&cli, Some("0")).expect("a valid list");
+    let crate::config::Task::Change { shard, .. } = config.task else {
+        panic!("not a change");
+    };
+    assert!(
+        shard.expect("sharded").named > 1,
+        "the example list names several groups"
+    );
+}
+
+/// The lines that harden a pod, comments left out: the security contexts (pod and
+/// container), the service account and its token, the image, and the grace period.
+fn hardening(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect();
+    let mut kept = Vec::new();
+    let mut block: Option<usize> = None;
+    for line in lines {
+        let indent = line.len() - line.trim_start().len();
+        let trimmed = line.trim();
+        if let Some(start) = block {
+            if indent > start {
+                kept.push(trimmed.to_owned());
+                continue;
+            }
+            block = None;
+        }
+        if trimmed == "securityContext:" {
+            block = Some(indent);
+            kept.push(trimmed.to_owned());
+        } else if [
+            "restartPolicy:",
+            "serviceAccountName:",
+            "automountServiceAccountToken:",
+            "enableServiceLinks:",
+            "terminationGracePeriodSeconds:",
+            "image:",
+            "imagePullPolicy:",
+            "podReplacementPolicy:",
+        ]
+        .iter()
+        .any(|key| trimmed.starts_with(key))
+        {
+            kept.push(trimmed.to_owned());
+        }
+    }
+    kept
+}
+
+#[test]
+fn the_bulk_workloads_are_hardened_like_the_others() {
+    for (theirs, ours) in [
+        (
+            "kubernetes/job/group-job.yaml",
+            "kubernetes/bulk/job/bulk-job.yaml",
+        ),
+        (
+            "kubernetes/rollback-cronjob.yaml",
+            "kubernetes/bulk/rollback-cronjob.yaml",
+        ),
+    ] {
+        let expected = hardening(&read(theirs));
+        assert!(expected.len() > 15, "{theirs}: read only {expected:?}");
+        assert_eq!(
+            hardening(&read(ours)),
+            expected,
+            "{ours} differs from {theirs}"
+        );
+    }
+}
+
+/// The lines of a kustomization, without comments, blank lines and the `resources:` entry
+/// (its relative path depends on where the overlay sits).
+fn overlay_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|line| line.split(" #").next().unwrap_or(line).trim_end())
+        .filter(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
+        .filter(|line| !line.contains("kubernetes/bulk/job"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_documented_bulk_run_overlay_is_the_one_ci_renders() {
+    let docs = read("docs/kubernetes.md");
+    let start = docs
+        .find("# runs/tenants-2026-12/kustomization.yaml")
+        .expect("docs/kubernetes.md shows the bulk-run overlay");
+    let documented = &docs[start..start + docs[start..].find("```").expect("end of block")];
+    let script = read(".ci/packaging.sh");
+    let start = script
+        .find("<<YAML\n")
+        .expect(".ci/packaging.sh writes the overlay")
+        + "<<YAML\n".len();
+    let rendered = &script[start..start + script[start..].find("\nYAML").expect("end")];
+    let documented = overlay_lines(documented);
+    assert!(documented.len() > 10, "{documented:?}");
+    assert_eq!(documented, overlay_lines(rendered));
 }

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::config::Sharded;
+use crate::journals::{Visit, Visited};
 use crate::wire;
 use cluster_client::engine::{
     NodeError, NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport,
@@ -41,18 +43,33 @@ impl OutputFormat {
 
 /// Prints the results of a create or delete: one report per group.
 /// The JSON shape follows the command's form, never the count: `list` (the
-/// command named several groups or used `--from-file`) prints an array,
-/// even of one; a single positional group prints an object.
+/// command named several groups, used `--from-file` or a shard) prints an
+/// array, even of one or none; a single positional group prints an object.
+/// With a `shard`, people first read which shard it is and how many of the
+/// groups named it kept.
 pub fn operations(
     out: &mut dyn Write,
     format: OutputFormat,
     reports: &[OperationReport],
     list: bool,
+    shard: Option<&Sharded>,
     journal: &Path,
 ) -> io::Result<()> {
     let wire = || reports.iter().map(wire::Operation::new);
     match (format, reports) {
         (OutputFormat::Human, reports) => {
+            if let Some(Sharded { shard, named }) = shard {
+                let nothing = if reports.is_empty() {
+                    "; nothing to do"
+                } else {
+                    ""
+                };
+                writeln!(
+                    out,
+                    "shard {shard}: {} of {named} groups are this shard's{nothing}",
+                    reports.len()
+                )?;
+            }
             for report in reports {
                 operation_human(out, report, journal)?;
             }
@@ -130,12 +147,70 @@ pub fn replay(out: &mut dyn Write, format: OutputFormat, report: &ReplayReport) 
     if format != OutputFormat::Human {
         return json(out, format, &wire::Rollback::new(report));
     }
+    replay_human(out, "rollback", report)
+}
+
+/// Prints the result of `rollback` over several journals: a summary line,
+/// then each journal's repairs, or why it was not replayed. JSON is
+/// [`wire::Rollbacks`].
+pub fn replays(out: &mut dyn Write, format: OutputFormat, visited: &[Visited]) -> io::Result<()> {
+    if format != OutputFormat::Human {
+        return json(out, format, &wire::Rollbacks::new(visited));
+    }
+    let count = |pick: fn(&ReplayReport) -> usize| -> usize {
+        visited.iter().filter_map(Visited::report).map(pick).sum()
+    };
+    writeln!(
+        out,
+        "rollback: {} journal(s), {} repaired, {} still pending{}",
+        visited.len(),
+        count(|r| r.repaired.len()),
+        count(|r| r.pending.len()),
+        not_opened_count(visited, "replayed")
+    )?;
+    for one in visited {
+        let title = format!("journal {}", shown_path(&one.path));
+        match one.report() {
+            Some(report) => replay_human(out, &title, report)?,
+            None => not_opened(out, &title, one, "replayed")?,
+        }
+    }
+    Ok(())
+}
+
+/// ", 2 journal(s) not replayed", or nothing when every one was opened.
+fn not_opened_count(visited: &[Visited], verb: &str) -> String {
+    match visited.iter().filter(|one| one.report().is_none()).count() {
+        0 => String::new(),
+        n => format!(", {n} journal(s) not {verb}"),
+    }
+}
+
+/// The line of a journal that was not opened, and why.
+fn not_opened(out: &mut dyn Write, title: &str, one: &Visited, verb: &str) -> io::Result<()> {
+    let why = match &one.visit {
+        Visit::Busy(_) => "another cluster-client run holds its lock, and replays it first; \
+                           the next rollback tries again"
+            .to_owned(),
+        Visit::Refused(error) => escape(&error.to_string()).into_owned(),
+        Visit::Interrupted | Visit::Opened(_) => "interrupted before it was reached".to_owned(),
+    };
+    writeln!(out, "{title}: NOT {}: {why}", verb.to_uppercase())
+}
+
+/// A path as people see it, escaped.
+fn shown_path(path: &Path) -> String {
+    escape(&path.display().to_string()).into_owned()
+}
+
+/// `title: N repaired, M still pending` and one line per repair.
+fn replay_human(out: &mut dyn Write, title: &str, report: &ReplayReport) -> io::Result<()> {
     if report.repaired.is_empty() && report.pending.is_empty() {
-        return writeln!(out, "rollback: nothing pending");
+        return writeln!(out, "{title}: nothing pending");
     }
     writeln!(
         out,
-        "rollback: {} repaired, {} still pending",
+        "{title}: {} repaired, {} still pending",
         report.repaired.len(),
         report.pending.len()
     )?;
@@ -162,12 +237,45 @@ pub fn journal_list(
     if format != OutputFormat::Human {
         return json(out, format, &wire::JournalList { pending });
     }
-    let path = escape(&journal.display().to_string()).into_owned();
+    let path = shown_path(journal);
     if pending.is_empty() {
         return writeln!(out, "journal {path}: nothing pending");
     }
     writeln!(out, "journal {path}: {} pending repair(s)", pending.len())?;
     pending_table(out, &pending)
+}
+
+/// Prints `journal list` over several journals: a summary line, then each
+/// journal's table, or why it was not read. JSON is [`wire::JournalLists`].
+pub fn journal_lists(
+    out: &mut dyn Write,
+    format: OutputFormat,
+    visited: &[Visited],
+) -> io::Result<()> {
+    if format != OutputFormat::Human {
+        return json(out, format, &wire::JournalLists::new(visited));
+    }
+    let pending: usize = visited
+        .iter()
+        .filter_map(Visited::report)
+        .map(|report| report.pending.len())
+        .sum();
+    writeln!(
+        out,
+        "journal list: {} journal(s), {pending} pending repair(s){}",
+        visited.len(),
+        not_opened_count(visited, "read")
+    )?;
+    for one in visited {
+        match one.report() {
+            Some(report) => journal_list(out, format, &report.pending, &one.path)?,
+            None => {
+                let title = format!("journal {}", shown_path(&one.path));
+                not_opened(out, &title, one, "read")?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Prints `journal forget`: the repairs removed. JSON is `{"forgotten":
@@ -283,7 +391,7 @@ fn headline(report: &OperationReport, journal: &Path) -> String {
         hosts.dedup();
         escape(&hosts.join(", ")).into_owned()
     };
-    let journal = escape(&journal.display().to_string()).into_owned();
+    let journal = shown_path(journal);
     let undid_something = report
         .nodes
         .iter()

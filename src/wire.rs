@@ -5,8 +5,11 @@
 //! changing them. No run ids, pids or other internals appear, and every
 //! time is RFC 3339 UTC.
 
+use std::path::Path;
+
 use serde::Serialize;
 
+use crate::journals::{Visit, Visited};
 use cluster_client::engine::{
     NodeReport, NodeResult, NodeState, NodeStatus, OperationReport, Outcome, ReplayReport,
     StatusReport,
@@ -62,6 +65,9 @@ pub struct Pending<'a> {
     pub failed_replays: u32,
     /// Why the last attempt failed; `null` before any failure.
     pub last_error: Option<&'a str>,
+    /// The journal that holds it, in the documents of several journals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal: Option<String>,
 }
 
 /// The result of `status` (`schemas/status.schema.json`).
@@ -98,6 +104,51 @@ pub struct Rollback<'a> {
     /// Repairs still pending.
     pub pending: Vec<Pending<'a>>,
     /// Why the journal could not be rewritten, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_error: Option<&'a str>,
+}
+
+/// The result of `rollback` over several journals
+/// (`schemas/rollback.schema.json`): every journal's repairs, each naming
+/// its journal, and one line per journal.
+#[derive(Debug, Serialize)]
+pub struct Rollbacks<'a> {
+    /// Repairs applied, in every journal.
+    pub repaired: Vec<Pending<'a>>,
+    /// Repairs still pending, in every journal that was opened.
+    pub pending: Vec<Pending<'a>>,
+    /// One line per journal, in the order they were gone through.
+    pub journals: Vec<JournalLine<'a>>,
+}
+
+/// The result of `journal list` over several journals
+/// (`schemas/journal-list.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct JournalLists<'a> {
+    /// Every pending repair of every journal that was read, each naming its journal.
+    pub pending: Vec<Pending<'a>>,
+    /// One line per journal, in the order they were read.
+    pub journals: Vec<JournalLine<'a>>,
+}
+
+/// What became of one of several journals.
+#[derive(Debug, Serialize)]
+pub struct JournalLine<'a> {
+    /// The journal file.
+    pub journal: String,
+    /// `replayed` (rollback) or `read` (journal list); `busy` (another run
+    /// holds it), `refused` (it could not be opened, see `error`) or
+    /// `interrupted` (a signal came first).
+    pub state: &'static str,
+    /// Repairs applied (rollback only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repaired: Option<usize>,
+    /// Repairs it still holds; 0 when it was not opened.
+    pub pending: usize,
+    /// Why it was not opened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Why it could not be rewritten after its replay, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journal_error: Option<&'a str>,
 }
@@ -152,6 +203,83 @@ impl<'a> Pending<'a> {
             since: journal::rfc3339(entry.recorded_at),
             failed_replays: entry.failed_replays,
             last_error: entry.last_error.as_deref(),
+            journal: None,
+        }
+    }
+
+    /// The wire form of an entry of the journal `path`, naming it.
+    fn in_journal(entry: &'a Entry, path: &Path) -> Self {
+        Self {
+            journal: Some(path.display().to_string()),
+            ..Self::new(entry)
+        }
+    }
+}
+
+/// The entries `pick` chooses from the report of every journal that was
+/// opened, each naming its journal.
+fn in_journals<'a>(
+    visited: &'a [Visited],
+    pick: fn(&ReplayReport) -> &[Entry],
+) -> Vec<Pending<'a>> {
+    visited
+        .iter()
+        .filter_map(|one| one.report().map(|report| (one, report)))
+        .flat_map(|(one, report)| {
+            pick(report)
+                .iter()
+                .map(|entry| Pending::in_journal(entry, &one.path))
+        })
+        .collect()
+}
+
+impl<'a> Rollbacks<'a> {
+    /// The wire form of a rollback over several journals.
+    pub fn new(visited: &'a [Visited]) -> Self {
+        Self {
+            repaired: in_journals(visited, |report| &report.repaired),
+            pending: in_journals(visited, |report| &report.pending),
+            journals: visited
+                .iter()
+                .map(|one| JournalLine::new(one, "replayed"))
+                .collect(),
+        }
+    }
+}
+
+impl<'a> JournalLists<'a> {
+    /// The wire form of `journal list` over several journals.
+    pub fn new(visited: &'a [Visited]) -> Self {
+        Self {
+            pending: in_journals(visited, |report| &report.pending),
+            journals: visited
+                .iter()
+                .map(|one| JournalLine {
+                    repaired: None,
+                    ..JournalLine::new(one, "read")
+                })
+                .collect(),
+        }
+    }
+}
+
+impl<'a> JournalLine<'a> {
+    /// The line of `one`; `opened` is the state of a journal that was.
+    fn new(one: &'a Visited, opened: &'static str) -> Self {
+        let (state, error) = match &one.visit {
+            Visit::Opened(_) => (opened, None),
+            Visit::Busy(error) => ("busy", Some(error.to_string())),
+            Visit::Refused(error) => ("refused", Some(error.to_string())),
+            Visit::Interrupted => ("interrupted", None),
+        };
+        let report = one.report();
+        Self {
+            journal: one.path.display().to_string(),
+            state,
+            repaired: Some(report.map_or(0, |r| r.repaired.len())),
+            pending: report.map_or(0, |r| r.pending.len()),
+            error,
+            journal_error: report.and_then(|r| r.journal_error.as_deref()),
         }
     }
 }

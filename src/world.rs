@@ -184,6 +184,7 @@ pub(crate) fn run(spec: &Spec, chooser: Chooser, dir: &Path) -> Result<Ran, Stri
         operation: spec.operation,
         list: groups.len() > 1,
         groups: groups.clone(),
+        shard: None,
         nodes: nodes.clone(),
     };
     let stdout_fails = spec.stdout_fails;

@@ -218,6 +218,40 @@ fn metrics_after_a_rollback_report_the_pending_repairs_and_the_oldest_age() {
 }
 
 #[test]
+fn metrics_over_several_journals_count_them_all_or_claim_nothing() {
+    let env = TestEnv::new(1);
+    let gone = support::TestNode::start();
+    let url = gone.url();
+    gone.stop();
+    // The test journal's directory holds two journals, each with a repair for a node that is gone.
+    env.write_journal(&[entry("g", &url, "delete")]);
+    let dir = env.journal_path().parent().expect("dir").to_owned();
+    std::fs::copy(env.journal_path(), dir.join("other.json")).expect("copy");
+    let metrics = env.dir().join("m.prom");
+    let rollback = |code| {
+        env.cmd()
+            .args(["rollback", "--journal"])
+            .arg(&dir)
+            .arg("--metrics-file")
+            .arg(&metrics)
+            .assert()
+            .code(code);
+        samples(&metrics)
+    };
+    assert_eq!(
+        get(&rollback(3), "cluster_client_pending_repairs", &[]),
+        2.0
+    );
+    // One that cannot be read: the total is not known, so it is not claimed.
+    std::fs::write(dir.join("corrupt.json"), "not a journal").expect("write");
+    let s = rollback(3);
+    assert!(
+        !s.keys().any(|(name, _)| name.contains("pending")),
+        "{s:#?}"
+    );
+}
+
+#[test]
 fn metrics_are_written_for_journal_commands_and_early_failures() {
     let env = TestEnv::new(1);
     env.write_journal(&[entry("g", &env.nodes[0].url(), "delete")]);

@@ -144,3 +144,53 @@ fn journal_list_and_forget_match_their_schemas() {
     let list = document(&env, &["journal", "list"], 0);
     assert_valid("journal-list.schema.json", &list);
 }
+
+#[test]
+fn several_journals_match_the_rollback_and_journal_list_schemas() {
+    let env = TestEnv::new(2);
+    // Shards 0 and 1 of 2 each leave a repair pending in their own journal.
+    env.nodes[1].add_rule(Rule::new(Fault::Status(500)).method("POST"));
+    env.nodes[0].add_rule(Rule::new(Fault::Status(500)).method("DELETE"));
+    let bulk = env.dir().join("bulk");
+    let journal = bulk.join("journal-{shard}.json");
+    let journal = journal.to_str().expect("utf-8");
+    for shard in ["0/2", "1/2"] {
+        // `a` is shard 0 of 2, `team-b` shard 1 (their hashes are even and odd; src/shard.rs).
+        let report = document(
+            &env,
+            &[
+                "create",
+                "a",
+                "team-b",
+                "--shard",
+                shard,
+                "--journal",
+                journal,
+            ],
+            3,
+        );
+        assert_valid("operations.schema.json", &report);
+    }
+    std::fs::write(bulk.join("journal-9.json"), "corrupt").expect("write");
+    let dir = bulk.to_str().expect("utf-8");
+
+    let list = document(&env, &["journal", "list", "--journal", dir], 2);
+    assert_valid("journal-list.schema.json", &list);
+    assert_eq!(list["journals"].as_array().map(Vec::len), Some(3), "{list}");
+    assert!(list["pending"][0]["journal"].is_string(), "{list}");
+
+    let rollback = document(&env, &["rollback", "--journal", dir], 3);
+    assert_valid("rollback.schema.json", &rollback);
+    assert_eq!(rollback["journals"][2]["state"], "refused", "{rollback}");
+
+    for node in &env.nodes {
+        node.clear_rules();
+    }
+    let rollback = document(&env, &["rollback", "--journal", dir], 3);
+    assert_valid("rollback.schema.json", &rollback);
+    assert_eq!(rollback["repaired"].as_array().map(Vec::len), Some(2));
+
+    let mut odd = rollback;
+    odd["journals"][0]["state"] = Value::from("maybe");
+    assert!(validate("rollback.schema.json", &odd).is_err());
+}
