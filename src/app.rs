@@ -11,7 +11,7 @@ use clap::CommandFactory;
 use crate::cli::{Cli, Command, JournalCommand};
 use crate::config::{Config, Task};
 use crate::exit::{EXIT_STATUS_HELP, ExitStatus};
-use crate::metrics::{Counters, Counting, RunMetrics};
+use crate::metrics::{Backlog, Counters, Counting, RunMetrics};
 use crate::output::{self, OutputFormat};
 use crate::signals;
 use cluster_client::cancel::Cancel;
@@ -19,7 +19,7 @@ use cluster_client::change::Operation;
 use cluster_client::engine::{Cluster, OperationReport, Outcome, ReplayReport};
 use cluster_client::error::Error;
 use cluster_client::group::GroupId;
-use cluster_client::journal::{Entry, Journal};
+use cluster_client::journal::Journal;
 use cluster_client::transport::{HttpTransport, Transport};
 
 /// The binary's whole run for every command but `completions` and `man`:
@@ -40,7 +40,7 @@ pub fn run_cli(cli: &Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
             exit_status: status.code(),
             finished: SystemTime::now(),
             duration: started.elapsed(),
-            pending: journal_after.as_deref(),
+            pending: journal_after,
             counters: &counters,
         };
         write_metrics(path, &metrics);
@@ -52,7 +52,7 @@ fn validate_and_execute(
     cli: &Cli,
     out: &mut dyn Write,
     counters: &Arc<Counters>,
-    journal_after: &mut Option<Vec<Entry>>,
+    journal_after: &mut Option<Backlog>,
 ) -> anyhow::Result<ExitStatus> {
     let config = Config::from_cli(cli)?;
     let cancel = Cancel::new();
@@ -94,7 +94,7 @@ fn write_metrics(path: &Path, metrics: &RunMetrics<'_>) {
 }
 
 /// Runs a validated configuration and prints its result to `out`, counting
-/// every request into `counters` and leaving the journal's entries after
+/// every request into `counters` and leaving the journal's backlog after
 /// the run in `journal_after`.
 ///
 /// Every task but the `journal` ones first takes the journal's lock and
@@ -106,7 +106,7 @@ fn execute_counting(
     cancel: &Cancel,
     out: &mut dyn Write,
     counters: &Arc<Counters>,
-    journal_after: &mut Option<Vec<Entry>>,
+    journal_after: &mut Option<Backlog>,
 ) -> Result<ExitStatus, Error> {
     let format = config.output.for_stream(std::io::stdout().is_terminal());
     if config.task.is_journal_only() {
@@ -114,7 +114,7 @@ fn execute_counting(
         // journal, under its lock and its trust checks like every run.
         let mut journal = Journal::open(&config.journal, cancel)?;
         let status = journal_task(&mut journal, &config.task, format, out);
-        *journal_after = Some(journal.entries().to_vec());
+        *journal_after = Some(Backlog::of(journal.entries()));
         return status;
     }
     // Note: the HTTP client first: it reads and checks the --cacert file, so
@@ -130,7 +130,7 @@ fn execute_counting(
         .with_shutdown_grace(config.shutdown_grace)
         .with_concurrency(config.concurrency);
     let status = run(&cluster, cancel, &mut journal, &config.task, format, out);
-    *journal_after = Some(journal.entries().to_vec());
+    *journal_after = Some(Backlog::of(journal.entries()));
     Ok(status)
 }
 
@@ -193,7 +193,7 @@ pub fn run<T: Transport>(
     let (status, printed) = match task {
         Task::Rollback => (
             ExitStatus::of_replay(&replay),
-            output::replay(out, format, &replay),
+            output::replay(out, format, &replay, journal.entries()),
         ),
         // Note: `execute` runs these without a replay; a library caller
         // that calls `run` with one gets the list after the replay.
@@ -307,10 +307,10 @@ fn log_replay(replay: &ReplayReport, journal: &Journal) {
             journal.path().display()
         );
     }
-    if !replay.pending.is_empty() {
+    if replay.pending > 0 {
         log::warn!(
             "{} repair(s) in {} are still pending; `cluster-client rollback` retries them",
-            replay.pending.len(),
+            replay.pending,
             journal.path().display()
         );
     }

@@ -103,7 +103,7 @@ impl ExitStatus {
 
     /// The status of `rollback`.
     pub fn of_replay(report: &ReplayReport) -> Self {
-        if report.pending.is_empty() {
+        if report.pending == 0 {
             Self::Done
         } else {
             Self::RepairsPending

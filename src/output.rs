@@ -1,6 +1,7 @@
 //! Output rendering: human-readable tables, or exactly one JSON document.
 
-use std::io::{self, Write};
+use std::borrow::Cow;
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use serde::Serialize;
@@ -11,7 +12,7 @@ use cluster_client::engine::{
 };
 use cluster_client::group::GroupId;
 use cluster_client::hosts::Node;
-use cluster_client::journal::Entry;
+use cluster_client::journal::{self, Entry};
 pub use cluster_client::text::escape;
 
 /// How results are printed on stdout. Logs always go to stderr.
@@ -125,24 +126,29 @@ pub fn status(out: &mut dyn Write, format: OutputFormat, report: &StatusReport) 
     Ok(())
 }
 
-/// Prints the result of `rollback`.
-pub fn replay(out: &mut dyn Write, format: OutputFormat, report: &ReplayReport) -> io::Result<()> {
+/// Prints the result of `rollback`; `pending` is the journal after it.
+pub fn replay(
+    out: &mut dyn Write,
+    format: OutputFormat,
+    report: &ReplayReport,
+    pending: &[Entry],
+) -> io::Result<()> {
     if format != OutputFormat::Human {
-        return json(out, format, &wire::Rollback::new(report));
+        return json(out, format, &wire::Rollback::new(report, pending));
     }
-    if report.repaired.is_empty() && report.pending.is_empty() {
+    if report.repaired.is_empty() && pending.is_empty() {
         return writeln!(out, "rollback: nothing pending");
     }
     writeln!(
         out,
         "rollback: {} repaired, {} still pending",
         report.repaired.len(),
-        report.pending.len()
+        pending.len()
     )?;
     for entry in &report.repaired {
         writeln!(out, "  repaired  {}", describe(entry))?;
     }
-    for entry in &report.pending {
+    for entry in pending {
         let error = entry.last_error.as_deref().unwrap_or("not attempted");
         writeln!(out, "  pending   {}  ({})", describe(entry), escape(error))?;
     }
@@ -151,23 +157,24 @@ pub fn replay(out: &mut dyn Write, format: OutputFormat, report: &ReplayReport) 
 
 /// Prints `journal list`: every pending repair, oldest first. JSON is
 /// `{"pending": [{"group", "host", "repair", "since", "failed_replays",
-/// "last_error"}]}`; people get a table.
+/// "last_error"}]}`; people get a table. Both are written as the entries are
+/// read, never built whole first.
 pub fn journal_list(
     out: &mut dyn Write,
     format: OutputFormat,
     entries: &[Entry],
     journal: &Path,
 ) -> io::Result<()> {
-    let pending: Vec<wire::Pending<'_>> = entries.iter().map(wire::Pending::new).collect();
     if format != OutputFormat::Human {
+        let pending = wire::PendingList(entries);
         return json(out, format, &wire::JournalList { pending });
     }
     let path = escape(&journal.display().to_string()).into_owned();
-    if pending.is_empty() {
+    if entries.is_empty() {
         return writeln!(out, "journal {path}: nothing pending");
     }
-    writeln!(out, "journal {path}: {} pending repair(s)", pending.len())?;
-    pending_table(out, &pending)
+    writeln!(out, "journal {path}: {} pending repair(s)", entries.len())?;
+    pending_table(out, entries)
 }
 
 /// Prints `journal forget`: the repairs removed. JSON is `{"forgotten":
@@ -178,12 +185,12 @@ pub fn journal_forget(
     removed: &[Entry],
     group: &GroupId,
 ) -> io::Result<()> {
-    let forgotten: Vec<wire::Pending<'_>> = removed.iter().map(wire::Pending::new).collect();
     if format != OutputFormat::Human {
+        let forgotten = wire::PendingList(removed);
         return json(out, format, &wire::JournalForget { forgotten });
     }
     let group = escape(group.as_str()).into_owned();
-    if forgotten.is_empty() {
+    if removed.is_empty() {
         return writeln!(
             out,
             "journal forget: no pending repair of group \"{group}\" matched"
@@ -193,35 +200,23 @@ pub fn journal_forget(
         out,
         "journal forget: removed {} pending repair(s) of group \"{group}\"; those nodes keep \
          whatever state they have (check with `cluster-client status`)",
-        forgotten.len()
+        removed.len()
     )?;
-    pending_table(out, &forgotten)
+    pending_table(out, removed)
 }
 
 /// The aligned table of `journal list` and `journal forget`; text from the
-/// journal is escaped.
-fn pending_table(out: &mut dyn Write, rows: &[wire::Pending<'_>]) -> io::Result<()> {
+/// journal is escaped. Two passes over the entries, one to measure the
+/// columns and one to print the rows, so no row is kept.
+fn pending_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
     let header = ["GROUP", "HOST", "REPAIR", "SINCE", "FAILED", "LAST ERROR"];
-    let cells: Vec<[String; 6]> = rows
-        .iter()
-        .map(|row| {
-            [
-                escape(row.group).into_owned(),
-                escape(row.host).into_owned(),
-                row.repair.to_owned(),
-                row.since.clone(),
-                row.failed_replays.to_string(),
-                escape(row.last_error.unwrap_or("-")).into_owned(),
-            ]
-        })
-        .collect();
     let mut widths = header.map(str::len);
-    for row in &cells {
-        for (width, cell) in widths.iter_mut().zip(row) {
+    for entry in entries {
+        for (width, cell) in widths.iter_mut().zip(table_cells(entry)) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: [&str; 6]| {
+    let line = |out: &mut dyn Write, cells: [&str; 6]| {
         let mut text = String::new();
         for (i, cell) in cells.iter().enumerate() {
             let pad = widths[i].saturating_sub(cell.chars().count());
@@ -229,13 +224,25 @@ fn pending_table(out: &mut dyn Write, rows: &[wire::Pending<'_>]) -> io::Result<
             text.push_str(cell);
             text.push_str(&" ".repeat(pad));
         }
-        text.trim_end().to_owned()
+        writeln!(out, "{}", text.trim_end())
     };
-    writeln!(out, "{}", line(header))?;
-    for row in &cells {
-        writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
+    line(out, header)?;
+    for entry in entries {
+        line(out, table_cells(entry).each_ref().map(|cell| cell.as_ref()))?;
     }
     Ok(())
+}
+
+/// One entry's cells in the table of [`pending_table`].
+fn table_cells(entry: &Entry) -> [Cow<'_, str>; 6] {
+    [
+        escape(entry.group.as_str()),
+        escape(entry.host.base()),
+        Cow::Borrowed(entry.action.name()),
+        Cow::Owned(journal::rfc3339(entry.recorded_at)),
+        Cow::Owned(entry.failed_replays.to_string()),
+        escape(entry.last_error.as_deref().unwrap_or("-")),
+    ]
 }
 
 /// "delete "g1" on http://node1:8080".
@@ -377,13 +384,17 @@ fn node_line(
     }
 }
 
+/// Writes `value` as one JSON document, through a buffer: a document of a
+/// million items is written in large blocks as it is serialised.
 fn json(out: &mut dyn Write, format: OutputFormat, value: &impl Serialize) -> io::Result<()> {
+    let mut out = BufWriter::new(out);
     if format == OutputFormat::JsonPretty {
-        serde_json::to_writer_pretty(&mut *out, value)?;
+        serde_json::to_writer_pretty(&mut out, value)?;
     } else {
-        serde_json::to_writer(&mut *out, value)?;
+        serde_json::to_writer(&mut out, value)?;
     }
-    writeln!(out)
+    writeln!(out)?;
+    out.flush()
 }
 
 #[cfg(test)]
@@ -418,18 +429,18 @@ mod tests {
 
         let host = Node::parse("http://node1:8080").expect("node");
         let group = GroupId::new("g").expect("group");
+        let pending = [Entry {
+            group: group.clone(),
+            host: host.clone(),
+            action: Repair::Delete,
+            operation: Operation::Create,
+            batch: "1@1".into(),
+            recorded_at: 1,
+            failed_replays: 1,
+            last_error: Some(HOSTILE.into()),
+        }];
         let replay = ReplayReport {
-            repaired: Vec::new(),
-            pending: vec![Entry {
-                group: group.clone(),
-                host: host.clone(),
-                action: Repair::Delete,
-                operation: Operation::Create,
-                batch: "1@1".to_owned(),
-                recorded_at: 1,
-                failed_replays: 1,
-                last_error: Some(HOSTILE.to_owned()),
-            }],
+            pending: pending.len(),
             ..ReplayReport::default()
         };
         let status = StatusReport {
@@ -444,7 +455,7 @@ mod tests {
         };
         let render = |format| {
             let mut replay_out = Vec::new();
-            super::replay(&mut replay_out, format, &replay).expect("render");
+            super::replay(&mut replay_out, format, &replay, &pending).expect("render");
             let mut status_out = Vec::new();
             super::status(&mut status_out, format, &status).expect("render");
             [replay_out, status_out].map(|b| String::from_utf8(b).expect("utf8"))

@@ -5,7 +5,7 @@
 //! changing them. No run ids, pids or other internals appear, and every
 //! time is RFC 3339 UTC.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use cluster_client::engine::{
     NodeReport, NodeResult, NodeState, NodeStatus, OperationReport, Outcome, ReplayReport,
@@ -27,7 +27,7 @@ pub struct Operation<'a> {
     /// One line per node, in hosts-file order.
     pub nodes: Vec<NodeLine<'a>>,
     /// The group's repairs left in the journal.
-    pub pending: Vec<Pending<'a>>,
+    pub pending: PendingList<'a>,
     /// Why the journal could not be written, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journal_error: Option<&'a str>,
@@ -90,13 +90,24 @@ pub struct StateLine<'a> {
     pub error: Option<&'a str>,
 }
 
+/// Journal entries as a JSON array of [`Pending`] items, each built as it
+/// is written: a list of a million repairs is never held a second time.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingList<'a>(pub &'a [Entry]);
+
+impl Serialize for PendingList<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(Pending::new))
+    }
+}
+
 /// The result of `rollback` (`schemas/rollback.schema.json`).
 #[derive(Debug, Serialize)]
 pub struct Rollback<'a> {
     /// Repairs applied.
-    pub repaired: Vec<Pending<'a>>,
+    pub repaired: PendingList<'a>,
     /// Repairs still pending.
-    pub pending: Vec<Pending<'a>>,
+    pub pending: PendingList<'a>,
     /// Why the journal could not be rewritten, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journal_error: Option<&'a str>,
@@ -106,14 +117,14 @@ pub struct Rollback<'a> {
 #[derive(Debug, Serialize)]
 pub struct JournalList<'a> {
     /// Every pending repair, oldest first.
-    pub pending: Vec<Pending<'a>>,
+    pub pending: PendingList<'a>,
 }
 
 /// The result of `journal forget` (`schemas/journal-forget.schema.json`).
 #[derive(Debug, Serialize)]
 pub struct JournalForget<'a> {
     /// The repairs removed from the journal.
-    pub forgotten: Vec<Pending<'a>>,
+    pub forgotten: PendingList<'a>,
 }
 
 impl<'a> Operation<'a> {
@@ -125,7 +136,7 @@ impl<'a> Operation<'a> {
             outcome: outcome(report.outcome),
             interrupted: report.interrupted,
             nodes: report.nodes.iter().map(NodeLine::new).collect(),
-            pending: report.pending.iter().map(Pending::new).collect(),
+            pending: PendingList(&report.pending),
             journal_error: report.journal_error.as_deref(),
         }
     }
@@ -184,11 +195,12 @@ impl<'a> StateLine<'a> {
 }
 
 impl<'a> Rollback<'a> {
-    /// The wire form of `report`.
-    pub fn new(report: &'a ReplayReport) -> Self {
+    /// The wire form of `report`, with the journal's entries after the
+    /// replay as its pending repairs.
+    pub fn new(report: &'a ReplayReport, pending: &'a [Entry]) -> Self {
         Self {
-            repaired: report.repaired.iter().map(Pending::new).collect(),
-            pending: report.pending.iter().map(Pending::new).collect(),
+            repaired: PendingList(&report.repaired),
+            pending: PendingList(pending),
             journal_error: report.journal_error.as_deref(),
         }
     }
