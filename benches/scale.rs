@@ -5,8 +5,9 @@
 //! scenario (default 5; the median is reported); `BENCH_ONLY=3,5` picks
 //! scenarios. The table it prints is the one in BENCHMARKS.md. All traffic
 //! goes to test nodes on 127.0.0.1, and every scenario has a fixed size.
-//! Scenarios 8 to 10 (the journal at 100,000 and 1,000,000 entries) write
-//! journals of up to 300 MB to the temp directory.
+//! Scenarios 8, 9, 10 and 12 (the journal at 100,000 and 1,000,000 entries)
+//! write journals of up to 300 MB to the temp directory; 12 sends 1,000,000
+//! requests and takes a minute or more.
 #![allow(
     clippy::print_stdout,
     reason = "printing the results is this program's job"
@@ -297,6 +298,21 @@ fn load_average() -> String {
     )
 }
 
+/// A row for work measured inside this process: no network, no process
+/// start, no RSS of its own, and a wall-time target of 200 ms.
+fn in_process(name: &str, wall: Duration) -> Row {
+    Row {
+        name: name.to_owned(),
+        wall,
+        limit: Duration::ZERO,
+        baseline: None,
+        beat_baseline: false,
+        wall_target: Some(Duration::from_millis(200)),
+        rss_target_kib: None,
+        rss_kib: None,
+    }
+}
+
 fn scenario(name: String, m: Measured, beat_baseline: bool, wall_target: Option<Duration>) -> Row {
     Row {
         name,
@@ -433,16 +449,10 @@ fn main() {
                 start.elapsed()
             })
             .collect();
-        rows.push(Row {
-            name: "7. load a 100,000-entry journal (in process)".into(),
-            wall: median(samples),
-            limit: Duration::ZERO,
-            baseline: None,
-            beat_baseline: false,
-            wall_target: Some(Duration::from_millis(200)),
-            rss_target_kib: None,
-            rss_kib: None,
-        });
+        rows.push(in_process(
+            "7. load a 100,000-entry journal (in process)",
+            median(samples),
+        ));
     }
     // Note: the journal scenarios run each command 3 times at most: each run
     // of the 1,000,000-entry journal rewrites a 300 MB file first.
@@ -469,6 +479,9 @@ fn main() {
     }
     if wanted(11) {
         rows.push(journal::hosts_file(runs));
+    }
+    if wanted(12) {
+        rows.push(journal::healthy_replay(12, 10_000, "1,000,000", 1, 256));
     }
 
     println!("runs per scenario: {runs} (median wall time; peak RSS is the max over runs)");
