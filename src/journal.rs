@@ -517,7 +517,6 @@ impl Journal {
             }
             Err(error) => {
                 let reason = format!("the write failed: {cause}; reading it back failed: {error}");
-                log::error!("{}", self.unsynced_error(reason.clone()));
                 self.unsynced = Some(reason.clone());
                 self.cancel.set_pending(self.entries.len());
                 Err(self.unsynced_error(reason))
