@@ -6,7 +6,7 @@
 //! scenarios. The table it prints is the one in BENCHMARKS.md. All traffic
 //! goes to test nodes on 127.0.0.1, and every scenario has a fixed size.
 //! Scenarios 8, 9, 10 and 12 (the journal at 100,000 and 1,000,000 entries)
-//! write journals of up to 300 MB to the temp directory; 12 sends 1,000,000
+//! write journals of up to 330 MB to the temp directory; 12 sends 1,000,000
 //! requests and takes a minute or more.
 #![allow(
     clippy::print_stdout,
@@ -455,7 +455,7 @@ fn main() {
         ));
     }
     // Note: the journal scenarios run each command 3 times at most: each run
-    // of the 1,000,000-entry journal rewrites a 300 MB file first.
+    // of the 1,000,000-entry journal writes a 330 MB file first.
     if wanted(8) {
         rows.extend(journal::scenarios(
             8,
