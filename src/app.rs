@@ -12,7 +12,7 @@ use crate::cli::{Cli, Command, JournalCommand};
 use crate::config::{Config, JournalSource, Journals, Sharded, Task};
 use crate::exit::{EXIT_STATUS_HELP, ExitStatus};
 use crate::journals;
-use crate::metrics::{Counters, Counting, RunMetrics};
+use crate::metrics::{Backlog, Counters, Counting, RunMetrics};
 use crate::output::{self, OutputFormat};
 use crate::signals;
 use cluster_client::cancel::Cancel;
@@ -21,7 +21,7 @@ use cluster_client::engine::{Cluster, OperationReport, Outcome, ReplayReport};
 use cluster_client::error::Error;
 use cluster_client::group::GroupId;
 use cluster_client::hosts::Node;
-use cluster_client::journal::{Entry, Journal};
+use cluster_client::journal::Journal;
 use cluster_client::transport::{HttpTransport, Transport};
 
 /// The binary's whole run for every command but `completions` and `man`:
@@ -42,7 +42,7 @@ pub fn run_cli(cli: &Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
             exit_status: status.code(),
             finished: SystemTime::now(),
             duration: started.elapsed(),
-            pending: journal_after.as_deref(),
+            pending: journal_after,
             counters: &counters,
         };
         write_metrics(path, &metrics);
@@ -54,7 +54,7 @@ fn validate_and_execute(
     cli: &Cli,
     out: &mut dyn Write,
     counters: &Arc<Counters>,
-    journal_after: &mut Option<Vec<Entry>>,
+    journal_after: &mut Option<Backlog>,
 ) -> anyhow::Result<ExitStatus> {
     let config = Config::from_cli(cli)?;
     let cancel = Cancel::new();
@@ -96,7 +96,7 @@ fn write_metrics(path: &Path, metrics: &RunMetrics<'_>) {
 }
 
 /// Runs a validated configuration and prints its result to `out`, counting
-/// every request into `counters` and leaving the journal's entries after
+/// every request into `counters` and leaving the journal's backlog after
 /// the run in `journal_after`.
 ///
 /// Every task but the `journal` ones first takes the journal's lock and
@@ -108,7 +108,7 @@ fn execute_counting(
     cancel: &Cancel,
     out: &mut dyn Write,
     counters: &Arc<Counters>,
-    journal_after: &mut Option<Vec<Entry>>,
+    journal_after: &mut Option<Backlog>,
 ) -> Result<ExitStatus, Error> {
     let format = config.output.for_stream(std::io::stdout().is_terminal());
     let path = match &config.journals {
@@ -130,7 +130,7 @@ fn execute_counting(
         // journal, under its lock and its trust checks like every run.
         let mut journal = Journal::open(path, cancel)?;
         let status = journal_task(&mut journal, &config.task, format, out);
-        *journal_after = Some(journal.entries().to_vec());
+        *journal_after = Some(Backlog::of(journal.entries()));
         return status;
     }
     // Note: the HTTP client first: it reads and checks the --cacert file, so
@@ -143,7 +143,7 @@ fn execute_counting(
     };
     let cluster = cluster(config, nodes, transport, cancel);
     let status = run(&cluster, cancel, &mut journal, &config.task, format, out);
-    *journal_after = Some(journal.entries().to_vec());
+    *journal_after = Some(Backlog::of(journal.entries()));
     Ok(status)
 }
 
@@ -173,7 +173,7 @@ fn several(
     format: OutputFormat,
     out: &mut dyn Write,
     counters: &Arc<Counters>,
-    journal_after: &mut Option<Vec<Entry>>,
+    journal_after: &mut Option<Backlog>,
 ) -> Result<ExitStatus, Error> {
     let replaying = matches!(config.task, Task::Rollback);
     let transport = if replaying {
@@ -191,16 +191,16 @@ fn several(
             journals::visit_all(paths, cancel, |journal| cluster.replay(journal))
         }
         None => journals::visit_all(paths, cancel, |journal| ReplayReport {
-            pending: journal.entries().to_vec(),
+            pending: journal.entries().len(),
             ..ReplayReport::default()
         }),
     };
     // Note: the pending gauges are left out unless every journal was read.
     *journal_after = visited
         .iter()
-        .map(|one| one.report().map(|report| report.pending.clone()))
+        .map(|one| one.report().map(|opened| Backlog::of(&opened.pending)))
         .collect::<Option<Vec<_>>>()
-        .map(|lists| lists.concat());
+        .map(|backlogs| Backlog::sum(&backlogs));
     let status = ExitStatus::of_journals(&visited, cancel.change_sent());
     let printed = if replaying {
         output::replays(out, format, &visited)
@@ -276,7 +276,7 @@ pub fn run<T: Transport>(
     let (status, printed) = match task {
         Task::Rollback => (
             ExitStatus::of_replay(&replay),
-            output::replay(out, format, &replay),
+            output::replay(out, format, &replay, journal.entries()),
         ),
         // Note: `execute` runs these without a replay; a library caller
         // that calls `run` with one gets the list after the replay.
@@ -400,10 +400,10 @@ fn log_replay(replay: &ReplayReport, journal: &Journal) {
             journal.path().display()
         );
     }
-    if !replay.pending.is_empty() {
+    if replay.pending > 0 {
         log::warn!(
             "{} repair(s) in {} are still pending; `cluster-client rollback` retries them",
-            replay.pending.len(),
+            replay.pending,
             journal.path().display()
         );
     }

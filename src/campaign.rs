@@ -565,8 +565,8 @@ fn run_case(s: &Scenario) -> Result<(), TestCaseError> {
         match replayed {
             Some((report, owned)) => {
                 prop_assert_eq!(
-                    &report.pending,
-                    owned.entries(),
+                    report.pending,
+                    owned.entries().len(),
                     "faulty replay: report and journal disagree"
                 );
                 case.differences_are_journaled(&expected, owned.entries(), "after faulty replay")?;
@@ -589,7 +589,7 @@ fn run_case(s: &Scenario) -> Result<(), TestCaseError> {
         .with_concurrency(s.concurrency)
         .replay(&mut journal);
     prop_assert!(
-        replay.pending.is_empty() && journal.entries().is_empty(),
+        replay.pending == 0 && journal.entries().is_empty(),
         "a healthy replay left {:?}",
         journal.entries()
     );

@@ -107,7 +107,7 @@ impl ExitStatus {
 
     /// The status of `rollback`.
     pub fn of_replay(report: &ReplayReport) -> Self {
-        if report.pending.is_empty() {
+        if report.pending == 0 {
             Self::Done
         } else {
             Self::RepairsPending
@@ -128,7 +128,7 @@ impl ExitStatus {
         visited
             .iter()
             .map(|one| match &one.visit {
-                Visit::Opened(report) => Self::of_replay(report),
+                Visit::Opened(opened) => Self::of_replay(&opened.report),
                 Visit::Busy(_) => Self::RepairsPending,
                 Visit::Refused(_) | Visit::Interrupted if changes_sent => Self::RepairsPending,
                 Visit::Refused(_) | Visit::Interrupted => Self::BadInput,
@@ -191,21 +191,17 @@ mod tests {
             path: PathBuf::from("j.json"),
             visit,
         };
-        let clean = || visited(Visit::Opened(ReplayReport::default()));
-        let pending = || {
-            let mut report = ReplayReport::default();
-            report.pending.push(cluster_client::journal::Entry {
-                group: GroupId::new("g").expect("group"),
-                host: cluster_client::Node::parse("a:1").expect("node"),
-                action: cluster_client::Repair::Delete,
-                operation: Operation::Create,
-                batch: "1@1".to_owned(),
-                recorded_at: 1,
-                failed_replays: 1,
-                last_error: None,
-            });
-            visited(Visit::Opened(report))
+        let opened = |pending: usize| {
+            visited(Visit::Opened(crate::journals::Replayed {
+                report: ReplayReport {
+                    pending,
+                    ..ReplayReport::default()
+                },
+                pending: Vec::new(),
+            }))
         };
+        let clean = || opened(0);
+        let pending = || opened(1);
         let busy = || {
             visited(Visit::Busy(JournalError::Busy {
                 path: PathBuf::from("j.json"),

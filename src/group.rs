@@ -1,8 +1,9 @@
 //! Group ids: which ids can be addressed safely on every node.
 
 use std::fmt;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::InputError;
 
@@ -16,9 +17,11 @@ pub const MAX_GROUP_ID_BYTES: usize = 1024;
 /// all fine. Rejected: the empty id, `.` and `..` (a URL normaliser would
 /// collapse them into a different path), any control character (it could not
 /// be logged or typed back), and ids longer than [`MAX_GROUP_ID_BYTES`].
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct GroupId(String);
+///
+/// Cloning is cheap: clones share one copy of the id.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub struct GroupId(Arc<str>);
 
 impl GroupId {
     /// Validates `id`, returning an error that names the id and the rule it breaks.
@@ -40,7 +43,7 @@ impl GroupId {
                 id: id.escape_debug().to_string(),
                 reason,
             }),
-            None => Ok(Self(id)),
+            None => Ok(Self(id.into())),
         }
     }
 
@@ -73,7 +76,13 @@ impl TryFrom<String> for GroupId {
 
 impl From<GroupId> for String {
     fn from(value: GroupId) -> Self {
-        value.0
+        value.as_str().to_owned()
+    }
+}
+
+impl Serialize for GroupId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -115,6 +124,19 @@ mod tests {
         // Note: 'é' is two bytes, so 512 of them sit exactly on the limit.
         assert!(GroupId::new("é".repeat(512)).is_ok());
         assert!(GroupId::new(format!("{}x", "é".repeat(512))).is_err());
+    }
+
+    #[test]
+    fn clones_share_the_id_and_it_serialises_as_a_string() {
+        let id = GroupId::new("team-a").expect("valid");
+        assert!(std::ptr::eq(id.as_str(), id.clone().as_str()));
+        let json = serde_json::to_string(&id).expect("serialise");
+        assert_eq!(json, "\"team-a\"");
+        assert_eq!(
+            serde_json::from_str::<GroupId>(&json).expect("deserialise"),
+            id
+        );
+        assert!(serde_json::from_str::<GroupId>("\"..\"").is_err());
     }
 
     #[test]

@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use reqwest::Url;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::InputError;
 use crate::group::GroupId;
@@ -15,9 +16,15 @@ use crate::group::GroupId;
 /// The base URL has no trailing `/`, no query and no fragment, and its
 /// scheme is `http` or `https`. It is what output and the journal show, so
 /// a journal entry can be replayed with nothing but the journal.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Node {
+///
+/// Cloning is cheap: clones share one copy of the URL, so a journal of a
+/// million entries on a hundred nodes holds a hundred URLs. Two nodes are
+/// equal (and hash and sort) by their base URL, shared or not.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Node(Arc<Parsed>);
+
+#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Parsed {
     base: String,
     // Note: parsed from `base`, never from the entry as written, so it is a
     // function of `base` and the derived Eq/Hash/Ord still mean "same base".
@@ -60,12 +67,12 @@ impl Node {
         }
         let base = url.as_str().trim_end_matches('/').to_owned();
         let url = Url::parse(&base).map_err(|e| format!("`{entry}` does not normalise ({e})"))?;
-        Ok(Self { base, url })
+        Ok(Self(Arc::new(Parsed { base, url })))
     }
 
     /// The normalised base URL, for example `http://node1:8080` or `https://n/api`.
     pub fn base(&self) -> &str {
-        &self.base
+        &self.0.base
     }
 
     /// `{base}/v1/group/`: where POST and DELETE go.
@@ -79,7 +86,7 @@ impl Node {
     }
 
     fn url_with(&self, extra: &[&str]) -> Url {
-        let mut url = self.url.clone();
+        let mut url = self.0.url.clone();
         {
             let mut segments = url
                 .path_segments_mut()
@@ -96,7 +103,7 @@ impl Node {
 
 impl fmt::Display for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.base)
+        f.write_str(self.base())
     }
 }
 
@@ -110,7 +117,20 @@ impl TryFrom<String> for Node {
 
 impl From<Node> for String {
     fn from(value: Node) -> Self {
-        value.base
+        value.base().to_owned()
+    }
+}
+
+impl Serialize for Node {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.base())
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -265,6 +285,23 @@ node4
             node.collection_url().as_str(),
             "https://n.example/api/v1/group/"
         );
+    }
+
+    #[test]
+    fn clones_share_one_url_and_nodes_are_equal_by_base_url() {
+        let node = Node::parse("node1:8080").expect("valid");
+        let clone = node.clone();
+        assert!(
+            std::ptr::eq(node.base(), clone.base()),
+            "a clone copied the URL"
+        );
+        let again = Node::parse("http://node1:8080/").expect("valid");
+        assert!(!std::ptr::eq(node.base(), again.base()));
+        assert_eq!(node, again);
+        let set: std::collections::HashSet<Node> = [node, again].into();
+        assert_eq!(set.len(), 1);
+        let other = Node::parse("node1:8081").expect("valid");
+        assert!(clone < other);
     }
 
     #[test]

@@ -1,11 +1,16 @@
 //! The write-ahead journal: pending compensations, written atomically under an exclusive lock.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write};
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::cancel::Cancel;
@@ -80,6 +85,23 @@ pub enum JournalError {
         cause: io::Error,
     },
 
+    /// A write failed before the file was replaced, and reading the
+    /// untouched file back failed too: this run no longer knows what the
+    /// file holds, so it writes it no more.
+    #[error(
+        "journal {} was not rewritten by this run after a failed write, because reading it \
+         back failed too ({reason}); it still holds what it held before that write, and \
+         the next run reads it. Free disk space or fix the file's permissions, then run \
+         `cluster-client journal list`",
+        path.display()
+    )]
+    Unsynced {
+        /// The journal file.
+        path: PathBuf,
+        /// Why the write failed, and why reading the file back failed.
+        reason: String,
+    },
+
     /// The journal, its directory or its lock file could have been written by
     /// someone else: another owner, group or other write permission, or a
     /// symbolic link. Nothing was read from it and nothing was sent.
@@ -140,6 +162,9 @@ pub enum JournalError {
 
 /// One pending compensation. It carries the node's base URL, so replaying
 /// it needs nothing but the journal.
+///
+/// Cloning is cheap: the group, the node, the batch and the error are
+/// shared, and a loaded journal holds one copy of each distinct one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// The group to repair.
@@ -153,7 +178,7 @@ pub struct Entry {
     /// The batch that recorded the entry: `pid@unix-millis.n`. Format 1
     /// called it `run`.
     #[serde(alias = "run")]
-    pub batch: String,
+    pub batch: BatchId,
     /// When the entry was recorded, in seconds since the Unix epoch. The
     /// file stores it as RFC 3339 UTC (format 1 stored the seconds).
     #[serde(with = "stamp")]
@@ -163,7 +188,7 @@ pub struct Entry {
     pub failed_replays: u32,
     /// Why the last attempt to apply it failed; `None` before any failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
+    pub last_error: Option<Arc<str>>,
 }
 
 impl Entry {
@@ -173,70 +198,120 @@ impl Entry {
     }
 }
 
-#[derive(Serialize)]
-struct FileOut<'a> {
-    version: u32,
-    entries: &'a [Entry],
+/// The id of the batch that recorded an entry (`pid@unix-millis.n`).
+///
+/// Cloning is cheap: clones share the text. It compares equal to the same
+/// text as a `str` or a `String`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BatchId(Arc<str>);
+
+impl BatchId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
-#[derive(Deserialize)]
-struct FileIn {
-    version: u64,
-    entries: Vec<RawEntry>,
+impl From<&str> for BatchId {
+    fn from(id: &str) -> Self {
+        Self(id.into())
+    }
 }
 
-/// An entry as stored, before its group and host are validated.
+impl From<String> for BatchId {
+    fn from(id: String) -> Self {
+        Self(id.into())
+    }
+}
+
+impl fmt::Display for BatchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for BatchId {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for BatchId {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<String> for BatchId {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+/// An entry as stored, before its group and host are validated; its text
+/// borrowed from the line it was parsed from, where it can be.
 #[derive(Deserialize)]
-struct RawEntry {
-    group: String,
-    host: String,
+struct RawEntry<'a> {
+    #[serde(borrow)]
+    group: Cow<'a, str>,
+    #[serde(borrow)]
+    host: Cow<'a, str>,
     action: Repair,
     operation: Operation,
-    #[serde(alias = "run")]
-    batch: String,
+    #[serde(alias = "run", borrow)]
+    batch: Cow<'a, str>,
     #[serde(with = "stamp")]
     recorded_at: u64,
     #[serde(default)]
     failed_replays: u32,
-    #[serde(default)]
-    last_error: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct VersionProbe {
-    version: u64,
+    #[serde(default, borrow)]
+    last_error: Option<Cow<'a, str>>,
 }
 
 /// `recorded_at` as the file holds it: RFC 3339 UTC (`2026-12-02T01:20:00Z`)
 /// since format 2; Unix seconds in format 1, still read.
 mod stamp {
+    use std::fmt;
     use std::time::{Duration, UNIX_EPOCH};
 
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::de::{self, Visitor};
+    use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(secs: &u64, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(&rfc3339(*secs))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Stored {
-            Seconds(u64),
-            Text(String),
+        deserializer.deserialize_any(Stamp)
+    }
+
+    /// Unix seconds (format 1) or RFC 3339 UTC text (format 2), read
+    /// without buffering the value first.
+    struct Stamp;
+
+    impl Visitor<'_> for Stamp {
+        type Value = u64;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an RFC 3339 UTC time such as 2026-12-02T01:20:00Z")
         }
-        match Stored::deserialize(deserializer)? {
-            Stored::Seconds(secs) => Ok(secs),
-            Stored::Text(text) => humantime::parse_rfc3339(&text)
+
+        fn visit_u64<E: de::Error>(self, secs: u64) -> Result<u64, E> {
+            Ok(secs)
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<u64, E> {
+            humantime::parse_rfc3339(text)
                 .ok()
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                 .map(|d| d.as_secs())
                 .ok_or_else(|| {
-                    serde::de::Error::custom(format!(
+                    E::custom(format!(
                         "recorded_at {text:?} is not an RFC 3339 UTC time such as \
                          2026-12-02T01:20:00Z"
                     ))
-                }),
+                })
         }
     }
 
@@ -260,14 +335,17 @@ pub struct Journal {
     entries: Vec<Entry>,
     /// Told how many entries are pending after every load and write.
     cancel: Cancel,
+    /// Set when a failed write could not be undone in memory by reading the
+    /// file back: why. Every later update then fails without writing.
+    unsynced: Option<String>,
     _lock: File,
     /// A test's hook at every write boundary (see [`Journal::set_write_hook`]).
     #[cfg(any(test, feature = "sim"))]
     hook: Option<WriteHook>,
 }
 
-impl std::fmt::Debug for Journal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Journal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Journal")
             .field("path", &self.path)
             .field("entries", &self.entries.len())
@@ -279,7 +357,7 @@ impl std::fmt::Debug for Journal {
 /// [`fault_point::NAMES`]): `Err` fails the write there, as a full disk or
 /// an I/O error would; a panic is a client crash there.
 #[cfg(any(test, feature = "sim"))]
-pub type WriteHook = std::sync::Arc<dyn Fn(&'static str) -> io::Result<()> + Send + Sync>;
+pub type WriteHook = Arc<dyn Fn(&'static str) -> io::Result<()> + Send + Sync>;
 
 /// A write that failed, and whether the file had already been replaced (or
 /// removed) when it did: only its durability is then in doubt.
@@ -348,6 +426,7 @@ impl Journal {
             path: path.to_owned(),
             entries,
             cancel: cancel.clone(),
+            unsynced: None,
             _lock: lock,
             #[cfg(any(test, feature = "sim"))]
             hook: None,
@@ -364,15 +443,10 @@ impl Journal {
 
     /// Writes the entries again, durably, in this build's format.
     fn rewrite(&self) -> Result<(), JournalError> {
-        let bytes = file_bytes(&self.entries).map_err(|cause| JournalError::Write {
+        self.write_atomic().map_err(|failure| JournalError::Write {
             path: self.path.clone(),
-            cause,
-        })?;
-        self.write_atomic(&bytes)
-            .map_err(|failure| JournalError::Write {
-                path: self.path.clone(),
-                cause: failure.source,
-            })
+            cause: failure.source,
+        })
     }
 
     /// Calls `hook` at every write boundary from now on (tests only).
@@ -409,46 +483,83 @@ impl Journal {
     }
 
     /// Applies `change` to the entries and makes the result durable before
-    /// returning. Nothing is written when `change` leaves them as they were.
+    /// returning: one full rewrite of the file (or its removal, when no
+    /// entry is left). Nothing is written when `change` leaves the entries
+    /// as they were (see [`Edit`]).
     ///
     /// On error the in-memory copy is what the file now holds: unchanged
-    /// when the write failed before the file was replaced, the new entries
-    /// when only the final directory sync failed (the file was replaced;
-    /// whether that survives a power cut is not known).
-    pub fn update(&mut self, change: impl FnOnce(&mut Vec<Entry>)) -> Result<(), JournalError> {
-        let mut next = self.entries.clone();
-        change(&mut next);
-        if next == self.entries {
+    /// when the write failed before the file was replaced (the untouched
+    /// file is read back), the new entries when only the final directory
+    /// sync failed (the file was replaced; whether that survives a power
+    /// cut is not known).
+    ///
+    /// # Errors
+    /// [`JournalError::Write`] when the write failed. When it failed before
+    /// the file was replaced and reading the file back failed too, the
+    /// error is [`JournalError::Unsynced`]: the changed entries then stay in
+    /// memory although the file does not hold them, and every later update
+    /// fails with that error at once, without writing, so the file keeps
+    /// what it held before the change for the next run to read.
+    pub fn update(&mut self, change: impl FnOnce(&mut Edit<'_>)) -> Result<(), JournalError> {
+        if let Some(reason) = &self.unsynced {
+            return Err(self.unsynced_error(reason.clone()));
+        }
+        let mut edit = Edit {
+            entries: &mut self.entries,
+            changed: false,
+        };
+        change(&mut edit);
+        if !edit.changed {
             return Ok(());
         }
         let cancel = self.cancel.clone();
         let _writing = cancel.journal_write_guard();
-        let written = if next.is_empty() {
+        let written = if self.entries.is_empty() {
             // Note: an empty journal is no journal: removing the file and
             // fsyncing the directory is as durable as replacing it, and
             // costs one fsync less on every successful run.
             self.remove_durably()
         } else {
-            file_bytes(&next)
-                .map_err(WriteFailure::from)
-                .and_then(|bytes| self.write_atomic(&bytes))
+            self.write_atomic()
         };
-        match written {
-            Ok(()) => {
-                self.cancel.set_pending(next.len());
-                self.entries = next;
+        let Err(failure) = written else {
+            self.cancel.set_pending(self.entries.len());
+            return Ok(());
+        };
+        if !failure.applied {
+            self.read_back(&failure.source)?;
+        }
+        self.cancel.set_pending(self.entries.len());
+        Err(JournalError::Write {
+            path: self.path.clone(),
+            cause: failure.source,
+        })
+    }
+
+    /// After a write that failed before the file was replaced: reads the
+    /// untouched file back, so memory holds what the file does again.
+    fn read_back(&mut self, cause: &io::Error) -> Result<(), JournalError> {
+        // Note: the changed entries stay until the file has been read, so a
+        // read that fails leaves them (the error path holds two copies for a
+        // moment; the happy path never copies the entries).
+        match load(&self.path) {
+            Ok((entries, _)) => {
+                self.entries = entries;
                 Ok(())
             }
-            Err(failure) => {
-                if failure.applied {
-                    self.cancel.set_pending(next.len());
-                    self.entries = next;
-                }
-                Err(JournalError::Write {
-                    path: self.path.clone(),
-                    cause: failure.source,
-                })
+            Err(error) => {
+                let reason = format!("the write failed: {cause}; reading it back failed: {error}");
+                self.unsynced = Some(reason.clone());
+                self.cancel.set_pending(self.entries.len());
+                Err(self.unsynced_error(reason))
             }
+        }
+    }
+
+    fn unsynced_error(&self, reason: String) -> JournalError {
+        JournalError::Unsynced {
+            path: self.path.clone(),
+            reason,
         }
     }
 
@@ -466,8 +577,7 @@ impl Journal {
     ) -> Result<Vec<Entry>, JournalError> {
         let matches = |e: &Entry| &e.group == group && host.is_none_or(|h| &e.host == h);
         let removed: Vec<Entry> = self
-            .entries
-            .iter()
+            .pending_for(group)
             .filter(|e| matches(e))
             .cloned()
             .collect();
@@ -475,11 +585,17 @@ impl Journal {
         Ok(removed)
     }
 
-    /// Replaces the file atomically and durably: temp file in the same
-    /// directory, `sync_all`, rename over the target, then fsync the
-    /// directory so the rename itself survives a power cut.
-    fn write_atomic(&self, contents: &[u8]) -> Result<(), WriteFailure> {
-        replace(&self.path, contents, None, &|name| self.boundary(name))
+    /// Replaces the file atomically and durably with the entries, streamed
+    /// into the temp file: temp file in the same directory, `sync_all`,
+    /// rename over the target, then fsync the directory so the rename
+    /// itself survives a power cut.
+    fn write_atomic(&self) -> Result<(), WriteFailure> {
+        replace(
+            &self.path,
+            &mut |out| write_entries(out, &self.entries),
+            None,
+            &|name| self.boundary(name),
+        )
     }
 
     /// Removes the file durably: unlink, then fsync the directory so the
@@ -503,6 +619,69 @@ impl Journal {
         self.boundary("journal-after-remove-dir-sync")
             .map_err(applied)?;
         Ok(())
+    }
+}
+
+/// The entries while [`Journal::update`] changes them. It offers the
+/// changes a `Vec` would, reads like a slice, and notes whether a change
+/// changed anything, so that an update that leaves the entries as they
+/// were writes nothing. It never copies the entries.
+#[derive(Debug)]
+pub struct Edit<'j> {
+    entries: &'j mut Vec<Entry>,
+    changed: bool,
+}
+
+impl Deref for Edit<'_> {
+    type Target = [Entry];
+
+    fn deref(&self) -> &[Entry] {
+        self.entries
+    }
+}
+
+impl Edit<'_> {
+    /// Appends `entry`.
+    pub fn push(&mut self, entry: Entry) {
+        self.entries.push(entry);
+        self.changed = true;
+    }
+
+    /// Appends `entries`; appending none changes nothing.
+    pub fn extend(&mut self, entries: impl IntoIterator<Item = Entry>) {
+        let before = self.entries.len();
+        self.entries.extend(entries);
+        self.changed |= self.entries.len() != before;
+    }
+
+    /// Keeps the entries for which `keep` is true, in order; removing none
+    /// changes nothing.
+    pub fn retain(&mut self, keep: impl FnMut(&Entry) -> bool) {
+        let before = self.entries.len();
+        self.entries.retain(keep);
+        self.changed |= self.entries.len() != before;
+    }
+
+    /// Like [`Edit::retain`], but `keep` may also change the entries it
+    /// keeps. An entry counts as changed only when it ends up different
+    /// from what it was: setting a field to the value it has changes nothing.
+    pub fn retain_mut(&mut self, mut keep: impl FnMut(&mut Entry) -> bool) {
+        let mut changed = false;
+        self.entries.retain_mut(|entry| {
+            // Note: a clone of one entry at a time is a few reference counts
+            // (every text in an entry is shared), never a copy of the journal.
+            let before = entry.clone();
+            let kept = keep(entry);
+            changed |= !kept || *entry != before;
+            kept
+        });
+        self.changed |= changed;
+    }
+
+    /// Removes every entry; clearing an empty journal changes nothing.
+    pub fn clear(&mut self) {
+        self.changed |= !self.entries.is_empty();
+        self.entries.clear();
     }
 }
 
@@ -550,15 +729,17 @@ fn temp_prefix(journal: &Path) -> String {
 /// so the rename itself survives a power cut. A reader sees the old file or
 /// the new one, never a part. Used for the journal and the metrics file.
 pub fn replace_durably(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
-    replace(path, contents, mode, &|_| Ok(())).map_err(|failure| failure.source)
+    replace(path, &mut |out| out.write_all(contents), mode, &|_| Ok(()))
+        .map_err(|failure| failure.source)
 }
 
-/// [`replace_durably`], calling `boundary` at each named write boundary
+/// [`replace_durably`] with the contents that `write` streams into the
+/// temp file (buffered), calling `boundary` at each named write boundary
 /// (see [`fault_point::NAMES`]); the failure says whether the rename had
 /// happened.
 fn replace(
     path: &Path,
-    contents: &[u8],
+    write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
     mode: Option<u32>,
     boundary: &dyn Fn(&'static str) -> io::Result<()>,
 ) -> Result<(), WriteFailure> {
@@ -570,7 +751,10 @@ fn replace(
         .prefix(&temp_prefix(path))
         .suffix(".tmp")
         .tempfile_in(dir)?;
-    temp.write_all(contents)?;
+    let mut out = BufWriter::with_capacity(WRITE_BUFFER, temp.as_file_mut());
+    write(&mut out)?;
+    out.flush()?;
+    drop(out);
     #[cfg(unix)]
     if let Some(mode) = mode {
         use std::os::unix::fs::PermissionsExt;
@@ -592,6 +776,9 @@ fn replace(
     boundary("journal-after-dir-sync").map_err(applied)?;
     Ok(())
 }
+
+/// The buffer between the journal's serialiser and its file, either way.
+const WRITE_BUFFER: usize = 64 * 1024;
 
 /// Removes temp files that a run killed mid-write left behind. Holding the
 /// lock means no live run of this journal is writing one. Best effort: a
@@ -751,88 +938,337 @@ fn acquire_lock(
 }
 
 /// The entries and the format version they were stored in.
+///
+/// The file is parsed as it is read, and each entry is validated and
+/// stored as soon as it is parsed, sharing one copy of each distinct group,
+/// node, batch and error: a journal is never held twice, as text and as
+/// entries.
 fn load(path: &Path) -> Result<(Vec<Entry>, u32), JournalError> {
+    let read_error = |cause| JournalError::Read {
+        path: path.to_owned(),
+        cause,
+    };
+    let Some(file) = open_private(path)? else {
+        return Ok((Vec::new(), JOURNAL_VERSION));
+    };
+    let mut reader = BufReader::with_capacity(WRITE_BUFFER, file);
+    let mut loading = Loading::default();
+    // Note: the journal's own layout is read a line at a time, each entry
+    // parsed from a slice, which is several times faster than parsing from
+    // a reader. Any other layout (an earlier release's pretty file, a hand
+    // edit) and any error is read again from the start by the general
+    // parser, which also words the errors.
+    if read_own_layout(&mut reader, &mut loading).is_some() {
+        return Ok(loading.finish(JOURNAL_VERSION));
+    }
+    reader.rewind().map_err(read_error)?;
+    loading = Loading::default();
+    let mut parser = serde_json::Deserializer::from_reader(&mut reader);
+    let parsed = FileSeed(&mut loading)
+        .deserialize(&mut parser)
+        .and_then(|()| parser.end());
+    if let Err(error) = parsed {
+        let mut file = reader.into_inner();
+        file.rewind().map_err(read_error)?;
+        return Err(explain(path, file, &loading, &error).map_err(read_error)?);
+    }
+    let version = loading.version.unwrap_or(u64::MAX);
+    if !readable_version(version) {
+        return Err(unsupported(path, version));
+    }
+    Ok(loading.finish(u32::try_from(version).unwrap_or(JOURNAL_VERSION)))
+}
+
+/// Reads a journal laid out as [`write_entries`] writes it: the header
+/// line, one entry per line (each but the last ending in a comma), the
+/// closing line, and nothing after. `None` as soon as anything differs or
+/// does not parse; the caller then reads the file again.
+fn read_own_layout(reader: &mut impl BufRead, loading: &mut Loading) -> Option<()> {
+    let mut line = Vec::new();
+    reader.read_until(b'\n', &mut line).ok()?;
+    if line != format!("{{\"version\":{JOURNAL_VERSION},\"entries\":[\n").as_bytes() {
+        return None;
+    }
+    loading.version = Some(u64::from(JOURNAL_VERSION));
+    let mut more = true;
+    loop {
+        line.clear();
+        reader.read_until(b'\n', &mut line).ok()?;
+        if line == b"]}\n" {
+            break;
+        }
+        let entry = line.strip_suffix(b"\n")?;
+        let (entry, comma) = match entry.strip_suffix(b",") {
+            Some(entry) => (entry, true),
+            None => (entry, false),
+        };
+        if !more {
+            return None;
+        }
+        more = comma;
+        let raw: RawEntry<'_> = serde_json::from_slice(entry).ok()?;
+        let entry = loading.entry(raw).ok()?;
+        loading.entries.push(entry);
+    }
+    (!more || loading.entries.is_empty()).then_some(())?;
+    reader.fill_buf().ok()?.is_empty().then_some(())
+}
+
+/// Why a journal did not parse (`error`), from what was read and, where
+/// that is not enough, from the file read again: it is empty, it is from
+/// another format version, an entry is bad (named by its number), or it is
+/// not a cluster-client journal at all.
+// Note: only this error path reads the file twice: a journal whose version
+// came after its entries is told to be from a newer format, instead of by
+// whichever of its fields no longer parses.
+fn explain(
+    path: &Path,
+    file: File,
+    loading: &Loading,
+    error: &serde_json::Error,
+) -> io::Result<JournalError> {
     let corrupt = |reason: String| JournalError::Corrupt {
         path: path.to_owned(),
         reason,
     };
-    let Some(bytes) = read_private(path)? else {
-        return Ok((Vec::new(), JOURNAL_VERSION));
-    };
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(corrupt(
+    let mut reader = BufReader::new(file);
+    let mut blank = true;
+    for byte in reader.by_ref().bytes() {
+        if !byte?.is_ascii_whitespace() {
+            blank = false;
+            break;
+        }
+    }
+    if blank {
+        return Ok(corrupt(
             "the file is empty, and cluster-client never writes an empty journal".to_owned(),
         ));
     }
-    // Note: one parse on the happy path; the version probe runs only to
-    // explain a failure, so a journal from a newer format says so instead
-    // of reporting whichever of its fields no longer parses.
-    let file: FileIn = match serde_json::from_slice(&bytes) {
-        Ok(file) => file,
-        Err(e) => {
-            return Err(match serde_json::from_slice::<VersionProbe>(&bytes) {
-                Ok(probe) if !readable_version(probe.version) => unsupported(path, probe.version),
-                Ok(_) => corrupt(e.to_string()),
-                Err(_) => corrupt(format!("it is not a cluster-client journal ({e})")),
-            });
+    let reason = match loading.at_entry {
+        Some(number) => format!("entry {number}: {error}"),
+        None => error.to_string(),
+    };
+    let version = match loading.version {
+        Some(version) => version,
+        None => {
+            reader.rewind()?;
+            match serde_json::from_reader::<_, VersionProbe>(reader) {
+                Ok(probe) => probe.version,
+                Err(_) => {
+                    return Ok(corrupt(format!(
+                        "it is not a cluster-client journal ({error})"
+                    )));
+                }
+            }
         }
     };
-    if !readable_version(file.version) {
-        return Err(unsupported(path, file.version));
-    }
-    let version = u32::try_from(file.version).unwrap_or(JOURNAL_VERSION);
-    // Note: a journal names few distinct nodes, so each URL is parsed once.
-    let mut hosts: HashMap<String, Node> = HashMap::new();
-    let mut entries = Vec::with_capacity(file.entries.len());
-    for (index, raw) in file.entries.into_iter().enumerate() {
-        let at = |problem: String| corrupt(format!("entry {}: {problem}", index + 1));
-        let group = GroupId::new(raw.group).map_err(|e| at(e.to_string()))?;
-        let host = match hosts.get(&raw.host) {
-            Some(node) => node.clone(),
-            None => {
-                let node = Node::parse(&raw.host).map_err(|e| at(format!("bad host: {e}")))?;
-                hosts.insert(raw.host, node.clone());
-                node
-            }
-        };
-        entries.push(Entry {
-            group,
-            host,
-            action: raw.action,
-            operation: raw.operation,
-            batch: raw.batch,
-            recorded_at: raw.recorded_at,
-            failed_replays: raw.failed_replays,
-            last_error: raw.last_error,
-        });
-    }
-    Ok((entries, version))
+    Ok(if readable_version(version) {
+        corrupt(reason)
+    } else {
+        unsupported(path, version)
+    })
 }
 
 fn readable_version(version: u64) -> bool {
     version == u64::from(JOURNAL_VERSION) || version == u64::from(JOURNAL_VERSION_READ)
 }
 
-/// The file's bytes for `entries`: versioned, pretty-printed JSON.
-fn file_bytes(entries: &[Entry]) -> io::Result<Vec<u8>> {
-    let mut bytes = serde_json::to_vec_pretty(&FileOut {
-        version: JOURNAL_VERSION,
-        entries,
-    })
-    .map_err(io::Error::other)?;
-    bytes.push(b'\n');
-    Ok(bytes)
+#[derive(Deserialize)]
+struct VersionProbe {
+    version: u64,
 }
 
-/// The journal's bytes, read from a file opened without following a
-/// symbolic link and checked to be ours before anything is read; `None`
-/// when there is no journal.
-fn read_private(path: &Path) -> Result<Option<Vec<u8>>, JournalError> {
+/// A journal while it loads: what the file has said so far.
+#[derive(Default)]
+struct Loading {
+    version: Option<u64>,
+    entries: Vec<Entry>,
+    /// The number (from 1) of the entry being read, while entries are read.
+    at_entry: Option<usize>,
+    groups: Interned<GroupId>,
+    hosts: Interned<Node>,
+    batches: Interned<BatchId>,
+    errors: Interned<Arc<str>>,
+}
+
+impl Loading {
+    /// Validates `raw`, sharing the values already seen.
+    fn entry(&mut self, raw: RawEntry<'_>) -> Result<Entry, String> {
+        let last_error = match raw.last_error {
+            Some(text) => Some(self.errors.get(&text, |t| Ok(t.into()))?),
+            None => None,
+        };
+        Ok(Entry {
+            group: self
+                .groups
+                .get(&raw.group, |id| GroupId::new(id).map_err(|e| e.to_string()))?,
+            host: self.hosts.get(&raw.host, |host| {
+                Node::parse(host).map_err(|e| format!("bad host: {e}"))
+            })?,
+            action: raw.action,
+            operation: raw.operation,
+            batch: self.batches.get(&raw.batch, |id| Ok(id.into()))?,
+            recorded_at: raw.recorded_at,
+            failed_replays: raw.failed_replays,
+            last_error,
+        })
+    }
+}
+
+impl Loading {
+    /// The entries read, with no spare capacity, and `version`.
+    fn finish(self, version: u32) -> (Vec<Entry>, u32) {
+        let mut entries = self.entries;
+        entries.shrink_to_fit();
+        (entries, version)
+    }
+}
+
+/// One shared value per distinct text: a journal names few nodes, groups,
+/// batches and errors, each many times, and each is parsed once.
+struct Interned<T>(HashMap<String, T>);
+
+impl<T> Default for Interned<T> {
+    fn default() -> Self {
+        Self(HashMap::new())
+    }
+}
+
+impl<T: Clone> Interned<T> {
+    /// The value for `text`, made by `make` the first time it is seen.
+    fn get(
+        &mut self,
+        text: &str,
+        make: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, String> {
+        if let Some(value) = self.0.get(text) {
+            return Ok(value.clone());
+        }
+        let value = make(text)?;
+        self.0.insert(text.to_owned(), value.clone());
+        Ok(value)
+    }
+}
+
+/// The file's top level, `{"version": .., "entries": [..]}` in any key
+/// order, read into a [`Loading`].
+struct FileSeed<'l>(&'l mut Loading);
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum Field {
+    Version,
+    Entries,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> DeserializeSeed<'de> for FileSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FileSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a cluster-client journal, {\"version\": 2, \"entries\": [...]}")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let loading = self.0;
+        let mut entries_seen = false;
+        while let Some(field) = map.next_key::<Field>()? {
+            match field {
+                Field::Version if loading.version.is_some() => {
+                    return Err(de::Error::duplicate_field("version"));
+                }
+                Field::Version => {
+                    let version: u64 = map.next_value()?;
+                    loading.version = Some(version);
+                    if !readable_version(version) {
+                        // Note: entries of another format are not read at all.
+                        return Err(de::Error::custom("unsupported format version"));
+                    }
+                }
+                Field::Entries if entries_seen => {
+                    return Err(de::Error::duplicate_field("entries"));
+                }
+                Field::Entries => {
+                    entries_seen = true;
+                    map.next_value_seed(EntriesSeed(&mut *loading))?;
+                }
+                Field::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if loading.version.is_none() {
+            return Err(de::Error::missing_field("version"));
+        }
+        if !entries_seen {
+            return Err(de::Error::missing_field("entries"));
+        }
+        Ok(())
+    }
+}
+
+/// The `entries` array, each entry validated and stored as it is read.
+struct EntriesSeed<'l>(&'l mut Loading);
+
+impl<'de> DeserializeSeed<'de> for EntriesSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntriesSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of journal entries")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let loading = self.0;
+        loop {
+            loading.at_entry = Some(loading.entries.len() + 1);
+            let Some(raw) = seq.next_element::<RawEntry<'_>>()? else {
+                break;
+            };
+            let entry = loading.entry(raw).map_err(de::Error::custom)?;
+            loading.entries.push(entry);
+        }
+        loading.at_entry = None;
+        Ok(())
+    }
+}
+
+/// Writes `entries` in the file's format: `{"version":2,"entries":[`, one
+/// compact entry per line, then `]}`. It is one JSON document, as the
+/// pretty-printed files of earlier releases were, and reads back the same.
+fn write_entries(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
+    write!(out, "{{\"version\":{JOURNAL_VERSION},\"entries\":[")?;
+    for (index, entry) in entries.iter().enumerate() {
+        out.write_all(if index == 0 { b"\n" } else { b",\n" })?;
+        serde_json::to_writer(&mut *out, entry)?;
+    }
+    out.write_all(b"\n]}\n")
+}
+
+/// The journal, opened without following a symbolic link and checked to be
+/// ours before anything is read from it; `None` when there is no journal.
+fn open_private(path: &Path) -> Result<Option<File>, JournalError> {
     let read_error = |source| JournalError::Read {
         path: path.to_owned(),
         cause: source,
     };
-    let mut file = match trust::no_follow(OpenOptions::new().read(true)).open(path) {
+    let file = match trust::no_follow(OpenOptions::new().read(true)).open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(_) if trust::is_symlink(path) => {
@@ -842,9 +1278,7 @@ fn read_private(path: &Path) -> Result<Option<Vec<u8>>, JournalError> {
     };
     let meta = file.metadata().map_err(read_error)?;
     trust::private_file(path, &meta).map_err(|d| untrusted(path, "journal", d))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(read_error)?;
-    Ok(Some(bytes))
+    Ok(Some(file))
 }
 
 fn unsupported(path: &Path, found: u64) -> JournalError {
@@ -970,7 +1404,7 @@ mod tests {
             host: Node::parse(host).expect("host"),
             action: Repair::Delete,
             operation: Operation::Create,
-            batch: "1@2".to_owned(),
+            batch: "1@2".into(),
             recorded_at: 3,
             failed_replays: 0,
             last_error: None,
@@ -1081,6 +1515,12 @@ mod tests {
             ),
             ("{\"version\": 1}", "missing field `entries`"),
             ("{\"version\": 3, \"entries\": []}", "format version 3"),
+            ("{\"version\": 2, \"entries\": []} x", "trailing characters"),
+            (
+                "{\"version\": 2, \"version\": 2, \"entries\": []}",
+                "duplicate field `version`",
+            ),
+            ("  \n\t ", "the file is empty"),
         ];
         for (text, needle) in cases {
             let dir = tempfile::tempdir().expect("tempdir");
@@ -1278,7 +1718,7 @@ mod tests {
         let reopened = Cancel::new();
         let mut journal = Journal::open(&path, &reopened).expect("reopen");
         assert_eq!(reopened.pending(), 2, "after load");
-        journal.update(Vec::clear).expect("update");
+        journal.update(|entries| entries.clear()).expect("update");
         assert_eq!(reopened.pending(), 0);
     }
 
@@ -1321,5 +1761,346 @@ mod tests {
             .to_string();
         assert!(err.contains("RFC 3339"), "{err}");
         assert_eq!(fs::read_to_string(&path).expect("read"), text);
+    }
+
+    /// A hook that fails the write with ENOSPC at the boundary `at`.
+    fn fail_at(at: &'static str) -> WriteHook {
+        Arc::new(move |point| {
+            if point == at {
+                Err(io::Error::from_raw_os_error(28))
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// A journal at `path` holding two entries, and a copy of them.
+    fn two_entries(path: &Path) -> (Journal, Vec<Entry>) {
+        let mut journal = Journal::open(path, &Cancel::new()).expect("open");
+        journal
+            .update(|entries| {
+                entries.push(entry("g1", "a:1"));
+                entries.push(entry("g2", "b:1"));
+            })
+            .expect("update");
+        let before = journal.entries().to_vec();
+        (journal, before)
+    }
+
+    fn on_disk(path: &Path) -> Vec<Entry> {
+        load(path).expect("load").0
+    }
+
+    #[test]
+    fn a_write_that_fails_before_the_rename_leaves_memory_as_the_file_and_copies_nothing() {
+        for (at, change) in [
+            ("journal-before-temp", false),
+            ("journal-after-temp-write", false),
+            ("journal-after-temp-sync", false),
+            ("journal-before-remove", true),
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("journal.json");
+            let (mut journal, before) = two_entries(&path);
+            journal.set_write_hook(fail_at(at));
+            let shared = Arc::strong_count(&journal.entries()[0].batch.0);
+            let err = journal
+                .update(|entries| {
+                    assert_eq!(
+                        Arc::strong_count(&entries[0].batch.0),
+                        shared,
+                        "{at}: the update copied the entries"
+                    );
+                    if change {
+                        entries.clear();
+                    } else {
+                        entries.retain(|e| e.group.as_str() != "g1");
+                        entries.push(entry("g3", "c:1"));
+                    }
+                })
+                .expect_err(at);
+            assert!(matches!(err, JournalError::Write { .. }), "{at}: {err}");
+            assert_eq!(journal.entries(), before.as_slice(), "{at}");
+            assert_eq!(on_disk(&path), before, "{at}");
+        }
+    }
+
+    #[test]
+    fn a_write_that_fails_after_the_rename_keeps_the_new_entries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.json");
+        let (mut journal, _) = two_entries(&path);
+        journal.set_write_hook(fail_at("journal-after-rename"));
+        let err = journal
+            .update(|entries| entries.retain(|e| e.group.as_str() != "g1"))
+            .expect_err("EIO");
+        assert!(matches!(err, JournalError::Write { .. }), "{err}");
+        assert_eq!(journal.entries(), [entry("g2", "b:1")]);
+        assert_eq!(on_disk(&path), [entry("g2", "b:1")]);
+    }
+
+    #[test]
+    fn an_update_that_changes_nothing_writes_nothing_and_one_that_does_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.json");
+        let (mut journal, before) = two_entries(&path);
+        journal.set_write_hook(Arc::new(|_| Err(io::Error::other("no write expected"))));
+        journal.update(|_| {}).expect("nothing");
+        journal.update(|e| e.retain(|_| true)).expect("retain all");
+        journal
+            .update(|e| e.extend(Vec::new()))
+            .expect("extend by none");
+        journal
+            .update(|e| {
+                e.retain_mut(|entry| {
+                    entry.failed_replays = 0;
+                    entry.last_error = None;
+                    true
+                });
+            })
+            .expect("fields set to what they were");
+        assert_eq!(journal.entries(), before.as_slice());
+        for change in [
+            |e: &mut Edit<'_>| e.retain_mut(|entry| entry.host.base() == "http://b:1"),
+            |e: &mut Edit<'_>| {
+                e.retain_mut(|entry| {
+                    entry.last_error = Some("refused".into());
+                    true
+                });
+            },
+            |e: &mut Edit<'_>| e.clear(),
+        ] {
+            journal.update(change).expect_err("a change is written");
+            assert_eq!(journal.entries(), before.as_slice());
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut empty = Journal::open(&dir.path().join("j.json"), &Cancel::new()).expect("open");
+        empty.set_write_hook(Arc::new(|_| Err(io::Error::other("no write expected"))));
+        empty.update(|e| e.clear()).expect("clearing nothing");
+    }
+
+    #[test]
+    fn the_file_holds_one_compact_entry_per_line_and_reads_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.json");
+        let mut journal = Journal::open(&path, &Cancel::new()).expect("open");
+        let mut failed = entry("g2", "https://b/api");
+        failed.failed_replays = 2;
+        failed.last_error = Some("refused \"x\"\n".into());
+        let written = vec![entry("g1", "a:1"), failed, entry("g 3", "a:1")];
+        journal
+            .update(|entries| entries.extend(written.clone()))
+            .expect("update");
+        let text = fs::read_to_string(&path).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        assert_eq!(lines[0], "{\"version\":2,\"entries\":[");
+        assert!(
+            lines[1..4].iter().all(|l| l.starts_with("{\"group\":")),
+            "{text}"
+        );
+        assert!(
+            lines[1].ends_with("},") && lines[3].ends_with('}'),
+            "{text}"
+        );
+        assert_eq!(lines[4], "]}");
+        assert!(text.ends_with("]}\n"));
+        let value: serde_json::Value = serde_json::from_str(&text).expect("one JSON document");
+        assert_eq!(value["entries"][1]["last_error"], "refused \"x\"\n");
+        drop(journal);
+        let journal = Journal::open(&path, &Cancel::new()).expect("reopen");
+        assert_eq!(journal.entries(), written.as_slice());
+    }
+
+    #[test]
+    fn a_pretty_printed_journal_of_an_earlier_release_loads_in_any_key_order() {
+        let stored = serde_json::json!({
+            "group": "g",
+            "host": "http://a:1",
+            "action": "delete",
+            "operation": "create",
+            "batch": "1@2",
+            "recorded_at": "1970-01-01T00:00:03Z",
+            "failed_replays": 0,
+            "future_field": [1, {"x": null}]
+        });
+        let texts = [
+            serde_json::to_string_pretty(&serde_json::json!({"version": 2, "entries": [stored]})),
+            serde_json::to_string_pretty(
+                &serde_json::json!({"entries": [stored], "extra": {"a": 1}, "version": 2}),
+            ),
+        ];
+        for text in texts {
+            let text = text.expect("json");
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("journal.json");
+            fs::write(&path, &text).expect("write");
+            let journal = Journal::open(&path, &Cancel::new()).expect(&text);
+            assert_eq!(journal.entries(), [entry("g", "http://a:1")], "{text}");
+            assert_eq!(
+                fs::read_to_string(&path).expect("read"),
+                text,
+                "not rewritten"
+            );
+        }
+    }
+
+    #[test]
+    fn loading_shares_each_distinct_host_group_batch_and_error() {
+        let line = |group: &str, host: &str| {
+            format!(
+                r#"{{"group":"{group}","host":"{host}","action":"delete","operation":"create","batch":"7@8.0","recorded_at":"1970-01-01T00:00:03Z","failed_replays":1,"last_error":"refused"}}"#
+            )
+        };
+        let lines = [
+            line("g1", "http://a:1"),
+            line("g1", "http://b:1"),
+            line("g2", "http://a:1"),
+            line("g2", "http://b:1/"),
+        ];
+        // Note: the journal's own layout (one entry per line) and any other.
+        for text in [
+            format!(
+                "{{\"version\":2,\"entries\":[\n{}\n]}}\n",
+                lines.join(",\n")
+            ),
+            format!("{{\"version\":2,\"entries\":[{}]}}", lines.join(",")),
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("journal.json");
+            fs::write(&path, &text).expect("write");
+            let journal = Journal::open(&path, &Cancel::new()).expect("open");
+            let e = journal.entries();
+            assert!(std::ptr::eq(e[0].host.base(), e[2].host.base()), "{text}");
+            assert!(std::ptr::eq(e[0].group.as_str(), e[1].group.as_str()));
+            assert!(std::ptr::eq(e[2].group.as_str(), e[3].group.as_str()));
+            assert!(
+                e.iter()
+                    .all(|x| std::ptr::eq(x.batch.as_str(), e[0].batch.as_str()))
+            );
+            let error = e[0].last_error.as_ref().expect("error");
+            assert!(
+                e.iter()
+                    .all(|x| x.last_error.as_ref().is_some_and(|y| Arc::ptr_eq(y, error)))
+            );
+            assert!(!std::ptr::eq(e[0].host.base(), e[1].host.base()));
+            // Note: "http://b:1/" is another text for the same node: equal, not shared.
+            assert_eq!(e[1].host, e[3].host);
+        }
+    }
+
+    #[test]
+    fn a_bad_entry_is_named_by_its_number_and_the_file_left_untouched() {
+        let good = r#"{"group":"g","host":"http://a:1","action":"delete","operation":"create","batch":"1","recorded_at":"1970-01-01T00:00:03Z"}"#;
+        let bad_host = good.replace("http://a:1", "ftp://a");
+        let bad_type = good.replace("\"g\"", "5");
+        for (entries, needles) in [
+            ([good, good, bad_host.as_str()], ["entry 3:", "bad host"]),
+            (
+                [good, bad_type.as_str(), good],
+                ["entry 2:", "invalid type"],
+            ),
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("journal.json");
+            let text = format!(
+                "{{\"version\":2,\"entries\":[\n{}\n]}}\n",
+                entries.join(",\n")
+            );
+            fs::write(&path, &text).expect("write");
+            let err = Journal::open(&path, &Cancel::new()).expect_err(&text);
+            assert!(matches!(err, JournalError::Corrupt { .. }), "{err}");
+            let err = err.to_string();
+            for needle in needles {
+                assert!(err.contains(needle), "{needle}: {err}");
+            }
+            assert_eq!(fs::read_to_string(&path).expect("read"), text);
+        }
+    }
+
+    #[test]
+    fn a_file_that_departs_from_the_own_layout_anywhere_is_read_all_the_same() {
+        let good = r#"{"group":"g","host":"http://a:1","action":"delete","operation":"create","batch":"1@2","recorded_at":"1970-01-01T00:00:03Z"}"#;
+        let expected = vec![entry("g", "http://a:1"); 2];
+        for text in [
+            format!("{{\"version\":2,\"entries\":[\n{good},\n{good}\n]}}\n"),
+            format!("{{\"version\":2,\"entries\":[\n{good},\n{good}\n]}}\n\n"),
+            format!("{{\"version\":2,\"entries\":[\n{good} ,\n{good}\n]}}"),
+            format!("{{\"version\":2,\"entries\":[\n{good}\n,{good}\n]}}\n"),
+            format!("{{\"version\": 2,\"entries\":[\n{good},\n{good}\n]}}\n"),
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("journal.json");
+            fs::write(&path, &text).expect("write");
+            let journal = Journal::open(&path, &Cancel::new()).expect(&text);
+            assert_eq!(journal.entries(), expected.as_slice(), "{text}");
+        }
+        for text in [
+            format!("{{\"version\":2,\"entries\":[\n{good},\n{good},\n]}}\n"),
+            format!("{{\"version\":2,\"entries\":[\n{good}\n{good}\n]}}\n"),
+            format!("{{\"version\":2,\"entries\":[\n{good},\n{good}\n]}}\nx"),
+            format!("{{\"version\":2,\"entries\":[\n{good},\n{good}\n]"),
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("journal.json");
+            fs::write(&path, &text).expect("write");
+            let err = Journal::open(&path, &Cancel::new()).expect_err(&text);
+            assert!(matches!(err, JournalError::Corrupt { .. }), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_newer_format_is_told_as_such_wherever_its_version_stands() {
+        for text in [
+            r#"{"version": 3, "entries": [{"shape": "new"}]}"#,
+            r#"{"entries": [{"shape": "new"}], "version": 3}"#,
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("journal.json");
+            fs::write(&path, text).expect("write");
+            let err = Journal::open(&path, &Cancel::new()).expect_err(text);
+            assert!(
+                matches!(err, JournalError::UnsupportedVersion { found: 3, .. }),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_failed_write_that_cannot_be_read_back_stops_every_later_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.json");
+        let (mut journal, _) = two_entries(&path);
+        let spoiled = path.clone();
+        journal.set_write_hook(Arc::new(move |point| {
+            if point == "journal-after-temp-sync" {
+                fs::write(&spoiled, "garbage").expect("spoil the file");
+                return Err(io::Error::from_raw_os_error(28));
+            }
+            Ok(())
+        }));
+        let err = journal
+            .update(|entries| entries.push(entry("g3", "c:1")))
+            .expect_err("ENOSPC");
+        assert!(matches!(err, JournalError::Unsynced { .. }), "{err}");
+        let message = err.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(
+            message.contains("No space left") && message.contains("unreadable"),
+            "{message}"
+        );
+        assert_eq!(journal.entries().len(), 3, "the changed entries stay");
+        let writes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&writes);
+        journal.set_write_hook(Arc::new(move |_| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }));
+        let err = journal
+            .update(|entries| entries.clear())
+            .expect_err("no more writes");
+        assert!(matches!(err, JournalError::Unsynced { .. }), "{err}");
+        assert_eq!(writes.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(fs::read_to_string(&path).expect("read"), "garbage");
     }
 }

@@ -8,15 +8,15 @@ use crate::config::JournalSource;
 use cluster_client::cancel::Cancel;
 use cluster_client::engine::ReplayReport;
 use cluster_client::error::JournalError;
-use cluster_client::journal::Journal;
+use cluster_client::journal::{Entry, Journal};
 use cluster_client::trust;
 
 /// What became of one journal.
 #[derive(Debug)]
 pub enum Visit {
     /// Opened under its lock. For `rollback`, what its replay did; for
-    /// `journal list`, its entries as `pending` and nothing repaired.
-    Opened(ReplayReport),
+    /// `journal list`, nothing repaired. Either way, what it still lists.
+    Opened(Replayed),
     /// Another run holds its lock ([`JournalError::Busy`]): left to that
     /// run, which replays it first. It may hold repairs.
     Busy(JournalError),
@@ -25,6 +25,16 @@ pub enum Visit {
     Refused(JournalError),
     /// A signal arrived before it was reached; it was not opened.
     Interrupted,
+}
+
+/// A journal that was opened: what its replay did, and the repairs it
+/// still lists (kept, since its lock is released before the next is opened).
+#[derive(Debug)]
+pub struct Replayed {
+    /// What the replay did; nothing for `journal list`.
+    pub report: ReplayReport,
+    /// The repairs the journal lists afterwards.
+    pub pending: Vec<Entry>,
 }
 
 /// One journal and what became of it.
@@ -37,8 +47,8 @@ pub struct Visited {
 }
 
 impl Visited {
-    /// The repairs it holds, when it was opened.
-    pub fn report(&self) -> Option<&ReplayReport> {
+    /// What its replay did and what it still lists, when it was opened.
+    pub fn report(&self) -> Option<&Replayed> {
         match &self.visit {
             Visit::Opened(report) => Some(report),
             Visit::Busy(_) | Visit::Refused(_) | Visit::Interrupted => None,
@@ -140,7 +150,10 @@ pub fn visit_all(
                     let report = work(&mut journal);
                     cancel.add_pending_elsewhere(journal.entries().len());
                     cancel.set_pending(0);
-                    Visit::Opened(report)
+                    Visit::Opened(Replayed {
+                        report,
+                        pending: journal.entries().to_vec(),
+                    })
                 }
                 Err(error @ JournalError::Busy { .. }) => {
                     log::warn!("{error}");

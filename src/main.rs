@@ -43,7 +43,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
-    let mut stdout = std::io::stdout().lock();
+    // Note: results are written whole at the end of a run, and flushed
+    // there; a buffer turns a list of a million lines into large writes
+    // instead of one write per line.
+    let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     match &cli.command {
         Command::Completions { shell } => app::completions(*shell, &mut stdout),
         Command::Man => app::man(&mut stdout).context("cannot write the man page")?,

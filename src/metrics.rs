@@ -155,6 +155,33 @@ impl<T: Transport> Transport for Counting<T> {
     }
 }
 
+/// What the pending gauges show of the journal after a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    /// How many repairs are pending.
+    pub count: usize,
+    /// When the oldest was recorded (Unix seconds); `None` when none is.
+    pub oldest: Option<u64>,
+}
+
+impl Backlog {
+    /// The backlog of the journal's `entries`.
+    pub fn of(entries: &[Entry]) -> Self {
+        Self {
+            count: entries.len(),
+            oldest: entries.iter().map(|e| e.recorded_at).min(),
+        }
+    }
+
+    /// The backlog of several journals together.
+    pub fn sum(backlogs: &[Self]) -> Self {
+        Self {
+            count: backlogs.iter().map(|b| b.count).sum(),
+            oldest: backlogs.iter().filter_map(|b| b.oldest).min(),
+        }
+    }
+}
+
 /// What the metrics file says about one run.
 #[derive(Debug, Clone)]
 pub struct RunMetrics<'a> {
@@ -166,10 +193,10 @@ pub struct RunMetrics<'a> {
     pub finished: SystemTime,
     /// How long it took.
     pub duration: Duration,
-    /// The journal's entries after the run; `None` when the journal could
+    /// The journal's backlog after the run; `None` when the journal could
     /// not be opened or read (the pending gauges are then left out rather
     /// than claimed to be 0).
-    pub pending: Option<&'a [Entry]>,
+    pub pending: Option<Backlog>,
     /// Requests and retries sent.
     pub counters: &'a Counters,
 }
@@ -188,16 +215,17 @@ impl RunMetrics<'_> {
 
     /// The journal's gauges, when the run read the journal.
     fn render_pending(&self, out: &mut String, now: f64) {
-        let Some(entries) = self.pending else { return };
-        let oldest = entries.iter().map(|e| e.recorded_at).min();
-        let age = oldest.map_or(0, |at| (now as u64).saturating_sub(at));
+        let Some(backlog) = self.pending else { return };
+        let age = backlog
+            .oldest
+            .map_or(0, |at| (now as u64).saturating_sub(at));
         family(
             out,
             "cluster_client_pending_repairs",
             "gauge",
             "Repairs pending in the journal after the last run.",
         );
-        let _ = writeln!(out, "cluster_client_pending_repairs {}", entries.len());
+        let _ = writeln!(out, "cluster_client_pending_repairs {}", backlog.count);
         family(
             out,
             "cluster_client_oldest_pending_repair_age_seconds",

@@ -1,19 +1,20 @@
 //! Output rendering: human-readable tables, or exactly one JSON document.
 
-use std::io::{self, Write};
+use std::borrow::Cow;
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use serde::Serialize;
 
 use crate::config::Sharded;
-use crate::journals::{Visit, Visited};
+use crate::journals::{Replayed, Visit, Visited};
 use crate::wire;
 use cluster_client::engine::{
     NodeError, NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport,
 };
 use cluster_client::group::GroupId;
 use cluster_client::hosts::Node;
-use cluster_client::journal::Entry;
+use cluster_client::journal::{self, Entry};
 pub use cluster_client::text::escape;
 
 /// How results are printed on stdout. Logs always go to stderr.
@@ -142,12 +143,17 @@ pub fn status(out: &mut dyn Write, format: OutputFormat, report: &StatusReport) 
     Ok(())
 }
 
-/// Prints the result of `rollback`.
-pub fn replay(out: &mut dyn Write, format: OutputFormat, report: &ReplayReport) -> io::Result<()> {
+/// Prints the result of `rollback`; `pending` is the journal after it.
+pub fn replay(
+    out: &mut dyn Write,
+    format: OutputFormat,
+    report: &ReplayReport,
+    pending: &[Entry],
+) -> io::Result<()> {
     if format != OutputFormat::Human {
-        return json(out, format, &wire::Rollback::new(report));
+        return json(out, format, &wire::Rollback::new(report, pending));
     }
-    replay_human(out, "rollback", report)
+    replay_human(out, "rollback", &report.repaired, pending)
 }
 
 /// Prints the result of `rollback` over several journals: a summary line,
@@ -157,21 +163,21 @@ pub fn replays(out: &mut dyn Write, format: OutputFormat, visited: &[Visited]) -
     if format != OutputFormat::Human {
         return json(out, format, &wire::Rollbacks::new(visited));
     }
-    let count = |pick: fn(&ReplayReport) -> usize| -> usize {
+    let count = |pick: fn(&Replayed) -> usize| -> usize {
         visited.iter().filter_map(Visited::report).map(pick).sum()
     };
     writeln!(
         out,
         "rollback: {} journal(s), {} repaired, {} still pending{}",
         visited.len(),
-        count(|r| r.repaired.len()),
+        count(|r| r.report.repaired.len()),
         count(|r| r.pending.len()),
         not_opened_count(visited, "replayed")
     )?;
     for one in visited {
         let title = format!("journal {}", shown_path(&one.path));
         match one.report() {
-            Some(report) => replay_human(out, &title, report)?,
+            Some(opened) => replay_human(out, &title, &opened.report.repaired, &opened.pending)?,
             None => not_opened(out, &title, one, "replayed")?,
         }
     }
@@ -204,20 +210,25 @@ fn shown_path(path: &Path) -> String {
 }
 
 /// `title: N repaired, M still pending` and one line per repair.
-fn replay_human(out: &mut dyn Write, title: &str, report: &ReplayReport) -> io::Result<()> {
-    if report.repaired.is_empty() && report.pending.is_empty() {
+fn replay_human(
+    out: &mut dyn Write,
+    title: &str,
+    repaired: &[Entry],
+    pending: &[Entry],
+) -> io::Result<()> {
+    if repaired.is_empty() && pending.is_empty() {
         return writeln!(out, "{title}: nothing pending");
     }
     writeln!(
         out,
         "{title}: {} repaired, {} still pending",
-        report.repaired.len(),
-        report.pending.len()
+        repaired.len(),
+        pending.len()
     )?;
-    for entry in &report.repaired {
+    for entry in repaired {
         writeln!(out, "  repaired  {}", describe(entry))?;
     }
-    for entry in &report.pending {
+    for entry in pending {
         let error = entry.last_error.as_deref().unwrap_or("not attempted");
         writeln!(out, "  pending   {}  ({})", describe(entry), escape(error))?;
     }
@@ -226,23 +237,24 @@ fn replay_human(out: &mut dyn Write, title: &str, report: &ReplayReport) -> io::
 
 /// Prints `journal list`: every pending repair, oldest first. JSON is
 /// `{"pending": [{"group", "host", "repair", "since", "failed_replays",
-/// "last_error"}]}`; people get a table.
+/// "last_error"}]}`; people get a table. Both are written as the entries are
+/// read, never built whole first.
 pub fn journal_list(
     out: &mut dyn Write,
     format: OutputFormat,
     entries: &[Entry],
     journal: &Path,
 ) -> io::Result<()> {
-    let pending: Vec<wire::Pending<'_>> = entries.iter().map(wire::Pending::new).collect();
     if format != OutputFormat::Human {
+        let pending = wire::PendingList(entries);
         return json(out, format, &wire::JournalList { pending });
     }
     let path = shown_path(journal);
-    if pending.is_empty() {
+    if entries.is_empty() {
         return writeln!(out, "journal {path}: nothing pending");
     }
-    writeln!(out, "journal {path}: {} pending repair(s)", pending.len())?;
-    pending_table(out, &pending)
+    writeln!(out, "journal {path}: {} pending repair(s)", entries.len())?;
+    pending_table(out, entries)
 }
 
 /// Prints `journal list` over several journals: a summary line, then each
@@ -286,12 +298,12 @@ pub fn journal_forget(
     removed: &[Entry],
     group: &GroupId,
 ) -> io::Result<()> {
-    let forgotten: Vec<wire::Pending<'_>> = removed.iter().map(wire::Pending::new).collect();
     if format != OutputFormat::Human {
+        let forgotten = wire::PendingList(removed);
         return json(out, format, &wire::JournalForget { forgotten });
     }
     let group = escape(group.as_str()).into_owned();
-    if forgotten.is_empty() {
+    if removed.is_empty() {
         return writeln!(
             out,
             "journal forget: no pending repair of group \"{group}\" matched"
@@ -301,35 +313,23 @@ pub fn journal_forget(
         out,
         "journal forget: removed {} pending repair(s) of group \"{group}\"; those nodes keep \
          whatever state they have (check with `cluster-client status`)",
-        forgotten.len()
+        removed.len()
     )?;
-    pending_table(out, &forgotten)
+    pending_table(out, removed)
 }
 
 /// The aligned table of `journal list` and `journal forget`; text from the
-/// journal is escaped.
-fn pending_table(out: &mut dyn Write, rows: &[wire::Pending<'_>]) -> io::Result<()> {
+/// journal is escaped. Two passes over the entries, one to measure the
+/// columns and one to print the rows, so no row is kept.
+fn pending_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
     let header = ["GROUP", "HOST", "REPAIR", "SINCE", "FAILED", "LAST ERROR"];
-    let cells: Vec<[String; 6]> = rows
-        .iter()
-        .map(|row| {
-            [
-                escape(row.group).into_owned(),
-                escape(row.host).into_owned(),
-                row.repair.to_owned(),
-                row.since.clone(),
-                row.failed_replays.to_string(),
-                escape(row.last_error.unwrap_or("-")).into_owned(),
-            ]
-        })
-        .collect();
     let mut widths = header.map(str::len);
-    for row in &cells {
-        for (width, cell) in widths.iter_mut().zip(row) {
+    for entry in entries {
+        for (width, cell) in widths.iter_mut().zip(table_cells(entry)) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: [&str; 6]| {
+    let line = |out: &mut dyn Write, cells: [&str; 6]| {
         let mut text = String::new();
         for (i, cell) in cells.iter().enumerate() {
             let pad = widths[i].saturating_sub(cell.chars().count());
@@ -337,13 +337,25 @@ fn pending_table(out: &mut dyn Write, rows: &[wire::Pending<'_>]) -> io::Result<
             text.push_str(cell);
             text.push_str(&" ".repeat(pad));
         }
-        text.trim_end().to_owned()
+        writeln!(out, "{}", text.trim_end())
     };
-    writeln!(out, "{}", line(header))?;
-    for row in &cells {
-        writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
+    line(out, header)?;
+    for entry in entries {
+        line(out, table_cells(entry).each_ref().map(|cell| cell.as_ref()))?;
     }
     Ok(())
+}
+
+/// One entry's cells in the table of [`pending_table`].
+fn table_cells(entry: &Entry) -> [Cow<'_, str>; 6] {
+    [
+        escape(entry.group.as_str()),
+        escape(entry.host.base()),
+        Cow::Borrowed(entry.action.name()),
+        Cow::Owned(journal::rfc3339(entry.recorded_at)),
+        Cow::Owned(entry.failed_replays.to_string()),
+        escape(entry.last_error.as_deref().unwrap_or("-")),
+    ]
 }
 
 /// "delete "g1" on http://node1:8080".
@@ -485,13 +497,17 @@ fn node_line(
     }
 }
 
+/// Writes `value` as one JSON document, through a buffer: a document of a
+/// million items is written in large blocks as it is serialised.
 fn json(out: &mut dyn Write, format: OutputFormat, value: &impl Serialize) -> io::Result<()> {
+    let mut out = BufWriter::new(out);
     if format == OutputFormat::JsonPretty {
-        serde_json::to_writer_pretty(&mut *out, value)?;
+        serde_json::to_writer_pretty(&mut out, value)?;
     } else {
-        serde_json::to_writer(&mut *out, value)?;
+        serde_json::to_writer(&mut out, value)?;
     }
-    writeln!(out)
+    writeln!(out)?;
+    out.flush()
 }
 
 #[cfg(test)]
@@ -526,18 +542,18 @@ mod tests {
 
         let host = Node::parse("http://node1:8080").expect("node");
         let group = GroupId::new("g").expect("group");
+        let pending = [Entry {
+            group: group.clone(),
+            host: host.clone(),
+            action: Repair::Delete,
+            operation: Operation::Create,
+            batch: "1@1".into(),
+            recorded_at: 1,
+            failed_replays: 1,
+            last_error: Some(HOSTILE.into()),
+        }];
         let replay = ReplayReport {
-            repaired: Vec::new(),
-            pending: vec![Entry {
-                group: group.clone(),
-                host: host.clone(),
-                action: Repair::Delete,
-                operation: Operation::Create,
-                batch: "1@1".to_owned(),
-                recorded_at: 1,
-                failed_replays: 1,
-                last_error: Some(HOSTILE.to_owned()),
-            }],
+            pending: pending.len(),
             ..ReplayReport::default()
         };
         let status = StatusReport {
@@ -552,7 +568,7 @@ mod tests {
         };
         let render = |format| {
             let mut replay_out = Vec::new();
-            super::replay(&mut replay_out, format, &replay).expect("render");
+            super::replay(&mut replay_out, format, &replay, &pending).expect("render");
             let mut status_out = Vec::new();
             super::status(&mut status_out, format, &status).expect("render");
             [replay_out, status_out].map(|b| String::from_utf8(b).expect("utf8"))

@@ -7,9 +7,9 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
-use crate::journals::{Visit, Visited};
+use crate::journals::{Replayed, Visit, Visited};
 use cluster_client::engine::{
     NodeReport, NodeResult, NodeState, NodeStatus, OperationReport, Outcome, ReplayReport,
     StatusReport,
@@ -30,7 +30,7 @@ pub struct Operation<'a> {
     /// One line per node, in hosts-file order.
     pub nodes: Vec<NodeLine<'a>>,
     /// The group's repairs left in the journal.
-    pub pending: Vec<Pending<'a>>,
+    pub pending: PendingList<'a>,
     /// Why the journal could not be written, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journal_error: Option<&'a str>,
@@ -96,13 +96,24 @@ pub struct StateLine<'a> {
     pub error: Option<&'a str>,
 }
 
+/// Journal entries as a JSON array of [`Pending`] items, each built as it
+/// is written: a list of a million repairs is never held a second time.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingList<'a>(pub &'a [Entry]);
+
+impl Serialize for PendingList<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(Pending::new))
+    }
+}
+
 /// The result of `rollback` (`schemas/rollback.schema.json`).
 #[derive(Debug, Serialize)]
 pub struct Rollback<'a> {
     /// Repairs applied.
-    pub repaired: Vec<Pending<'a>>,
+    pub repaired: PendingList<'a>,
     /// Repairs still pending.
-    pub pending: Vec<Pending<'a>>,
+    pub pending: PendingList<'a>,
     /// Why the journal could not be rewritten, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journal_error: Option<&'a str>,
@@ -157,14 +168,14 @@ pub struct JournalLine<'a> {
 #[derive(Debug, Serialize)]
 pub struct JournalList<'a> {
     /// Every pending repair, oldest first.
-    pub pending: Vec<Pending<'a>>,
+    pub pending: PendingList<'a>,
 }
 
 /// The result of `journal forget` (`schemas/journal-forget.schema.json`).
 #[derive(Debug, Serialize)]
 pub struct JournalForget<'a> {
     /// The repairs removed from the journal.
-    pub forgotten: Vec<Pending<'a>>,
+    pub forgotten: PendingList<'a>,
 }
 
 impl<'a> Operation<'a> {
@@ -176,7 +187,7 @@ impl<'a> Operation<'a> {
             outcome: outcome(report.outcome),
             interrupted: report.interrupted,
             nodes: report.nodes.iter().map(NodeLine::new).collect(),
-            pending: report.pending.iter().map(Pending::new).collect(),
+            pending: PendingList(&report.pending),
             journal_error: report.journal_error.as_deref(),
         }
     }
@@ -218,10 +229,7 @@ impl<'a> Pending<'a> {
 
 /// The entries `pick` chooses from the report of every journal that was
 /// opened, each naming its journal.
-fn in_journals<'a>(
-    visited: &'a [Visited],
-    pick: fn(&ReplayReport) -> &[Entry],
-) -> Vec<Pending<'a>> {
+fn in_journals<'a>(visited: &'a [Visited], pick: fn(&Replayed) -> &[Entry]) -> Vec<Pending<'a>> {
     visited
         .iter()
         .filter_map(|one| one.report().map(|report| (one, report)))
@@ -237,7 +245,7 @@ impl<'a> Rollbacks<'a> {
     /// The wire form of a rollback over several journals.
     pub fn new(visited: &'a [Visited]) -> Self {
         Self {
-            repaired: in_journals(visited, |report| &report.repaired),
+            repaired: in_journals(visited, |opened| &opened.report.repaired),
             pending: in_journals(visited, |report| &report.pending),
             journals: visited
                 .iter()
@@ -276,10 +284,10 @@ impl<'a> JournalLine<'a> {
         Self {
             journal: one.path.display().to_string(),
             state,
-            repaired: Some(report.map_or(0, |r| r.repaired.len())),
+            repaired: Some(report.map_or(0, |r| r.report.repaired.len())),
             pending: report.map_or(0, |r| r.pending.len()),
             error,
-            journal_error: report.and_then(|r| r.journal_error.as_deref()),
+            journal_error: report.and_then(|r| r.report.journal_error.as_deref()),
         }
     }
 }
@@ -312,11 +320,12 @@ impl<'a> StateLine<'a> {
 }
 
 impl<'a> Rollback<'a> {
-    /// The wire form of `report`.
-    pub fn new(report: &'a ReplayReport) -> Self {
+    /// The wire form of `report`, with the journal's entries after the
+    /// replay as its pending repairs.
+    pub fn new(report: &'a ReplayReport, pending: &'a [Entry]) -> Self {
         Self {
-            repaired: report.repaired.iter().map(Pending::new).collect(),
-            pending: report.pending.iter().map(Pending::new).collect(),
+            repaired: PendingList(&report.repaired),
+            pending: PendingList(pending),
             journal_error: report.journal_error.as_deref(),
         }
     }

@@ -98,6 +98,7 @@ impl<T: Transport> Cluster<T> {
         journal: &mut Journal,
     ) -> Result<(), JournalError> {
         let recorded_at = journal::now_unix();
+        let batch = &journal::BatchId::from(batch);
         let intents: Vec<Entry> = steps
             .iter()
             .filter_map(|step| match step {
@@ -110,7 +111,7 @@ impl<T: Transport> Cluster<T> {
                     host: self.nodes[index].clone(),
                     action: operation.repair(),
                     operation,
-                    batch: batch.to_owned(),
+                    batch: batch.clone(),
                     recorded_at,
                     failed_replays: 0,
                     last_error: None,
@@ -200,7 +201,7 @@ impl<T: Transport> Cluster<T> {
                 }
                 match failed_undos.get(&(&entry.group, &entry.host)) {
                     Some(error) => {
-                        entry.last_error = Some((*error).to_owned());
+                        entry.last_error = Some((*error).into());
                         true
                     }
                     None => false,

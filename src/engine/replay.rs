@@ -1,13 +1,20 @@
 //! Replaying the journal: apply every pending repair, newest first.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::*;
 
 /// What one repair's attempt came to: applied, failed (with the reason), or
-/// never started (`None` in the slot), because the replay was cancelled.
-type Attempted = Option<Result<(), String>>;
+/// never started (`None`), because the replay was cancelled.
+type Attempted = Option<Result<(), Arc<str>>>;
+
+/// The nodes that gave no answer earlier in this replay, and the reason
+/// every later repair on them is skipped with (one copy for all of them).
+struct Silent<'e> {
+    nodes: Mutex<HashSet<&'e Node>>,
+    skipped: Arc<str>,
+}
 
 impl<T: Transport> Cluster<T> {
     /// Applies the journal's pending repairs, newest first, and removes the
@@ -18,10 +25,12 @@ impl<T: Transport> Cluster<T> {
     /// this replay, so a dead node costs one round of retries, not one per
     /// entry. A cancel stops the replay; what is left stays pending.
     ///
-    /// A journal that cannot be rewritten afterwards is reported in
-    /// [`ReplayReport::journal_error`]; the repairs were sent all the same.
+    /// The replay works on the journal's own entries and rewrites the
+    /// journal once, whatever its size. A journal that cannot be rewritten
+    /// afterwards is reported in [`ReplayReport::journal_error`]; the
+    /// repairs were sent all the same.
     pub fn replay(&self, journal: &mut Journal) -> ReplayReport {
-        let entries = journal.entries().to_vec();
+        let entries = journal.entries();
         if entries.is_empty() {
             return ReplayReport::default();
         }
@@ -30,51 +39,59 @@ impl<T: Transport> Cluster<T> {
             entries.len(),
             journal.path().display()
         );
-        let attempted = self.attempt_repairs(&entries);
-        let mut report = sort_out(entries, attempted);
+        let attempted = self.attempt_repairs(entries);
+        let repaired = entries
+            .iter()
+            .zip(&attempted)
+            .filter(|(_, attempt)| matches!(attempt, Some(Ok(()))))
+            .map(|(entry, _)| entry.clone())
+            .collect();
+        let mut report = ReplayReport {
+            repaired,
+            ..ReplayReport::default()
+        };
         // Note: one durable write for the whole replay; repairs are
         // idempotent, so a crash before it only means they are applied again.
-        let pending = report.pending.clone();
-        if let Err(error) = journal.update(|entries| *entries = pending) {
+        let mut attempted = attempted.into_iter();
+        let written = journal.update(|entries| {
+            entries.retain_mut(|entry| stays(entry, attempted.next().flatten()));
+        });
+        if let Err(error) = written {
             log::error!(
                 "{error}; it still lists the {} repair(s) just applied, and the next run \
                  sends them again (repairs are idempotent)",
                 report.repaired.len()
             );
             report.journal_error = Some(error.to_string());
-            report.pending = journal.entries().to_vec();
         }
+        report.pending = journal.entries().len();
         report
     }
 
     /// Sends every repair, newest first, up to the concurrency at a time;
     /// one slot per entry, in the journal's order.
     fn attempt_repairs(&self, entries: &[Entry]) -> Vec<Attempted> {
-        let silent: Mutex<HashSet<&Node>> = Mutex::new(HashSet::new());
+        let silent = Silent {
+            nodes: Mutex::new(HashSet::new()),
+            skipped: "skipped: the node did not answer an earlier repair in this replay".into(),
+        };
         let newest_first: Vec<usize> = (0..entries.len()).rev().collect();
-        let outcomes = fan_out(
+        let mut attempted = fan_out(
             &newest_first,
             self.concurrency,
             || self.cancel.is_cancelled(),
             |&index| self.repair_one(&entries[index], &silent),
         );
-        let mut attempted: Vec<Attempted> = vec![None; entries.len()];
-        for (&index, outcome) in newest_first.iter().zip(outcomes) {
-            attempted[index] = outcome;
-        }
+        attempted.reverse();
         attempted
     }
 
     /// Applies one repair, unless its node gave no answer earlier in this
     /// replay; a node that gives none now joins `silent`.
-    fn repair_one<'e>(
-        &self,
-        entry: &'e Entry,
-        silent: &Mutex<HashSet<&'e Node>>,
-    ) -> Result<(), String> {
-        let lock = || silent.lock().unwrap_or_else(|e| e.into_inner());
+    fn repair_one<'e>(&self, entry: &'e Entry, silent: &Silent<'e>) -> Result<(), Arc<str>> {
+        let lock = || silent.nodes.lock().unwrap_or_else(|e| e.into_inner());
         if lock().contains(&entry.host) {
-            return Err("skipped: the node did not answer an earlier repair in this replay".into());
+            return Err(Arc::clone(&silent.skipped));
         }
         let repair = entry.action;
         let exchange =
@@ -104,27 +121,21 @@ impl<T: Transport> Cluster<T> {
         if exchange.last.is_err() {
             lock().insert(&entry.host);
         }
-        Err(error)
+        Err(error.into())
     }
 }
 
-/// Splits the entries into repaired and still pending; a failed repair
-/// counts one more failed replay and keeps its reason.
-fn sort_out(entries: Vec<Entry>, attempted: Vec<Attempted>) -> ReplayReport {
-    let mut report = ReplayReport::default();
-    for (mut entry, result) in entries.into_iter().zip(attempted) {
-        match result {
-            Some(Ok(())) => {
-                report.repaired.push(entry);
-                continue;
-            }
-            Some(Err(error)) => {
-                entry.failed_replays += 1;
-                entry.last_error = Some(error);
-            }
-            None => {}
+/// Whether `entry` stays in the journal after its `attempt`: a repair
+/// applied leaves; a failed one stays, counting one more failed replay and
+/// keeping its reason; one never attempted stays as it was.
+fn stays(entry: &mut Entry, attempt: Attempted) -> bool {
+    match attempt {
+        Some(Ok(())) => false,
+        Some(Err(reason)) => {
+            entry.failed_replays += 1;
+            entry.last_error = Some(reason);
+            true
         }
-        report.pending.push(entry);
+        None => true,
     }
-    report
 }

@@ -146,9 +146,11 @@ pub struct ReplayReport {
     /// Repairs applied and removed from the journal (or, when
     /// `journal_error` is set, applied but still listed in it).
     pub repaired: Vec<Entry>,
-    /// Repairs still in the journal: every entry the journal on disk holds
-    /// after the replay.
-    pub pending: Vec<Entry>,
+    /// How many repairs are still in the journal: every entry the journal
+    /// on disk holds after the replay, which
+    /// [`Journal::entries`](crate::journal::Journal::entries) lists. The
+    /// report holds no copy of them: a backlog can be millions.
+    pub pending: usize,
     /// Set when the journal could not be rewritten after the repairs: the
     /// file then still lists the repairs applied, and the next replay sends
     /// them again (they are idempotent).

@@ -329,7 +329,7 @@ fn failed_undo_stays_in_the_journal_until_a_replay_applies_it() {
 
     let replay = cluster(&f.sim, &f.nodes).replay(&mut f.journal);
     assert_eq!(replay.repaired.len(), 1);
-    assert!(replay.pending.is_empty());
+    assert_eq!(replay.pending, 0);
     assert!(f.journal.entries().is_empty());
     assert!(f.sim.holders(&f.nodes, "g").is_empty());
 }
@@ -383,15 +383,32 @@ fn replay_skips_a_dead_node_after_its_first_failure() {
         f.run(Operation::Create, id);
     }
     assert_eq!(f.journal.entries().len(), 3);
+    let writes = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&writes);
+    f.journal.set_write_hook(Arc::new(move |point| {
+        if matches!(point, "journal-before-temp" | "journal-before-remove") {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }));
     let before = f.sim.seen().len();
     let replay = cluster(&f.sim, &f.nodes).replay(&mut f.journal);
-    assert_eq!(replay.pending.len(), 3);
+    assert_eq!(replay.pending, 3);
     assert_eq!(
         f.sim.seen().len() - before,
         3,
         "one request and two retries, then skipped"
     );
-    assert!(f.journal.entries().iter().all(|e| e.failed_replays == 1));
+    assert_eq!(writes.load(Ordering::SeqCst), 1, "one rewrite per replay");
+    let entries = f.journal.entries();
+    assert!(entries.iter().all(|e| e.failed_replays == 1));
+    let reason = |i: usize| entries[i].last_error.as_ref().expect("a reason");
+    assert!(!reason(2).starts_with("skipped"), "{}", reason(2));
+    assert!(reason(0).starts_with("skipped"), "{}", reason(0));
+    assert!(
+        Arc::ptr_eq(reason(0), reason(1)),
+        "every skipped repair shares one copy of its reason"
+    );
 }
 
 #[test]
@@ -506,7 +523,7 @@ fn parallel_replay_applies_every_repair() {
     let replay = cluster(&f.sim, &f.nodes)
         .with_concurrency(4)
         .replay(&mut f.journal);
-    assert_eq!((replay.repaired.len(), replay.pending.len()), (8, 0));
+    assert_eq!((replay.repaired.len(), replay.pending), (8, 0));
     for id in ["a", "b", "c", "d"] {
         assert!(f.sim.holders(&f.nodes, id).is_empty(), "{id}");
     }
@@ -613,7 +630,7 @@ fn a_crash_anywhere_in_a_batch_leaves_every_group_all_or_nothing_after_replay() 
                 sim.heal();
                 let mut journal = Journal::open(&path, &Cancel::new()).expect("reopen");
                 let replay = cluster(&sim, &nodes).replay(&mut journal);
-                assert!(replay.pending.is_empty());
+                assert_eq!(replay.pending, 0);
                 for id in ["a", "b", "d"] {
                     let holders = sim.holders(&nodes, id);
                     assert!(
