@@ -24,7 +24,7 @@ use cluster_testnode::TestNode;
     reason = "only bulk creates here; the scale bench uses the rest"
 )]
 mod baseline;
-use baseline::{Baseline, timed};
+use baseline::{Baseline, measured_rtt, median, timed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cluster-client");
 
@@ -105,28 +105,6 @@ fn naive(urls: &[String], groups: &[String], in_flight: usize) -> Duration {
             }
         });
     })
-}
-
-/// The median round trip: 20 GETs to one node with `latency`, kept alive.
-fn measured_rtt(latency: Duration) -> Duration {
-    let node = TestNode::start();
-    node.set_latency(latency);
-    let client = reqwest::blocking::Client::new();
-    let url = format!("{}/v1/group/x/", node.url());
-    let mut samples: Vec<Duration> = (0..20)
-        .map(|_| {
-            let start = Instant::now();
-            let _ = client.get(&url).send().map(|r| r.status());
-            start.elapsed()
-        })
-        .collect();
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn median(mut walls: Vec<Duration>) -> Duration {
-    walls.sort();
-    walls[walls.len() / 2]
 }
 
 fn median_f64(mut values: Vec<f64>) -> f64 {

@@ -27,7 +27,7 @@ use cluster_testnode::TestNode;
 mod baseline;
 #[path = "scale/journal.rs"]
 mod journal;
-use baseline::{Baseline, timed};
+use baseline::{Baseline, measured_rtt, median, timed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cluster-client");
 
@@ -157,23 +157,6 @@ impl Cluster {
     }
 }
 
-/// A measured round trip: one GET to one node, from this process.
-fn measured_rtt(latency: Duration) -> Duration {
-    let node = TestNode::start();
-    node.set_latency(latency);
-    let client = reqwest::blocking::Client::new();
-    let url = format!("{}/v1/group/x/", node.url());
-    let mut samples: Vec<Duration> = (0..20)
-        .map(|_| {
-            let start = Instant::now();
-            let _ = client.get(&url).send().map(|r| r.status());
-            start.elapsed()
-        })
-        .collect();
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
 struct Row {
     name: String,
     wall: Duration,
@@ -188,11 +171,6 @@ struct Row {
     /// A peak-RSS target, where the scenario has one.
     rss_target_kib: Option<u64>,
     rss_kib: Option<u64>,
-}
-
-fn median(mut walls: Vec<Duration>) -> Duration {
-    walls.sort();
-    walls[walls.len() / 2]
 }
 
 /// Round trips for one create (or one delete) of one group on `n` nodes:

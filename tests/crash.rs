@@ -46,26 +46,14 @@ fn sigkill_amid_a_bulk_run_with_groups_in_flight_then_replay_restores_all_or_not
         let operation = if delete { "delete" } else { "create" };
         let mut args = vec![operation, "--parallel-groups", "4"];
         args.extend(groups.iter().map(String::as_str));
-        let mut child = env.spawn_quiet(&args);
-        assert!(env.nodes[victim].wait_for_requests(seen + after, WAIT));
-        child.kill().expect("kill");
-        child.wait().expect("reap");
-
-        if !env.pending().is_empty() {
-            torn += 1;
-        }
-        for node in &env.nodes {
-            node.clear_rules();
-        }
-        env.cmd().arg("rollback").assert().code(0);
-        for group in &groups {
-            let holders = env.holders(group);
-            assert!(
-                holders.is_empty() || holders == [0, 1, 2],
-                "round {round}: {group} is on {holders:?} after replay"
-            );
-        }
-        assert!(env.pending().is_empty(), "round {round}");
+        let child = env.spawn_quiet(&args);
+        torn += usize::from(kill_replay_and_check(
+            &env,
+            child,
+            victim,
+            seen + after,
+            &groups,
+        ));
     }
     assert!(torn > 0, "no kill landed mid-run");
 }
@@ -121,6 +109,36 @@ fn sigkill_during_rollback_then_replay_restores_all_or_nothing() {
     }
 }
 
+/// Kills `child` (SIGKILL) once node `victim` has seen `requests` requests,
+/// heals the nodes, replays, and checks that each of `groups` is on every
+/// node or none and that the journal is empty. Returns whether the kill left
+/// repairs pending (it landed mid-run).
+fn kill_replay_and_check(
+    env: &TestEnv,
+    mut child: std::process::Child,
+    victim: usize,
+    requests: usize,
+    groups: &[String],
+) -> bool {
+    assert!(env.nodes[victim].wait_for_requests(requests, WAIT));
+    child.kill().expect("kill");
+    child.wait().expect("reap");
+    let torn = !env.pending().is_empty();
+    for node in &env.nodes {
+        node.clear_rules();
+    }
+    env.cmd().arg("rollback").assert().code(0);
+    for group in groups {
+        let holders = env.holders(group);
+        assert!(
+            holders.is_empty() || holders == [0, 1, 2],
+            "{group} is on {holders:?} after replay"
+        );
+    }
+    assert!(env.pending().is_empty(), "{groups:?}: journal not empty");
+    torn
+}
+
 /// Runs 40 seeded rounds of create/delete at `concurrency`, each killed
 /// with SIGKILL when a random node has seen 1 or 2 more requests, then
 /// replays and checks all-or-nothing and an empty journal.
@@ -152,25 +170,15 @@ fn kill_loop(concurrency: &str, seed: u64) {
         let after = rng.usize(1..=2);
 
         let operation = if delete { "delete" } else { "create" };
-        let mut child = env.spawn_quiet(&[operation, &group, "--concurrency", concurrency]);
-        // Kill once the chosen node has seen `after` more requests.
-        assert!(env.nodes[victim].wait_for_requests(seen + after, WAIT));
-        child.kill().expect("kill");
-        child.wait().expect("reap");
-
-        if !env.pending().is_empty() {
-            torn += 1;
-        }
-        for node in &env.nodes {
-            node.clear_rules();
-        }
-        env.cmd().arg("rollback").assert().code(0);
-        let holders = env.holders(&group);
-        assert!(
-            holders.is_empty() || holders == [0, 1, 2],
-            "round {round}: {group} is on {holders:?} after replay"
-        );
-        assert!(env.pending().is_empty(), "round {round}");
+        let child = env.spawn_quiet(&[operation, &group, "--concurrency", concurrency]);
+        let groups = [group];
+        torn += usize::from(kill_replay_and_check(
+            &env,
+            child,
+            victim,
+            seen + after,
+            &groups,
+        ));
     }
     // Note: the kill lands while a node is answering (3 ms latency), so most
     // rounds leave a journal to replay; none at all would mean this test

@@ -1,4 +1,4 @@
-//! The in-run baseline: the minimal POST-first client an operator would otherwise write.
+//! The in-run references: the minimal POST-first client an operator would otherwise write, and the measured round trip.
 //!
 //! It has no read before a create, no write-ahead journal and no rollback:
 //! create is one POST per node, delete is a GET and then a DELETE per node
@@ -116,4 +116,24 @@ pub fn timed(f: impl FnOnce()) -> Duration {
     let start = Instant::now();
     f();
     start.elapsed()
+}
+
+/// A measured round trip, for the physical limit: the median of 20 GETs to
+/// one node that adds `latency`, over a kept-alive connection from this process.
+pub fn measured_rtt(latency: Duration) -> Duration {
+    let node = cluster_testnode::TestNode::start();
+    node.set_latency(latency);
+    let client = Client::new();
+    let url = format!("{}/v1/group/x/", node.url());
+    let mut samples: Vec<Duration> = (0..20)
+        .map(|_| timed(|| drop(client.get(&url).send().map(|r| r.status()))))
+        .collect();
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// The median of `walls` (at least one).
+pub fn median(mut walls: Vec<Duration>) -> Duration {
+    walls.sort();
+    walls[walls.len() / 2]
 }

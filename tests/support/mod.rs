@@ -198,25 +198,20 @@ impl TestEnv {
 /// The concurrency every command runs at: 4 in test binaries named
 /// `parallel_*` (which rerun a suite with `#[path]`), 1 everywhere else.
 pub fn concurrency() -> &'static str {
-    let exe = std::env::current_exe().expect("test binary path");
-    let name = exe.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    if name.starts_with("parallel_") {
-        "4"
-    } else {
-        "1"
-    }
+    by_test_binary("parallel_", "4")
 }
 
 /// The groups in flight of every command: 8 in test binaries named
 /// `inflight_*` (which rerun a suite with `#[path]`), 1 everywhere else.
 pub fn parallel_groups() -> &'static str {
+    by_test_binary("inflight_", "8")
+}
+
+/// `value` in test binaries whose name starts with `prefix`, "1" elsewhere.
+fn by_test_binary(prefix: &str, value: &'static str) -> &'static str {
     let exe = std::env::current_exe().expect("test binary path");
     let name = exe.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    if name.starts_with("inflight_") {
-        "8"
-    } else {
-        "1"
-    }
+    if name.starts_with(prefix) { value } else { "1" }
 }
 
 impl TestEnv {
