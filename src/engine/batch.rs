@@ -11,10 +11,10 @@ impl<T: Transport> Cluster<T> {
         operation: Operation,
         groups: &[GroupId],
         journal: &mut Journal,
-        blocked: &HashSet<GroupId>,
+        blocked: &HashMap<GroupId, Vec<Entry>>,
     ) -> Result<Vec<OperationReport>, JournalError> {
         let batch = batch_id();
-        let steps = self.plan(operation, groups, journal, blocked);
+        let steps = self.plan(operation, groups, blocked);
         if let Err(error) = self.write_ahead(operation, &batch, &steps, journal) {
             // Note: a write that failed after its rename left the undos of
             // changes never sent; take them out again if the disk lets us.
@@ -48,17 +48,16 @@ impl<T: Transport> Cluster<T> {
             .collect())
     }
 
-    /// Step 1: refuses groups with pending repairs (those in `blocked`) and
-    /// reads every node of the others, so pre-existing state is known
+    /// Step 1: refuses groups with pending repairs (`blocked` holds them)
+    /// and reads every node of the others, so pre-existing state is known
     /// exactly. Up to the groups in flight read at a time.
     pub(super) fn plan<'c>(
         &'c self,
         operation: Operation,
         groups: &'c [GroupId],
-        journal: &Journal,
-        blocked: &HashSet<GroupId>,
+        blocked: &HashMap<GroupId, Vec<Entry>>,
     ) -> Vec<Step<'c, T>> {
-        let in_flight = self.parallel_groups.min(groups.len());
+        let in_flight = self.groups_in_flight().min(groups.len());
         let width = self.reads_at_a_time(in_flight);
         let indexes: Vec<usize> = (0..groups.len()).collect();
         fan_out(
@@ -68,11 +67,8 @@ impl<T: Transport> Cluster<T> {
             |&index| {
                 let group = &groups[index];
                 let mut work = GroupWork::new(self, operation, group);
-                if blocked.contains(group) {
-                    let pending: Vec<Entry> = journal.pending_for(group).cloned().collect();
-                    if !pending.is_empty() {
-                        return Step::Finished(work.finish(Outcome::Refused, pending, None));
-                    }
+                if let Some(pending) = blocked.get(group) {
+                    return Step::Finished(work.finish(Outcome::Refused, pending.clone(), None));
                 }
                 match work.read_all(width) {
                     None => Step::Finished(work.finish(Outcome::RolledBack, Vec::new(), None)),
@@ -135,16 +131,15 @@ impl<T: Transport> Cluster<T> {
         journal: &mut Journal,
     ) -> Vec<Step<'c, T>> {
         let commits = Commits::new(journal);
-        let steps: Vec<Mutex<Option<Step<'c, T>>>> =
-            steps.into_iter().map(|s| Mutex::new(Some(s))).collect();
-        let in_flight = self.parallel_groups.min(steps.len());
+        let steps: Vec<Mutex<Step<'c, T>>> = steps.into_iter().map(Mutex::new).collect();
+        let in_flight = self.groups_in_flight().min(steps.len());
         fan_out(
             &steps,
             in_flight,
             || false,
             |cell| {
                 let mut cell = cell.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(Step::Working(work, to_change)) = cell.as_mut() {
+                if let Step::Working(work, to_change) = &mut *cell {
                     let ledger = Ledger {
                         commits: &commits,
                         batch,
@@ -163,11 +158,7 @@ impl<T: Transport> Cluster<T> {
         );
         steps
             .into_iter()
-            .map(|cell| {
-                cell.into_inner()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .expect("every step is put back")
-            })
+            .map(|cell| cell.into_inner().unwrap_or_else(|e| e.into_inner()))
             .collect()
     }
 
@@ -246,7 +237,8 @@ impl<'j> Commits<'j> {
                 group: group.clone(),
                 nodes: nodes.iter().map(|&n| n.clone()).collect(),
             });
-            #[cfg(test)]
+            // Note: wakes only a test that waits for the queue to fill; a
+            // worker that wakes here finds its write not done and waits on.
             self.written.notify_all();
             ticket
         };

@@ -9,7 +9,7 @@
 //! on the first failure it undoes what it changed, in reverse order, and
 //! leaves only the undos it could not apply in the journal.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -148,11 +148,9 @@ impl<T: Transport> Cluster<T> {
     /// before any change, no new change after a failure, and reports in
     /// hosts-file order.
     ///
-    /// `n` is clamped to [`MAX_IN_FLIGHT`]; set it before
-    /// [`Cluster::with_parallel_groups`], which is clamped against it.
+    /// `n` is clamped to [`MAX_IN_FLIGHT`].
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.clamp(1, MAX_IN_FLIGHT);
-        self.parallel_groups = self.parallel_groups.min(MAX_IN_FLIGHT / self.concurrency);
         self
     }
 
@@ -171,8 +169,15 @@ impl<T: Transport> Cluster<T> {
     /// `n` is clamped so that `n` × the concurrency stays within
     /// [`MAX_IN_FLIGHT`].
     pub fn with_parallel_groups(mut self, n: usize) -> Self {
-        self.parallel_groups = n.clamp(1, MAX_IN_FLIGHT / self.concurrency);
+        self.parallel_groups = n.max(1);
         self
+    }
+
+    /// The groups worked on at a time: `--parallel-groups`, lowered so that
+    /// it × the concurrency stays within [`MAX_IN_FLIGHT`], in whatever
+    /// order the builders were called.
+    fn groups_in_flight(&self) -> usize {
+        self.parallel_groups.min(MAX_IN_FLIGHT / self.concurrency)
     }
 
     /// How many groups share one write-ahead and one clean-up: at least
@@ -181,7 +186,7 @@ impl<T: Transport> Cluster<T> {
     // slowest group before the next write-ahead; 4 rounds keep the window
     // full most of the time, for two durable writes per 4N groups.
     fn batch_len(&self) -> usize {
-        BATCH_GROUPS.max(self.parallel_groups.saturating_mul(4))
+        BATCH_GROUPS.max(self.groups_in_flight() * 4)
     }
 
     /// The nodes, in hosts-file order.
@@ -222,8 +227,9 @@ impl<T: Transport> Cluster<T> {
         group: &GroupId,
         journal: &mut Journal,
     ) -> Result<OperationReport, JournalError> {
-        let blocked = groups_pending(journal);
-        self.change_batch(operation, std::slice::from_ref(group), journal, &blocked)
+        let groups = std::slice::from_ref(group);
+        let blocked = pending_of(journal, groups);
+        self.change_batch(operation, groups, journal, &blocked)
             .map(|mut reports| reports.pop().expect("one report per group"))
     }
 
@@ -264,14 +270,14 @@ impl<T: Transport> Cluster<T> {
         let batch_len = self.batch_len();
         // Note: one pass over the journal for the whole run, not one per
         // group: a backlog can hold a million entries.
-        let mut blocked = groups_pending(journal);
+        let mut blocked = pending_of(journal, groups);
         for (index, batch) in groups.chunks(batch_len).enumerate() {
             match self.change_batch(operation, batch, journal, &blocked) {
                 Ok(done) => {
                     blocked.extend(
                         done.iter()
                             .filter(|r| !r.pending.is_empty())
-                            .map(|r| r.group.clone()),
+                            .map(|r| (r.group.clone(), r.pending.clone())),
                     );
                     done.iter().for_each(&mut on_report);
                     reports.extend(done);
@@ -279,15 +285,12 @@ impl<T: Transport> Cluster<T> {
                 Err(error) => {
                     log::error!("{error}");
                     let reason = error.to_string();
-                    let blocked = groups_pending(journal);
-                    let skipped: Vec<OperationReport> = groups[index * batch_len..]
+                    let rest = &groups[index * batch_len..];
+                    let mut pending = pending_of(journal, rest);
+                    let skipped: Vec<OperationReport> = rest
                         .iter()
                         .map(|group| {
-                            let pending: Vec<Entry> = if blocked.contains(group) {
-                                journal.pending_for(group).cloned().collect()
-                            } else {
-                                Vec::new()
-                            };
+                            let pending = pending.remove(group).unwrap_or_default();
                             GroupWork::new(self, operation, group).skipped(&reason, pending)
                         })
                         .collect();
@@ -330,9 +333,22 @@ impl<T: Transport> Cluster<T> {
     }
 }
 
-/// The groups the journal lists pending repairs for.
-fn groups_pending(journal: &Journal) -> HashSet<GroupId> {
-    journal.entries().iter().map(|e| e.group.clone()).collect()
+/// The repairs the journal lists for each of `groups` that has any, oldest
+/// first, in one pass over the journal.
+fn pending_of(journal: &Journal, groups: &[GroupId]) -> HashMap<GroupId, Vec<Entry>> {
+    let named: HashSet<&GroupId> = groups.iter().collect();
+    let mut pending: HashMap<GroupId, Vec<Entry>> = HashMap::new();
+    for entry in journal
+        .entries()
+        .iter()
+        .filter(|e| named.contains(&e.group))
+    {
+        pending
+            .entry(entry.group.clone())
+            .or_default()
+            .push(entry.clone());
+    }
+    pending
 }
 
 /// What a read says: `Some(true)` for 200 (present), `Some(false)` for 404
@@ -401,7 +417,7 @@ struct CommitQueue {
     /// Whether a worker is writing the journal now.
     writing: bool,
     /// Results of written removals, by ticket, until their worker takes them.
-    finished: std::collections::HashMap<u64, Result<(), String>>,
+    finished: HashMap<u64, Result<(), String>>,
     next_ticket: u64,
 }
 
