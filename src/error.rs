@@ -8,8 +8,8 @@ use std::io;
 use std::path::PathBuf;
 
 pub use crate::journal::JournalError;
-pub use crate::shard::ShardError;
 pub use crate::transport::SetupError;
+pub use crate::vocab::shard::ShardError;
 
 /// Bad input found before anything is sent to any node.
 #[derive(Debug, thiserror::Error)]

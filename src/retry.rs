@@ -4,11 +4,11 @@ use std::fmt;
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
-use crate::cancel::Cancel;
-use crate::change::Action;
-use crate::group::GroupId;
-use crate::hosts::Node;
 use crate::transport::{Abandon, Failure, FailureKind, Reply, Transport};
+use crate::vocab::cancel::Cancel;
+use crate::vocab::change::Action;
+use crate::vocab::group::GroupId;
+use crate::vocab::hosts::Node;
 
 /// How each request is retried.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,11 +15,11 @@ use reqwest::blocking::{Client, Response};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Certificate, Url};
 
-use crate::cancel::Cancel;
-use crate::change::Action;
-use crate::group::GroupId;
-use crate::hosts::Node;
-use crate::secret::Token;
+use crate::vocab::cancel::Cancel;
+use crate::vocab::change::Action;
+use crate::vocab::group::GroupId;
+use crate::vocab::hosts::Node;
+use crate::vocab::secret::Token;
 
 /// The most bytes of a response body that are read; the rest is discarded
 /// with the connection. Bodies are only logged, never trusted.
@@ -602,7 +602,7 @@ impl HttpTransport {
     // in one client's pool, instead of one set per client (with 50 nodes and
     // 32 groups in flight, taking turns held 87 MB of idle connections).
     fn client_for(&self, node: &Node) -> &Client {
-        let hash = crate::shard::fnv1a_64(node.base().as_bytes());
+        let hash = crate::vocab::shard::fnv1a_64(node.base().as_bytes());
         let turn = usize::try_from(hash % self.clients.len() as u64).unwrap_or(0);
         &self.clients[turn]
     }
@@ -818,9 +818,9 @@ fn no_proxy_matches(entry: &str, host: &str) -> bool {
 }
 
 /// `text` with control characters shown visibly, for log lines that quote
-/// node or journal text; see [`crate::text::escape`].
+/// node or journal text; see [`crate::vocab::text::escape`].
 fn escape_for_log(text: &str) -> std::borrow::Cow<'_, str> {
-    crate::text::escape(text)
+    crate::vocab::text::escape(text)
 }
 
 /// A response body as one log line shows it: quoted and escaped (so a
@@ -1379,8 +1379,8 @@ mod tests {
 
     mod http {
         use super::super::*;
-        use crate::cancel::Cancel;
         use crate::retry::{Mode, Retrier, RetryPolicy};
+        use crate::vocab::cancel::Cancel;
         use mockito::Matcher;
 
         fn transport(timeout_ms: u64) -> HttpTransport {

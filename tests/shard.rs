@@ -299,7 +299,7 @@ fn a_pod_of_an_indexed_job_takes_its_shard_from_the_job_index() {
 #[test]
 fn a_shard_that_owns_none_of_the_groups_succeeds_and_says_so() {
     let env = TestEnv::new(2);
-    // `team-a` is shard 2 of 4 (src/shard.rs pins it).
+    // `team-a` is shard 2 of 4 (src/vocab/shard.rs pins it).
     env.cmd()
         .args(["create", "team-a", "--shard", "0/4"])
         .assert()
@@ -545,7 +545,7 @@ fn the_readme_table_of_shards_follows_the_hash() {
         let id = id.trim_matches('`');
         let hash = u64::from_str_radix(hash, 16).expect("hex");
         assert_eq!(
-            cluster_client::shard::fnv1a_64(id.as_bytes()),
+            cluster_client::vocab::shard::fnv1a_64(id.as_bytes()),
             hash,
             "README: {id}"
         );

@@ -6,7 +6,7 @@ mod support;
 
 use std::path::Path;
 
-use cluster_client::hosts::parse_hosts;
+use cluster_client::vocab::hosts::parse_hosts;
 use cluster_client::{Cancel, GroupId, InputError, Journal, Node};
 use predicates::prelude::*;
 use proptest::prelude::*;

@@ -14,14 +14,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::cancel::Cancel;
-use crate::change::{Action, Operation};
-use crate::fanout::fan_out;
-use crate::group::GroupId;
-use crate::hosts::Node;
 use crate::journal::{self, Entry, Journal, JournalError};
 use crate::retry::{Exchange, Mode, Retrier, RetryPolicy};
 use crate::transport::Transport;
+use crate::vocab::cancel::Cancel;
+use crate::vocab::change::{Action, Operation};
+use crate::vocab::fanout::fan_out;
+use crate::vocab::group::GroupId;
+use crate::vocab::hosts::Node;
 
 mod apply;
 mod batch;

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use log::kv::{self, Key, Value, VisitSource};
 use serde_json::Value as Json;
 
-use crate::output;
+use crate::cli::output;
 
 /// How log lines (and the binary's own error line) are written on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

@@ -22,9 +22,9 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::exit::ExitStatus;
-use crate::world::{self, Spec};
-use cluster_client::change::Operation;
+use crate::cli::exit::ExitStatus;
+use crate::cli::world::{self, Spec};
+use cluster_client::vocab::change::Operation;
 
 /// The environment variable that sets `<depth>:<faults>` for a deep search.
 const BOUNDS_VAR: &str = "CLUSTER_CLIENT_EXHAUSTIVE";

@@ -5,11 +5,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use cluster_client::shard::{self, Shard};
+use cluster_client::vocab::shard::{self, Shard};
 
-use crate::exit::EXIT_STATUS_HELP;
-use crate::logging::LogFormat;
-use crate::output::OutputFormat;
+use crate::cli::exit::EXIT_STATUS_HELP;
+use crate::cli::logging::LogFormat;
+use crate::cli::output::OutputFormat;
 
 /// Create, delete and check groups on every node of a cluster, all or nothing.
 ///

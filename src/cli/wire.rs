@@ -9,12 +9,12 @@ use std::path::Path;
 
 use serde::{Serialize, Serializer};
 
-use crate::journals::{Replayed, Visit, Visited};
+use crate::cli::journals::{Replayed, Visit, Visited};
 use cluster_client::engine::{
     NodeReport, NodeResult, NodeState, NodeStatus, OperationReport, Outcome, ReplayReport,
     StatusReport,
 };
-use cluster_client::journal::{self, Entry};
+use cluster_client::journal::Entry;
 
 /// One create or delete (`schemas/operation.schema.json`).
 #[derive(Debug, Serialize)]
@@ -199,7 +199,7 @@ impl<'a> NodeLine<'a> {
             host: node.host.base(),
             result: result(node.result),
             attempts: node.attempts,
-            error: node.error.as_ref().map(crate::output::node_error),
+            error: node.error.as_ref().map(crate::cli::output::node_error),
         }
     }
 }
@@ -211,7 +211,7 @@ impl<'a> Pending<'a> {
             group: entry.group.as_str(),
             host: entry.host.base(),
             repair: entry.action.name(),
-            since: journal::rfc3339(entry.recorded_at),
+            since: cluster_client::vocab::time::rfc3339(entry.recorded_at),
             failed_replays: entry.failed_replays,
             last_error: entry.last_error.as_deref(),
             journal: None,

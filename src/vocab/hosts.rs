@@ -9,7 +9,7 @@ use reqwest::Url;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::InputError;
-use crate::group::GroupId;
+use crate::vocab::group::GroupId;
 
 /// One cluster node, known by its normalised base URL.
 ///

@@ -18,20 +18,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::app;
-use crate::config::Task;
-use crate::exit::ExitStatus;
-use crate::output::OutputFormat;
-use crate::signals;
-use cluster_client::cancel::Cancel;
-use cluster_client::change::{Action, Operation};
+use crate::cli::app;
+use crate::cli::config::Task;
+use crate::cli::exit::ExitStatus;
+use crate::cli::output::OutputFormat;
+use crate::cli::signals;
 use cluster_client::engine::Cluster;
-use cluster_client::group::GroupId;
-use cluster_client::hosts::Node;
 use cluster_client::journal::{Entry, Journal, WriteHook};
 use cluster_client::retry::RetryPolicy;
 use cluster_client::sim::{Answer, Chooser, Seen, SimCluster};
 use cluster_client::transport::{Failure, Reply, Transport};
+use cluster_client::vocab::cancel::Cancel;
+use cluster_client::vocab::change::{Action, Operation};
+use cluster_client::vocab::group::GroupId;
+use cluster_client::vocab::hosts::Node;
 
 /// The world before the invocation, and the invocation.
 #[derive(Debug, Clone)]

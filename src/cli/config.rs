@@ -5,17 +5,17 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{Cli, Command, Groups, JournalCommand, Options};
-use crate::output::OutputFormat;
-use cluster_client::change::Operation;
+use crate::cli::args::{Cli, Command, Groups, JournalCommand, Options};
+use crate::cli::output::OutputFormat;
 use cluster_client::engine::MAX_IN_FLIGHT;
 use cluster_client::error::InputError;
-use cluster_client::group::GroupId;
-use cluster_client::hosts::{self, Node};
 use cluster_client::retry::RetryPolicy;
-use cluster_client::secret::Token;
-use cluster_client::shard::{self, Shard};
 use cluster_client::transport::HttpSettings;
+use cluster_client::vocab::change::Operation;
+use cluster_client::vocab::group::GroupId;
+use cluster_client::vocab::hosts::{self, Node};
+use cluster_client::vocab::secret::Token;
+use cluster_client::vocab::shard::{self, Shard};
 
 /// Everything a run needs, checked before anything is sent.
 #[derive(Debug, Clone)]
@@ -314,7 +314,7 @@ fn configured_nodes(task: &Task, given: Option<&Path>) -> Result<Option<Vec<Node
 /// over `CLUSTER_CLIENT_TOKEN`. Neither set means no credentials.
 fn read_token(file: Option<&Path>) -> Result<Option<Token>, InputError> {
     if let Some(path) = file {
-        return cluster_client::secret::read_token_file(path).map(Some);
+        return cluster_client::vocab::secret::read_token_file(path).map(Some);
     }
     Ok(std::env::var("CLUSTER_CLIENT_TOKEN")
         .ok()
@@ -611,7 +611,7 @@ mod tests {
 
     #[test]
     fn a_shard_keeps_only_the_groups_whose_hash_it_owns() {
-        // Shards of 4 (see src/shard.rs): team-a 2, team-b 3, g1 1, foobar 0, a 0.
+        // Shards of 4 (see src/vocab/shard.rs): team-a 2, team-b 3, g1 1, foobar 0, a 0.
         let bulk = Bulk::new(&["team-a", "team-b", "g1", "foobar"]);
         let mut seen = Vec::new();
         for index in 0..4 {

@@ -1,6 +1,6 @@
 //! The exit-status table: the one place outcomes become process exit codes.
 
-use crate::journals::{Visit, Visited};
+use crate::cli::journals::{Visit, Visited};
 use cluster_client::engine::{OperationReport, Outcome, ReplayReport, StatusReport};
 
 /// The process exit status. The README and `--help` document this table.
@@ -192,7 +192,7 @@ mod tests {
             visit,
         };
         let opened = |pending: usize| {
-            visited(Visit::Opened(crate::journals::Replayed {
+            visited(Visit::Opened(crate::cli::journals::Replayed {
                 report: ReplayReport {
                     pending,
                     ..ReplayReport::default()

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::Cli;
+use crate::cli::args::Cli;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 
@@ -366,7 +366,7 @@ fn the_job_and_the_cronjob_log_json_for_the_log_collector() {
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(
             cli.options.log_format,
-            crate::logging::LogFormat::Json,
+            crate::cli::logging::LogFormat::Json,
             "{file}"
         );
     }
@@ -407,7 +407,7 @@ fn the_cli(file: &str) -> (Vec<String>, Cli) {
 
 #[test]
 fn the_indexed_job_runs_one_shard_per_index_each_with_its_own_journal() {
-    use cluster_client::shard::{self, Shard};
+    use cluster_client::vocab::shard::{self, Shard};
     let file = "kubernetes/bulk/job/bulk-job.yaml";
     let text = read(file);
     let (_, cli) = the_cli(file);
@@ -451,14 +451,15 @@ fn the_indexed_job_runs_one_shard_per_index_each_with_its_own_journal() {
     // The bulk CronJob replays that directory, as a directory, on the same claim.
     let cron_file = "kubernetes/bulk/rollback-cronjob.yaml";
     let (_, cron) = the_cli(cron_file);
-    let config = crate::config::Config::from_cli_in(&cron, None).expect("the CronJob's config");
+    let config =
+        crate::cli::config::Config::from_cli_in(&cron, None).expect("the CronJob's config");
     let directory = journal.parent().expect("journal directory").to_owned();
-    assert!(matches!(config.task, crate::config::Task::Rollback));
+    assert!(matches!(config.task, crate::cli::config::Task::Rollback));
     assert_eq!(
         config.journals,
-        crate::config::Journals::Several(vec![crate::config::JournalSource::Dir(PathBuf::from(
-            format!("{}/", directory.display())
-        ))])
+        crate::cli::config::Journals::Several(vec![crate::cli::config::JournalSource::Dir(
+            PathBuf::from(format!("{}/", directory.display()))
+        )])
     );
     let pvc = read("kubernetes/bulk/journals-pvc.yaml");
     let claim = scalar(&pvc, "name");
@@ -487,7 +488,7 @@ fn the_indexed_job_reads_the_groups_file_of_its_configmap() {
     let file = "kubernetes/bulk/job/bulk-job.yaml";
     let text = read(file);
     let (args, cli) = the_cli(file);
-    let crate::cli::Command::Create(groups) = &cli.command else {
+    let crate::cli::args::Command::Create(groups) = &cli.command else {
         panic!("{file}: not a create");
     };
     let from_file = groups.from_file.as_deref().expect("--from-file");
@@ -535,8 +536,8 @@ fn the_indexed_job_reads_the_groups_file_of_its_configmap() {
         .chain(["--hosts".to_owned(), hosts.display().to_string()])
         .collect();
     let cli = parse(&local).expect("parses");
-    let config = crate::config::Config::from_cli_in(&cli, Some("0")).expect("a valid list");
-    let crate::config::Task::Change { shard, .. } = config.task else {
+    let config = crate::cli::config::Config::from_cli_in(&cli, Some("0")).expect("a valid list");
+    let crate::cli::config::Task::Change { shard, .. } = config.task else {
         panic!("not a change");
     };
     assert!(

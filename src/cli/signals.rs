@@ -1,7 +1,7 @@
 //! SIGINT/SIGTERM handling: the first signal cancels the run, a second exits at once.
 
-use crate::exit::ExitStatus;
-use cluster_client::cancel::Cancel;
+use crate::cli::exit::ExitStatus;
+use cluster_client::vocab::cancel::Cancel;
 
 /// The exit status when a second signal ends the process at once, claiming
 /// no more than is true: 3 when the journal holds repairs (it covers every

@@ -6,16 +6,16 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::config::Sharded;
-use crate::journals::{Replayed, Visit, Visited};
-use crate::wire;
+use crate::cli::config::Sharded;
+use crate::cli::journals::{Replayed, Visit, Visited};
+use crate::cli::wire;
 use cluster_client::engine::{
     NodeError, NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport,
 };
-use cluster_client::group::GroupId;
-use cluster_client::hosts::Node;
-use cluster_client::journal::{self, Entry};
-pub use cluster_client::text::escape;
+use cluster_client::journal::Entry;
+use cluster_client::vocab::group::GroupId;
+use cluster_client::vocab::hosts::Node;
+pub use cluster_client::vocab::text::escape;
 
 /// How results are printed on stdout. Logs always go to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -352,7 +352,7 @@ fn table_cells(entry: &Entry) -> [Cow<'_, str>; 6] {
         escape(entry.group.as_str()),
         escape(entry.host.base()),
         Cow::Borrowed(entry.action.name()),
-        Cow::Owned(journal::rfc3339(entry.recorded_at)),
+        Cow::Owned(cluster_client::vocab::time::rfc3339(entry.recorded_at)),
         Cow::Owned(entry.failed_replays.to_string()),
         escape(entry.last_error.as_deref().unwrap_or("-")),
     ]
@@ -535,9 +535,9 @@ mod tests {
 
     #[test]
     fn control_characters_in_stored_and_node_errors_are_escaped_for_people_and_exact_in_json() {
-        use cluster_client::change::Repair;
         use cluster_client::engine::{NodeState, NodeStatus, ReplayReport, StatusReport};
         use cluster_client::journal::Entry;
+        use cluster_client::vocab::change::Repair;
         use cluster_client::{GroupId, Node, Operation};
 
         let host = Node::parse("http://node1:8080").expect("node");

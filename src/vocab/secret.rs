@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::InputError;
-use crate::trust;
+use crate::vocab::trust;
 
 /// A bearer token for the nodes. `Debug` and `Display` print `<redacted>`;
 /// only [`Token::expose`] gives the value, for the `Authorization` header.

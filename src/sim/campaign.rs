@@ -30,15 +30,15 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
-use crate::cancel::Cancel;
-use crate::change::{Action, Operation, Repair};
 use crate::engine::{Cluster, NodeResult, OperationReport, Outcome};
-use crate::group::GroupId;
-use crate::hosts::Node;
 use crate::journal::{self, Entry, Journal};
 use crate::retry::RetryPolicy;
 use crate::sim::{Crash, Fault, SimCluster, cases, load_entries, temp_dir};
 use crate::transport::{Failure, Reply, Transport};
+use crate::vocab::cancel::Cancel;
+use crate::vocab::change::{Action, Operation, Repair};
+use crate::vocab::group::GroupId;
+use crate::vocab::hosts::Node;
 
 const MAX_NODES: usize = 7;
 /// Groups `g0` and `g1`: operations pick one, the other shows what a run must not touch.

@@ -8,21 +8,21 @@ use std::time::{Instant, SystemTime};
 use anyhow::Context;
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, JournalCommand};
-use crate::config::{Config, JournalSource, Journals, Sharded, Task};
-use crate::exit::{EXIT_STATUS_HELP, ExitStatus};
-use crate::journals;
-use crate::metrics::{Backlog, Counters, Counting, RunMetrics};
-use crate::output::{self, OutputFormat};
-use crate::signals;
-use cluster_client::cancel::Cancel;
-use cluster_client::change::Operation;
+use crate::cli::args::{Cli, Command, JournalCommand};
+use crate::cli::config::{Config, JournalSource, Journals, Sharded, Task};
+use crate::cli::exit::{EXIT_STATUS_HELP, ExitStatus};
+use crate::cli::journals;
+use crate::cli::metrics::{Backlog, Counters, Counting, RunMetrics};
+use crate::cli::output::{self, OutputFormat};
+use crate::cli::signals;
 use cluster_client::engine::{Cluster, OperationReport, Outcome, ReplayReport};
 use cluster_client::error::Error;
-use cluster_client::group::GroupId;
-use cluster_client::hosts::Node;
 use cluster_client::journal::Journal;
 use cluster_client::transport::{HttpTransport, Transport};
+use cluster_client::vocab::cancel::Cancel;
+use cluster_client::vocab::change::Operation;
+use cluster_client::vocab::group::GroupId;
+use cluster_client::vocab::hosts::Node;
 
 /// The binary's whole run for every command but `completions` and `man`:
 /// validates `cli`, installs the SIGINT/SIGTERM handlers, executes, and at
@@ -87,7 +87,7 @@ fn command_name(command: &Command) -> &'static str {
 }
 
 fn write_metrics(path: &Path, metrics: &RunMetrics<'_>) {
-    if let Err(error) = crate::metrics::write_atomic(path, &metrics.render()) {
+    if let Err(error) = crate::cli::metrics::write_atomic(path, &metrics.render()) {
         log::error!(
             "cannot write the metrics file {}: {error}; the exit status still reports the run",
             path.display()
@@ -366,7 +366,7 @@ impl Progress {
             // redrawn counter would break that.
             visible: total > 1
                 && std::io::stderr().is_terminal()
-                && crate::logging::active_format() == crate::logging::LogFormat::Text,
+                && crate::cli::logging::active_format() == crate::cli::logging::LogFormat::Text,
         }
     }
 

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cluster_client::change::Action;
-use cluster_client::group::GroupId;
-use cluster_client::hosts::Node;
 use cluster_client::journal::Entry;
 use cluster_client::retry::RetryPolicy;
 use cluster_client::transport::{Abandon, Failure, FailureKind, Reply, Transport};
+use cluster_client::vocab::change::Action;
+use cluster_client::vocab::group::GroupId;
+use cluster_client::vocab::hosts::Node;
 
 /// The request methods counted, in the order they are written.
 const METHODS: [Action; 3] = [Action::Read, Action::Create, Action::Delete];
@@ -334,9 +334,9 @@ pub fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    use cluster_client::cancel::Cancel;
     use cluster_client::retry::{Mode, Retrier};
     use cluster_client::sim::Scripted;
+    use cluster_client::vocab::cancel::Cancel;
 
     fn reply(status: u16) -> Result<Reply, Failure> {
         Ok(Reply::status(status))

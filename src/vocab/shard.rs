@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::group::GroupId;
+use crate::vocab::group::GroupId;
 
 /// The largest shard count accepted: Kubernetes' own limit on the
 /// completions of an Indexed Job.

@@ -4,12 +4,12 @@ use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::config::JournalSource;
-use cluster_client::cancel::Cancel;
+use crate::cli::config::JournalSource;
 use cluster_client::engine::ReplayReport;
 use cluster_client::error::JournalError;
 use cluster_client::journal::{Entry, Journal};
-use cluster_client::trust;
+use cluster_client::vocab::cancel::Cancel;
+use cluster_client::vocab::trust;
 
 /// What became of one journal.
 #[derive(Debug)]

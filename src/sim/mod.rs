@@ -5,6 +5,14 @@
 //! sim panics with a [`SimCrash`] payload at a chosen request, before or after
 //! the node applied it, so a test can stop the engine mid-run and look at the
 //! journal it left on disk.
+//!
+//! The folder holds every test-only world, and nothing here ships: this file
+//! and `campaign.rs` are the library's (feature `sim`, or its own tests);
+//! `world.rs`, `exhaustive.rs` and `manifests.rs` are the binary's tests,
+//! declared by `src/cli/mod.rs`, since they run the binary's own modules.
+
+#[cfg(test)]
+mod campaign;
 
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
@@ -13,12 +21,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 use std::time::Duration;
 
-use crate::cancel::Cancel;
-use crate::change::Action;
-use crate::group::GroupId;
-use crate::hosts::Node;
 use crate::journal::Entry;
 use crate::transport::{Failure, FailureKind, Reply, Transport};
+use crate::vocab::cancel::Cancel;
+use crate::vocab::change::Action;
+use crate::vocab::group::GroupId;
+use crate::vocab::hosts::Node;
 
 /// What one simulated request does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
