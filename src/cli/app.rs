@@ -8,16 +8,19 @@ use std::time::{Instant, SystemTime};
 use anyhow::Context;
 use clap::CommandFactory;
 
+use crate::cli::args::EXIT_STATUS_HELP;
+use crate::cli::args::OutputFormat;
 use crate::cli::args::{Cli, Command, JournalCommand};
 use crate::cli::config::{Config, JournalSource, Journals, Sharded, Task};
-use crate::cli::exit::{EXIT_STATUS_HELP, ExitStatus};
+use crate::cli::exit::ExitStatus;
 use crate::cli::journals;
-use crate::cli::metrics::{Backlog, Counters, Counting, RunMetrics};
-use crate::cli::output::{self, OutputFormat};
+use crate::cli::metrics::{Backlog, RunMetrics};
+use crate::cli::output;
 use crate::cli::signals;
 use cluster_client::engine::{Cluster, OperationReport, Outcome, ReplayReport};
 use cluster_client::error::Error;
 use cluster_client::journal::Journal;
+use cluster_client::transport::{Counted, RequestCounts};
 use cluster_client::transport::{HttpTransport, Transport};
 use cluster_client::vocab::cancel::Cancel;
 use cluster_client::vocab::change::Operation;
@@ -32,7 +35,7 @@ use cluster_client::vocab::hosts::Node;
 /// nothing in the status.
 pub fn run_cli(cli: &Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
     let started = Instant::now();
-    let counters = Arc::new(Counters::default());
+    let counters = Arc::new(RequestCounts::default());
     let mut journal_after = None;
     let result = validate_and_execute(cli, out, &counters, &mut journal_after);
     if let Some(path) = &cli.options.metrics_file {
@@ -53,7 +56,7 @@ pub fn run_cli(cli: &Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
 fn validate_and_execute(
     cli: &Cli,
     out: &mut dyn Write,
-    counters: &Arc<Counters>,
+    counters: &Arc<RequestCounts>,
     journal_after: &mut Option<Backlog>,
 ) -> anyhow::Result<ExitStatus> {
     let config = Config::from_cli(cli)?;
@@ -107,7 +110,7 @@ fn execute_counting(
     config: &Config,
     cancel: &Cancel,
     out: &mut dyn Write,
-    counters: &Arc<Counters>,
+    counters: &Arc<RequestCounts>,
     journal_after: &mut Option<Backlog>,
 ) -> Result<ExitStatus, Error> {
     let format = config.output.for_stream(std::io::stdout().is_terminal());
@@ -135,7 +138,7 @@ fn execute_counting(
     }
     // Note: the HTTP client first: it reads and checks the --cacert file, so
     // a bad one is reported before the journal is locked or anything is sent.
-    let transport = Counting::new(HttpTransport::new(&config.http)?, Arc::clone(counters));
+    let transport = Counted::new(HttpTransport::new(&config.http)?, Arc::clone(counters));
     let mut journal = Journal::open(path, cancel)?;
     let nodes = match &config.task {
         Task::Change { nodes, .. } | Task::Status { nodes, .. } => nodes.clone(),
@@ -172,12 +175,12 @@ fn several(
     cancel: &Cancel,
     format: OutputFormat,
     out: &mut dyn Write,
-    counters: &Arc<Counters>,
+    counters: &Arc<RequestCounts>,
     journal_after: &mut Option<Backlog>,
 ) -> Result<ExitStatus, Error> {
     let replaying = matches!(config.task, Task::Rollback);
     let transport = if replaying {
-        Some(Counting::new(
+        Some(Counted::new(
             HttpTransport::new(&config.http)?,
             Arc::clone(counters),
         ))
@@ -366,7 +369,7 @@ impl Progress {
             // redrawn counter would break that.
             visible: total > 1
                 && std::io::stderr().is_terminal()
-                && crate::cli::logging::active_format() == crate::cli::logging::LogFormat::Text,
+                && crate::cli::logging::active_format() == crate::cli::args::LogFormat::Text,
         }
     }
 

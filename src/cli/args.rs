@@ -1,4 +1,6 @@
-//! Command-line types. Their doc comments are the `--help` text.
+//! Command-line types, and nothing else of the face: their doc comments are the `--help`
+//! text, and the value enums (`--output`, `--log-format`) and the exit table of `--help` are
+//! defined here so that this module imports no other.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -7,9 +9,58 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use cluster_client::vocab::shard::{self, Shard};
 
-use crate::cli::exit::EXIT_STATUS_HELP;
-use crate::cli::logging::LogFormat;
-use crate::cli::output::OutputFormat;
+/// How results are printed on stdout. Logs always go to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned text for people.
+    #[default]
+    Human,
+    /// One JSON document; field names are stable (see schemas/).
+    Json,
+    /// JSON, indented for a person: what `json` becomes on a terminal.
+    #[value(skip)]
+    JsonPretty,
+}
+
+impl OutputFormat {
+    /// The format for a stream that is (or is not) a terminal: JSON is
+    /// indented on a terminal, and one compact line per document otherwise,
+    /// so line-based log collectors keep each document whole.
+    pub fn for_stream(self, terminal: bool) -> Self {
+        match (self, terminal) {
+            (Self::Json, true) => Self::JsonPretty,
+            _ => self,
+        }
+    }
+}
+
+/// How log lines (and the binary's own error line) are written on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `[timestamp LEVEL] message`, with control characters escaped.
+    #[default]
+    Text,
+    /// One JSON object per line: `ts` (RFC 3339, UTC), `level`, `msg`, and,
+    /// where known, `host`, `group`, `method` and `attempt`.
+    Json,
+}
+
+/// The help text for the table above; shown by `--help` and the man page.
+pub const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0  done: every node is in the requested state (create/delete), every node
+     answered and they agree (status), nothing is left pending (rollback,
+     journal list), repairs were removed (journal forget)
+  1  the operation failed and was fully rolled back: the cluster is as it was;
+     for status: the nodes disagree, or a node did not answer
+  2  bad input or a local problem, and no change was sent: usage, hosts file,
+     group id, or an unreadable or unwritable journal; or interrupted before
+     any change was sent; journal forget: no pending repair matched
+  3  repairs pending in the journal: undos that could not be applied yet, an
+     operation refused because its group has pending repairs, a rollback
+     that left repairs pending, or journal list found repairs pending; over
+     several journals also one that another run holds, or one that could not
+     be read once repairs were sent";
 
 /// Create, delete and check groups on every node of a cluster, all or nothing.
 ///

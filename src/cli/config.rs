@@ -5,8 +5,8 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::cli::args::OutputFormat;
 use crate::cli::args::{Cli, Command, Groups, JournalCommand, Options};
-use crate::cli::output::OutputFormat;
 use cluster_client::engine::MAX_IN_FLIGHT;
 use cluster_client::error::InputError;
 use cluster_client::retry::RetryPolicy;
@@ -348,34 +348,7 @@ fn change(
         })?;
     }
     if let Some(path) = &args.from_file {
-        let read_error = |source| InputError::GroupsRead {
-            path: path.clone(),
-            cause: source,
-        };
-        let reader: Box<dyn Read> = if path.as_os_str() == "-" {
-            Box::new(std::io::stdin())
-        } else {
-            Box::new(std::fs::File::open(path).map_err(read_error)?)
-        };
-        for (index, line) in BufReader::new(reader).lines().enumerate() {
-            let line = line.map_err(read_error)?;
-            let raw = line.strip_suffix('\r').unwrap_or(&line);
-            // Note: like the hosts file, blank lines and `#` comments are
-            // skipped (after leading whitespace); every other line is an id,
-            // verbatim. An id that starts with `#` can still be given as an
-            // argument.
-            let content = raw.trim_start();
-            if content.is_empty() || content.starts_with('#') {
-                continue;
-            }
-            let line_error = |source| InputError::GroupsLine {
-                path: path.clone(),
-                line: index + 1,
-                cause: Box::new(source),
-            };
-            let group = GroupId::new(raw).map_err(line_error)?;
-            groups.push(group, || format!("at {}:{}", path.display(), index + 1))?;
-        }
+        read_groups_file(path, &mut groups)?;
     }
     if groups.list.is_empty() {
         return Err(InputError::Invalid(
@@ -396,6 +369,40 @@ fn change(
         shard: shard.map(|shard| Sharded { shard, named }),
         nodes: hosts::read_hosts_file(hosts_path)?,
     })
+}
+
+/// Adds the ids of a `--from-file` list (`-` is stdin) to `groups`, naming the file and line
+/// of a bad or repeated one.
+fn read_groups_file(path: &Path, groups: &mut UniqueGroups) -> Result<(), InputError> {
+    let read_error = |source| InputError::GroupsRead {
+        path: path.to_owned(),
+        cause: source,
+    };
+    let reader: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(path).map_err(read_error)?)
+    };
+    for (index, line) in BufReader::new(reader).lines().enumerate() {
+        let line = line.map_err(read_error)?;
+        let raw = line.strip_suffix('\r').unwrap_or(&line);
+        // Note: like the hosts file, blank lines and `#` comments are
+        // skipped (after leading whitespace); every other line is an id,
+        // verbatim. An id that starts with `#` can still be given as an
+        // argument.
+        let content = raw.trim_start();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let line_error = |source| InputError::GroupsLine {
+            path: path.to_owned(),
+            line: index + 1,
+            cause: Box::new(source),
+        };
+        let group = GroupId::new(raw).map_err(line_error)?;
+        groups.push(group, || format!("at {}:{}", path.display(), index + 1))?;
+    }
+    Ok(())
 }
 
 /// Group ids in the order given, each at most once.

@@ -24,23 +24,6 @@ pub enum ExitStatus {
     BadInput,
 }
 
-/// The help text for the table above; shown by `--help` and the man page.
-pub const EXIT_STATUS_HELP: &str = "\
-Exit status:
-  0  done: every node is in the requested state (create/delete), every node
-     answered and they agree (status), nothing is left pending (rollback,
-     journal list), repairs were removed (journal forget)
-  1  the operation failed and was fully rolled back: the cluster is as it was;
-     for status: the nodes disagree, or a node did not answer
-  2  bad input or a local problem, and no change was sent: usage, hosts file,
-     group id, or an unreadable or unwritable journal; or interrupted before
-     any change was sent; journal forget: no pending repair matched
-  3  repairs pending in the journal: undos that could not be applied yet, an
-     operation refused because its group has pending repairs, a rollback
-     that left repairs pending, or journal list found repairs pending; over
-     several journals also one that another run holds, or one that could not
-     be read once repairs were sent";
-
 impl ExitStatus {
     /// The numeric code.
     pub fn code(self) -> u8 {
@@ -253,7 +236,7 @@ mod tests {
         ] {
             assert_eq!(status.code(), code);
             assert!(
-                EXIT_STATUS_HELP.contains(&format!("\n  {code}  ")),
+                crate::cli::args::EXIT_STATUS_HELP.contains(&format!("\n  {code}  ")),
                 "{code}"
             );
         }

@@ -6,18 +6,8 @@ use std::time::SystemTime;
 use log::kv::{self, Key, Value, VisitSource};
 use serde_json::Value as Json;
 
-use crate::cli::output;
-
-/// How log lines (and the binary's own error line) are written on stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum LogFormat {
-    /// `[timestamp LEVEL] message`, with control characters escaped.
-    #[default]
-    Text,
-    /// One JSON object per line: `ts` (RFC 3339, UTC), `level`, `msg`, and,
-    /// where known, `host`, `group`, `method` and `attempt`.
-    Json,
-}
+use crate::cli::args::LogFormat;
+use cluster_client::vocab::text::escape;
 
 /// The level `-v`/`-q` select: warnings by default, `-v` info, `-vv` debug,
 /// `-vvv` trace, `-q` errors, `-qq` nothing.
@@ -56,7 +46,7 @@ pub fn init(level: log::LevelFilter, format: LogFormat) {
                 "[{} {style}{:<5}{style:#}] {}",
                 buf.timestamp(),
                 record.level(),
-                output::escape(&record.args().to_string())
+                escape(&record.args().to_string())
             )
         }),
         // Note: serde_json escapes every control character, so a message
@@ -85,7 +75,7 @@ pub fn init(level: log::LevelFilter, format: LogFormat) {
 /// stderr in `format` whatever the log level: in JSON, one `error` object.
 pub fn fatal(format: LogFormat, message: &str) {
     let line = match format {
-        LogFormat::Text => format!("cluster-client: error: {}", output::escape(message)),
+        LogFormat::Text => format!("cluster-client: error: {}", escape(message)),
         LogFormat::Json => json_line(
             SystemTime::now(),
             log::Level::Error,

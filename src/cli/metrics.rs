@@ -1,159 +1,16 @@
 //! Run metrics in the Prometheus text format, for the node_exporter textfile collector.
 //!
-//! [`Counting`] wraps a [`Transport`] and counts every attempt it sends;
-//! [`RunMetrics`] renders one run's numbers; [`write_atomic`] replaces the
+//! [`RunMetrics`] renders one run's numbers, the request counts as the
+//! transport reports them ([`RequestCounts`]); [`write_atomic`] replaces the
 //! metrics file the way the textfile collector expects (never half-written).
 
 use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cluster_client::journal::Entry;
-use cluster_client::retry::RetryPolicy;
-use cluster_client::transport::{Abandon, Failure, FailureKind, Reply, Transport};
-use cluster_client::vocab::change::Action;
-use cluster_client::vocab::group::GroupId;
-use cluster_client::vocab::hosts::Node;
-
-/// The request methods counted, in the order they are written.
-const METHODS: [Action; 3] = [Action::Read, Action::Create, Action::Delete];
-
-/// The outcomes of one attempt, in the order they are written: a status
-/// class, or why no answer came.
-const OUTCOMES: [&str; 10] = [
-    "1xx",
-    "2xx",
-    "3xx",
-    "4xx",
-    "5xx",
-    "timeout",
-    "connect",
-    "broken",
-    "abandoned",
-    "permanent",
-];
-
-/// Request and retry counts of one run, shared by every thread that sends.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Attempts by method (index into [`METHODS`]) and outcome (index into [`OUTCOMES`]).
-    requests: [[AtomicU64; OUTCOMES.len()]; METHODS.len()],
-    retries: AtomicU64,
-}
-
-impl Counters {
-    fn record(&self, action: Action, result: &Result<Reply, Failure>) {
-        let method = METHODS.iter().position(|m| *m == action).unwrap_or(0);
-        let outcome = match result {
-            Ok(reply) => match reply.status {
-                100..=199 => 0,
-                200..=299 => 1,
-                300..=399 => 2,
-                400..=499 => 3,
-                // Note: a status outside 100..=599 is a broken answer; it is
-                // counted with the 5xx, as the retry policy treats it.
-                _ => 4,
-            },
-            Err(failure) => match failure.kind {
-                FailureKind::Timeout => 5,
-                FailureKind::Connect => 6,
-                FailureKind::Broken => 7,
-                FailureKind::Abandoned => 8,
-                FailureKind::Permanent => 9,
-            },
-        };
-        self.requests[method][outcome].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Attempts sent so far with `method` that ended in `outcome`.
-    pub fn requests(&self, method: &str, outcome: &str) -> u64 {
-        let m = METHODS.iter().position(|a| a.method() == method);
-        let o = OUTCOMES.iter().position(|x| *x == outcome);
-        match (m, o) {
-            (Some(m), Some(o)) => self.requests[m][o].load(Ordering::Relaxed),
-            _ => 0,
-        }
-    }
-
-    /// Attempts beyond the first of each request.
-    pub fn retries(&self) -> u64 {
-        self.retries.load(Ordering::Relaxed)
-    }
-}
-
-/// A [`Transport`] that counts every attempt into shared [`Counters`] and
-/// passes it on unchanged.
-#[derive(Debug)]
-pub struct Counting<T> {
-    inner: T,
-    counters: Arc<Counters>,
-}
-
-/// The last attempt a thread sent: into which counters, what it asked, and
-/// whether the retry policy would try it again.
-type LastAttempt = Option<(usize, Node, Action, GroupId, bool)>;
-
-thread_local! {
-    static LAST: std::cell::RefCell<LastAttempt> = const { std::cell::RefCell::new(None) };
-}
-
-impl<T: Transport> Counting<T> {
-    /// Wraps `inner`; its attempts are counted into `counters`.
-    pub fn new(inner: T, counters: Arc<Counters>) -> Self {
-        Self { inner, counters }
-    }
-
-    // Note: a retry is an attempt that follows, on the same thread, an
-    // attempt of the same request (node, method, group) whose outcome the
-    // retry policy retries. The retrier sends every attempt of one request
-    // from one thread, and the engine never sends the same request twice in
-    // a row on its own (a failed write is followed by a read, a failed repair
-    // by a read or another entry), so this counts retries exactly without
-    // changing the Transport trait.
-    fn count(&self, node: &Node, action: Action, group: &GroupId, result: &Result<Reply, Failure>) {
-        self.counters.record(action, result);
-        let retryable = match result {
-            Ok(reply) => RetryPolicy::is_retryable_status(reply.status),
-            Err(failure) => failure.kind != FailureKind::Abandoned,
-        };
-        let counters = Arc::as_ptr(&self.counters) as usize;
-        LAST.with(|last| {
-            let mut last = last.borrow_mut();
-            if let Some((c, n, a, g, true)) = last.as_ref()
-                && *c == counters
-                && n == node
-                && *a == action
-                && g == group
-            {
-                self.counters.retries.fetch_add(1, Ordering::Relaxed);
-            }
-            *last = Some((counters, node.clone(), action, group.clone(), retryable));
-        });
-    }
-}
-
-impl<T: Transport> Transport for Counting<T> {
-    fn send(&self, node: &Node, action: Action, group: &GroupId) -> Result<Reply, Failure> {
-        let result = self.inner.send(node, action, group);
-        self.count(node, action, group, &result);
-        result
-    }
-
-    fn send_abandoning(
-        &self,
-        node: &Node,
-        action: Action,
-        group: &GroupId,
-        abandon: Abandon<'_>,
-    ) -> Result<Reply, Failure> {
-        let result = self.inner.send_abandoning(node, action, group, abandon);
-        self.count(node, action, group, &result);
-        result
-    }
-}
+use cluster_client::transport::RequestCounts;
 
 /// What the pending gauges show of the journal after a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,7 +55,7 @@ pub struct RunMetrics<'a> {
     /// than claimed to be 0).
     pub pending: Option<Backlog>,
     /// Requests and retries sent.
-    pub counters: &'a Counters,
+    pub counters: &'a RequestCounts,
 }
 
 impl RunMetrics<'_> {
@@ -271,14 +128,14 @@ impl RunMetrics<'_> {
             "counter",
             "Request attempts the last run sent, by method and outcome.",
         );
-        for action in METHODS {
-            for outcome in OUTCOMES {
+        for method in RequestCounts::METHODS {
+            for outcome in RequestCounts::OUTCOMES {
                 let _ = writeln!(
                     out,
                     "cluster_client_requests_total{{method=\"{}\",outcome=\"{}\"}} {}",
-                    escape_label(action.method()),
+                    escape_label(method),
                     escape_label(outcome),
-                    self.counters.requests(action.method(), outcome)
+                    self.counters.requests(method, outcome)
                 );
             }
         }
@@ -334,63 +191,6 @@ pub fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    use cluster_client::retry::{Mode, Retrier};
-    use cluster_client::sim::Scripted;
-    use cluster_client::vocab::cancel::Cancel;
-
-    fn reply(status: u16) -> Result<Reply, Failure> {
-        Ok(Reply::status(status))
-    }
-
-    #[test]
-    fn retries_are_attempts_beyond_the_first_of_each_request() {
-        let timeout = Err(Failure {
-            kind: FailureKind::Timeout,
-            message: "timed out".to_owned(),
-        });
-        let script = vec![
-            // A POST: 503, a time-out, then 201: two retries.
-            reply(503),
-            timeout,
-            reply(201),
-            // A GET of the same node and group after it: a new request.
-            reply(404),
-            // Another GET: a new request too, as the last one was final.
-            reply(200),
-            // A DELETE answered 400 (final), then the same DELETE again as a new request.
-            reply(400),
-            reply(200),
-        ];
-        let counters = Arc::new(Counters::default());
-        let transport = Counting::new(Scripted::new(script), Arc::clone(&counters));
-        let policy = RetryPolicy {
-            retries: 3,
-            backoff: Duration::ZERO,
-            max_backoff: Duration::ZERO,
-        };
-        let cancel = Cancel::new();
-        let retrier = Retrier::new(&transport, &policy, &cancel);
-        let node = Node::parse("n1:80").expect("node");
-        let group = GroupId::new("g").expect("group");
-        for action in [
-            Action::Create,
-            Action::Read,
-            Action::Read,
-            Action::Delete,
-            Action::Delete,
-        ] {
-            retrier.call(&node, action, &group, Mode::Forward);
-        }
-        assert_eq!(counters.retries(), 2);
-        assert_eq!(counters.requests("POST", "5xx"), 1);
-        assert_eq!(counters.requests("POST", "timeout"), 1);
-        assert_eq!(counters.requests("POST", "2xx"), 1);
-        assert_eq!(counters.requests("GET", "4xx"), 1);
-        assert_eq!(counters.requests("GET", "2xx"), 1);
-        assert_eq!(counters.requests("DELETE", "4xx"), 1);
-        assert_eq!(counters.requests("DELETE", "2xx"), 1);
-    }
-
     #[test]
     fn label_values_are_escaped() {
         assert_eq!(escape_label("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
@@ -398,7 +198,7 @@ mod tests {
 
     #[test]
     fn pending_gauges_are_left_out_when_the_journal_is_unknown() {
-        let counters = Counters::default();
+        let counters = RequestCounts::default();
         let metrics = RunMetrics {
             command: "rollback",
             exit_status: 2,

@@ -19,6 +19,7 @@ mod metrics;
 mod output;
 mod signals;
 mod wire;
+mod words;
 
 // Note: the binary's test worlds live with the library's in src/sim/, the one folder of
 // test-only code; they are declared here because they run the binary's own modules.

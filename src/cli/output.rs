@@ -6,41 +6,18 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::cli::args::OutputFormat;
 use crate::cli::config::Sharded;
 use crate::cli::journals::{Replayed, Visit, Visited};
 use crate::cli::wire;
+use crate::cli::words::node_error;
 use cluster_client::engine::{
-    NodeError, NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport,
+    NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport,
 };
 use cluster_client::journal::Entry;
 use cluster_client::vocab::group::GroupId;
 use cluster_client::vocab::hosts::Node;
 pub use cluster_client::vocab::text::escape;
-
-/// How results are printed on stdout. Logs always go to stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum OutputFormat {
-    /// Aligned text for people.
-    #[default]
-    Human,
-    /// One JSON document; field names are stable (see schemas/).
-    Json,
-    /// JSON, indented for a person: what `json` becomes on a terminal.
-    #[value(skip)]
-    JsonPretty,
-}
-
-impl OutputFormat {
-    /// The format for a stream that is (or is not) a terminal: JSON is
-    /// indented on a terminal, and one compact line per document otherwise,
-    /// so line-based log collectors keep each document whole.
-    pub fn for_stream(self, terminal: bool) -> Self {
-        match (self, terminal) {
-            (Self::Json, true) => Self::JsonPretty,
-            _ => self,
-        }
-    }
-}
 
 /// Prints the results of a create or delete: one report per group.
 /// The JSON shape follows the command's form, never the count: `list` (the
@@ -442,21 +419,6 @@ fn headline(report: &OperationReport, journal: &Path) -> String {
              rollback` once those nodes answer, then try again",
             hosts(&report.pending)
         ),
-    }
-}
-
-/// Why a node failed, in words; the JSON output's `error` too.
-pub fn node_error(error: &NodeError) -> String {
-    match error {
-        NodeError::Read(answer) => format!("could not read the group: {answer}"),
-        NodeError::NotAsked => {
-            "not asked: the node gave no answer to a read earlier in this run".to_owned()
-        }
-        NodeError::Change(answer) => answer.clone(),
-        NodeError::NotApplied(answer) => {
-            format!("{answer}, and a read shows the change was not applied")
-        }
-        NodeError::Undo(answer) => format!("undo failed: {answer}"),
     }
 }
 

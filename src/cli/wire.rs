@@ -199,7 +199,7 @@ impl<'a> NodeLine<'a> {
             host: node.host.base(),
             result: result(node.result),
             attempts: node.attempts,
-            error: node.error.as_ref().map(crate::cli::output::node_error),
+            error: node.error.as_ref().map(crate::cli::words::node_error),
         }
     }
 }

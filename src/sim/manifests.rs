@@ -366,7 +366,7 @@ fn the_job_and_the_cronjob_log_json_for_the_log_collector() {
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(
             cli.options.log_format,
-            crate::cli::logging::LogFormat::Json,
+            crate::cli::args::LogFormat::Json,
             "{file}"
         );
     }

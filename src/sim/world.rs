@@ -19,9 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::cli::app;
+use crate::cli::args::OutputFormat;
 use crate::cli::config::Task;
 use crate::cli::exit::ExitStatus;
-use crate::cli::output::OutputFormat;
 use crate::cli::signals;
 use cluster_client::engine::Cluster;
 use cluster_client::journal::{Entry, Journal, WriteHook};

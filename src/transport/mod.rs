@@ -4,9 +4,9 @@
 //! One file per job: `http` (the clients, one attempt and its hops), `workers` (threads that
 //! let a caller abandon an attempt on a signal), `redirect` (which hops are followed), `auth`
 //! (where the token goes, and the warnings when it crosses http or a proxy), `proxy` (the
-//! proxy decision), `tls` (the CA bundle), `answer` (reading and logging a response) and
-//! `failure` (a failed attempt in people's words). Imports only the vocabulary: never the
-//! journal or the engine.
+//! proxy decision), `tls` (the CA bundle), `answer` (reading and logging a response),
+//! `failure` (a failed attempt in people's words) and `counted` (attempt and retry counts for
+//! a caller's metrics). Imports only the vocabulary: never the journal or the engine.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use crate::vocab::hosts::Node;
 
 mod answer;
 mod auth;
+mod counted;
 mod failure;
 mod http;
 mod proxy;
@@ -28,6 +29,7 @@ mod tls;
 mod workers;
 
 pub use answer::parse_retry_after;
+pub use counted::{Counted, RequestCounts};
 pub use http::{HttpSettings, HttpTransport};
 pub use redirect::MAX_REDIRECTS;
 
@@ -151,6 +153,11 @@ pub trait Transport: Send + Sync {
         let _ = abandon;
         self.send(node, action, group)
     }
+
+    /// Told by the retry policy just before it sends an attempt that retries
+    /// the one before it (same node, action and group), so that a counting
+    /// transport counts retries exactly. The default does nothing.
+    fn note_retry(&self) {}
 }
 
 /// When a request in flight is given up: `after` has passed since `cancel`
