@@ -85,6 +85,10 @@ pub struct Exchange {
     /// Whether an attempt before the last one may have been applied by the
     /// node (it timed out, broke, or answered 5xx).
     pub earlier_may_have_applied: bool,
+    /// How many attempts, the last included, may have been applied without
+    /// the node saying so (time-out, reset, 5xx, abandoned): each may still
+    /// land on the node later, however this exchange ended.
+    pub ambiguous: u32,
     /// Whether retries were cut short by a cancel or the grace deadline.
     pub stopped: bool,
 }
@@ -98,6 +102,19 @@ impl Exchange {
     /// The status of the last attempt, if it got an answer.
     pub fn status(&self) -> Option<u16> {
         self.last.as_ref().ok().map(|reply| reply.status)
+    }
+
+    /// Whether an attempt of this exchange may still land on the node later,
+    /// when a read has (`observed`) or has not seen the write's effect: the
+    /// attempts that may have been applied, but the one that a 2xx or the
+    /// read shows landed.
+    pub fn may_land_later(&self, observed: bool) -> bool {
+        let answered_2xx = self.status().is_some_and(|s| (200..300).contains(&s));
+        // Note: a 2xx landed by itself, so every ambiguous attempt before it
+        // may still be in flight; a read that sees the effect accounts for
+        // one of them.
+        let seen_landing = u32::from(observed && !answered_2xx);
+        self.ambiguous > seen_landing
     }
 
     /// A one-line description of why the last attempt failed.
@@ -149,6 +166,7 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
             attempts: 0,
             last: Err(not_sent()),
             earlier_may_have_applied: false,
+            ambiguous: 0,
             stopped: false,
         };
         exchange.stopped = loop {
@@ -189,6 +207,7 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
         exchange.last =
             self.transport
                 .send_abandoning(request.node, request.action, request.group, abandon);
+        exchange.ambiguous += u32::from(attempt_may_have_applied(&exchange.last));
     }
 
     /// Sleeps the back-off before the next attempt. `Break(stopped)` ends

@@ -160,6 +160,7 @@ fn cluster<T: Transport>(
     Cluster::new(nodes, transport, config.policy.clone())
         .with_cancel(cancel.clone())
         .with_shutdown_grace(config.shutdown_grace)
+        .with_settle_horizon(config.settle_horizon)
         .with_concurrency(config.concurrency)
         .with_parallel_groups(config.parallel_groups)
 }
@@ -193,9 +194,8 @@ fn several(
             let cluster = cluster(config, Vec::new(), transport, cancel);
             journals::visit_all(paths, cancel, |journal| cluster.replay(journal))
         }
-        None => journals::visit_all(paths, cancel, |journal| ReplayReport {
-            pending: journal.entries().len(),
-            ..ReplayReport::default()
+        None => journals::visit_all(paths, cancel, |journal| {
+            ReplayReport::counting(journal.entries())
         }),
     };
     // Note: the pending gauges are left out unless every journal was read.
@@ -250,7 +250,7 @@ fn journal_task(
             )
         }
         _ => (
-            ExitStatus::of_journal_list(journal.entries().len()),
+            ExitStatus::of_journal_list(journal.pending()),
             output::journal_list(out, format, journal.entries(), journal.path()),
         ),
     };

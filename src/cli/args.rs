@@ -257,6 +257,20 @@ pub struct Options {
     )]
     pub shutdown_grace: Duration,
 
+    /// How long after an ambiguous write (time-out, reset, 5xx) a node may
+    /// still apply it late. Until then the journal keeps a verification of
+    /// the node, and every run and `rollback` reads it and undoes the write
+    /// if it landed.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        env = "CLUSTER_CLIENT_SETTLE_HORIZON",
+        default_value = "5m",
+        value_parser = humantime::parse_duration
+    )]
+    pub settle_horizon: Duration,
+
     /// Work on up to N nodes at a time (threads); 1 keeps strict hosts-file order.
     #[arg(
         long,

@@ -35,12 +35,19 @@ impl ExitStatus {
         }
     }
 
-    /// The status of one create or delete.
+    /// The status of one create or delete. A verification left for the
+    /// group (a node that may still apply a write of ours late) is pending
+    /// work, so the status is 3 whatever the outcome.
     pub fn of_operation(report: &OperationReport) -> Self {
-        match report.outcome {
+        let status = match report.outcome {
             Outcome::Done => Self::Done,
             Outcome::RolledBack | Outcome::Skipped => Self::Failed,
             Outcome::RepairsPending | Outcome::Refused => Self::RepairsPending,
+        };
+        if report.verifying.is_empty() {
+            status
+        } else {
+            status.max(Self::RepairsPending)
         }
     }
 
@@ -140,6 +147,7 @@ mod tests {
             nodes: Vec::new(),
             interrupted: false,
             pending: Vec::new(),
+            verifying: Vec::new(),
             journal_error: None,
         }
     }

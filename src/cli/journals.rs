@@ -148,7 +148,7 @@ pub fn visit_all(
             match Journal::open_unless_busy(&path, cancel) {
                 Ok(mut journal) => {
                     let report = work(&mut journal);
-                    cancel.add_pending_elsewhere(journal.entries().len());
+                    cancel.add_pending_elsewhere(journal.pending());
                     cancel.set_pending(0);
                     Visit::Opened(Replayed {
                         report,

@@ -9,7 +9,7 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cluster_client::journal::Entry;
+use cluster_client::journal::{Entry, Kind};
 use cluster_client::transport::RequestCounts;
 
 /// What the pending gauges show of the journal after a run.
@@ -17,16 +17,25 @@ use cluster_client::transport::RequestCounts;
 pub struct Backlog {
     /// How many repairs are pending.
     pub count: usize,
-    /// When the oldest was recorded (Unix seconds); `None` when none is.
+    /// How many verifications are pending (nodes that may still apply a
+    /// write of ours late).
+    pub verifying: usize,
+    /// When the oldest repair or verification was recorded (Unix seconds);
+    /// `None` when none is pending.
     pub oldest: Option<u64>,
 }
 
 impl Backlog {
-    /// The backlog of the journal's `entries`.
+    /// The backlog of the journal's `entries` (watches are not pending).
     pub fn of(entries: &[Entry]) -> Self {
         Self {
-            count: entries.len(),
-            oldest: entries.iter().map(|e| e.recorded_at).min(),
+            count: entries.iter().filter(|e| e.kind == Kind::Repair).count(),
+            verifying: entries.iter().filter(|e| e.kind == Kind::Verify).count(),
+            oldest: entries
+                .iter()
+                .filter(|e| e.is_pending())
+                .map(|e| e.recorded_at)
+                .min(),
         }
     }
 
@@ -34,6 +43,7 @@ impl Backlog {
     pub fn sum(backlogs: &[Self]) -> Self {
         Self {
             count: backlogs.iter().map(|b| b.count).sum(),
+            verifying: backlogs.iter().map(|b| b.verifying).sum(),
             oldest: backlogs.iter().filter_map(|b| b.oldest).min(),
         }
     }
@@ -85,9 +95,22 @@ impl RunMetrics<'_> {
         let _ = writeln!(out, "cluster_client_pending_repairs {}", backlog.count);
         family(
             out,
+            "cluster_client_pending_verifications",
+            "gauge",
+            "Nodes that may still apply a write of ours late (until the settle horizon), after \
+             the last run; every replay reads them.",
+        );
+        let _ = writeln!(
+            out,
+            "cluster_client_pending_verifications {}",
+            backlog.verifying
+        );
+        family(
+            out,
             "cluster_client_oldest_pending_repair_age_seconds",
             "gauge",
-            "Age of the oldest pending repair after the last run; 0 when none is pending.",
+            "Age of the oldest pending repair or verification after the last run; 0 when none \
+             is pending.",
         );
         let _ = writeln!(
             out,

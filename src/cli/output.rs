@@ -299,14 +299,14 @@ pub fn journal_forget(
 /// journal is escaped. Two passes over the entries, one to measure the
 /// columns and one to print the rows, so no row is kept.
 fn pending_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
-    let header = ["GROUP", "HOST", "REPAIR", "SINCE", "FAILED", "LAST ERROR"];
+    let header = ["GROUP", "HOST", "KIND", "REPAIR", "SINCE", "UNTIL", "FAILED", "LAST ERROR"];
     let mut widths = header.map(str::len);
     for entry in entries {
         for (width, cell) in widths.iter_mut().zip(table_cells(entry)) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |out: &mut dyn Write, cells: [&str; 6]| {
+    let line = |out: &mut dyn Write, cells: [&str; 8]| {
         let mut text = String::new();
         for (i, cell) in cells.iter().enumerate() {
             let pad = widths[i].saturating_sub(cell.chars().count());
@@ -324,12 +324,15 @@ fn pending_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
 }
 
 /// One entry's cells in the table of [`pending_table`].
-fn table_cells(entry: &Entry) -> [Cow<'_, str>; 6] {
+fn table_cells(entry: &Entry) -> [Cow<'_, str>; 8] {
+    let until = entry.until.map(cluster_client::vocab::time::rfc3339);
     [
         escape(entry.group.as_str()),
         escape(entry.host.base()),
+        Cow::Borrowed(entry.kind.name()),
         Cow::Borrowed(entry.action.name()),
         Cow::Owned(cluster_client::vocab::time::rfc3339(entry.recorded_at)),
+        Cow::Owned(until.unwrap_or_else(|| "-".to_owned())),
         Cow::Owned(entry.failed_replays.to_string()),
         escape(entry.last_error.as_deref().unwrap_or("-")),
     ]
@@ -370,7 +373,22 @@ fn operation_human(
         let error = node.error.as_ref().map(node_error);
         node_line(out, width, &node.host, &text, error.as_deref())?;
     }
+    for entry in &report.verifying {
+        writeln!(out, "  verifying {}", verification(entry))?;
+    }
     Ok(())
+}
+
+/// "http://node2: a create of ours may still land until 2026-12-03T08:20:00Z; ...".
+fn verification(entry: &Entry) -> String {
+    let until = entry.until.map_or_else(String::new, cluster_client::vocab::time::rfc3339);
+    format!(
+        "{}: a {} of ours may still land there until {until}; the next run (or `cluster-client \
+         rollback`) reads the node and {}s the group if it did",
+        escape(entry.host.base()),
+        entry.action.opposite().name(),
+        entry.action.name()
+    )
 }
 
 /// What a create or delete came to, in one line for a person.
@@ -512,6 +530,9 @@ mod tests {
             batch: "1@1".into(),
             recorded_at: 1,
             failed_replays: 1,
+            kind: cluster_client::journal::Kind::Repair,
+            until: None,
+            settled: false,
             last_error: Some(HOSTILE.into()),
         }];
         let replay = ReplayReport {

@@ -31,6 +31,8 @@ pub struct Operation<'a> {
     pub nodes: Vec<NodeLine<'a>>,
     /// The group's repairs left in the journal.
     pub pending: PendingList<'a>,
+    /// The group's verifications left in the journal.
+    pub verifying: PendingList<'a>,
     /// Why the journal could not be written, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journal_error: Option<&'a str>,
@@ -65,6 +67,11 @@ pub struct Pending<'a> {
     pub failed_replays: u32,
     /// Why the last attempt failed; `null` before any failure.
     pub last_error: Option<&'a str>,
+    /// `repair`, `verify` or `watch`.
+    pub kind: &'static str,
+    /// Verifications and watches: until when the write may still land.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
     /// The journal that holds it, in the documents of several journals.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journal: Option<String>,
@@ -188,6 +195,7 @@ impl<'a> Operation<'a> {
             interrupted: report.interrupted,
             nodes: report.nodes.iter().map(NodeLine::new).collect(),
             pending: PendingList(&report.pending),
+            verifying: PendingList(&report.verifying),
             journal_error: report.journal_error.as_deref(),
         }
     }
@@ -214,6 +222,8 @@ impl<'a> Pending<'a> {
             since: cluster_client::vocab::time::rfc3339(entry.recorded_at),
             failed_replays: entry.failed_replays,
             last_error: entry.last_error.as_deref(),
+            kind: entry.kind.name(),
+            until: entry.until.map(cluster_client::vocab::time::rfc3339),
             journal: None,
         }
     }

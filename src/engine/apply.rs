@@ -9,7 +9,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
     /// cluster's concurrency at a time. Once one fails (or the run is
     /// cancelled) no new change starts; changes in flight finish or are
     /// abandoned. Returns whether all of them are now in the requested state.
-    pub(super) fn apply_all(&mut self, to_change: &[usize], ledger: &Ledger<'_>) -> bool {
+    pub(super) fn apply_all(&mut self, to_change: &[usize], ledger: &Ledger<'_, T>) -> bool {
         let failed = AtomicBool::new(false);
         let cancel = &self.cluster.cancel;
         let changes = fan_out(
@@ -23,8 +23,11 @@ impl<'c, T: Transport> GroupWork<'c, T> {
                 }
                 // Note: not ours after all: it leaves the journal durably
                 // before this worker sends anything else, so no later crash
-                // can make a replay undo what someone else did there.
+                // can make a replay undo what someone else did there. A
+                // change that may still land keeps its entry: the clean-up
+                // makes it a verification.
                 if slot.ownership == Ownership::No
+                    && !slot.may_land
                     && let Err(error) = ledger.forget(&[self.node(index)])
                 {
                     slot.forget_error = Some(error);
@@ -66,6 +69,8 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             interrupted: exchange.stopped,
             undo_error: None,
             forget_error: None,
+            may_land: exchange.may_land_later(false),
+            undo_may_land: false,
         };
         if exchange.status().is_some_and(|s| (200..300).contains(&s)) {
             return slot;
@@ -95,6 +100,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
         slot.interrupted |= read.stopped;
         match presence(&read) {
             Some(present) if present == self.operation.wants_present() => {
+                slot.may_land = exchange.may_land_later(true);
                 if ambiguous {
                     log::info!("{node}: the change landed although the request failed");
                 } else {

@@ -1,9 +1,36 @@
 //! A batch of groups, in four steps: plan (read), write ahead, apply, clean up.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::*;
+
+/// Per group of the batch: its repairs of this batch left in the journal,
+/// and its verifications (of any batch), in one pass over the journal.
+fn left_for(
+    journal: &Journal,
+    batch: &str,
+    steps: &[Step<'_, impl Transport>],
+) -> HashMap<GroupId, (Vec<Entry>, Vec<Entry>)> {
+    let mut left: HashMap<GroupId, (Vec<Entry>, Vec<Entry>)> = steps
+        .iter()
+        .map(|step| match step {
+            Step::Working(work, _) => (work.group.clone(), Default::default()),
+            Step::Finished(report) => (report.group.clone(), Default::default()),
+        })
+        .collect();
+    for entry in journal.entries() {
+        let Some((pending, verifying)) = left.get_mut(&entry.group) else {
+            continue;
+        };
+        match entry.kind {
+            Kind::Repair if entry.batch == batch => pending.push(entry.clone()),
+            Kind::Verify => verifying.push(entry.clone()),
+            _ => {}
+        }
+    }
+    left
+}
 
 impl<T: Transport> Cluster<T> {
     pub(super) fn change_batch(
@@ -22,18 +49,19 @@ impl<T: Transport> Cluster<T> {
             return Err(error);
         }
         let steps = self.apply_batch(&batch, steps, journal);
-        let journal_error = self.clean_up(&batch, &steps, journal);
+        let journal_error = self.clean_up(&batch, operation, &steps, journal);
+        let mut left = left_for(journal, &batch, &steps);
         Ok(steps
             .into_iter()
             .map(|step| match step {
-                Step::Finished(report) => report,
+                Step::Finished(mut report) => {
+                    if report.outcome == Outcome::Done {
+                        report.verifying = left.remove(&report.group).unwrap_or_default().1;
+                    }
+                    report
+                }
                 Step::Working(work, _) => {
-                    let pending: Vec<Entry> = journal
-                        .entries()
-                        .iter()
-                        .filter(|e| e.batch == batch && &e.group == work.group)
-                        .cloned()
-                        .collect();
+                    let (pending, verifying) = left.remove(work.group).unwrap_or_default();
                     // Note: a failed clean-up that had already replaced the
                     // file leaves nothing pending: only its durability is in
                     // doubt, and the report still carries the error.
@@ -42,7 +70,7 @@ impl<T: Transport> Cluster<T> {
                     } else {
                         work.outcome
                     };
-                    work.finish(outcome, pending, journal_error.clone())
+                    work.finish_verifying(outcome, pending, verifying, journal_error.clone())
                 }
             })
             .collect())
@@ -93,7 +121,7 @@ impl<T: Transport> Cluster<T> {
         steps: &[Step<'_, T>],
         journal: &mut Journal,
     ) -> Result<(), JournalError> {
-        let recorded_at = crate::vocab::time::now_unix();
+        let recorded_at = self.clock.now();
         let batch = &journal::BatchId::from(batch);
         let intents: Vec<Entry> = steps
             .iter()
@@ -111,6 +139,9 @@ impl<T: Transport> Cluster<T> {
                     recorded_at,
                     failed_replays: 0,
                     last_error: None,
+                    kind: Kind::Repair,
+                    until: None,
+                    settled: false,
                 })
             })
             .collect();
@@ -144,6 +175,7 @@ impl<T: Transport> Cluster<T> {
                         commits: &commits,
                         batch,
                         group: work.group,
+                        cluster: self,
                     };
                     work.outcome = if work.apply_all(to_change, &ledger) {
                         Outcome::Done
@@ -162,43 +194,40 @@ impl<T: Transport> Cluster<T> {
             .collect()
     }
 
-    /// Step 4: clears the batch's entries but the undos that failed, which
-    /// keep their reason. Returns why the journal could not be written.
+    /// Step 4: settles the batch's entries in one durable write: the undos
+    /// that failed stay (with their reason), writes that may still land
+    /// become verifications or watches, the rest go; groups left done turn
+    /// their checks over (see [`checks`]). Returns why the journal could not
+    /// be written.
     pub(super) fn clean_up(
         &self,
         batch: &str,
+        operation: Operation,
         steps: &[Step<'_, T>],
         journal: &mut Journal,
     ) -> Option<String> {
-        let failed_undos: HashMap<(&GroupId, &Node), &str> = steps
-            .iter()
-            .filter_map(|step| match step {
-                Step::Working(work, _) => Some(work),
-                Step::Finished(_) => None,
-            })
-            .flat_map(|work| {
-                work.slots
-                    .iter()
-                    .zip(&self.nodes)
-                    .filter_map(move |(slot, node)| {
-                        Some(((work.group, node), slot.undo_error.as_deref()?))
-                    })
-            })
-            .collect();
-        let result = journal.update(|entries| {
-            entries.retain_mut(|entry| {
-                if entry.batch != batch {
-                    return true;
-                }
-                match failed_undos.get(&(&entry.group, &entry.host)) {
-                    Some(error) => {
-                        entry.last_error = Some((*error).into());
-                        true
+        let mut settlement = self.settlement(batch, Some(operation));
+        for step in steps {
+            match step {
+                Step::Working(work, to_change) => {
+                    let done = work.outcome == Outcome::Done;
+                    for &index in to_change {
+                        let fate = work.fate(&work.slots[index], done);
+                        settlement
+                            .fates
+                            .insert((work.group.clone(), self.nodes[index].clone()), fate);
                     }
-                    None => false,
+                    if done {
+                        settlement.done.insert(work.group.clone(), operation.wants_present());
+                    }
                 }
-            });
-        });
+                Step::Finished(report) if report.outcome == Outcome::Done => {
+                    settlement.done.insert(report.group.clone(), operation.wants_present());
+                }
+                Step::Finished(_) => {}
+            }
+        }
+        let result = journal.update(|entries| settlement.apply(entries));
         result.err().map(|e| {
             log::error!("{e}; the next run will apply the undos it still lists");
             e.to_string()
@@ -219,14 +248,16 @@ impl<'j> Commits<'j> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Removes `batch`'s entries for `nodes` of `group` durably, in one
-    /// write with every removal other workers ask for meanwhile. Returns
-    /// once a write that includes it is over.
-    pub(super) fn remove(
+    /// Settles `batch`'s entries for some nodes of `group` durably (see
+    /// [`checks::Settlement`]), in one write with every settlement other
+    /// workers ask for meanwhile. Returns once a write that includes it is
+    /// over.
+    pub(super) fn settle(
         &self,
         batch: &str,
         group: &GroupId,
-        nodes: &[&Node],
+        fates: Vec<(Node, checks::NodeFate)>,
+        cluster: &Cluster<impl Transport>,
     ) -> Result<(), String> {
         let ticket = {
             let mut queue = self.queue();
@@ -235,7 +266,7 @@ impl<'j> Commits<'j> {
             queue.waiting.push(Removal {
                 ticket,
                 group: group.clone(),
-                nodes: nodes.iter().map(|&n| n.clone()).collect(),
+                fates,
             });
             // Note: wakes only a test that waits for the queue to fill; a
             // worker that wakes here finds its write not done and waits on.
@@ -260,22 +291,29 @@ impl<'j> Commits<'j> {
                 result: Err("the journal write did not finish".to_owned()),
             };
             drop(queue);
-            leader.result = self.write_removals(batch, &leader.taken);
+            leader.result = self.write_removals(batch, &leader.taken, cluster);
             drop(leader);
             queue = self.queue();
         }
     }
 
-    fn write_removals(&self, batch: &str, removals: &[Removal]) -> Result<(), String> {
-        let doomed: HashSet<(&GroupId, &Node)> = removals
-            .iter()
-            .flat_map(|r| r.nodes.iter().map(move |node| (&r.group, node)))
-            .collect();
+    fn write_removals(
+        &self,
+        batch: &str,
+        removals: &[Removal],
+        cluster: &Cluster<impl Transport>,
+    ) -> Result<(), String> {
+        let mut settlement = cluster.settlement(batch, None);
+        for removal in removals {
+            for (node, fate) in &removal.fates {
+                settlement
+                    .fates
+                    .insert((removal.group.clone(), node.clone()), fate.clone());
+            }
+        }
         let mut journal = self.journal.lock().unwrap_or_else(|e| e.into_inner());
         journal
-            .update(|entries| {
-                entries.retain(|e| !(e.batch == batch && doomed.contains(&(&e.group, &e.host))));
-            })
+            .update(|entries| settlement.apply(entries))
             .map_err(|e| {
                 log::error!("{e}");
                 e.to_string()
@@ -314,11 +352,39 @@ impl Drop for Leader<'_, '_> {
     }
 }
 
-impl Ledger<'_> {
+impl<T: Transport> Ledger<'_, T> {
     /// Removes the batch's entries for `nodes` durably (with group commit:
     /// see [`Commits`]). On failure the entries stay (and the error is
     /// logged): the clean-up tries again.
     pub(super) fn forget(&self, nodes: &[&Node]) -> Result<(), String> {
-        self.commits.remove(self.batch, self.group, nodes)
+        let fates = nodes
+            .iter()
+            .map(|&node| (node.clone(), checks::NodeFate::forget()))
+            .collect();
+        self.settle(fates)
+    }
+
+    /// Settles the batch's entries for some nodes durably, as [`Ledger::forget`] does.
+    pub(super) fn settle(&self, fates: Vec<(Node, checks::NodeFate)>) -> Result<(), String> {
+        self.commits
+            .settle(self.batch, self.group, fates, self.cluster)
+    }
+}
+
+impl<T: Transport> Cluster<T> {
+    /// An empty settlement of `batch`'s entries, its checks recorded now for
+    /// `operation` and lasting one settle horizon.
+    pub(super) fn settlement<'a>(
+        &self,
+        batch: &'a str,
+        operation: Option<Operation>,
+    ) -> checks::Settlement<'a> {
+        checks::Settlement {
+            batch,
+            operation,
+            recorded_at: self.clock.now(),
+            until: self.settle_until(),
+            ..checks::Settlement::default()
+        }
     }
 }

@@ -6,7 +6,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
     /// Before undoing anything, drops (in one durable write) the entries of
     /// the nodes this run never changed: changes never sent, or that
     /// failed without effect. Entries already dropped are not written again.
-    pub(super) fn forget_untouched(&mut self, to_change: &[usize], ledger: &Ledger<'_>) {
+    pub(super) fn forget_untouched(&mut self, to_change: &[usize], ledger: &Ledger<'_, T>) {
         let untouched: Vec<&Node> = to_change
             .iter()
             .filter(|&&i| {
@@ -42,19 +42,19 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             |&index| {
                 let node = self.node(index);
                 let exchange = retrier.call(node, repair.action(), self.group, mode);
-                let (applied, reads) =
-                    cluster.holds(node, self.group, repair.leaves_present(), &exchange);
-                (exchange, applied, reads)
+                let settled = cluster.holds(node, self.group, repair.leaves_present(), &exchange);
+                (exchange, settled)
             },
         );
         for (&index, undo) in targets.iter().zip(undos) {
-            let Some((exchange, applied, reads)) = undo else {
+            let Some((exchange, settled)) = undo else {
                 continue;
             };
             let node = self.node(index);
             let slot = &mut self.slots[index];
-            slot.attempts += exchange.attempts + reads;
-            if applied {
+            slot.attempts += exchange.attempts + settled.reads;
+            slot.undo_may_land = settled.may_land;
+            if settled.applied {
                 slot.result = NodeResult::RolledBack;
                 slot.error = None;
             } else {
@@ -70,21 +70,39 @@ impl<'c, T: Transport> GroupWork<'c, T> {
         }
     }
 
-    /// Once the group is rolled back, drops (in one durable write) the
+    /// Once the group is rolled back, settles (in one durable write) the
     /// entries whose undo was applied, so that a crash later in the batch
     /// cannot make a replay undo them again after another client created
-    /// the group there. Failed undos stay.
-    pub(super) fn forget_undone(&self, ledger: &Ledger<'_>) {
-        let undone: Vec<&Node> = self
+    /// the group there: each goes, or becomes a verification when the
+    /// change may still land late. Failed undos stay.
+    pub(super) fn forget_undone(&self, ledger: &Ledger<'_, T>) {
+        let undone: Vec<(Node, checks::NodeFate)> = self
             .slots
             .iter()
             .zip(&self.cluster.nodes)
             .filter(|(slot, _)| slot.result == NodeResult::RolledBack)
-            .map(|(_, node)| node)
+            .map(|(slot, node)| (node.clone(), self.fate(slot, false)))
             .collect();
         if !undone.is_empty() {
             // Note: a failed write leaves the entries; the clean-up retries it.
-            let _ = ledger.forget(&undone);
+            let _ = ledger.settle(undone);
         }
+    }
+
+    /// What the journal keeps for a node once the group's work is over
+    /// (`done`: every node is in the requested state): the undo that
+    /// failed, and checks of the writes that may still land.
+    pub(super) fn fate(&self, slot: &Slot, done: bool) -> checks::NodeFate {
+        let mut fate = checks::NodeFate::forget();
+        if let Some(error) = &slot.undo_error {
+            fate.repair = Some((error.clone(), !slot.may_land));
+        }
+        if slot.may_land {
+            fate.change_may_land(self.operation, done);
+        }
+        if slot.undo_may_land {
+            fate.undo_may_land(self.operation);
+        }
+        fate
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::journal::{self, Entry, Journal, JournalError};
+use crate::journal::{self, Entry, Journal, JournalError, Kind};
 use crate::retry::{Exchange, Mode, Retrier, RetryPolicy};
 use crate::transport::Transport;
 use crate::vocab::cancel::Cancel;
@@ -22,9 +22,11 @@ use crate::vocab::change::{Action, Operation};
 use crate::vocab::fanout::fan_out;
 use crate::vocab::group::GroupId;
 use crate::vocab::hosts::Node;
+use crate::vocab::time::Clock;
 
 mod apply;
 mod batch;
+mod checks;
 mod compensate;
 mod read;
 mod replay;
@@ -57,6 +59,10 @@ pub struct Cluster<T> {
     concurrency: usize,
     parallel_groups: usize,
     read_width: usize,
+    /// How long after an ambiguous write the node may still apply it.
+    settle_horizon: Duration,
+    /// The time for `recorded_at` and `until`.
+    clock: Clock,
     /// Nodes that gave no answer to a read in this run: later groups fail
     /// at once instead of spending a round of retries on each.
     silent: Mutex<HashSet<Node>>,
@@ -84,6 +90,16 @@ pub const MAX_IN_FLIGHT: usize = 1024;
 /// The default time allowed for rolling back after a signal.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// The default settle horizon: how long after an ambiguous write (a time-out,
+/// a reset, a 5xx, a request abandoned on a signal) a node is assumed to be
+/// able to apply it late.
+// Note: the usual limits that let a request outlive its answer are a
+// proxy's or gateway's upstream time-out (nginx and cloud load balancers:
+// 60 s) and a database lock wait (MySQL: 50 s); five minutes covers them
+// with a wide margin, and a verification costs one read per replay until
+// then.
+pub const DEFAULT_SETTLE_HORIZON: Duration = Duration::from_secs(300);
+
 /// A journal id for one batch, unique within the process and across runs:
 /// `pid@unix-millis.n`.
 fn batch_id() -> String {
@@ -107,8 +123,31 @@ impl<T: Transport> Cluster<T> {
             concurrency: 1,
             parallel_groups: 1,
             read_width: READ_WIDTH,
+            settle_horizon: DEFAULT_SETTLE_HORIZON,
+            clock: Clock::system(),
             silent: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// How long after an ambiguous write of ours a node is assumed to be
+    /// able to apply it late ([`DEFAULT_SETTLE_HORIZON`] by default). Until
+    /// then the journal keeps a verification for the node: every replay
+    /// reads it and undoes the write if it has landed.
+    pub fn with_settle_horizon(mut self, horizon: Duration) -> Self {
+        self.settle_horizon = horizon;
+        self
+    }
+
+    /// Reads the time from `clock` (the system clock by default).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The end of the settle horizon of a write sent now, in Unix seconds.
+    fn settle_until(&self) -> u64 {
+        let horizon = self.settle_horizon.as_secs() + u64::from(self.settle_horizon.subsec_nanos() > 0);
+        self.clock.now().saturating_add(horizon)
     }
 
     /// Reads up to `n` nodes at a time (at least 1; [`READ_WIDTH`] by
@@ -307,7 +346,7 @@ impl<T: Transport> Cluster<T> {
 
     /// Whether a write's `exchange` left `node` with `group` present
     /// (`want_present`) or absent, reading the node when the answer alone
-    /// cannot say. Returns the verdict and the reads sent.
+    /// cannot say; and whether an attempt of it may still land later.
     ///
     /// 2xx: done. A final 4xx (400 "already exists", 404 for an absent
     /// group, or a node's own refusal) and an answer that may have been
@@ -320,28 +359,44 @@ impl<T: Transport> Cluster<T> {
         group: &GroupId,
         want_present: bool,
         exchange: &Exchange,
-    ) -> (bool, u32) {
-        match exchange.status() {
-            Some(status) if (200..300).contains(&status) => return (true, 0),
-            _ if exchange.stopped || !needs_read_back(exchange) => return (false, 0),
-            _ => {}
+    ) -> Settled {
+        let mut settled = Settled {
+            applied: exchange.status().is_some_and(|s| (200..300).contains(&s)),
+            reads: 0,
+            may_land: exchange.may_land_later(false),
+        };
+        if settled.applied || exchange.stopped || !needs_read_back(exchange) {
+            return settled;
         }
         let read = self
             .retrier()
             .call(node, Action::Read, group, Mode::Forward);
-        (presence(&read) == Some(want_present), read.attempts)
+        settled.reads = read.attempts;
+        settled.applied = presence(&read) == Some(want_present);
+        settled.may_land = exchange.may_land_later(settled.applied);
+        settled
     }
 }
 
+/// What a write came to on one node: whether it holds, the reads that
+/// settled it, and whether an attempt of it may still land later.
+#[derive(Debug, Clone, Copy)]
+struct Settled {
+    applied: bool,
+    reads: u32,
+    may_land: bool,
+}
+
 /// The repairs the journal lists for each of `groups` that has any, oldest
-/// first, in one pass over the journal.
+/// first, in one pass over the journal. Verifications and watches are left
+/// out: they block no run.
 fn pending_of(journal: &Journal, groups: &[GroupId]) -> HashMap<GroupId, Vec<Entry>> {
     let named: HashSet<&GroupId> = groups.iter().collect();
     let mut pending: HashMap<GroupId, Vec<Entry>> = HashMap::new();
     for entry in journal
         .entries()
         .iter()
-        .filter(|e| named.contains(&e.group))
+        .filter(|e| e.kind == Kind::Repair && named.contains(&e.group))
     {
         pending
             .entry(entry.group.clone())
@@ -395,10 +450,11 @@ enum Ownership {
 
 /// The journal while a group's changes are sent: lets a worker drop the
 /// write-ahead entry of a node that turned out not to be this run's.
-struct Ledger<'j> {
+struct Ledger<'j, T> {
     commits: &'j Commits<'j>,
     batch: &'j str,
     group: &'j GroupId,
+    cluster: &'j Cluster<T>,
 }
 
 /// The journal shared by the groups in flight, with group commit: the
@@ -421,11 +477,11 @@ struct CommitQueue {
     next_ticket: u64,
 }
 
-/// One worker's request: drop its group's entries for these nodes.
+/// One worker's request: settle its group's entries for these nodes.
 struct Removal {
     ticket: u64,
     group: GroupId,
-    nodes: Vec<Node>,
+    fates: Vec<(Node, checks::NodeFate)>,
 }
 
 /// One node's state within a run.
@@ -441,6 +497,11 @@ struct Slot {
     undo_error: Option<String>,
     /// Why the journal could not forget this node's entry.
     forget_error: Option<String>,
+    /// Whether an attempt of this run's change may still land on the node
+    /// later (see [`Exchange::may_land_later`]).
+    may_land: bool,
+    /// Whether an attempt of this run's undo may still land on the node later.
+    undo_may_land: bool,
 }
 
 /// The state of one create or delete while it runs.
@@ -464,6 +525,8 @@ impl Slot {
             interrupted: false,
             undo_error: None,
             forget_error: None,
+            may_land: false,
+            undo_may_land: false,
         }
     }
 
@@ -522,6 +585,16 @@ impl<'c, T: Transport> GroupWork<'c, T> {
         pending: Vec<Entry>,
         journal_error: Option<String>,
     ) -> OperationReport {
+        self.finish_verifying(outcome, pending, Vec::new(), journal_error)
+    }
+
+    fn finish_verifying(
+        self,
+        outcome: Outcome,
+        pending: Vec<Entry>,
+        verifying: Vec<Entry>,
+        journal_error: Option<String>,
+    ) -> OperationReport {
         let interrupted = self.interrupted
             || self.slots.iter().any(|s| s.interrupted)
             || self.cluster.cancel.is_cancelled();
@@ -546,6 +619,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             nodes,
             interrupted,
             pending,
+            verifying,
             journal_error,
         }
     }

@@ -1,6 +1,6 @@
 //! What a create, delete, status or replay returns: plain data, no wire format.
 
-use crate::journal::Entry;
+use crate::journal::{Entry, Kind};
 use crate::vocab::change::Operation;
 use crate::vocab::group::GroupId;
 use crate::vocab::hosts::Node;
@@ -97,6 +97,12 @@ pub struct OperationReport {
     /// The group's repairs left in the journal: this run's failed undos, or
     /// (for `refused`) the earlier repairs that blocked it.
     pub pending: Vec<Entry>,
+    /// The group's verifications in the journal after the run, this run's
+    /// and earlier ones: nodes that may still apply a write of ours late,
+    /// each until its `until`, which the next replay reads and undoes if it
+    /// lands. Pending work, though the outcome stands: the exit status
+    /// counts them as pending.
+    pub verifying: Vec<Entry>,
     /// Set when the journal could not be updated after the nodes were; the
     /// journal then still holds undos that the next run will apply.
     pub journal_error: Option<String>,
@@ -146,13 +152,35 @@ pub struct ReplayReport {
     /// Repairs applied and removed from the journal (or, when
     /// `journal_error` is set, applied but still listed in it).
     pub repaired: Vec<Entry>,
-    /// How many repairs are still in the journal: every entry the journal
-    /// on disk holds after the replay, which
-    /// [`Journal::entries`](crate::journal::Journal::entries) lists. The
-    /// report holds no copy of them: a backlog can be millions.
+    /// How many entries still ask for work after the replay: repairs and
+    /// verifications, which
+    /// [`Journal::entries`](crate::journal::Journal::entries) lists with the
+    /// watches. The report holds no copy of them: a backlog can be millions.
     pub pending: usize,
+    /// How many of the `pending` are verifications: nodes that may still
+    /// apply a write of ours until their settle horizon.
+    pub verifying: usize,
+    /// Watches left: writes that may still land but would change nothing
+    /// the group is meant to be. Not pending.
+    pub watching: usize,
     /// Set when the journal could not be rewritten after the repairs: the
     /// file then still lists the repairs applied, and the next replay sends
     /// them again (they are idempotent).
     pub journal_error: Option<String>,
+}
+
+impl ReplayReport {
+    /// The report of a journal that was not replayed: what its `entries` hold.
+    pub fn counting(entries: &[Entry]) -> Self {
+        let mut report = Self::default();
+        report.count(entries);
+        report
+    }
+
+    /// Counts what `entries` (the journal after the replay) still hold.
+    pub(super) fn count(&mut self, entries: &[Entry]) {
+        self.pending = entries.iter().filter(|e| e.is_pending()).count();
+        self.verifying = entries.iter().filter(|e| e.kind == Kind::Verify).count();
+        self.watching = entries.len() - self.pending;
+    }
 }

@@ -1026,6 +1026,9 @@ fn removals_asked_for_during_a_write_share_the_next_one() {
         recorded_at: 0,
         failed_replays: 0,
         last_error: None,
+        kind: Kind::Repair,
+        until: None,
+        settled: false,
     };
     journal
         .update(|entries| {
@@ -1053,9 +1056,11 @@ fn removals_asked_for_during_a_write_share_the_next_one() {
     };
     journal.set_write_hook(hook);
     let commits = Commits::new(&mut journal);
-    let node = [&nodes[0]];
+    let (sim, _) = SimCluster::new(1);
+    let cluster = Cluster::new(nodes.clone(), sim, RetryPolicy::default());
+    let forget = || vec![(nodes[0].clone(), checks::NodeFate::forget())];
     let results = std::thread::scope(|scope| {
-        let first = scope.spawn(|| commits.remove("b", &groups[0], &node));
+        let first = scope.spawn(|| commits.settle("b", &groups[0], forget(), &cluster));
         let (lock, changed) = &*gate;
         let state = lock.lock().expect("gate");
         let (state, _) = changed
@@ -1064,7 +1069,7 @@ fn removals_asked_for_during_a_write_share_the_next_one() {
         drop(state);
         let others: Vec<_> = groups[1..]
             .iter()
-            .map(|g| scope.spawn(|| commits.remove("b", g, &node)))
+            .map(|g| scope.spawn(|| commits.settle("b", g, forget(), &cluster)))
             .collect();
         let queued = commits.wait_for_waiting(8, Duration::from_secs(10));
         lock.lock().expect("gate").1 = true;

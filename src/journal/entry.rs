@@ -40,12 +40,79 @@ pub struct Entry {
     /// Why the last attempt to apply it failed; `None` before any failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<Arc<str>>,
+    /// What a replay does with the entry; the file leaves it out for a repair.
+    #[serde(default, skip_serializing_if = "Kind::is_repair")]
+    pub kind: Kind,
+    /// For a verification or a watch: until when (Unix seconds, stored as RFC
+    /// 3339 UTC) a write of ours may still land on the node, the settle
+    /// horizon after it was sent. `None` for a repair.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "super::format::stamp::optional"
+    )]
+    pub until: Option<u64>,
+    /// For a repair: whether the change it undoes can no longer land on the
+    /// node (its every attempt was answered, or a read settled it). `false`
+    /// for undos written ahead, before the change is sent: a replay that
+    /// applies such a repair then keeps verifying the node until the settle
+    /// horizon, since the change may still have been in flight.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub settled: bool,
+}
+
+/// What a journal entry asks of the next replay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Apply `action` to the node: a change of ours there is to be undone.
+    /// It blocks new runs of the group until it is applied.
+    #[default]
+    Repair,
+    /// A write of ours may still land on the node until `until` (it timed
+    /// out, broke or answered 5xx, and the node may apply it late): read the
+    /// node, and apply `action` if the write shows there. Pending, but it
+    /// blocks no new run of the group.
+    Verify,
+    /// Like a verification, but a landing of the write would leave the node
+    /// as the group is now meant to be, so there is nothing to check. A later
+    /// run that turns the group the other way makes it a verification again;
+    /// dropped once `until` has passed. Not pending.
+    Watch,
+}
+
+impl Kind {
+    /// Whether this is a repair, the kind the file leaves out.
+    pub fn is_repair(&self) -> bool {
+        *self == Self::Repair
+    }
+
+    /// The kind as the journal and the JSON output spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Repair => "repair",
+            Self::Verify => "verify",
+            Self::Watch => "watch",
+        }
+    }
 }
 
 impl Entry {
     /// Whether this entry is the same repair (group, node, action) as `other`.
     pub fn same_repair(&self, other: &Self) -> bool {
         self.group == other.group && self.host == other.host && self.action == other.action
+    }
+
+    /// Whether a replay has work to do for this entry: a repair or a
+    /// verification (what the exit status calls pending), not a watch.
+    pub fn is_pending(&self) -> bool {
+        self.kind != Kind::Watch
+    }
+
+    /// Whether this entry's settle horizon has passed at `now` (Unix
+    /// seconds); never for a repair.
+    pub fn expired(&self, now: u64) -> bool {
+        self.until.is_some_and(|until| now > until)
     }
 }
 

@@ -6,14 +6,17 @@ use std::io::{self, Write};
 
 use serde::Deserialize;
 
-use super::Entry;
+use super::{Entry, Kind};
 use crate::vocab::change::{Operation, Repair};
 
-/// The only journal format version this build reads and writes.
-pub const JOURNAL_VERSION: u32 = 2;
+/// The journal format version this build writes. Version 3 added entry kinds
+/// (`kind`, `until`, `settled`): an earlier release would apply a
+/// verification as if it were a repair, so it must refuse the file.
+pub const JOURNAL_VERSION: u32 = 3;
 
-/// The older format this build still reads (timestamps in Unix seconds); a
-/// journal in it is rewritten in [`JOURNAL_VERSION`] when opened.
+/// The oldest format this build still reads (format 1 stored timestamps in
+/// Unix seconds; format 2 had repairs only); a journal in an older readable
+/// format is rewritten in [`JOURNAL_VERSION`] when opened.
 pub const JOURNAL_VERSION_READ: u32 = 1;
 
 /// An entry as stored, before its group and host are validated; its text
@@ -34,6 +37,12 @@ pub(super) struct RawEntry<'a> {
     pub(super) failed_replays: u32,
     #[serde(default, borrow)]
     pub(super) last_error: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub(super) kind: Kind,
+    #[serde(default, with = "stamp::optional")]
+    pub(super) until: Option<u64>,
+    #[serde(default)]
+    pub(super) settled: bool,
 }
 
 /// `recorded_at` as the file holds it: RFC 3339 UTC (`2026-12-02T01:20:00Z`)
@@ -54,6 +63,27 @@ pub(super) mod stamp {
         deserializer.deserialize_any(Stamp)
     }
 
+    /// An optional time (`until`): written only when set, read as [`deserialize`] reads.
+    pub mod optional {
+        use serde::{Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(
+            secs: &Option<u64>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            match secs {
+                Some(secs) => super::serialize(secs, serializer),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<u64>, D::Error> {
+            super::deserialize(deserializer).map(Some)
+        }
+    }
+
     /// Unix seconds (format 1) or RFC 3339 UTC text (format 2), read
     /// without buffering the value first.
     struct Stamp;
@@ -72,7 +102,7 @@ pub(super) mod stamp {
         fn visit_str<E: de::Error>(self, text: &str) -> Result<u64, E> {
             time::parse_rfc3339(text).ok_or_else(|| {
                 E::custom(format!(
-                    "recorded_at {text:?} is not an RFC 3339 UTC time such as \
+                    "the time {text:?} is not an RFC 3339 UTC time such as \
                          2026-12-02T01:20:00Z"
                 ))
             })
@@ -80,7 +110,7 @@ pub(super) mod stamp {
     }
 }
 
-/// Writes `entries` in the file's format: `{"version":2,"entries":[`, one
+/// Writes `entries` in the file's format: `{"version":3,"entries":[`, one
 /// compact entry per line, then `]}`. It is one JSON document, as the
 /// pretty-printed files of earlier releases were, and reads back the same.
 pub(super) fn write_entries(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {

@@ -14,7 +14,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use super::durable::WRITE_BUFFER;
 use super::files::open_private;
 use super::format::{JOURNAL_VERSION, JOURNAL_VERSION_READ, RawEntry};
-use super::{BatchId, Entry, JournalError};
+use super::{BatchId, Entry, JournalError, Kind};
 use crate::vocab::group::GroupId;
 use crate::vocab::hosts::Node;
 
@@ -151,7 +151,7 @@ fn explain(
 }
 
 fn readable_version(version: u64) -> bool {
-    version == u64::from(JOURNAL_VERSION) || version == u64::from(JOURNAL_VERSION_READ)
+    (u64::from(JOURNAL_VERSION_READ)..=u64::from(JOURNAL_VERSION)).contains(&version)
 }
 
 #[derive(Deserialize)]
@@ -182,7 +182,7 @@ impl Loading {
         Ok(Entry {
             group: self
                 .groups
-                .get(&raw.group, |id| GroupId::new(id).map_err(|e| e.to_string()))?,
+                .get(&raw.group, |id| GroupId::stored(id).map_err(|e| e.to_string()))?,
             host: self.hosts.get(&raw.host, |host| {
                 Node::parse(host).map_err(|e| format!("bad host: {e}"))
             })?,
@@ -192,7 +192,22 @@ impl Loading {
             recorded_at: raw.recorded_at,
             failed_replays: raw.failed_replays,
             last_error,
+            kind: raw.kind,
+            until: checked_until(raw.kind, raw.until)?,
+            settled: raw.settled,
         })
+    }
+}
+
+/// A verification and a watch need their `until`; a repair has none.
+fn checked_until(kind: Kind, until: Option<u64>) -> Result<Option<u64>, String> {
+    match (kind, until) {
+        (Kind::Repair, Some(_)) => Err("a repair has no `until`".to_owned()),
+        (Kind::Verify | Kind::Watch, None) => Err(format!(
+            "a {} needs `until`, the time its settle horizon ends",
+            kind.name()
+        )),
+        _ => Ok(until),
     }
 }
 

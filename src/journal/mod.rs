@@ -31,7 +31,7 @@ use crate::vocab::hosts::Node;
 pub use durable::replace_durably;
 use durable::{WriteFailure, remove_stale_temp_files, replace};
 pub use edit::Edit;
-pub use entry::{BatchId, Entry, invocation_id};
+pub use entry::{BatchId, Entry, Kind, invocation_id};
 pub use error::JournalError;
 use files::{check_dir, create_private_dir, parent_dir};
 use format::write_entries;
@@ -112,7 +112,7 @@ impl Journal {
         };
         remove_stale_temp_files(path);
         let (entries, version) = load(path)?;
-        cancel.set_pending(entries.len());
+        cancel.set_pending(pending_count(&entries));
         let journal = Self {
             path: path.to_owned(),
             entries,
@@ -163,9 +163,14 @@ impl Journal {
         &self.path
     }
 
-    /// Every pending entry, oldest first.
+    /// Every entry, oldest first: repairs, verifications and watches.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// How many entries ask for work: repairs and verifications, not watches.
+    pub fn pending(&self) -> usize {
+        pending_count(&self.entries)
     }
 
     /// The pending entries for `group`.
@@ -214,13 +219,13 @@ impl Journal {
             self.write_atomic()
         };
         let Err(failure) = written else {
-            self.cancel.set_pending(self.entries.len());
+            self.cancel.set_pending(pending_count(&self.entries));
             return Ok(());
         };
         if !failure.applied {
             self.read_back(&failure.source)?;
         }
-        self.cancel.set_pending(self.entries.len());
+        self.cancel.set_pending(pending_count(&self.entries));
         Err(JournalError::Write {
             path: self.path.clone(),
             cause: failure.source,
@@ -241,7 +246,7 @@ impl Journal {
             Err(error) => {
                 let reason = format!("the write failed: {cause}; reading it back failed: {error}");
                 self.unsynced = Some(reason.clone());
-                self.cancel.set_pending(self.entries.len());
+                self.cancel.set_pending(pending_count(&self.entries));
                 Err(self.unsynced_error(reason))
             }
         }
@@ -318,3 +323,8 @@ impl Journal {
 /// an I/O error would; a panic is a client crash there.
 #[cfg(any(test, feature = "sim"))]
 pub type WriteHook = Arc<dyn Fn(&'static str) -> io::Result<()> + Send + Sync>;
+
+/// How many of `entries` ask for work: repairs and verifications.
+fn pending_count(entries: &[Entry]) -> usize {
+    entries.iter().filter(|e| e.is_pending()).count()
+}

@@ -14,6 +14,9 @@ fn entry(group: &str, host: &str) -> Entry {
         recorded_at: 3,
         failed_replays: 0,
         last_error: None,
+        kind: Kind::Repair,
+        until: None,
+        settled: false,
     }
 }
 

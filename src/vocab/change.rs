@@ -67,6 +67,19 @@ impl fmt::Display for Repair {
 }
 
 impl Repair {
+    /// The repair that leaves the node the other way: what undoes this one.
+    pub fn opposite(self) -> Self {
+        match self {
+            Self::Create => Self::Delete,
+            Self::Delete => Self::Create,
+        }
+    }
+
+    /// The repair that leaves the node present (`true`) or absent.
+    pub fn leaving(present: bool) -> Self {
+        if present { Self::Create } else { Self::Delete }
+    }
+
     /// Whether the group is present on the node once the repair holds.
     pub fn leaves_present(self) -> bool {
         self == Self::Create

@@ -1,7 +1,44 @@
 //! Time as the journal and the reports keep it: whole seconds since the Unix epoch, shown as
 //! RFC 3339 UTC (`2026-12-02T01:20:00Z`). Imports nothing of ours.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Where the engine reads the time for the journal's `recorded_at` and
+/// `until`: the system clock, or a test's own, which a simulated world
+/// moves past a settle horizon without waiting for it.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> u64 + Send + Sync>);
+
+impl Clock {
+    /// The system clock, in whole seconds since the Unix epoch.
+    pub fn system() -> Self {
+        Self(Arc::new(now_unix))
+    }
+
+    /// A clock that reads `now`.
+    pub fn new(now: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        Self(Arc::new(now))
+    }
+
+    /// Seconds since the Unix epoch now.
+    pub fn now(&self) -> u64 {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Clock({})", self.now())
+    }
+}
 
 /// Seconds since the Unix epoch now; 0 on a clock set before 1970.
 pub fn now_unix() -> u64 {
