@@ -222,7 +222,7 @@ fn check_hosts_error(path: &Path, text: &str, err: &InputError) -> Result<(), Te
     Ok(())
 }
 
-/// What the README promises about group ids, written independently of `GroupId::new`.
+/// What docs/guide.md promises about group ids, written independently of `GroupId::new`.
 fn id_is_valid(id: &str) -> bool {
     !id.is_empty()
         && id != "."
