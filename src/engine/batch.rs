@@ -55,9 +55,7 @@ impl<T: Transport> Cluster<T> {
             .into_iter()
             .map(|step| match step {
                 Step::Finished(mut report) => {
-                    if report.outcome == Outcome::Done {
-                        report.verifying = left.remove(&report.group).unwrap_or_default().1;
-                    }
+                    report.verifying = left.remove(&report.group).unwrap_or_default().1;
                     report
                 }
                 Step::Working(work, _) => {

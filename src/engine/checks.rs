@@ -148,3 +148,43 @@ fn keep_repair(entry: &mut Entry, repair: Option<&(String, bool)>) -> bool {
     entry.settled = *settled;
     true
 }
+
+/// Merges the checks that name the same node, group and repair into one:
+/// the latest horizon, and a verification when either was one. A replay
+/// that turns a repair into a verification may meet an earlier one.
+pub(super) fn merge_checks(entries: &mut Edit<'_>) {
+    let mut first: HashMap<(GroupId, Node, Repair), (Kind, Option<u64>)> = HashMap::new();
+    let mut repeated = false;
+    for entry in entries.iter().filter(|e| e.kind != Kind::Repair) {
+        let key = (entry.group.clone(), entry.host.clone(), entry.action);
+        match first.get_mut(&key) {
+            None => {
+                first.insert(key, (entry.kind, entry.until));
+            }
+            Some((kind, until)) => {
+                repeated = true;
+                *until = (*until).max(entry.until);
+                if entry.kind == Kind::Verify {
+                    *kind = Kind::Verify;
+                }
+            }
+        }
+    }
+    if !repeated {
+        return;
+    }
+    entries.retain_mut(|entry| {
+        if entry.kind == Kind::Repair {
+            return true;
+        }
+        let key = (entry.group.clone(), entry.host.clone(), entry.action);
+        match first.remove(&key) {
+            Some((kind, until)) => {
+                entry.kind = kind;
+                entry.until = until;
+                true
+            }
+            None => false,
+        }
+    });
+}

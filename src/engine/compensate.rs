@@ -95,9 +95,10 @@ impl<'c, T: Transport> GroupWork<'c, T> {
     pub(super) fn fate(&self, slot: &Slot, done: bool) -> checks::NodeFate {
         let mut fate = checks::NodeFate::forget();
         if let Some(error) = &slot.undo_error {
+            // Note: the repair that stays covers a change that may still
+            // land: a replay that applies it verifies the node afterwards.
             fate.repair = Some((error.clone(), !slot.may_land));
-        }
-        if slot.may_land {
+        } else if slot.may_land {
             fate.change_may_land(self.operation, done);
         }
         if slot.undo_may_land {

@@ -78,6 +78,7 @@ impl<T: Transport> Cluster<T> {
         let written = journal.update(|entries| {
             entries.retain_mut(|entry| stays(entry, replayed.next(), now, until));
             entries.extend(watches);
+            checks::merge_checks(entries);
         });
         if let Err(error) = written {
             log::error!(

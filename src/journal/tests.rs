@@ -42,7 +42,7 @@ fn update_persists_a_versioned_file_that_reloads() {
 
     let value: serde_json::Value =
         serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
-    assert_eq!(value["version"], 2);
+    assert_eq!(value["version"], JOURNAL_VERSION);
     assert_eq!(value["entries"][0]["recorded_at"], "1970-01-01T00:00:03Z");
     assert_eq!(value["entries"][0]["group"], "g1");
     assert_eq!(value["entries"][0]["host"], "http://a:1");
@@ -123,7 +123,7 @@ fn unreadable_journals_are_refused_and_left_untouched() {
             "invalid type",
         ),
         ("{\"version\": 1}", "missing field `entries`"),
-        ("{\"version\": 3, \"entries\": []}", "format version 3"),
+        ("{\"version\": 4, \"entries\": []}", "format version 4"),
         ("{\"version\": 2, \"entries\": []} x", "trailing characters"),
         (
             "{\"version\": 2, \"version\": 2, \"entries\": []}",
@@ -332,7 +332,7 @@ fn the_cancel_token_learns_how_many_repairs_are_pending() {
 }
 
 #[test]
-fn a_version_1_journal_is_read_and_rewritten_in_version_2() {
+fn a_version_1_journal_is_read_and_rewritten_in_the_current_version() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("journal.json");
     let text = r#"{"version":1,"entries":[{"group":"g","host":"http://a:1","action":"delete","operation":"create","run":"7@8","recorded_at":1795450771,"failed_replays":2,"last_error":"x"}]}"#;
@@ -348,7 +348,7 @@ fn a_version_1_journal_is_read_and_rewritten_in_version_2() {
     drop(journal);
     let value: serde_json::Value =
         serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
-    assert_eq!(value["version"], 2);
+    assert_eq!(value["version"], JOURNAL_VERSION);
     assert_eq!(value["entries"][0]["recorded_at"], "2026-11-23T16:19:31Z");
     let journal = Journal::open(&path, &Cancel::new()).expect("reopen");
     assert_eq!(journal.entries()[0].recorded_at, 1_795_450_771);
@@ -503,7 +503,7 @@ fn the_file_holds_one_compact_entry_per_line_and_reads_back() {
     let text = fs::read_to_string(&path).expect("read");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 5, "{text}");
-    assert_eq!(lines[0], "{\"version\":2,\"entries\":[");
+    assert_eq!(lines[0], "{\"version\":3,\"entries\":[");
     assert!(
         lines[1..4].iter().all(|l| l.starts_with("{\"group\":")),
         "{text}"
@@ -534,9 +534,9 @@ fn a_pretty_printed_journal_of_an_earlier_release_loads_in_any_key_order() {
         "future_field": [1, {"x": null}]
     });
     let texts = [
-        serde_json::to_string_pretty(&serde_json::json!({"version": 2, "entries": [stored]})),
+        serde_json::to_string_pretty(&serde_json::json!({"version": 3, "entries": [stored]})),
         serde_json::to_string_pretty(
-            &serde_json::json!({"entries": [stored], "extra": {"a": 1}, "version": 2}),
+            &serde_json::json!({"entries": [stored], "extra": {"a": 1}, "version": 3}),
         ),
     ];
     for text in texts {
@@ -570,10 +570,10 @@ fn loading_shares_each_distinct_host_group_batch_and_error() {
     // Note: the journal's own layout (one entry per line) and any other.
     for text in [
         format!(
-            "{{\"version\":2,\"entries\":[\n{}\n]}}\n",
+            "{{\"version\":3,\"entries\":[\n{}\n]}}\n",
             lines.join(",\n")
         ),
-        format!("{{\"version\":2,\"entries\":[{}]}}", lines.join(",")),
+        format!("{{\"version\":3,\"entries\":[{}]}}", lines.join(",")),
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
@@ -613,7 +613,7 @@ fn a_bad_entry_is_named_by_its_number_and_the_file_left_untouched() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
         let text = format!(
-            "{{\"version\":2,\"entries\":[\n{}\n]}}\n",
+            "{{\"version\":3,\"entries\":[\n{}\n]}}\n",
             entries.join(",\n")
         );
         fs::write(&path, &text).expect("write");
@@ -632,11 +632,11 @@ fn a_file_that_departs_from_the_own_layout_anywhere_is_read_all_the_same() {
     let good = r#"{"group":"g","host":"http://a:1","action":"delete","operation":"create","batch":"1@2","recorded_at":"1970-01-01T00:00:03Z"}"#;
     let expected = vec![entry("g", "http://a:1"); 2];
     for text in [
-        format!("{{\"version\":2,\"entries\":[\n{good},\n{good}\n]}}\n"),
-        format!("{{\"version\":2,\"entries\":[\n{good},\n{good}\n]}}\n\n"),
-        format!("{{\"version\":2,\"entries\":[\n{good} ,\n{good}\n]}}"),
-        format!("{{\"version\":2,\"entries\":[\n{good}\n,{good}\n]}}\n"),
-        format!("{{\"version\": 2,\"entries\":[\n{good},\n{good}\n]}}\n"),
+        format!("{{\"version\":3,\"entries\":[\n{good},\n{good}\n]}}\n"),
+        format!("{{\"version\":3,\"entries\":[\n{good},\n{good}\n]}}\n\n"),
+        format!("{{\"version\":3,\"entries\":[\n{good} ,\n{good}\n]}}"),
+        format!("{{\"version\":3,\"entries\":[\n{good}\n,{good}\n]}}\n"),
+        format!("{{\"version\": 3,\"entries\":[\n{good},\n{good}\n]}}\n"),
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
@@ -645,10 +645,10 @@ fn a_file_that_departs_from_the_own_layout_anywhere_is_read_all_the_same() {
         assert_eq!(journal.entries(), expected.as_slice(), "{text}");
     }
     for text in [
-        format!("{{\"version\":2,\"entries\":[\n{good},\n{good},\n]}}\n"),
-        format!("{{\"version\":2,\"entries\":[\n{good}\n{good}\n]}}\n"),
-        format!("{{\"version\":2,\"entries\":[\n{good},\n{good}\n]}}\nx"),
-        format!("{{\"version\":2,\"entries\":[\n{good},\n{good}\n]"),
+        format!("{{\"version\":3,\"entries\":[\n{good},\n{good},\n]}}\n"),
+        format!("{{\"version\":3,\"entries\":[\n{good}\n{good}\n]}}\n"),
+        format!("{{\"version\":3,\"entries\":[\n{good},\n{good}\n]}}\nx"),
+        format!("{{\"version\":3,\"entries\":[\n{good},\n{good}\n]"),
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
@@ -661,15 +661,15 @@ fn a_file_that_departs_from_the_own_layout_anywhere_is_read_all_the_same() {
 #[test]
 fn a_newer_format_is_told_as_such_wherever_its_version_stands() {
     for text in [
-        r#"{"version": 3, "entries": [{"shape": "new"}]}"#,
-        r#"{"entries": [{"shape": "new"}], "version": 3}"#,
+        r#"{"version": 4, "entries": [{"shape": "new"}]}"#,
+        r#"{"entries": [{"shape": "new"}], "version": 4}"#,
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
         fs::write(&path, text).expect("write");
         let err = Journal::open(&path, &Cancel::new()).expect_err(text);
         assert!(
-            matches!(err, JournalError::UnsupportedVersion { found: 3, .. }),
+            matches!(err, JournalError::UnsupportedVersion { found: 4, .. }),
             "{text}: {err}"
         );
     }

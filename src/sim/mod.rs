@@ -49,6 +49,10 @@ pub enum Fault {
     ResetBefore,
     /// Apply, then break the connection.
     ResetAfter,
+    /// Time out without applying now; the node applies the write later,
+    /// when [`SimCluster::land_late`] (or a scripted choice) says so: a
+    /// handler that waits on a lock and commits after the client gave up.
+    TimeoutLate,
     /// The node refuses the request for reasons of its own (a validation
     /// rule, a proxy in front): it answers this status and applies nothing.
     /// A read never gets 200 or 404 from it (that would be a lie about the
@@ -65,6 +69,8 @@ pub enum Answer {
     Failed(FailureKind),
     /// The client crashed after the node served it.
     Lost,
+    /// A write that had timed out, applied by the node late.
+    Late,
 }
 
 impl Answer {
@@ -74,7 +80,7 @@ impl Answer {
         match self {
             Self::Status(status) => status >= 500,
             Self::Failed(kind) => kind != FailureKind::Connect,
-            Self::Lost => true,
+            Self::Lost | Self::Late => true,
         }
     }
 }
@@ -97,7 +103,7 @@ pub struct ThirdParty {
 pub type Chooser = Box<dyn FnMut(usize) -> usize + Send>;
 
 /// Options at a scripted request, in order; option 0 serves it normally.
-const SCRIPTED_WRITE: [Choice; 13] = [
+const SCRIPTED_WRITE: [Choice; 14] = [
     Choice::Fault(Fault::Pass),
     Choice::Fault(Fault::StatusBefore(500)),
     Choice::Fault(Fault::StatusAfter(500)),
@@ -105,6 +111,7 @@ const SCRIPTED_WRITE: [Choice; 13] = [
     Choice::Fault(Fault::TimeoutAfter),
     Choice::Fault(Fault::ResetBefore),
     Choice::Fault(Fault::ResetAfter),
+    Choice::Fault(Fault::TimeoutLate),
     Choice::Fault(Fault::Refuse(400)),
     Choice::ThirdPartyHere,
     Choice::ThirdPartyElsewhere,
@@ -231,6 +238,8 @@ struct State {
     crashed_at: Option<usize>,
     /// The cancel a scripted signal fires.
     signal: Option<Cancel>,
+    /// Writes the nodes will apply late: node, action, group.
+    late: Vec<(String, Action, GroupId)>,
 }
 
 /// A cluster of in-memory nodes with scripted faults.
@@ -431,6 +440,43 @@ impl SimCluster {
         }
     }
 
+    /// The nodes apply every write they were holding ([`Fault::TimeoutLate`]),
+    /// as if they committed it now; each is recorded in [`SimCluster::seen`]
+    /// with the answer [`Answer::Late`].
+    pub fn land_late(&self) {
+        let mut state = self.lock();
+        let late = std::mem::take(&mut state.late);
+        for (node, action, group) in late {
+            let groups = state.groups.get_mut(&node).expect("known node");
+            let changed = match action {
+                Action::Create => groups.insert(group.as_str().to_owned()),
+                Action::Delete => groups.remove(group.as_str()),
+                Action::Read => false,
+            };
+            state.seen.push(Seen {
+                node,
+                action,
+                group: group.as_str().to_owned(),
+                journaled: None,
+                changed,
+                answer: Answer::Late,
+            });
+        }
+    }
+
+    /// Whether some node still holds a write it will apply late.
+    pub fn holds_late_writes(&self) -> bool {
+        !self.lock().late.is_empty()
+    }
+
+    /// A crashed client starts again (a new process), with the same script:
+    /// unlike [`SimCluster::heal`], faults and choices go on.
+    pub fn revive(&self) {
+        let mut state = self.lock();
+        state.crash = None;
+        state.crashed = false;
+    }
+
     /// Every request so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.lock().seen.clone()
@@ -467,6 +513,15 @@ impl SimCluster {
             .count()
     }
 
+    /// A choice point whenever a node holds a late write (and the script
+    /// runs): option 1 makes the nodes apply them now.
+    pub fn maybe_land_late(&self) {
+        if self.chooser.is_some() && !self.crashed() && self.holds_late_writes() && self.choose(2) == 1
+        {
+            self.land_late();
+        }
+    }
+
     fn journaled(&self, node: &Node, group: &GroupId) -> Option<bool> {
         let path = self.watch_journal.as_ref()?;
         let Ok(bytes) = std::fs::read(path) else {
@@ -484,6 +539,7 @@ impl SimCluster {
 
 impl Transport for SimCluster {
     fn send(&self, node: &Node, action: Action, group: &GroupId) -> Result<Reply, Failure> {
+        self.maybe_land_late();
         let journaled = if action == Action::Read {
             None
         } else {
@@ -586,6 +642,7 @@ impl Transport for SimCluster {
         } else {
             scripted_fault.or(scheduled).or(rule)
         };
+        let mut late = None;
         let groups = state.groups.get_mut(node.base()).expect("known node");
         let before = groups.contains(group.as_str());
         let apply = |groups: &mut BTreeSet<String>| -> u16 {
@@ -625,6 +682,11 @@ impl Transport for SimCluster {
                 fail(FailureKind::Broken)
             }
             Some(Fault::Refused) => fail(FailureKind::Connect),
+            Some(Fault::TimeoutLate) if action == Action::Read => fail(FailureKind::Timeout),
+            Some(Fault::TimeoutLate) => {
+                late = Some((node.base().to_owned(), action, group.clone()));
+                fail(FailureKind::Timeout)
+            }
             Some(Fault::Throttle(retry_after)) => Ok(Reply {
                 retry_after,
                 ..Reply::status(429)
@@ -642,6 +704,7 @@ impl Transport for SimCluster {
             (Err(failure), _) => Answer::Failed(failure.kind),
         };
         let changed = groups.contains(group.as_str()) != before;
+        state.late.extend(late);
         state.seen.push(Seen {
             node: node.base().to_owned(),
             action,
