@@ -257,6 +257,22 @@ pub struct Options {
     )]
     pub shutdown_grace: Duration,
 
+    /// How long to wait for another run holding the journal's lock, then exit 2 naming it.
+    ///
+    /// The default covers a normal run holding the lock (a one-group change whose requests
+    /// time out and are undone takes about 90 s with the default retries), and stays well
+    /// under a 5-minute cron interval, so runs do not pile up behind a stopped one.
+    /// `rollback` and `journal list` over several journals never wait.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        env = "CLUSTER_CLIENT_LOCK_WAIT",
+        default_value = "2m",
+        value_parser = humantime::parse_duration
+    )]
+    pub lock_wait: Duration,
+
     /// Work on up to N nodes at a time (threads); 1 keeps strict hosts-file order.
     #[arg(
         long,
@@ -455,6 +471,18 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn the_lock_wait_defaults_to_the_journals_own() {
+        let cli = Cli::try_parse_from(["cluster-client", "rollback"]).expect("parses");
+        assert_eq!(
+            cli.options.lock_wait,
+            cluster_client::journal::DEFAULT_LOCK_WAIT
+        );
+        let cli = Cli::try_parse_from(["cluster-client", "rollback", "--lock-wait", "0s"])
+            .expect("parses");
+        assert_eq!(cli.options.lock_wait, Duration::ZERO);
     }
 
     #[test]

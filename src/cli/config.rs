@@ -32,6 +32,8 @@ pub struct Config {
     pub output: OutputFormat,
     /// How long rollback may take after a signal.
     pub shutdown_grace: Duration,
+    /// How long to wait for another run holding the (one) journal's lock.
+    pub lock_wait: Duration,
     /// How many nodes are worked on at a time (at least 1).
     pub concurrency: usize,
     /// How many groups of a bulk run are worked on at a time (at least 1;
@@ -172,6 +174,7 @@ impl Config {
             parallel_groups: options.parallel_groups,
             output: options.output,
             shutdown_grace: options.shutdown_grace,
+            lock_wait: options.lock_wait,
         })
     }
 }

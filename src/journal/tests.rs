@@ -321,6 +321,65 @@ fn await_waiting(path: &Path) {
 }
 
 #[test]
+fn a_lock_wait_that_runs_out_names_the_lock_file_and_the_holder_and_leaves_its_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("journal.json");
+    let lock = lock_path(&path);
+    let first = Journal::open(&path, &Cancel::new()).expect("open");
+    let record = fs::read_to_string(&lock).expect("read the lock file");
+    let value: serde_json::Value = serde_json::from_str(&record).expect("one JSON line");
+    assert_eq!(value["pid"], std::process::id(), "{record}");
+    assert!(
+        value["since"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{record}"
+    );
+    for wait in [Duration::ZERO, Duration::from_millis(300)] {
+        let started = std::time::Instant::now();
+        let err = Journal::open_waiting(&path, &Cancel::new(), wait).expect_err("busy");
+        assert!(
+            started.elapsed() >= wait,
+            "gave up early: {:?}",
+            started.elapsed()
+        );
+        let JournalError::LockTimeout {
+            path: named,
+            holder,
+            ..
+        } = &err
+        else {
+            panic!("not a time-out: {err}");
+        };
+        assert_eq!(named, &lock);
+        let holder = holder.as_ref().expect("the holder is known");
+        assert_eq!(holder.pid, std::process::id());
+        assert!(holder.held_for.is_some(), "{holder:?}");
+        let text = err.to_string();
+        for needle in [
+            lock.display().to_string(),
+            format!("pid {}", std::process::id()),
+            "holding it for".to_owned(),
+            "--lock-wait".to_owned(),
+            "Nothing was sent".to_owned(),
+        ] {
+            assert!(text.contains(&needle), "{needle:?} in {text}");
+        }
+        assert_eq!(
+            fs::read_to_string(&lock).expect("read"),
+            record,
+            "a run that waits never touches the holder's record"
+        );
+    }
+    drop(first);
+    assert_eq!(
+        fs::read_to_string(&lock).expect("read"),
+        "",
+        "the record leaves with its holder"
+    );
+    let second = Journal::open_waiting(&path, &Cancel::new(), Duration::ZERO).expect("free");
+    drop(second);
+}
+
+#[test]
 fn second_open_waits_for_the_first_to_release_the_lock() {
     captured_log::install();
     let dir = tempfile::tempdir().expect("tempdir");
