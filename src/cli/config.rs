@@ -538,7 +538,7 @@ mod tests {
             "--hosts",
             hosts.to_str().expect("utf8"),
             "create",
-            "#from-args",
+            "from-args",
             "--from-file",
             file.to_str().expect("utf8"),
         ])
@@ -547,8 +547,8 @@ mod tests {
             panic!("not a change: {:?}", config.task);
         };
         let ids: Vec<&str> = groups.iter().map(GroupId::as_str).collect();
-        // Other lines stay verbatim; `#` is only a comment in the file.
-        assert_eq!(ids, ["#from-args", "g1", " g2 "]);
+        // Other lines stay verbatim, spaces and all.
+        assert_eq!(ids, ["from-args", "g1", " g2 "]);
     }
 
     #[test]
