@@ -54,8 +54,9 @@ Exit status:
   1  the operation failed and was fully rolled back: the cluster is as it was;
      for status: the nodes disagree, or a node did not answer
   2  bad input or a local problem, and no change was sent: usage, hosts file,
-     group id, or an unreadable or unwritable journal; or interrupted before
-     any change was sent; journal forget: no pending repair matched
+     group id, or an unreadable or unwritable journal; another run held the
+     journal's lock for longer than --lock-wait; or interrupted before any
+     change was sent; journal forget: no pending repair matched
   3  repairs pending in the journal: undos that could not be applied yet, an
      operation refused because its group has pending repairs, a rollback
      that left repairs pending, or journal list found repairs pending; over

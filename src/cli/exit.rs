@@ -19,8 +19,9 @@ pub enum ExitStatus {
     /// also one it did not replay; see [`ExitStatus::of_journals`]).
     RepairsPending,
     /// 2: bad input or a local problem (usage, hosts file, group id, an
-    /// unreadable or unwritable journal), or interrupted (SIGINT/SIGTERM)
-    /// before any change was sent; no change was sent.
+    /// unreadable or unwritable journal, the journal's lock held by another
+    /// run past `--lock-wait`), or interrupted (SIGINT/SIGTERM) before any
+    /// change was sent; no change was sent.
     BadInput,
 }
 
