@@ -249,6 +249,19 @@ pub struct Options {
     )]
     pub token_file: Option<PathBuf>,
 
+    /// A --token-file that is not there means no token, as if it were not given.
+    ///
+    /// For a Kubernetes Secret mounted with `optional: true`: without the Secret, its
+    /// directory is there and empty. Only that case is let through: a file that exists is
+    /// checked as always, and a missing directory is still an error (a wrong path).
+    #[arg(
+        long,
+        global = true,
+        env = "CLUSTER_CLIENT_TOKEN_FILE_OPTIONAL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub token_file_optional: bool,
+
     /// Also send the token to hosts the journal names that are not in the hosts file.
     ///
     /// Without it, a repair for such a host is sent without the token, and a warning

@@ -151,7 +151,7 @@ impl Config {
         let token = if task.is_journal_only() {
             None
         } else {
-            read_token(options.token_file.as_deref())?
+            read_token(options.token_file.as_deref(), options.token_file_optional)?
         };
         Ok(Self {
             task,
@@ -191,6 +191,15 @@ fn check_limits(options: &Options) -> Result<(), InputError> {
     if options.parallel_groups == 0 {
         return Err(InputError::Invalid(
             "--parallel-groups must be at least 1 (1 works on one group at a time)".to_owned(),
+        ));
+    }
+    // Note: checked here, not with clap's `requires`, which misses a global option given
+    // after the subcommand when the other one comes before it.
+    if options.token_file_optional && options.token_file.is_none() {
+        return Err(InputError::Invalid(
+            "--token-file-optional (CLUSTER_CLIENT_TOKEN_FILE_OPTIONAL) makes a --token-file \
+             optional, but none is given; add --token-file FILE or drop the option"
+                .to_owned(),
         ));
     }
     let in_flight = options.parallel_groups.saturating_mul(options.concurrency);
@@ -311,14 +320,33 @@ fn configured_nodes(task: &Task, given: Option<&Path>) -> Result<Option<Vec<Node
 }
 
 /// The bearer token: `--token-file` (or `CLUSTER_CLIENT_TOKEN_FILE`) wins
-/// over `CLUSTER_CLIENT_TOKEN`. Neither set means no credentials.
-fn read_token(file: Option<&Path>) -> Result<Option<Token>, InputError> {
+/// over `CLUSTER_CLIENT_TOKEN`. Neither set means no credentials. With
+/// `optional` (`--token-file-optional`), a token file missing from a
+/// directory that exists counts as not given.
+fn read_token(file: Option<&Path>, optional: bool) -> Result<Option<Token>, InputError> {
     if let Some(path) = file {
-        return cluster_client::secret::read_token_file(path).map(Some);
+        if !(optional && absent_from_its_directory(path)) {
+            return cluster_client::secret::read_token_file(path).map(Some);
+        }
+        log::info!(
+            "no token file at {} (--token-file-optional): sending no token from it",
+            path.display()
+        );
     }
     Ok(std::env::var("CLUSTER_CLIENT_TOKEN")
         .ok()
         .and_then(|value| Token::new(&value)))
+}
+
+/// True when `path` names nothing, not even a dangling link, in a directory
+/// that exists: what an optional Kubernetes Secret volume holds while the
+/// Secret is missing. A missing directory is more likely a wrong path.
+fn absent_from_its_directory(path: &Path) -> bool {
+    let directory_exists = path
+        .parent()
+        .is_some_and(|dir| dir.as_os_str().is_empty() || dir.is_dir());
+    directory_exists
+        && std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// `journal.json` in the per-user data directory, for example
