@@ -238,6 +238,17 @@ pub struct Options {
     )]
     pub cacert: Option<PathBuf>,
 
+    /// A --cacert that is not there means the built-in roots only, as if it were not given.
+    ///
+    /// For a Kubernetes Secret mounted with `optional: true`, as --token-file-optional.
+    #[arg(
+        long,
+        global = true,
+        env = "CLUSTER_CLIENT_CACERT_OPTIONAL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub cacert_optional: bool,
+
     /// Send the bearer token in FILE (mode 0600, at most 64 KiB) to the configured nodes.
     ///
     /// CLUSTER_CLIENT_TOKEN sets the token itself; the file wins.

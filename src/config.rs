@@ -151,7 +151,13 @@ impl Config {
         let token = if task.is_journal_only() {
             None
         } else {
-            read_token(options.token_file.as_deref(), options.token_file_optional)?
+            let file = present(
+                options.token_file.as_deref(),
+                options.token_file_optional,
+                "--token-file",
+                "sending no token from it",
+            );
+            read_token(file)?
         };
         Ok(Self {
             task,
@@ -163,7 +169,13 @@ impl Config {
             },
             http: HttpSettings {
                 timeout: options.timeout,
-                ca_certificate: options.cacert.clone(),
+                ca_certificate: present(
+                    options.cacert.as_deref(),
+                    options.cacert_optional,
+                    "--cacert",
+                    "trusting the built-in roots only",
+                )
+                .map(Path::to_owned),
                 token,
                 configured,
                 trust_unlisted: options.trust_journal_hosts,
@@ -195,12 +207,26 @@ fn check_limits(options: &Options) -> Result<(), InputError> {
     }
     // Note: checked here, not with clap's `requires`, which misses a global option given
     // after the subcommand when the other one comes before it.
-    if options.token_file_optional && options.token_file.is_none() {
-        return Err(InputError::Invalid(
-            "--token-file-optional (CLUSTER_CLIENT_TOKEN_FILE_OPTIONAL) makes a --token-file \
-             optional, but none is given; add --token-file FILE or drop the option"
-                .to_owned(),
-        ));
+    for (optional, file, flag, variable) in [
+        (
+            options.token_file_optional,
+            &options.token_file,
+            "--token-file",
+            "CLUSTER_CLIENT_TOKEN_FILE_OPTIONAL",
+        ),
+        (
+            options.cacert_optional,
+            &options.cacert,
+            "--cacert",
+            "CLUSTER_CLIENT_CACERT_OPTIONAL",
+        ),
+    ] {
+        if optional && file.is_none() {
+            return Err(InputError::Invalid(format!(
+                "{flag}-optional ({variable}) makes a {flag} file optional, but none is \
+                 given; add {flag} FILE or drop the option"
+            )));
+        }
     }
     let in_flight = options.parallel_groups.saturating_mul(options.concurrency);
     if in_flight > MAX_IN_FLIGHT {
@@ -319,19 +345,31 @@ fn configured_nodes(task: &Task, given: Option<&Path>) -> Result<Option<Vec<Node
     })
 }
 
-/// The bearer token: `--token-file` (or `CLUSTER_CLIENT_TOKEN_FILE`) wins
-/// over `CLUSTER_CLIENT_TOKEN`. Neither set means no credentials. With
-/// `optional` (`--token-file-optional`), a token file missing from a
-/// directory that exists counts as not given.
-fn read_token(file: Option<&Path>, optional: bool) -> Result<Option<Token>, InputError> {
-    if let Some(path) = file {
-        if !(optional && absent_from_its_directory(path)) {
-            return cluster_client::secret::read_token_file(path).map(Some);
-        }
+/// `file`, or `None` when it is `optional` and absent from a directory that
+/// exists (an optional Kubernetes Secret volume without its Secret). An info
+/// line names `flag` and says what happens `instead`.
+fn present<'a>(
+    file: Option<&'a Path>,
+    optional: bool,
+    flag: &str,
+    instead: &str,
+) -> Option<&'a Path> {
+    let path = file?;
+    if optional && absent_from_its_directory(path) {
         log::info!(
-            "no token file at {} (--token-file-optional): sending no token from it",
+            "{flag} {} is not there ({flag}-optional): {instead}",
             path.display()
         );
+        return None;
+    }
+    Some(path)
+}
+
+/// The bearer token: `--token-file` (or `CLUSTER_CLIENT_TOKEN_FILE`) wins
+/// over `CLUSTER_CLIENT_TOKEN`. Neither set means no credentials.
+fn read_token(file: Option<&Path>) -> Result<Option<Token>, InputError> {
+    if let Some(path) = file {
+        return cluster_client::secret::read_token_file(path).map(Some);
     }
     Ok(std::env::var("CLUSTER_CLIENT_TOKEN")
         .ok()

@@ -272,7 +272,7 @@ fn an_optional_token_file_missing_from_its_directory_means_no_token() {
         .assert()
         .code(0)
         .stderr(predicate::str::contains(format!(
-            "no token file at {}",
+            "--token-file {} is not there",
             token.display()
         )));
     let requests = env.nodes[0].requests();
