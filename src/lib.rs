@@ -21,36 +21,26 @@
 //! # Ok(()) }
 //! ```
 
-#[cfg(test)]
-mod campaign;
-pub mod cancel;
-pub mod change;
 pub mod engine;
 pub mod error;
-pub mod fanout;
-pub mod group;
-pub mod hosts;
 pub mod journal;
 pub mod retry;
-pub mod secret;
-pub mod shard;
 /// A simulated cluster behind [`Transport`], for the engine's tests and the
 /// binary's hostile-world campaigns; built only for tests (feature `sim`).
 #[cfg(any(test, feature = "sim"))]
 #[doc(hidden)]
 pub mod sim;
-pub mod text;
 pub mod transport;
-pub mod trust;
+pub mod vocab;
 
-pub use cancel::Cancel;
-pub use change::{Action, Operation, Repair};
 pub use engine::{
     Cluster, NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport,
 };
 pub use error::{Error, InputError, JournalError};
-pub use group::GroupId;
-pub use hosts::Node;
 pub use journal::Journal;
 pub use retry::RetryPolicy;
 pub use transport::{HttpSettings, HttpTransport, Transport};
+pub use vocab::cancel::Cancel;
+pub use vocab::change::{Action, Operation, Repair};
+pub use vocab::group::GroupId;
+pub use vocab::hosts::Node;

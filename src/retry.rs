@@ -4,11 +4,11 @@ use std::fmt;
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
-use crate::cancel::Cancel;
-use crate::change::Action;
-use crate::group::GroupId;
-use crate::hosts::Node;
 use crate::transport::{Abandon, Failure, FailureKind, Reply, Transport};
+use crate::vocab::cancel::Cancel;
+use crate::vocab::change::Action;
+use crate::vocab::group::GroupId;
+use crate::vocab::hosts::Node;
 
 /// How each request is retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +173,7 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
     fn send_attempt(&self, request: &Request<'_>, exchange: &mut Exchange) {
         if exchange.attempts > 0 {
             exchange.earlier_may_have_applied |= attempt_may_have_applied(&exchange.last);
+            self.transport.note_retry();
         }
         exchange.attempts += 1;
         if request.action != Action::Read {
@@ -358,6 +359,8 @@ fn round_to_millis(duration: Duration) -> Duration {
 mod tests {
     use super::*;
     use crate::sim::Scripted;
+    use crate::transport::{Counted, RequestCounts};
+    use std::sync::Arc;
 
     fn status(status: u16) -> Result<Reply, Failure> {
         Ok(Reply::status(status))
@@ -539,5 +542,53 @@ mod tests {
             policy.delay(1, Some(Duration::ZERO), &mut rng),
             Duration::ZERO
         );
+    }
+    #[test]
+    fn a_counting_transport_counts_each_attempt_and_each_retry_the_policy_sends() {
+        let timeout = Err(Failure {
+            kind: FailureKind::Timeout,
+            message: "timed out".to_owned(),
+        });
+        let script = vec![
+            // A POST: 503, a time-out, then 201: two retries.
+            status(503),
+            timeout,
+            status(201),
+            // A GET of the same node and group after it: a new request.
+            status(404),
+            // Another GET: a new request too, as the last one was final.
+            status(200),
+            // A DELETE answered 400 (final), then the same DELETE again as a new request.
+            status(400),
+            status(200),
+        ];
+        let counters = Arc::new(RequestCounts::default());
+        let transport = Counted::new(Scripted::new(script), Arc::clone(&counters));
+        let policy = RetryPolicy {
+            retries: 3,
+            backoff: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+        };
+        let cancel = Cancel::new();
+        let retrier = Retrier::new(&transport, &policy, &cancel);
+        let node = Node::parse("n1:80").expect("node");
+        let group = GroupId::new("g").expect("group");
+        for action in [
+            Action::Create,
+            Action::Read,
+            Action::Read,
+            Action::Delete,
+            Action::Delete,
+        ] {
+            retrier.call(&node, action, &group, Mode::Forward);
+        }
+        assert_eq!(counters.retries(), 2);
+        assert_eq!(counters.requests("POST", "5xx"), 1);
+        assert_eq!(counters.requests("POST", "timeout"), 1);
+        assert_eq!(counters.requests("POST", "2xx"), 1);
+        assert_eq!(counters.requests("GET", "4xx"), 1);
+        assert_eq!(counters.requests("GET", "2xx"), 1);
+        assert_eq!(counters.requests("DELETE", "4xx"), 1);
+        assert_eq!(counters.requests("DELETE", "2xx"), 1);
     }
 }

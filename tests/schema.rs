@@ -155,7 +155,7 @@ fn several_journals_match_the_rollback_and_journal_list_schemas() {
     let journal = bulk.join("journal-{shard}.json");
     let journal = journal.to_str().expect("utf-8");
     for shard in ["0/2", "1/2"] {
-        // `a` is shard 0 of 2, `team-b` shard 1 (their hashes are even and odd; src/shard.rs).
+        // `a` is shard 0 of 2, `team-b` shard 1 (their hashes are even and odd; src/vocab/shard.rs).
         let report = document(
             &env,
             &[

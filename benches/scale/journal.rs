@@ -82,7 +82,7 @@ impl Backlog {
         for g in 0..self.groups {
             // Note: batches of 32 groups, as a bulk run journals them.
             let batch = format!("48213@1795450771662.{}", g / 32);
-            let since = cluster_client::journal::rfc3339(1_795_450_771 + (g / 32) as u64);
+            let since = cluster_client::vocab::time::rfc3339(1_795_450_771 + (g / 32) as u64);
             for (n, host) in self.hosts.iter().enumerate() {
                 line.clear();
                 if g + n > 0 {
@@ -241,7 +241,7 @@ pub fn hosts_file(runs: usize) -> Row {
         .map(|_| {
             super::timed(|| {
                 let nodes =
-                    cluster_client::hosts::parse_hosts(path, &text).expect("distinct hosts");
+                    cluster_client::vocab::hosts::parse_hosts(path, &text).expect("distinct hosts");
                 assert_eq!(nodes.len(), 40_000);
             })
         })

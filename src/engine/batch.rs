@@ -93,7 +93,7 @@ impl<T: Transport> Cluster<T> {
         steps: &[Step<'_, T>],
         journal: &mut Journal,
     ) -> Result<(), JournalError> {
-        let recorded_at = journal::now_unix();
+        let recorded_at = crate::vocab::time::now_unix();
         let batch = &journal::BatchId::from(batch);
         let intents: Vec<Entry> = steps
             .iter()

@@ -14,14 +14,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::cancel::Cancel;
-use crate::change::{Action, Operation};
-use crate::fanout::fan_out;
-use crate::group::GroupId;
-use crate::hosts::Node;
 use crate::journal::{self, Entry, Journal, JournalError};
 use crate::retry::{Exchange, Mode, Retrier, RetryPolicy};
 use crate::transport::Transport;
+use crate::vocab::cancel::Cancel;
+use crate::vocab::change::{Action, Operation};
+use crate::vocab::fanout::fan_out;
+use crate::vocab::group::GroupId;
+use crate::vocab::hosts::Node;
 
 mod apply;
 mod batch;
@@ -66,7 +66,7 @@ pub struct Cluster<T> {
 /// change nothing, so a group's read phase costs one round trip (a few for
 /// more nodes than this), not one per node. It is also the most threads a
 /// read round starts (each read has one, and its request a worker).
-// Note: measured (BENCHMARKS.md): with 64, 200 nodes took 4 read rounds per
+// Note: measured (docs/benchmarks.md): with 64, 200 nodes took 4 read rounds per
 // command, and the run was slower than a POST-first client; 256 reads them
 // in one round but its 400 threads pushed peak RSS to 17.7 MB; 128 (two
 // rounds) beats the POST-first client and stays under 15 MB.

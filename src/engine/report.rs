@@ -1,9 +1,9 @@
 //! What a create, delete, status or replay returns: plain data, no wire format.
 
-use crate::change::Operation;
-use crate::group::GroupId;
-use crate::hosts::Node;
 use crate::journal::Entry;
+use crate::vocab::change::Operation;
+use crate::vocab::group::GroupId;
+use crate::vocab::hosts::Node;
 
 /// What happened on one node during a create or delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

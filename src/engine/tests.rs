@@ -1,8 +1,8 @@
 //! The engine against the simulated cluster: traces, outcomes and the journal, deterministically.
 
 use super::*;
-use crate::change::Repair;
 use crate::sim::{Crash, Fault, SimCluster};
+use crate::vocab::change::Repair;
 use Action::{Create as Post, Delete as Del, Read as Get};
 use std::sync::Arc;
 

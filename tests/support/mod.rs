@@ -389,7 +389,7 @@ pub fn entry(group: &str, host: &str, action: &str) -> Value {
 /// Whether the tests run as root, and so can `chown` files to another user
 /// (as CI does). Tests that need it print why they skip otherwise.
 pub fn running_as_root() -> bool {
-    cluster_client::trust::euid() == Some(0)
+    cluster_client::vocab::trust::euid() == Some(0)
 }
 
 /// An unprivileged uid other than the test's own (nobody).

@@ -1,0 +1,443 @@
+//! One run of the binary: lock and replay the journal, do the task, print the result, write metrics.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use anyhow::Context;
+use clap::CommandFactory;
+
+use crate::cli::args::EXIT_STATUS_HELP;
+use crate::cli::args::OutputFormat;
+use crate::cli::args::{Cli, Command, JournalCommand};
+use crate::cli::config::{Config, JournalSource, Journals, Sharded, Task};
+use crate::cli::exit::ExitStatus;
+use crate::cli::journals;
+use crate::cli::metrics::{Backlog, RunMetrics};
+use crate::cli::output;
+use crate::cli::signals;
+use cluster_client::engine::{Cluster, OperationReport, Outcome, ReplayReport};
+use cluster_client::error::Error;
+use cluster_client::journal::Journal;
+use cluster_client::transport::{Counted, RequestCounts};
+use cluster_client::transport::{HttpTransport, Transport};
+use cluster_client::vocab::cancel::Cancel;
+use cluster_client::vocab::change::Operation;
+use cluster_client::vocab::group::GroupId;
+use cluster_client::vocab::hosts::Node;
+
+/// The binary's whole run for every command but `completions` and `man`:
+/// validates `cli`, installs the SIGINT/SIGTERM handlers, executes, and at
+/// the end writes the `--metrics-file`, also when the run failed early
+/// (then with exit status 2 and without the journal's gauges, which are
+/// not known). A metrics file that cannot be written is logged and changes
+/// nothing in the status.
+pub fn run_cli(cli: &Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
+    let started = Instant::now();
+    let counters = Arc::new(RequestCounts::default());
+    let mut journal_after = None;
+    let result = validate_and_execute(cli, out, &counters, &mut journal_after);
+    if let Some(path) = &cli.options.metrics_file {
+        let status = result.as_ref().map_or(ExitStatus::BadInput, |s| *s);
+        let metrics = RunMetrics {
+            command: command_name(&cli.command),
+            exit_status: status.code(),
+            finished: SystemTime::now(),
+            duration: started.elapsed(),
+            pending: journal_after,
+            counters: &counters,
+        };
+        write_metrics(path, &metrics);
+    }
+    result
+}
+
+fn validate_and_execute(
+    cli: &Cli,
+    out: &mut dyn Write,
+    counters: &Arc<RequestCounts>,
+    journal_after: &mut Option<Backlog>,
+) -> anyhow::Result<ExitStatus> {
+    let config = Config::from_cli(cli)?;
+    let cancel = Cancel::new();
+    signals::install(&cancel).context("cannot install the SIGINT/SIGTERM handlers")?;
+    Ok(execute_counting(
+        &config,
+        &cancel,
+        out,
+        counters,
+        journal_after,
+    )?)
+}
+
+/// The subcommand's name as metrics label it.
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Create(_) => Operation::Create.name(),
+        Command::Delete(_) => Operation::Delete.name(),
+        Command::Status { .. } => "status",
+        Command::Rollback => "rollback",
+        Command::Journal {
+            command: JournalCommand::List,
+        } => "journal list",
+        Command::Journal {
+            command: JournalCommand::Forget { .. },
+        } => "journal forget",
+        Command::Completions { .. } => "completions",
+        Command::Man => "man",
+    }
+}
+
+fn write_metrics(path: &Path, metrics: &RunMetrics<'_>) {
+    if let Err(error) = crate::cli::metrics::write_atomic(path, &metrics.render()) {
+        log::error!(
+            "cannot write the metrics file {}: {error}; the exit status still reports the run",
+            path.display()
+        );
+    }
+}
+
+/// Runs a validated configuration and prints its result to `out`, counting
+/// every request into `counters` and leaving the journal's backlog after
+/// the run in `journal_after`.
+///
+/// Every task but the `journal` ones first takes the journal's lock and
+/// replays its pending repairs. An `Err` is a local problem found before
+/// anything was sent (HTTP client setup, the journal); everything after
+/// that is folded into the exit status by [`run`].
+fn execute_counting(
+    config: &Config,
+    cancel: &Cancel,
+    out: &mut dyn Write,
+    counters: &Arc<RequestCounts>,
+    journal_after: &mut Option<Backlog>,
+) -> Result<ExitStatus, Error> {
+    let format = config.output.for_stream(std::io::stdout().is_terminal());
+    let path = match &config.journals {
+        Journals::One(path) => path,
+        Journals::Several(sources) => {
+            return several(
+                config,
+                sources,
+                cancel,
+                format,
+                out,
+                counters,
+                journal_after,
+            );
+        }
+    };
+    if config.task.is_journal_only() {
+        // Note: no HTTP client, no replay: these only read or edit the
+        // journal, under its lock and its trust checks like every run.
+        let mut journal = Journal::open(path, cancel)?;
+        let status = journal_task(&mut journal, &config.task, format, out);
+        *journal_after = Some(Backlog::of(journal.entries()));
+        return status;
+    }
+    // Note: the HTTP client first: it reads and checks the --cacert file, so
+    // a bad one is reported before the journal is locked or anything is sent.
+    let transport = Counted::new(HttpTransport::new(&config.http)?, Arc::clone(counters));
+    let mut journal = Journal::open(path, cancel)?;
+    let nodes = match &config.task {
+        Task::Change { nodes, .. } | Task::Status { nodes, .. } => nodes.clone(),
+        Task::Rollback | Task::JournalList | Task::JournalForget { .. } => Vec::new(),
+    };
+    let cluster = cluster(config, nodes, transport, cancel);
+    let status = run(&cluster, cancel, &mut journal, &config.task, format, out);
+    *journal_after = Some(Backlog::of(journal.entries()));
+    Ok(status)
+}
+
+/// The cluster of `nodes`, with the run's cancel token and settings.
+fn cluster<T: Transport>(
+    config: &Config,
+    nodes: Vec<Node>,
+    transport: T,
+    cancel: &Cancel,
+) -> Cluster<T> {
+    Cluster::new(nodes, transport, config.policy.clone())
+        .with_cancel(cancel.clone())
+        .with_shutdown_grace(config.shutdown_grace)
+        .with_concurrency(config.concurrency)
+        .with_parallel_groups(config.parallel_groups)
+}
+
+/// `rollback` or `journal list` over several journals: each is opened in
+/// turn without waiting for another run's lock, replayed (rollback) or
+/// listed, and reported; the exit status is the worst of them. An `Err` is
+/// a directory that is refused or unreadable, or an HTTP client that cannot
+/// be built, before any journal is opened.
+fn several(
+    config: &Config,
+    sources: &[JournalSource],
+    cancel: &Cancel,
+    format: OutputFormat,
+    out: &mut dyn Write,
+    counters: &Arc<RequestCounts>,
+    journal_after: &mut Option<Backlog>,
+) -> Result<ExitStatus, Error> {
+    let replaying = matches!(config.task, Task::Rollback);
+    let transport = if replaying {
+        Some(Counted::new(
+            HttpTransport::new(&config.http)?,
+            Arc::clone(counters),
+        ))
+    } else {
+        None
+    };
+    let paths = journals::list(sources)?;
+    let visited = match transport {
+        Some(transport) => {
+            let cluster = cluster(config, Vec::new(), transport, cancel);
+            journals::visit_all(paths, cancel, |journal| cluster.replay(journal))
+        }
+        None => journals::visit_all(paths, cancel, |journal| ReplayReport {
+            pending: journal.entries().len(),
+            ..ReplayReport::default()
+        }),
+    };
+    // Note: the pending gauges are left out unless every journal was read.
+    *journal_after = visited
+        .iter()
+        .map(|one| one.report().map(|opened| Backlog::of(&opened.pending)))
+        .collect::<Option<Vec<_>>>()
+        .map(|backlogs| Backlog::sum(&backlogs));
+    let status = ExitStatus::of_journals(&visited, cancel.change_sent());
+    let printed = if replaying {
+        output::replays(out, format, &visited)
+    } else {
+        output::journal_lists(out, format, &visited)
+    };
+    report_unprinted(printed, out);
+    Ok(status)
+}
+
+/// Logs a result that could not be printed (or flushed); the exit status
+/// still reports the run.
+fn report_unprinted(printed: std::io::Result<()>, out: &mut dyn Write) {
+    if let Err(error) = printed.and_then(|()| out.flush()) {
+        log::error!(
+            "cannot write the result to stdout: {error}; the exit status still reports the run"
+        );
+    }
+}
+
+/// `journal list` and `journal forget`: nothing is replayed or sent.
+fn journal_task(
+    journal: &mut Journal,
+    task: &Task,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<ExitStatus, Error> {
+    let (status, printed) = match task {
+        Task::JournalForget { group, host } => {
+            let removed = journal.forget(group, host.as_ref())?;
+            for entry in &removed {
+                log::warn!(
+                    host = entry.host.base(), group = entry.group.as_str();
+                    "{}: forgot the pending repair ({} {:?}) from {}; the node keeps whatever state it has",
+                    entry.host,
+                    entry.action,
+                    entry.group,
+                    journal.path().display()
+                );
+            }
+            (
+                ExitStatus::of_journal_forget(removed.len()),
+                output::journal_forget(out, format, &removed, group),
+            )
+        }
+        _ => (
+            ExitStatus::of_journal_list(journal.entries().len()),
+            output::journal_list(out, format, journal.entries(), journal.path()),
+        ),
+    };
+    report_unprinted(printed, out);
+    Ok(status)
+}
+
+/// Replays the journal, runs `task` and prints its result to `out`.
+///
+/// Never fails: once anything may have been sent, a local failure (a
+/// journal write, stdout) is reported on stderr and the exit status still
+/// says what the cluster and the journal hold. A result that cannot be
+/// printed changes nothing in the status.
+pub fn run<T: Transport>(
+    cluster: &Cluster<T>,
+    cancel: &Cancel,
+    journal: &mut Journal,
+    task: &Task,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> ExitStatus {
+    let replay = cluster.replay(journal);
+    if !matches!(task, Task::Rollback) {
+        log_replay(&replay, journal);
+    }
+    let (status, printed) = match task {
+        Task::Rollback => (
+            ExitStatus::of_replay(&replay),
+            output::replay(out, format, &replay, journal.entries()),
+        ),
+        // Note: `execute` runs these without a replay; a library caller
+        // that calls `run` with one gets the list after the replay.
+        Task::JournalList | Task::JournalForget { .. } => {
+            match journal_task(journal, task, format, out) {
+                Ok(status) => (status, Ok(())),
+                Err(error) => {
+                    log::error!("{error}");
+                    (ExitStatus::BadInput, Ok(()))
+                }
+            }
+        }
+        Task::Status { group, .. } => {
+            let report = cluster.status(group);
+            (
+                ExitStatus::of_status(&report),
+                output::status(out, format, &report),
+            )
+        }
+        Task::Change {
+            operation,
+            groups,
+            list,
+            shard,
+            ..
+        } => {
+            if let Some(sharded) = shard {
+                log_shard(sharded, groups.len());
+            }
+            let reports = change(cluster, *operation, groups, journal);
+            (
+                ExitStatus::of_operations(&reports, cancel.change_sent()),
+                output::operations(out, format, &reports, *list, shard.as_ref(), journal.path()),
+            )
+        }
+    };
+    report_unprinted(printed, out);
+    match &replay.journal_error {
+        // Note: the journal still lists repairs the next run will send again.
+        Some(_) if !journal.entries().is_empty() => status.max(ExitStatus::RepairsPending),
+        _ => status,
+    }
+}
+
+/// Says which shard this run is and how many of the groups named it keeps.
+fn log_shard(sharded: &Sharded, kept: usize) {
+    let Sharded { shard, named } = sharded;
+    log::info!(
+        "shard {shard}: {kept} of the {named} groups named are this shard's (FNV-1a 64 of the \
+         id, modulo {})",
+        shard.count()
+    );
+}
+
+/// Creates or deletes every group, with a progress line on a terminal.
+fn change<T: Transport>(
+    cluster: &Cluster<T>,
+    operation: Operation,
+    groups: &[GroupId],
+    journal: &mut Journal,
+) -> Vec<OperationReport> {
+    let mut progress = Progress::new(groups.len());
+    let reports = cluster.change_many_reporting(operation, groups, journal, |r| {
+        progress.advance(r.outcome == Outcome::Done);
+    });
+    progress.finish();
+    reports
+}
+
+/// A one-line `done/total` counter for bulk runs, drawn on stderr only when
+/// stderr is a terminal and logs are text: cron logs, pipes and JSON logs
+/// stay quiet.
+struct Progress {
+    total: usize,
+    done: usize,
+    failed: usize,
+    visible: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        Self {
+            total,
+            done: 0,
+            failed: 0,
+            // Note: JSON logs promise one object per stderr line; a
+            // redrawn counter would break that.
+            visible: total > 1
+                && std::io::stderr().is_terminal()
+                && crate::cli::logging::active_format() == crate::cli::args::LogFormat::Text,
+        }
+    }
+
+    fn advance(&mut self, succeeded: bool) {
+        self.done += 1;
+        self.failed += usize::from(!succeeded);
+        if self.visible {
+            // Note: progress is best effort; a closed stderr must not fail the run.
+            let _ = write!(
+                std::io::stderr(),
+                "\r{}/{} groups, {} not done",
+                self.done,
+                self.total,
+                self.failed
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if self.visible {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+}
+
+fn log_replay(replay: &ReplayReport, journal: &Journal) {
+    if !replay.repaired.is_empty() {
+        log::warn!(
+            "applied {} pending repair(s) from {}",
+            replay.repaired.len(),
+            journal.path().display()
+        );
+    }
+    if replay.pending > 0 {
+        log::warn!(
+            "{} repair(s) in {} are still pending; `cluster-client rollback` retries them",
+            replay.pending,
+            journal.path().display()
+        );
+    }
+}
+
+/// Prints a completion script for `shell`.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn Write) {
+    clap_complete::generate(shell, &mut Cli::command(), "cluster-client", out);
+}
+
+/// Prints the man page, exit-status table included.
+pub fn man(out: &mut dyn Write) -> std::io::Result<()> {
+    let command = Cli::command()
+        .after_help(None::<&str>)
+        .after_long_help(None::<&str>);
+    let page = clap_mangen::Man::new(command);
+    page.render_title(out)?;
+    page.render_name_section(out)?;
+    page.render_synopsis_section(out)?;
+    page.render_description_section(out)?;
+    page.render_options_section(out)?;
+    page.render_subcommands_section(out)?;
+    let mut exit = roff_section("EXIT STATUS");
+    for line in EXIT_STATUS_HELP.lines().skip(1) {
+        exit.push_str(line.trim_start());
+        exit.push('\n');
+    }
+    out.write_all(exit.as_bytes())?;
+    page.render_version_section(out)
+}
+
+fn roff_section(title: &str) -> String {
+    format!(".SH \"{title}\"\n.nf\n")
+}

@@ -1,0 +1,291 @@
+//! Several journals (`rollback`, `journal list`): the files a directory holds, and what became of each.
+
+use std::collections::HashSet;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::cli::config::JournalSource;
+use cluster_client::engine::ReplayReport;
+use cluster_client::error::JournalError;
+use cluster_client::journal::{Entry, Journal};
+use cluster_client::vocab::cancel::Cancel;
+use cluster_client::vocab::trust;
+
+/// What became of one journal.
+#[derive(Debug)]
+pub enum Visit {
+    /// Opened under its lock. For `rollback`, what its replay did; for
+    /// `journal list`, nothing repaired. Either way, what it still lists.
+    Opened(Replayed),
+    /// Another run holds its lock ([`JournalError::Busy`]): left to that
+    /// run, which replays it first. It may hold repairs.
+    Busy(JournalError),
+    /// It could not be opened: refused by the trust checks, unreadable,
+    /// corrupt or of another format. Left as it is; it may hold repairs.
+    Refused(JournalError),
+    /// A signal arrived before it was reached; it was not opened.
+    Interrupted,
+}
+
+/// A journal that was opened: what its replay did, and the repairs it
+/// still lists (kept, since its lock is released before the next is opened).
+#[derive(Debug)]
+pub struct Replayed {
+    /// What the replay did; nothing for `journal list`.
+    pub report: ReplayReport,
+    /// The repairs the journal lists afterwards.
+    pub pending: Vec<Entry>,
+}
+
+/// One journal and what became of it.
+#[derive(Debug)]
+pub struct Visited {
+    /// The journal file.
+    pub path: PathBuf,
+    /// What became of it.
+    pub visit: Visit,
+}
+
+impl Visited {
+    /// What its replay did and what it still lists, when it was opened.
+    pub fn report(&self) -> Option<&Replayed> {
+        match &self.visit {
+            Visit::Opened(report) => Some(report),
+            Visit::Busy(_) | Visit::Refused(_) | Visit::Interrupted => None,
+        }
+    }
+}
+
+/// The journal files `sources` name, in order, each once. A directory
+/// contributes every entry whose name ends in `.json` and does not start
+/// with `.`, in byte order of the names: that leaves out the lock files
+/// (`*.json.lock`) and temp files (`.*.tmp`) the journal keeps beside it.
+/// Symbolic links are listed, for the journal's own checks to refuse by
+/// name; subdirectories and other special files are left out (the latter
+/// with a warning). A directory that does not exist holds no journal.
+///
+/// # Errors
+/// A directory that someone else could write ([`JournalError::Untrusted`],
+/// checked as a journal's own directory is) or that cannot be read
+/// ([`JournalError::Read`]).
+pub fn list(sources: &[JournalSource]) -> Result<Vec<PathBuf>, JournalError> {
+    let mut seen = HashSet::new();
+    let mut paths = Vec::new();
+    for source in sources {
+        let found = match source {
+            JournalSource::File(path) => vec![path.clone()],
+            JournalSource::Dir(dir) => in_directory(dir)?,
+        };
+        for path in found {
+            if seen.insert(path.clone()) {
+                paths.push(path);
+            }
+        }
+    }
+    Ok(paths)
+}
+
+fn in_directory(dir: &Path) -> Result<Vec<PathBuf>, JournalError> {
+    let read_error = |cause| JournalError::Read {
+        path: dir.to_owned(),
+        cause,
+    };
+    let opened = match std::fs::File::open(dir) {
+        Ok(opened) => opened,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            log::info!("{} does not exist, so it holds no journal", dir.display());
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(read_error(e)),
+    };
+    let meta = opened.metadata().map_err(read_error)?;
+    trust::private_dir(dir, &meta).map_err(|distrust| JournalError::Untrusted {
+        path: dir.to_owned(),
+        role: "journal directory",
+        problem: distrust.problem,
+        fix: distrust.fix,
+    })?;
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read_error)? {
+        let entry = entry.map_err(read_error)?;
+        let name = entry.file_name();
+        let text = name.to_string_lossy();
+        if text.starts_with('.') || !text.ends_with(".json") {
+            continue;
+        }
+        let kind = entry.file_type().map_err(read_error)?;
+        if kind.is_file() || kind.is_symlink() {
+            names.push(name);
+        } else if !kind.is_dir() {
+            log::warn!(
+                "{} is not a regular file, so it is not a journal; left out",
+                entry.path().display()
+            );
+        }
+    }
+    names.sort();
+    Ok(names.into_iter().map(|name| dir.join(name)).collect())
+}
+
+/// Opens each journal in turn, without waiting for a lock another run
+/// holds, and gives it to `work` (a replay, or a listing). Each one's lock
+/// is released before the next is opened. A journal that is busy or cannot
+/// be opened is logged and recorded, and the others are still gone
+/// through; after a signal, the rest are not opened.
+///
+/// `cancel` counts the repairs of every journal done with (1 for one that
+/// was not opened), so a second signal's exit status covers them all.
+pub fn visit_all(
+    paths: Vec<PathBuf>,
+    cancel: &Cancel,
+    mut work: impl FnMut(&mut Journal) -> ReplayReport,
+) -> Vec<Visited> {
+    let mut visited = Vec::with_capacity(paths.len());
+    for path in paths {
+        let visit = if cancel.is_cancelled() {
+            Visit::Interrupted
+        } else {
+            match Journal::open_unless_busy(&path, cancel) {
+                Ok(mut journal) => {
+                    let report = work(&mut journal);
+                    cancel.add_pending_elsewhere(journal.entries().len());
+                    cancel.set_pending(0);
+                    Visit::Opened(Replayed {
+                        report,
+                        pending: journal.entries().to_vec(),
+                    })
+                }
+                Err(error @ JournalError::Busy { .. }) => {
+                    log::warn!("{error}");
+                    Visit::Busy(error)
+                }
+                Err(error) => {
+                    // Note: its message speaks of this journal alone; the others are still
+                    // gone through, and may send repairs.
+                    log::error!("skipping one of several journals: {error}");
+                    Visit::Refused(error)
+                }
+            }
+        };
+        if !matches!(visit, Visit::Opened(_)) {
+            cancel.add_pending_elsewhere(1);
+        }
+        visited.push(Visited { path, visit });
+    }
+    visited
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn private_dir() -> tempfile::TempDir {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+            .expect("chmod");
+        dir
+    }
+
+    #[test]
+    fn a_directory_lists_its_json_files_but_not_the_lock_and_temp_files() {
+        let dir = private_dir();
+        for name in [
+            "journal-1.json",
+            "journal-0.json",
+            "journal-0.json.lock",
+            ".journal-0.json.a1b2.tmp",
+            ".hidden.json",
+            "notes.txt",
+            "journal-10.json",
+        ] {
+            std::fs::write(dir.path().join(name), "").expect("write");
+        }
+        std::fs::create_dir(dir.path().join("sub.json")).expect("mkdir");
+        std::os::unix::fs::symlink("/nonexistent", dir.path().join("planted.json"))
+            .expect("symlink");
+        let listed = list(&[JournalSource::Dir(dir.path().to_owned())]).expect("list");
+        let names: Vec<_> = listed
+            .iter()
+            .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "journal-0.json",
+                "journal-1.json",
+                "journal-10.json",
+                "planted.json"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_journal_named_twice_is_listed_once_and_a_missing_directory_holds_none() {
+        let dir = private_dir();
+        let journal = dir.path().join("j.json");
+        std::fs::write(&journal, "").expect("write");
+        let listed = list(&[
+            JournalSource::File(journal.clone()),
+            JournalSource::Dir(dir.path().to_owned()),
+            JournalSource::Dir(dir.path().join("missing")),
+        ])
+        .expect("list");
+        assert_eq!(listed, [journal]);
+    }
+
+    #[test]
+    fn a_directory_others_may_write_is_refused_like_a_journals_own() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = private_dir();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+            .expect("chmod");
+        let err = list(&[JournalSource::Dir(dir.path().to_owned())]).expect_err("refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("refusing journal directory") && text.contains("chmod 700"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn every_journal_is_visited_though_one_is_busy_and_one_refused() {
+        let dir = private_dir();
+        let path = |name: &str| dir.path().join(name);
+        std::fs::write(path("b-corrupt.json"), "not json").expect("write");
+        let held = Journal::open(&path("a-busy.json"), &Cancel::new()).expect("open");
+        let cancel = Cancel::new();
+        let mut worked = Vec::new();
+        let visited = visit_all(
+            vec![path("a-busy.json"), path("b-corrupt.json"), path("c.json")],
+            &cancel,
+            |journal| {
+                worked.push(journal.path().to_owned());
+                ReplayReport::default()
+            },
+        );
+        drop(held);
+        assert_eq!(worked, [path("c.json")]);
+        assert!(matches!(visited[0].visit, Visit::Busy(_)), "{visited:?}");
+        assert!(matches!(visited[1].visit, Visit::Refused(_)), "{visited:?}");
+        assert!(matches!(visited[2].visit, Visit::Opened(_)), "{visited:?}");
+        assert_eq!(cancel.pending(), 2, "one each for what was not read");
+        assert_eq!(
+            std::fs::read_to_string(path("b-corrupt.json")).expect("read"),
+            "not json",
+            "left as it was"
+        );
+    }
+
+    #[test]
+    fn after_a_signal_no_further_journal_is_opened() {
+        let dir = private_dir();
+        let cancel = Cancel::new();
+        cancel.cancel();
+        let visited = visit_all(vec![dir.path().join("j.json")], &cancel, |_| {
+            panic!("opened after the signal")
+        });
+        assert!(matches!(visited[0].visit, Visit::Interrupted));
+        assert!(!dir.path().join("j.json.lock").exists());
+    }
+}

@@ -1,0 +1,235 @@
+//! Run metrics in the Prometheus text format, for the node_exporter textfile collector.
+//!
+//! [`RunMetrics`] renders one run's numbers, the request counts as the
+//! transport reports them ([`RequestCounts`]); [`write_atomic`] replaces the
+//! metrics file the way the textfile collector expects (never half-written).
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cluster_client::journal::Entry;
+use cluster_client::transport::RequestCounts;
+
+/// What the pending gauges show of the journal after a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    /// How many repairs are pending.
+    pub count: usize,
+    /// When the oldest was recorded (Unix seconds); `None` when none is.
+    pub oldest: Option<u64>,
+}
+
+impl Backlog {
+    /// The backlog of the journal's `entries`.
+    pub fn of(entries: &[Entry]) -> Self {
+        Self {
+            count: entries.len(),
+            oldest: entries.iter().map(|e| e.recorded_at).min(),
+        }
+    }
+
+    /// The backlog of several journals together.
+    pub fn sum(backlogs: &[Self]) -> Self {
+        Self {
+            count: backlogs.iter().map(|b| b.count).sum(),
+            oldest: backlogs.iter().filter_map(|b| b.oldest).min(),
+        }
+    }
+}
+
+/// What the metrics file says about one run.
+#[derive(Debug, Clone)]
+pub struct RunMetrics<'a> {
+    /// The subcommand: `create`, `delete`, `status`, `rollback`, `journal list`, ...
+    pub command: &'a str,
+    /// The process exit status.
+    pub exit_status: u8,
+    /// When the run ended.
+    pub finished: SystemTime,
+    /// How long it took.
+    pub duration: Duration,
+    /// The journal's backlog after the run; `None` when the journal could
+    /// not be opened or read (the pending gauges are then left out rather
+    /// than claimed to be 0).
+    pub pending: Option<Backlog>,
+    /// Requests and retries sent.
+    pub counters: &'a RequestCounts,
+}
+
+impl RunMetrics<'_> {
+    /// The Prometheus text exposition format (version 0.0.4), HELP and TYPE
+    /// lines included; ends with a newline.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let now = unix_seconds(self.finished);
+        self.render_pending(&mut out, now);
+        self.render_last_run(&mut out, now);
+        self.render_requests(&mut out);
+        out
+    }
+
+    /// The journal's gauges, when the run read the journal.
+    fn render_pending(&self, out: &mut String, now: f64) {
+        let Some(backlog) = self.pending else { return };
+        let age = backlog
+            .oldest
+            .map_or(0, |at| (now as u64).saturating_sub(at));
+        family(
+            out,
+            "cluster_client_pending_repairs",
+            "gauge",
+            "Repairs pending in the journal after the last run.",
+        );
+        let _ = writeln!(out, "cluster_client_pending_repairs {}", backlog.count);
+        family(
+            out,
+            "cluster_client_oldest_pending_repair_age_seconds",
+            "gauge",
+            "Age of the oldest pending repair after the last run; 0 when none is pending.",
+        );
+        let _ = writeln!(
+            out,
+            "cluster_client_oldest_pending_repair_age_seconds {age}"
+        );
+    }
+
+    /// The last run's exit status, end time and duration, by command.
+    fn render_last_run(&self, out: &mut String, now: f64) {
+        let command = format!("command=\"{}\"", escape_label(self.command));
+        for (name, help, value) in [
+            (
+                "cluster_client_last_run_exit_status",
+                "Exit status of the last run.",
+                f64::from(self.exit_status),
+            ),
+            (
+                "cluster_client_last_run_timestamp_seconds",
+                "When the last run ended, in seconds since the Unix epoch.",
+                now,
+            ),
+            (
+                "cluster_client_last_run_duration_seconds",
+                "How long the last run took.",
+                self.duration.as_secs_f64(),
+            ),
+        ] {
+            family(out, name, "gauge", help);
+            let _ = writeln!(out, "{name}{{{command}}} {value}");
+        }
+    }
+
+    /// Request attempts by method and outcome, and retries.
+    fn render_requests(&self, out: &mut String) {
+        family(
+            out,
+            "cluster_client_requests_total",
+            "counter",
+            "Request attempts the last run sent, by method and outcome.",
+        );
+        for method in RequestCounts::METHODS {
+            for outcome in RequestCounts::OUTCOMES {
+                let _ = writeln!(
+                    out,
+                    "cluster_client_requests_total{{method=\"{}\",outcome=\"{}\"}} {}",
+                    escape_label(method),
+                    escape_label(outcome),
+                    self.counters.requests(method, outcome)
+                );
+            }
+        }
+        family(
+            out,
+            "cluster_client_retries_total",
+            "counter",
+            "Attempts beyond the first of each request in the last run.",
+        );
+        let _ = writeln!(
+            out,
+            "cluster_client_retries_total {}",
+            self.counters.retries()
+        );
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn unix_seconds(at: SystemTime) -> f64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| (d.as_millis() as f64) / 1000.0)
+}
+
+/// A label value as the text format wants it: backslash, double quote and
+/// line feed escaped.
+pub fn escape_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Replaces `path` with `contents` atomically and durably, mode 0644 (the
+/// collector usually runs as another user; the file holds no secret). A
+/// reader sees the old file or the new one, never a part.
+// Note: the textfile collector reads only `*.prom`, so a temp file that a
+// crash leaves behind (`.<name>.*.tmp`) is never read as metrics.
+pub fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
+    cluster_client::journal::replace_durably(path, contents.as_bytes(), Some(0o644))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
+    }
+
+    #[test]
+    fn pending_gauges_are_left_out_when_the_journal_is_unknown() {
+        let counters = RequestCounts::default();
+        let metrics = RunMetrics {
+            command: "rollback",
+            exit_status: 2,
+            finished: UNIX_EPOCH + Duration::from_millis(1_500),
+            duration: Duration::from_millis(250),
+            pending: None,
+            counters: &counters,
+        };
+        let text = metrics.render();
+        assert!(!text.contains("cluster_client_pending_repairs"), "{text}");
+        assert!(text.contains("cluster_client_last_run_exit_status{command=\"rollback\"} 2\n"));
+        assert!(
+            text.contains("cluster_client_last_run_timestamp_seconds{command=\"rollback\"} 1.5\n")
+        );
+        assert!(
+            text.contains("cluster_client_last_run_duration_seconds{command=\"rollback\"} 0.25\n")
+        );
+        assert!(text.ends_with("cluster_client_retries_total 0\n"), "{text}");
+    }
+
+    #[test]
+    fn write_atomic_replaces_the_file_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cluster_client.prom");
+        std::fs::write(&path, "old").expect("write");
+        write_atomic(&path, "new\n").expect("write metrics");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "new\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, [std::ffi::OsString::from("cluster_client.prom")]);
+    }
+}

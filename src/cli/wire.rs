@@ -1,0 +1,357 @@
+//! The JSON output's wire types: stable field names for scripts, built from the engine's reports.
+//!
+//! These structs are the contract documented by the JSON Schemas in
+//! `schemas/`; the engine's and the journal's own types can change without
+//! changing them. No run ids, pids or other internals appear, and every
+//! time is RFC 3339 UTC.
+
+use std::path::Path;
+
+use serde::{Serialize, Serializer};
+
+use crate::cli::journals::{Replayed, Visit, Visited};
+use cluster_client::engine::{
+    NodeReport, NodeResult, NodeState, NodeStatus, OperationReport, Outcome, ReplayReport,
+    StatusReport,
+};
+use cluster_client::journal::Entry;
+
+/// One create or delete (`schemas/operation.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct Operation<'a> {
+    /// `create` or `delete`.
+    pub operation: &'static str,
+    /// The group id.
+    pub group: &'a str,
+    /// `done`, `rolled_back`, `repairs_pending`, `refused` or `skipped`.
+    pub outcome: &'static str,
+    /// Whether a signal stopped the run early.
+    pub interrupted: bool,
+    /// One line per node, in hosts-file order.
+    pub nodes: Vec<NodeLine<'a>>,
+    /// The group's repairs left in the journal.
+    pub pending: PendingList<'a>,
+    /// Why the journal could not be written, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_error: Option<&'a str>,
+}
+
+/// A node's line in an [`Operation`].
+#[derive(Debug, Serialize)]
+pub struct NodeLine<'a> {
+    /// The node's base URL.
+    pub host: &'a str,
+    /// What happened there (see the schema for the values).
+    pub result: &'static str,
+    /// Requests sent to the node, reads and undos included.
+    pub attempts: u32,
+    /// Why the node failed, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A pending repair, as every document shows it.
+#[derive(Debug, Serialize)]
+pub struct Pending<'a> {
+    /// The group to repair.
+    pub group: &'a str,
+    /// The node's base URL.
+    pub host: &'a str,
+    /// `create` or `delete`: what the repair does on the node.
+    pub repair: &'static str,
+    /// When the repair was recorded, RFC 3339 UTC.
+    pub since: String,
+    /// How many replays have failed to apply it.
+    pub failed_replays: u32,
+    /// Why the last attempt failed; `null` before any failure.
+    pub last_error: Option<&'a str>,
+    /// The journal that holds it, in the documents of several journals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal: Option<String>,
+}
+
+/// The result of `status` (`schemas/status.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct Status<'a> {
+    /// The group id.
+    pub group: &'a str,
+    /// True when every node answered and all agree.
+    pub consistent: bool,
+    /// One line per node, in hosts-file order.
+    pub nodes: Vec<StateLine<'a>>,
+}
+
+/// A node's line in a [`Status`].
+#[derive(Debug, Serialize)]
+pub struct StateLine<'a> {
+    /// The node's base URL.
+    pub host: &'a str,
+    /// `present`, `absent`, `unreachable` (no answer) or `unreadable` (an
+    /// answer other than 200 or 404).
+    pub state: &'static str,
+    /// Requests sent.
+    pub attempts: u32,
+    /// Why the node could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+}
+
+/// Journal entries as a JSON array of [`Pending`] items, each built as it
+/// is written: a list of a million repairs is never held a second time.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingList<'a>(pub &'a [Entry]);
+
+impl Serialize for PendingList<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(Pending::new))
+    }
+}
+
+/// The result of `rollback` (`schemas/rollback.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct Rollback<'a> {
+    /// Repairs applied.
+    pub repaired: PendingList<'a>,
+    /// Repairs still pending.
+    pub pending: PendingList<'a>,
+    /// Why the journal could not be rewritten, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_error: Option<&'a str>,
+}
+
+/// The result of `rollback` over several journals
+/// (`schemas/rollback.schema.json`): every journal's repairs, each naming
+/// its journal, and one line per journal.
+#[derive(Debug, Serialize)]
+pub struct Rollbacks<'a> {
+    /// Repairs applied, in every journal.
+    pub repaired: Vec<Pending<'a>>,
+    /// Repairs still pending, in every journal that was opened.
+    pub pending: Vec<Pending<'a>>,
+    /// One line per journal, in the order they were gone through.
+    pub journals: Vec<JournalLine<'a>>,
+}
+
+/// The result of `journal list` over several journals
+/// (`schemas/journal-list.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct JournalLists<'a> {
+    /// Every pending repair of every journal that was read, each naming its journal.
+    pub pending: Vec<Pending<'a>>,
+    /// One line per journal, in the order they were read.
+    pub journals: Vec<JournalLine<'a>>,
+}
+
+/// What became of one of several journals.
+#[derive(Debug, Serialize)]
+pub struct JournalLine<'a> {
+    /// The journal file.
+    pub journal: String,
+    /// `replayed` (rollback) or `read` (journal list); `busy` (another run
+    /// holds it), `refused` (it could not be opened, see `error`) or
+    /// `interrupted` (a signal came first).
+    pub state: &'static str,
+    /// Repairs applied (rollback only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repaired: Option<usize>,
+    /// Repairs it still holds; 0 when it was not opened.
+    pub pending: usize,
+    /// Why it was not opened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Why it could not be rewritten after its replay, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_error: Option<&'a str>,
+}
+
+/// The result of `journal list` (`schemas/journal-list.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct JournalList<'a> {
+    /// Every pending repair, oldest first.
+    pub pending: PendingList<'a>,
+}
+
+/// The result of `journal forget` (`schemas/journal-forget.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct JournalForget<'a> {
+    /// The repairs removed from the journal.
+    pub forgotten: PendingList<'a>,
+}
+
+impl<'a> Operation<'a> {
+    /// The wire form of `report`.
+    pub fn new(report: &'a OperationReport) -> Self {
+        Self {
+            operation: report.operation.name(),
+            group: report.group.as_str(),
+            outcome: outcome(report.outcome),
+            interrupted: report.interrupted,
+            nodes: report.nodes.iter().map(NodeLine::new).collect(),
+            pending: PendingList(&report.pending),
+            journal_error: report.journal_error.as_deref(),
+        }
+    }
+}
+
+impl<'a> NodeLine<'a> {
+    fn new(node: &'a NodeReport) -> Self {
+        Self {
+            host: node.host.base(),
+            result: result(node.result),
+            attempts: node.attempts,
+            error: node.error.as_ref().map(crate::cli::words::node_error),
+        }
+    }
+}
+
+impl<'a> Pending<'a> {
+    /// The wire form of a journal entry.
+    pub fn new(entry: &'a Entry) -> Self {
+        Self {
+            group: entry.group.as_str(),
+            host: entry.host.base(),
+            repair: entry.action.name(),
+            since: cluster_client::vocab::time::rfc3339(entry.recorded_at),
+            failed_replays: entry.failed_replays,
+            last_error: entry.last_error.as_deref(),
+            journal: None,
+        }
+    }
+
+    /// The wire form of an entry of the journal `path`, naming it.
+    fn in_journal(entry: &'a Entry, path: &Path) -> Self {
+        Self {
+            journal: Some(path.display().to_string()),
+            ..Self::new(entry)
+        }
+    }
+}
+
+/// The entries `pick` chooses from the report of every journal that was
+/// opened, each naming its journal.
+fn in_journals<'a>(visited: &'a [Visited], pick: fn(&Replayed) -> &[Entry]) -> Vec<Pending<'a>> {
+    visited
+        .iter()
+        .filter_map(|one| one.report().map(|report| (one, report)))
+        .flat_map(|(one, report)| {
+            pick(report)
+                .iter()
+                .map(|entry| Pending::in_journal(entry, &one.path))
+        })
+        .collect()
+}
+
+impl<'a> Rollbacks<'a> {
+    /// The wire form of a rollback over several journals.
+    pub fn new(visited: &'a [Visited]) -> Self {
+        Self {
+            repaired: in_journals(visited, |opened| &opened.report.repaired),
+            pending: in_journals(visited, |report| &report.pending),
+            journals: visited
+                .iter()
+                .map(|one| JournalLine::new(one, "replayed"))
+                .collect(),
+        }
+    }
+}
+
+impl<'a> JournalLists<'a> {
+    /// The wire form of `journal list` over several journals.
+    pub fn new(visited: &'a [Visited]) -> Self {
+        Self {
+            pending: in_journals(visited, |report| &report.pending),
+            journals: visited
+                .iter()
+                .map(|one| JournalLine {
+                    repaired: None,
+                    ..JournalLine::new(one, "read")
+                })
+                .collect(),
+        }
+    }
+}
+
+impl<'a> JournalLine<'a> {
+    /// The line of `one`; `opened` is the state of a journal that was.
+    fn new(one: &'a Visited, opened: &'static str) -> Self {
+        let (state, error) = match &one.visit {
+            Visit::Opened(_) => (opened, None),
+            Visit::Busy(error) => ("busy", Some(error.to_string())),
+            Visit::Refused(error) => ("refused", Some(error.to_string())),
+            Visit::Interrupted => ("interrupted", None),
+        };
+        let report = one.report();
+        Self {
+            journal: one.path.display().to_string(),
+            state,
+            repaired: Some(report.map_or(0, |r| r.report.repaired.len())),
+            pending: report.map_or(0, |r| r.pending.len()),
+            error,
+            journal_error: report.and_then(|r| r.report.journal_error.as_deref()),
+        }
+    }
+}
+
+impl<'a> Status<'a> {
+    /// The wire form of `report`.
+    pub fn new(report: &'a StatusReport) -> Self {
+        Self {
+            group: report.group.as_str(),
+            consistent: report.consistent,
+            nodes: report.nodes.iter().map(StateLine::new).collect(),
+        }
+    }
+}
+
+impl<'a> StateLine<'a> {
+    fn new(node: &'a NodeStatus) -> Self {
+        Self {
+            host: node.host.base(),
+            state: match node.state {
+                NodeState::Present => "present",
+                NodeState::Absent => "absent",
+                NodeState::Unreachable => "unreachable",
+                NodeState::Unreadable => "unreadable",
+            },
+            attempts: node.attempts,
+            error: node.error.as_deref(),
+        }
+    }
+}
+
+impl<'a> Rollback<'a> {
+    /// The wire form of `report`, with the journal's entries after the
+    /// replay as its pending repairs.
+    pub fn new(report: &'a ReplayReport, pending: &'a [Entry]) -> Self {
+        Self {
+            repaired: PendingList(&report.repaired),
+            pending: PendingList(pending),
+            journal_error: report.journal_error.as_deref(),
+        }
+    }
+}
+
+fn outcome(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Done => "done",
+        Outcome::RolledBack => "rolled_back",
+        Outcome::RepairsPending => "repairs_pending",
+        Outcome::Refused => "refused",
+        Outcome::Skipped => "skipped",
+    }
+}
+
+fn result(result: NodeResult) -> &'static str {
+    match result {
+        NodeResult::Created => "created",
+        NodeResult::Deleted => "deleted",
+        NodeResult::AlreadyPresent => "already_present",
+        NodeResult::AlreadyAbsent => "already_absent",
+        NodeResult::RolledBack => "rolled_back",
+        NodeResult::RollbackPending => "rollback_pending",
+        NodeResult::Failed => "failed",
+        NodeResult::Unreachable => "unreachable",
+        NodeResult::Unreadable => "unreadable",
+        NodeResult::NotAttempted => "not_attempted",
+    }
+}
