@@ -363,7 +363,7 @@ fn the_docs_create_the_two_secrets_the_manifests_mount() {
 
 #[test]
 fn the_shipped_hosts_file_is_one_the_binary_reads_and_the_pods_mount_by_name() {
-    let nodes = cluster_client::hosts::read_hosts_file(&root().join("kubernetes/hosts.txt"))
+    let nodes = cluster_client::vocab::hosts::read_hosts_file(&root().join("kubernetes/hosts.txt"))
         .expect("kubernetes/hosts.txt");
     assert!(!nodes.is_empty());
     // The generator keeps the fixed name the Job template and the bulk variant mount,
@@ -398,7 +398,7 @@ fn the_shipped_hosts_file_is_one_the_binary_reads_and_the_pods_mount_by_name() {
 
 #[test]
 fn the_egress_policy_lets_the_pods_reach_the_ports_of_the_shipped_hosts_file() {
-    let nodes = cluster_client::hosts::read_hosts_file(&root().join("kubernetes/hosts.txt"))
+    let nodes = cluster_client::vocab::hosts::read_hosts_file(&root().join("kubernetes/hosts.txt"))
         .expect("kubernetes/hosts.txt");
     let kustomization = read("kubernetes/kustomization.yaml");
     let patch = &kustomization[kustomization
