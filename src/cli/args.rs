@@ -306,6 +306,17 @@ pub struct Options {
     )]
     pub cacert: Option<PathBuf>,
 
+    /// A --cacert that is not there means the built-in roots only, as if it were not given.
+    ///
+    /// For a Kubernetes Secret mounted with `optional: true`, as --token-file-optional.
+    #[arg(
+        long,
+        global = true,
+        env = "CLUSTER_CLIENT_CACERT_OPTIONAL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub cacert_optional: bool,
+
     /// Send the bearer token in FILE (mode 0600, at most 64 KiB) to the configured nodes.
     ///
     /// CLUSTER_CLIENT_TOKEN sets the token itself; the file wins.
@@ -316,6 +327,19 @@ pub struct Options {
         env = "CLUSTER_CLIENT_TOKEN_FILE"
     )]
     pub token_file: Option<PathBuf>,
+
+    /// A --token-file that is not there means no token, as if it were not given.
+    ///
+    /// For a Kubernetes Secret mounted with `optional: true`: without the Secret, its
+    /// directory is there and empty. Only that case is let through: a file that exists is
+    /// checked as always, and a missing directory is still an error (a wrong path).
+    #[arg(
+        long,
+        global = true,
+        env = "CLUSTER_CLIENT_TOKEN_FILE_OPTIONAL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub token_file_optional: bool,
 
     /// Also send the token to hosts the journal names that are not in the hosts file.
     ///
