@@ -319,7 +319,7 @@ pub fn run<T: Transport>(
     report_unprinted(printed, out);
     match &replay.journal_error {
         // Note: the journal still lists repairs the next run will send again.
-        Some(_) if !journal.entries().is_empty() => status.max(ExitStatus::RepairsPending),
+        Some(_) if journal.pending() > 0 => status.max(ExitStatus::RepairsPending),
         _ => status,
     }
 }

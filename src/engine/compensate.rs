@@ -42,7 +42,9 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             |&index| {
                 let node = self.node(index);
                 let exchange = retrier.call(node, repair.action(), self.group, mode);
-                let settled = cluster.holds(node, self.group, repair.leaves_present(), &exchange);
+                let changed = self.slots[index].ownership == Ownership::Yes;
+                let settled =
+                    cluster.holds(node, self.group, repair.leaves_present(), &exchange, changed);
                 (exchange, settled)
             },
         );

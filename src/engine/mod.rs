@@ -326,11 +326,15 @@ impl<T: Transport> Cluster<T> {
                     let reason = error.to_string();
                     let rest = &groups[index * batch_len..];
                     let mut pending = pending_of(journal, rest);
+                    let mut verifying = verifying_of(journal, rest);
                     let skipped: Vec<OperationReport> = rest
                         .iter()
                         .map(|group| {
                             let pending = pending.remove(group).unwrap_or_default();
-                            GroupWork::new(self, operation, group).skipped(&reason, pending)
+                            let mut report =
+                                GroupWork::new(self, operation, group).skipped(&reason, pending);
+                            report.verifying = verifying.remove(group).unwrap_or_default();
+                            report
                         })
                         .collect();
                     for report in skipped {
@@ -353,12 +357,18 @@ impl<T: Transport> Cluster<T> {
     /// applied (5xx, time-out, reset) are settled by reading the node: only
     /// a read that sees the wanted state counts. No read is sent once the
     /// run is cancelled.
+    ///
+    /// `was_other` says the node was the other way before the write (this
+    /// run changed it): a read that then sees the wanted state shows that an
+    /// attempt landed, so one fewer may still land later. Otherwise the read
+    /// proves nothing of the kind (the group may have been there all along).
     fn holds(
         &self,
         node: &Node,
         group: &GroupId,
         want_present: bool,
         exchange: &Exchange,
+        was_other: bool,
     ) -> Settled {
         let mut settled = Settled {
             applied: exchange.status().is_some_and(|s| (200..300).contains(&s)),
@@ -373,7 +383,7 @@ impl<T: Transport> Cluster<T> {
             .call(node, Action::Read, group, Mode::Forward);
         settled.reads = read.attempts;
         settled.applied = presence(&read) == Some(want_present);
-        settled.may_land = exchange.may_land_later(settled.applied);
+        settled.may_land = exchange.may_land_later(settled.applied && was_other);
         settled
     }
 }
@@ -404,6 +414,24 @@ fn pending_of(journal: &Journal, groups: &[GroupId]) -> HashMap<GroupId, Vec<Ent
             .push(entry.clone());
     }
     pending
+}
+
+/// The verifications the journal lists for each of `groups` that has any,
+/// in one pass over the journal.
+fn verifying_of(journal: &Journal, groups: &[GroupId]) -> HashMap<GroupId, Vec<Entry>> {
+    let named: HashSet<&GroupId> = groups.iter().collect();
+    let mut verifying: HashMap<GroupId, Vec<Entry>> = HashMap::new();
+    for entry in journal
+        .entries()
+        .iter()
+        .filter(|e| e.kind == Kind::Verify && named.contains(&e.group))
+    {
+        verifying
+            .entry(entry.group.clone())
+            .or_default()
+            .push(entry.clone());
+    }
+    verifying
 }
 
 /// What a read says: `Some(true)` for 200 (present), `Some(false)` for 404

@@ -156,15 +156,26 @@ impl<T: Transport> Cluster<T> {
         let exchange =
             self.retrier()
                 .call(&entry.host, repair.action(), &entry.group, Mode::Forward);
-        let settled = self.holds(&entry.host, &entry.group, repair.leaves_present(), &exchange);
+        // Note: whether the node needed the repair is not known, so a read
+        // that finds it repaired does not show that an attempt landed.
+        let settled = self.holds(
+            &entry.host,
+            &entry.group,
+            repair.leaves_present(),
+            &exchange,
+            false,
+        );
         if settled.applied {
             log::info!(
                 host = entry.host.base(), group = entry.group.as_str();
                 "{}: repaired: {} {:?}", entry.host, repair, entry.group
             );
+            // Note: an unsettled repair was written ahead by a run that may
+            // have crashed mid-rollback, with its own undo still in flight.
+            let in_doubt = entry.kind == Kind::Repair && !entry.settled;
             return Replayed::Applied {
-                verify: entry.kind == Kind::Verify || !entry.settled,
-                watch: settled.may_land,
+                verify: entry.kind == Kind::Verify || in_doubt,
+                watch: settled.may_land || in_doubt,
             };
         }
         let error = exchange.error();

@@ -119,6 +119,21 @@ fn specs() -> Vec<Spec> {
             specs.push(Spec {
                 initial: vec![initial.to_vec()],
                 operation,
+                then: None,
+                retries: 1,
+                concurrency: 1,
+                parallel_groups: 1,
+                stdout_fails: false,
+            });
+        }
+        // Two invocations on one group: the second meets the first one's
+        // verifications and late writes, and turns the group either way.
+        for then in [Operation::Create, Operation::Delete] {
+            let there = operation == Operation::Delete;
+            specs.push(Spec {
+                initial: vec![vec![there, there]],
+                operation,
+                then: Some(then),
                 retries: 1,
                 concurrency: 1,
                 parallel_groups: 1,
@@ -129,6 +144,7 @@ fn specs() -> Vec<Spec> {
         specs.push(Spec {
             initial: vec![vec![false, false], vec![true, false]],
             operation,
+            then: None,
             retries: 1,
             concurrency: 1,
             parallel_groups: 1,

@@ -236,6 +236,8 @@ struct State {
     third_party: Vec<ThirdParty>,
     /// How many requests had been served when the client crashed.
     crashed_at: Option<usize>,
+    /// The same for every crash.
+    crashes: Vec<usize>,
     /// The cancel a scripted signal fires.
     signal: Option<Cancel>,
     /// Writes the nodes will apply late: node, action, group.
@@ -291,6 +293,11 @@ impl SimCluster {
         self
     }
 
+    /// From now on, a scripted signal cancels `signal` (the next invocation's).
+    pub fn signal_to(&self, signal: &Cancel) {
+        self.lock().signal = Some(signal.clone());
+    }
+
     /// Asks the script (if any) to pick one of `arity` options.
     pub fn choose(&self, arity: usize) -> usize {
         match &self.chooser {
@@ -307,6 +314,7 @@ impl SimCluster {
             state.crashed = true;
             let served = state.seen.len();
             state.crashed_at.get_or_insert(served);
+            state.crashes.push(served);
         }
         std::panic::panic_any(SimCrash)
     }
@@ -314,6 +322,12 @@ impl SimCluster {
     /// How many requests had been served when the client crashed.
     pub fn crashed_at(&self) -> Option<usize> {
         self.lock().crashed_at
+    }
+
+    /// How many requests had been served at each crash, the ones before a
+    /// [`SimCluster::revive`] included, in order.
+    pub fn crashes(&self) -> Vec<usize> {
+        self.lock().crashes.clone()
     }
 
     /// Every write by another client so far.
@@ -603,6 +617,7 @@ impl Transport for SimCluster {
         if crash.is_some() {
             let served = state.seen.len() + usize::from(crash == Some(Crash::After));
             state.crashed_at.get_or_insert(served);
+            state.crashes.push(served);
         }
         if crash.is_some() {
             state.crash = None;
