@@ -222,12 +222,15 @@ fn check_hosts_error(path: &Path, text: &str, err: &InputError) -> Result<(), Te
     Ok(())
 }
 
-/// What the README promises about group ids, written independently of `GroupId::new`.
+/// What docs/guide.md promises about group ids, written independently of `GroupId::new`.
 fn id_is_valid(id: &str) -> bool {
     !id.is_empty()
         && id != "."
         && id != ".."
         && !id.chars().any(char::is_control)
+        && !id
+            .chars()
+            .any(|c| matches!(c, '/' | '\\' | '%' | '?' | '#'))
         && id.len() <= 1024
 }
 
@@ -260,6 +263,8 @@ proptest! {
             6 => any::<String>(),
             2 => "[.]{0,3}",
             1 => "[ -~]{1020,1030}",
+            1 => "[a-z0-9 ;.]{1020,1030}",
+            2 => "[a./\\\\%?#]{1,4}",
             1 => "[a-z\u{80}-\u{10ffff}]{510,515}",
         ]
     ) {

@@ -131,7 +131,7 @@ fn execute_counting(
     if config.task.is_journal_only() {
         // Note: no HTTP client, no replay: these only read or edit the
         // journal, under its lock and its trust checks like every run.
-        let mut journal = Journal::open(path, cancel)?;
+        let mut journal = Journal::open_waiting(path, cancel, config.lock_wait)?;
         let status = journal_task(&mut journal, &config.task, format, out);
         *journal_after = Some(Backlog::of(journal.entries()));
         return status;
@@ -139,7 +139,7 @@ fn execute_counting(
     // Note: the HTTP client first: it reads and checks the --cacert file, so
     // a bad one is reported before the journal is locked or anything is sent.
     let transport = Counted::new(HttpTransport::new(&config.http)?, Arc::clone(counters));
-    let mut journal = Journal::open(path, cancel)?;
+    let mut journal = Journal::open_waiting(path, cancel, config.lock_wait)?;
     let nodes = match &config.task {
         Task::Change { nodes, .. } | Task::Status { nodes, .. } => nodes.clone(),
         Task::Rollback | Task::JournalList | Task::JournalForget { .. } => Vec::new(),

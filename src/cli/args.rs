@@ -54,8 +54,9 @@ Exit status:
   1  the operation failed and was fully rolled back: the cluster is as it was;
      for status: the nodes disagree, or a node did not answer
   2  bad input or a local problem, and no change was sent: usage, hosts file,
-     group id, or an unreadable or unwritable journal; or interrupted before
-     any change was sent; journal forget: no pending repair matched
+     group id, or an unreadable or unwritable journal; another run held the
+     journal's lock for longer than --lock-wait; or interrupted before any
+     change was sent; journal forget: no pending repair matched
   3  repairs pending in the journal: undos that could not be applied yet, an
      operation refused because its group has pending repairs, a rollback
      that left repairs pending, or journal list found repairs pending; over
@@ -257,6 +258,22 @@ pub struct Options {
     )]
     pub shutdown_grace: Duration,
 
+    /// How long to wait for another run holding the journal's lock, then exit 2 naming it.
+    ///
+    /// The default covers a normal run holding the lock (a one-group change whose requests
+    /// time out and are undone takes about 90 s with the default retries), and stays well
+    /// under a 5-minute cron interval, so runs do not pile up behind a stopped one.
+    /// `rollback` and `journal list` over several journals never wait.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        env = "CLUSTER_CLIENT_LOCK_WAIT",
+        default_value = "2m",
+        value_parser = humantime::parse_duration
+    )]
+    pub lock_wait: Duration,
+
     /// Work on up to N nodes at a time (threads); 1 keeps strict hosts-file order.
     #[arg(
         long,
@@ -289,6 +306,17 @@ pub struct Options {
     )]
     pub cacert: Option<PathBuf>,
 
+    /// A --cacert that is not there means the built-in roots only, as if it were not given.
+    ///
+    /// For a Kubernetes Secret mounted with `optional: true`, as --token-file-optional.
+    #[arg(
+        long,
+        global = true,
+        env = "CLUSTER_CLIENT_CACERT_OPTIONAL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub cacert_optional: bool,
+
     /// Send the bearer token in FILE (mode 0600, at most 64 KiB) to the configured nodes.
     ///
     /// CLUSTER_CLIENT_TOKEN sets the token itself; the file wins.
@@ -299,6 +327,19 @@ pub struct Options {
         env = "CLUSTER_CLIENT_TOKEN_FILE"
     )]
     pub token_file: Option<PathBuf>,
+
+    /// A --token-file that is not there means no token, as if it were not given.
+    ///
+    /// For a Kubernetes Secret mounted with `optional: true`: without the Secret, its
+    /// directory is there and empty. Only that case is let through: a file that exists is
+    /// checked as always, and a missing directory is still an error (a wrong path).
+    #[arg(
+        long,
+        global = true,
+        env = "CLUSTER_CLIENT_TOKEN_FILE_OPTIONAL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub token_file_optional: bool,
 
     /// Also send the token to hosts the journal names that are not in the hosts file.
     ///
@@ -468,6 +509,18 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn the_lock_wait_defaults_to_the_journals_own() {
+        let cli = Cli::try_parse_from(["cluster-client", "rollback"]).expect("parses");
+        assert_eq!(
+            cli.options.lock_wait,
+            cluster_client::journal::DEFAULT_LOCK_WAIT
+        );
+        let cli = Cli::try_parse_from(["cluster-client", "rollback", "--lock-wait", "0s"])
+            .expect("parses");
+        assert_eq!(cli.options.lock_wait, Duration::ZERO);
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct Config {
     pub output: OutputFormat,
     /// How long rollback may take after a signal.
     pub shutdown_grace: Duration,
+    /// How long to wait for another run holding the (one) journal's lock.
+    pub lock_wait: Duration,
     /// How many nodes are worked on at a time (at least 1).
     pub concurrency: usize,
     /// How many groups of a bulk run are worked on at a time (at least 1;
@@ -155,7 +157,13 @@ impl Config {
         let token = if task.is_journal_only() {
             None
         } else {
-            read_token(options.token_file.as_deref())?
+            let file = present(
+                options.token_file.as_deref(),
+                options.token_file_optional,
+                "--token-file",
+                "sending no token from it",
+            );
+            read_token(file)?
         };
         Ok(Self {
             task,
@@ -167,7 +175,13 @@ impl Config {
             },
             http: HttpSettings {
                 timeout: options.timeout,
-                ca_certificate: options.cacert.clone(),
+                ca_certificate: present(
+                    options.cacert.as_deref(),
+                    options.cacert_optional,
+                    "--cacert",
+                    "trusting the built-in roots only",
+                )
+                .map(Path::to_owned),
                 token,
                 configured,
                 trust_unlisted: options.trust_journal_hosts,
@@ -176,6 +190,7 @@ impl Config {
             parallel_groups: options.parallel_groups,
             output: options.output,
             shutdown_grace: options.shutdown_grace,
+            lock_wait: options.lock_wait,
         })
     }
 }
@@ -196,6 +211,29 @@ fn check_limits(options: &Options) -> Result<(), InputError> {
         return Err(InputError::Invalid(
             "--parallel-groups must be at least 1 (1 works on one group at a time)".to_owned(),
         ));
+    }
+    // Note: checked here, not with clap's `requires`, which misses a global option given
+    // after the subcommand when the other one comes before it.
+    for (optional, file, flag, variable) in [
+        (
+            options.token_file_optional,
+            &options.token_file,
+            "--token-file",
+            "CLUSTER_CLIENT_TOKEN_FILE_OPTIONAL",
+        ),
+        (
+            options.cacert_optional,
+            &options.cacert,
+            "--cacert",
+            "CLUSTER_CLIENT_CACERT_OPTIONAL",
+        ),
+    ] {
+        if optional && file.is_none() {
+            return Err(InputError::Invalid(format!(
+                "{flag}-optional ({variable}) makes a {flag} file optional, but none is \
+                 given; add {flag} FILE or drop the option"
+            )));
+        }
     }
     let in_flight = options.parallel_groups.saturating_mul(options.concurrency);
     if in_flight > MAX_IN_FLIGHT {
@@ -333,6 +371,26 @@ fn trust_group_writable(dir: &Path) -> Result<(), InputError> {
     })
 }
 
+/// `file`, or `None` when it is `optional` and absent from a directory that
+/// exists (an optional Kubernetes Secret volume without its Secret). An info
+/// line names `flag` and says what happens `instead`.
+fn present<'a>(
+    file: Option<&'a Path>,
+    optional: bool,
+    flag: &str,
+    instead: &str,
+) -> Option<&'a Path> {
+    let path = file?;
+    if optional && absent_from_its_directory(path) {
+        log::info!(
+            "{flag} {} is not there ({flag}-optional): {instead}",
+            path.display()
+        );
+        return None;
+    }
+    Some(path)
+}
+
 /// The bearer token: `--token-file` (or `CLUSTER_CLIENT_TOKEN_FILE`) wins
 /// over `CLUSTER_CLIENT_TOKEN`. Neither set means no credentials.
 fn read_token(file: Option<&Path>) -> Result<Option<Token>, InputError> {
@@ -342,6 +400,17 @@ fn read_token(file: Option<&Path>) -> Result<Option<Token>, InputError> {
     Ok(std::env::var("CLUSTER_CLIENT_TOKEN")
         .ok()
         .and_then(|value| Token::new(&value)))
+}
+
+/// True when `path` names nothing, not even a dangling link, in a directory
+/// that exists: what an optional Kubernetes Secret volume holds while the
+/// Secret is missing. A missing directory is more likely a wrong path.
+fn absent_from_its_directory(path: &Path) -> bool {
+    let directory_exists = path
+        .parent()
+        .is_some_and(|dir| dir.as_os_str().is_empty() || dir.is_dir());
+    directory_exists
+        && std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// `journal.json` in the per-user data directory, for example
@@ -558,7 +627,7 @@ mod tests {
             "--hosts",
             hosts.to_str().expect("utf8"),
             "create",
-            "#from-args",
+            "from-args",
             "--from-file",
             file.to_str().expect("utf8"),
         ])
@@ -567,8 +636,8 @@ mod tests {
             panic!("not a change: {:?}", config.task);
         };
         let ids: Vec<&str> = groups.iter().map(GroupId::as_str).collect();
-        // Other lines stay verbatim; `#` is only a comment in the file.
-        assert_eq!(ids, ["#from-args", "g1", " g2 "]);
+        // Other lines stay verbatim, spaces and all.
+        assert_eq!(ids, ["from-args", "g1", " g2 "]);
     }
 
     #[test]
