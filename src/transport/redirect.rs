@@ -47,10 +47,10 @@ pub(super) fn next_hop(
              the node's real address, put it in the hosts file"
         ));
     }
-    if visited.contains(&target) {
+    if visited.iter().any(|url| same_resource(url, &target)) {
         return Err(format!("to {quoted}: a redirect loop; not followed"));
     }
-    if target != slash_toggled(asked) {
+    if !same_resource(&target, &slash_toggled(asked)) {
         return Err(format!(
             "to {quoted}: not followed, because it leads away from the path asked (only \
              the same path with or without its trailing slash is followed), and nothing \
@@ -67,6 +67,43 @@ pub(super) fn next_hop(
         ));
     }
     Ok(target)
+}
+
+/// Whether `a` and `b` name the same thing on the same origin: the same
+/// query, and the same path segments once percent-decoded, one by one (so
+/// `%5E` is `^`, but `a%2Fb` is one segment and `a/b` two). Frameworks
+/// encode a path their own way when they redirect it: Starlette writes `^`
+/// as `%5E`, where this client sends it as it is.
+fn same_resource(a: &Url, b: &Url) -> bool {
+    let segments = |url: &Url| -> Vec<Vec<u8>> {
+        url.path().split('/').map(percent_decoded).collect()
+    };
+    a.origin() == b.origin() && a.query() == b.query() && segments(a) == segments(b)
+}
+
+/// `segment` with every `%XX` escape decoded; anything else kept as it is.
+fn percent_decoded(segment: &str) -> Vec<u8> {
+    let bytes = segment.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let escape = bytes.get(at + 1..at + 3).and_then(|hex| {
+            std::str::from_utf8(hex)
+                .ok()
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        });
+        match (bytes[at], escape) {
+            (b'%', Some(byte)) => {
+                decoded.push(byte);
+                at += 3;
+            }
+            (byte, _) => {
+                decoded.push(byte);
+                at += 1;
+            }
+        }
+    }
+    decoded
 }
 
 /// `url` with its path's trailing slash removed, or added when it has none.
@@ -124,6 +161,10 @@ mod tests {
             ("/a/v1/group/g//", false),
             ("/a/v1/group/", false),
             ("https://gw:8080/a/v1/group/g", false),
+            ("/a/v1/group/%67", true),
+            ("/a/v1/group/g%2F", false),
+            ("/a/v1/group/g%2Fx", false),
+            ("/a%2Fv1/group/g", false),
             ("http://gw:8081/a/v1/group/g", false),
         ] {
             let result = hop(Method::GET, 307, base, location);
