@@ -75,9 +75,8 @@ pub(super) fn next_hop(
 /// encode a path their own way when they redirect it: Starlette writes `^`
 /// as `%5E`, where this client sends it as it is.
 fn same_resource(a: &Url, b: &Url) -> bool {
-    let segments = |url: &Url| -> Vec<Vec<u8>> {
-        url.path().split('/').map(percent_decoded).collect()
-    };
+    let segments =
+        |url: &Url| -> Vec<Vec<u8>> { url.path().split('/').map(percent_decoded).collect() };
     a.origin() == b.origin() && a.query() == b.query() && segments(a) == segments(b)
 }
 
