@@ -65,7 +65,7 @@ impl HttpSettings {
 /// The real transport: one blocking reqwest client with connection reuse.
 ///
 /// What a node's answer means is decided by its status code, and for a 200
-/// to a read also by its body (read up to [`MAX_BODY_BYTES`]): it means
+/// to a read also by its body (read up to [`crate::transport::MAX_BODY_BYTES`]): it means
 /// "present" only when the body is empty or JSON naming the same
 /// `groupId`, whatever its content type. An HTML page (the sign-in page an
 /// auth proxy redirects to), other text, or another id is not the node's
