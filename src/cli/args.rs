@@ -367,6 +367,19 @@ pub struct Options {
     )]
     pub trust_journal_hosts: bool,
 
+    /// Accept group write on DIR, a directory above the journal or another checked file.
+    ///
+    /// Only for the root of a Kubernetes volume with fsGroup, which the kubelet makes
+    /// group-writable: members of its group could hide the journal and bring it back.
+    /// Others may still not write DIR.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "CLUSTER_CLIENT_TRUST_GROUP_WRITABLE"
+    )]
+    pub trust_group_writable: Option<PathBuf>,
+
     /// Result format on stdout; logs always go to stderr.
     #[arg(
         long,

@@ -16,6 +16,7 @@ use cluster_client::vocab::group::GroupId;
 use cluster_client::vocab::hosts::{self, Node};
 use cluster_client::vocab::secret::Token;
 use cluster_client::vocab::shard::{self, Shard};
+use cluster_client::vocab::trust;
 
 /// Everything a run needs, checked before anything is sent.
 #[derive(Debug, Clone)]
@@ -141,6 +142,9 @@ impl Config {
     pub fn from_cli_in(cli: &Cli, job_index: Option<&str>) -> Result<Self, InputError> {
         let options = &cli.options;
         check_limits(options)?;
+        if let Some(dir) = &options.trust_group_writable {
+            trust_group_writable(dir)?;
+        }
         let shard = Shard::resolve(options.shard, options.shard_count, job_index)?;
         let hosts_file = options
             .hosts
@@ -348,6 +352,25 @@ fn configured_nodes(task: &Task, given: Option<&Path>) -> Result<Option<Vec<Node
         (Task::Rollback, Some(path)) => Some(hosts::read_hosts_file(path)?),
         (Task::Rollback, None) => None,
         (Task::JournalList | Task::JournalForget { .. }, _) => None,
+    })
+}
+
+/// Accepts group write on `dir` above every checked file (see
+/// [`trust::accept_group_writable`]), before any of them is read.
+fn trust_group_writable(dir: &Path) -> Result<(), InputError> {
+    if !dir.is_absolute() {
+        return Err(InputError::Invalid(format!(
+            "--trust-group-writable {} is not an absolute path; name the volume's mount \
+             point, such as /var/lib/cluster-client",
+            dir.display()
+        )));
+    }
+    trust::accept_group_writable(dir).map_err(|e| {
+        InputError::Invalid(format!(
+            "--trust-group-writable {}: {e}; name the directory a Kubernetes volume is \
+             mounted on",
+            dir.display()
+        ))
     })
 }
 
