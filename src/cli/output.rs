@@ -299,7 +299,16 @@ pub fn journal_forget(
 /// journal is escaped. Two passes over the entries, one to measure the
 /// columns and one to print the rows, so no row is kept.
 fn pending_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
-    let header = ["GROUP", "HOST", "KIND", "REPAIR", "SINCE", "UNTIL", "FAILED", "LAST ERROR"];
+    let header = [
+        "GROUP",
+        "HOST",
+        "KIND",
+        "REPAIR",
+        "SINCE",
+        "UNTIL",
+        "FAILED",
+        "LAST ERROR",
+    ];
     let mut widths = header.map(str::len);
     for entry in entries {
         for (width, cell) in widths.iter_mut().zip(table_cells(entry)) {
@@ -388,7 +397,9 @@ fn operation_human(
 
 /// "http://node2: a create of ours may still land until 2026-12-03T08:20:00Z; ...".
 fn verification(entry: &Entry) -> String {
-    let until = entry.until.map_or_else(String::new, cluster_client::vocab::time::rfc3339);
+    let until = entry
+        .until
+        .map_or_else(String::new, cluster_client::vocab::time::rfc3339);
     format!(
         "{}: a {} of ours may still land there until {until}; the next run (or `cluster-client \
          rollback`) reads the node and {}s the group if it did",

@@ -219,11 +219,15 @@ impl<T: Transport> Cluster<T> {
                             .insert((work.group.clone(), self.nodes[index].clone()), fate);
                     }
                     if done {
-                        settlement.done.insert(work.group.clone(), operation.wants_present());
+                        settlement
+                            .done
+                            .insert(work.group.clone(), operation.wants_present());
                     }
                 }
                 Step::Finished(report) if report.outcome == Outcome::Done => {
-                    settlement.done.insert(report.group.clone(), operation.wants_present());
+                    settlement
+                        .done
+                        .insert(report.group.clone(), operation.wants_present());
                 }
                 Step::Finished(_) => {}
             }

@@ -43,7 +43,8 @@ impl NodeFate {
     /// The check for an undo of `operation` that may still land: a watch,
     /// since the group is meant to be as the undo leaves it.
     pub fn undo_may_land(&mut self, operation: Operation) {
-        self.checks.push((operation.repair().opposite(), Kind::Watch));
+        self.checks
+            .push((operation.repair().opposite(), Kind::Watch));
     }
 }
 

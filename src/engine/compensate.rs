@@ -43,8 +43,13 @@ impl<'c, T: Transport> GroupWork<'c, T> {
                 let node = self.node(index);
                 let exchange = retrier.call(node, repair.action(), self.group, mode);
                 let changed = self.slots[index].ownership == Ownership::Yes;
-                let settled =
-                    cluster.holds(node, self.group, repair.leaves_present(), &exchange, changed);
+                let settled = cluster.holds(
+                    node,
+                    self.group,
+                    repair.leaves_present(),
+                    &exchange,
+                    changed,
+                );
                 (exchange, settled)
             },
         );

@@ -146,7 +146,8 @@ impl<T: Transport> Cluster<T> {
 
     /// The end of the settle horizon of a write sent now, in Unix seconds.
     fn settle_until(&self) -> u64 {
-        let horizon = self.settle_horizon.as_secs() + u64::from(self.settle_horizon.subsec_nanos() > 0);
+        let horizon =
+            self.settle_horizon.as_secs() + u64::from(self.settle_horizon.subsec_nanos() > 0);
         self.clock.now().saturating_add(horizon)
     }
 

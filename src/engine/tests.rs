@@ -709,7 +709,10 @@ fn a_crash_anywhere_in_a_batch_leaves_every_group_all_or_nothing_after_replay() 
                 sim.heal();
                 let mut journal = Journal::open(&path, &Cancel::new()).expect("reopen");
                 let replay = cluster(&sim, &nodes).replay(&mut journal);
-                assert_eq!(replay.pending, replay.verifying, "only verifications are left");
+                assert_eq!(
+                    replay.pending, replay.verifying,
+                    "only verifications are left"
+                );
                 // Note: the changes in flight at the crash may still land,
                 // so the repairs became verifications; past the settle
                 // horizon, a replay drops them.

@@ -180,9 +180,9 @@ impl Loading {
             None => None,
         };
         Ok(Entry {
-            group: self
-                .groups
-                .get(&raw.group, |id| GroupId::stored(id).map_err(|e| e.to_string()))?,
+            group: self.groups.get(&raw.group, |id| {
+                GroupId::stored(id).map_err(|e| e.to_string())
+            })?,
             host: self.hosts.get(&raw.host, |host| {
                 Node::parse(host).map_err(|e| format!("bad host: {e}"))
             })?,

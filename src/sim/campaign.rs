@@ -218,9 +218,9 @@ impl Case<'_> {
     /// Whether a repair or a verification of `entries` brings `node` back with `repair`
     /// (a watch does nothing).
     fn has_entry(entries: &[Entry], group: &GroupId, node: &Node, repair: Repair) -> bool {
-        entries.iter().any(|e| {
-            &e.group == group && &e.host == node && e.action == repair && e.is_pending()
-        })
+        entries
+            .iter()
+            .any(|e| &e.group == group && &e.host == node && e.action == repair && e.is_pending())
     }
 
     /// Every node that differs from `expected` has a journal entry whose

@@ -116,13 +116,14 @@ const SCRIPTED_WRITE: [Choice; 14] = [
     Choice::Fault(Fault::TimeoutAfter),
     Choice::Fault(Fault::ResetBefore),
     Choice::Fault(Fault::ResetAfter),
-    Choice::Fault(Fault::TimeoutLate),
     Choice::Fault(Fault::Refuse(400)),
     Choice::ThirdPartyHere,
     Choice::ThirdPartyElsewhere,
     Choice::Crash(Crash::Before),
     Choice::Crash(Crash::After),
     Choice::Signal,
+    // Note: last, so that the numbers of the options before it stay as tests name them.
+    Choice::Fault(Fault::TimeoutLate),
 ];
 
 /// A read has no "applied" variants.
@@ -535,7 +536,10 @@ impl SimCluster {
     /// A choice point whenever a node holds a late write (and the script
     /// runs): option 1 makes the nodes apply them now.
     pub fn maybe_land_late(&self) {
-        if self.chooser.is_some() && !self.crashed() && self.holds_late_writes() && self.choose(2) == 1
+        if self.chooser.is_some()
+            && !self.crashed()
+            && self.holds_late_writes()
+            && self.choose(2) == 1
         {
             self.land_late();
         }

@@ -161,7 +161,16 @@ pub(crate) fn run(spec: &Spec, chooser: Chooser, dir: &Path) -> Result<Ran, Stri
             .sim
             .seen()
             .iter()
-            .map(|s| format!("{} {} {} {:?}{}", s.node, s.action, s.group, s.answer, if s.changed { " (changed)" } else { "" }))
+            .map(|s| {
+                format!(
+                    "{} {} {} {:?}{}",
+                    s.node,
+                    s.action,
+                    s.group,
+                    s.answer,
+                    if s.changed { " (changed)" } else { "" }
+                )
+            })
             .collect();
         format!("{violation}\n  trace: {trace:#?}")
     })
@@ -319,12 +328,20 @@ impl Setup {
             } else {
                 &mut buffer
             };
-            let status = app::run(&cluster, &cancel, &mut journal, &task, OutputFormat::Json, out);
+            let status = app::run(
+                &cluster,
+                &cancel,
+                &mut journal,
+                &task,
+                OutputFormat::Json,
+                out,
+            );
             *output.lock().unwrap_or_else(|e| e.into_inner()) = buffer;
             status
         };
         let status = self.sim.catch_crash(invocation);
-        let printed = String::from_utf8_lossy(&printed.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+        let printed = String::from_utf8_lossy(&printed.lock().unwrap_or_else(|e| e.into_inner()))
+            .into_owned();
         let claimed = match status {
             Some(status) => Some(status),
             // Note: a crash inside a journal write is a SIGKILL or a power cut:
@@ -428,8 +445,8 @@ impl World<'_> {
         let wanted_or_before = |g: usize| {
             let excluded = self.touched_by_others(g);
             let all = (0..n).all(|i| excluded[i] || state[g][i] == want);
-            let before = (0..n)
-                .all(|i| excluded[i] || state[g][i] == claim.before[g][i] || repaired(g, i));
+            let before =
+                (0..n).all(|i| excluded[i] || state[g][i] == claim.before[g][i] || repaired(g, i));
             (all, before)
         };
         match status {
@@ -474,7 +491,9 @@ impl World<'_> {
             setup.time.store(at, Ordering::SeqCst);
             let mut journal =
                 Journal::open(self.path, &Cancel::new()).map_err(|e| format!("reopen: {e}"))?;
-            Ok(setup.cluster(self.spec, &Cancel::new()).replay(&mut journal))
+            Ok(setup
+                .cluster(self.spec, &Cancel::new())
+                .replay(&mut journal))
         };
         replay(T0)?;
         self.sim.land_late();
@@ -624,7 +643,10 @@ impl World<'_> {
             .max()
             .unwrap_or(0);
         let own = |s: &&Seen| s.answer != Answer::Late;
-        let at = trace[start..crash.min(trace.len())].iter().filter(own).count();
+        let at = trace[start..crash.min(trace.len())]
+            .iter()
+            .filter(own)
+            .count();
         (trace[start..].iter().filter(own).cloned().collect(), at)
     }
 
