@@ -68,6 +68,8 @@ struct State {
     observers: Vec<Sender<Exchange>>,
     /// How the node's framework treats trailing slashes.
     slashes: Slashes,
+    /// Changes held by [`Fault::ApplyLate`], applied by `land_late_writes`.
+    late: Vec<group::Op>,
 }
 
 struct Acceptor {
@@ -164,6 +166,7 @@ impl TestNode {
                 next_conn: 0,
                 observers: Vec::new(),
                 slashes: Slashes::default(),
+                late: Vec::new(),
             }),
             recorded: Condvar::new(),
             wake: Condvar::new(),
@@ -212,6 +215,22 @@ impl TestNode {
     /// Whether the node holds this group (compared exactly, after decoding).
     pub fn has_group(&self, id: &str) -> bool {
         self.shared.lock().groups.contains(id)
+    }
+
+    /// Applies every change a [`Fault::ApplyLate`] held, in the order they arrived, as if
+    /// the node committed them now; returns how many there were.
+    pub fn land_late_writes(&self) -> usize {
+        let mut state = self.shared.lock();
+        let late = std::mem::take(&mut state.late);
+        for op in &late {
+            op.apply(&mut state.groups);
+        }
+        late.len()
+    }
+
+    /// How many changes a [`Fault::ApplyLate`] holds, not applied yet.
+    pub fn late_writes(&self) -> usize {
+        self.shared.lock().late.len()
     }
 
     /// A snapshot of every group the node holds.
@@ -551,6 +570,10 @@ impl Shared {
                 Action::Respond(injected(*status))
             }
             Some(Fault::Hang) => Action::Hang,
+            Some(Fault::ApplyLate) => {
+                state.late.push(op.clone());
+                Action::Hang
+            }
             Some(Fault::ApplyThenHang) => {
                 op.apply(groups);
                 Action::Hang

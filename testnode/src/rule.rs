@@ -23,6 +23,11 @@ pub enum Fault {
     Hang,
     /// Apply the change, then hang as [`Fault::Hang`] does.
     ApplyThenHang,
+    /// Hang as [`Fault::Hang`] does without applying now, and apply the change later, when
+    /// [`TestNode::land_late_writes`](crate::TestNode::land_late_writes) says so, whatever
+    /// the client did meanwhile: a handler that waits on a lock and commits after the client
+    /// gave up.
+    ApplyLate,
     /// Close the connection with a TCP RST (linger 0) without applying; the client's read fails
     /// with "connection reset".
     Reset,
@@ -103,6 +108,7 @@ impl fmt::Display for Fault {
             Fault::ApplyThenStatus(code) => write!(f, "{code} after applying"),
             Fault::Hang => f.write_str("hang without applying"),
             Fault::ApplyThenHang => f.write_str("hang after applying"),
+            Fault::ApplyLate => f.write_str("hang, and apply later"),
             Fault::Reset => f.write_str("reset without applying"),
             Fault::ApplyThenReset => f.write_str("reset after applying"),
             Fault::TooManyRequests { retry_after: None } => f.write_str("429"),

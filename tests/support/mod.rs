@@ -133,16 +133,32 @@ impl TestEnv {
         Some(serde_json::from_slice(&bytes).expect("journal is JSON"))
     }
 
-    /// `(group, host, action)` of every pending entry; empty without a journal.
+    /// `(group, host, action)` of every pending repair; empty without a journal.
     pub fn pending(&self) -> Vec<(String, String, String)> {
+        self.entries_of_kind("repair")
+    }
+
+    /// `(group, host, action)` of every verification (a node that may still
+    /// apply a write of ours late); empty without a journal.
+    pub fn verifying(&self) -> Vec<(String, String, String)> {
+        self.entries_of_kind("verify")
+    }
+
+    /// `(group, host, action)` of every watch.
+    pub fn watching(&self) -> Vec<(String, String, String)> {
+        self.entries_of_kind("watch")
+    }
+
+    fn entries_of_kind(&self, kind: &str) -> Vec<(String, String, String)> {
         let Some(journal) = self.journal() else {
             return Vec::new();
         };
-        assert_eq!(journal["version"], 2);
+        assert_eq!(journal["version"], 3);
         journal["entries"]
             .as_array()
             .expect("entries")
             .iter()
+            .filter(|e| e["kind"].as_str().unwrap_or("repair") == kind)
             .map(|e| {
                 (
                     e["group"].as_str().expect("group").to_owned(),
@@ -366,7 +382,7 @@ impl TestEnv {
         let dir = path.parent().expect("journal dir");
         std::fs::create_dir_all(dir).expect("mkdir journal dir");
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).expect("chmod dir");
-        let text = serde_json::json!({"version": 2, "entries": entries}).to_string();
+        let text = serde_json::json!({"version": 3, "entries": entries}).to_string();
         std::fs::write(&path, text).expect("write journal");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
             .expect("chmod journal");
@@ -374,6 +390,8 @@ impl TestEnv {
 }
 
 /// One pending journal entry: apply `action` (`delete` or `create`) for `group` on `host`.
+/// It is settled (the undo of a change whose answer came: a replay that applies it leaves
+/// nothing to verify); [`unsettled`] makes one written ahead of a change in flight.
 pub fn entry(group: &str, host: &str, action: &str) -> Value {
     let operation = if action == "delete" {
         "create"
@@ -383,7 +401,16 @@ pub fn entry(group: &str, host: &str, action: &str) -> Value {
     serde_json::json!({
         "group": group, "host": host, "action": action, "operation": operation,
         "batch": "1@1", "recorded_at": "2026-12-01T00:00:01Z", "failed_replays": 0,
+        "settled": true,
     })
+}
+
+/// [`entry`] as a crashed run leaves it: written ahead of a change that may still be in
+/// flight, so a replay that applies it then verifies the node until the settle horizon.
+pub fn unsettled(group: &str, host: &str, action: &str) -> Value {
+    let mut entry = entry(group, host, action);
+    entry.as_object_mut().expect("object").remove("settled");
+    entry
 }
 
 /// Whether the tests run as root, and so can `chown` files to another user
