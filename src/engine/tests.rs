@@ -1177,3 +1177,72 @@ fn removals_asked_for_during_a_write_share_the_next_one() {
     let left: Vec<&str> = journal.entries().iter().map(|e| e.group.as_str()).collect();
     assert_eq!(left, ["other"]);
 }
+
+/// The simulated cluster, but every write to `node` hangs until the caller
+/// gives it up (as a real request does once a signal's grace runs out), and
+/// the signal comes as its first write arrives.
+struct HangingNode<'s> {
+    sim: &'s SimCluster,
+    node: Node,
+    signal: Cancel,
+}
+
+impl Transport for HangingNode<'_> {
+    fn send(
+        &self,
+        node: &Node,
+        action: Action,
+        group: &GroupId,
+    ) -> Result<crate::transport::Reply, crate::transport::Failure> {
+        self.sim.send(node, action, group)
+    }
+
+    fn send_abandoning(
+        &self,
+        node: &Node,
+        action: Action,
+        group: &GroupId,
+        abandon: crate::transport::Abandon<'_>,
+    ) -> Result<crate::transport::Reply, crate::transport::Failure> {
+        if *node != self.node || action == Get {
+            return self.sim.send(node, action, group);
+        }
+        self.signal.cancel();
+        while abandon.due().is_none_or(|due| std::time::Instant::now() < due) {
+            abandon.cancel.sleep(Duration::from_millis(5));
+        }
+        Err(crate::transport::Failure {
+            kind: crate::transport::FailureKind::Abandoned,
+            message: "abandoned".to_owned(),
+        })
+    }
+}
+
+#[test]
+fn after_a_signal_one_hanging_undo_does_not_use_up_the_grace_of_the_others() {
+    let mut f = fixture(3);
+    let cancel = Cancel::new();
+    let transport = HangingNode {
+        sim: &f.sim,
+        node: f.nodes[2].clone(),
+        signal: cancel.clone(),
+    };
+    let report = Cluster::new(f.nodes.clone(), transport, policy())
+        .with_read_width(1)
+        .with_cancel(cancel)
+        .with_shutdown_grace(Duration::from_millis(300))
+        .create(&group("g"), &mut f.journal)
+        .expect("journal");
+    // Undone in reverse, node 3 would hold the whole grace and nodes 2 and 1
+    // would keep the group; after a signal every undo goes at once.
+    assert!(f.sim.holders(&f.nodes, "g").is_empty());
+    assert_eq!(
+        Fixture::results(&report),
+        vec![
+            NodeResult::RolledBack,
+            NodeResult::RolledBack,
+            NodeResult::RollbackPending
+        ]
+    );
+    assert_eq!(f.pending(), [("http://node3".to_owned(), Repair::Delete)]);
+}
