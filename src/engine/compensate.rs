@@ -46,7 +46,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             .filter(|&i| self.slots[i].ownership != Ownership::No)
             .collect();
         let width = if cluster.cancel.is_cancelled() {
-            cluster.concurrency.max(UNDO_WIDTH_AFTER_SIGNAL)
+            cluster.concurrency.max(cluster.undo_width_after_signal)
         } else {
             cluster.concurrency
         };

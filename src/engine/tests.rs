@@ -1208,7 +1208,10 @@ impl Transport for HangingNode<'_> {
             return self.sim.send(node, action, group);
         }
         self.signal.cancel();
-        while abandon.due().is_none_or(|due| std::time::Instant::now() < due) {
+        while abandon
+            .due()
+            .is_none_or(|due| std::time::Instant::now() < due)
+        {
             abandon.cancel.sleep(Duration::from_millis(5));
         }
         Err(crate::transport::Failure {

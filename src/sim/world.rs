@@ -290,6 +290,8 @@ impl Setup {
             cluster_client::engine::READ_WIDTH
         })
         .with_shutdown_grace(Duration::from_secs(3600))
+        // Note: the same after a signal's undos, which otherwise go at once.
+        .with_undo_width_after_signal(spec.concurrency)
         .with_settle_horizon(HORIZON)
         .with_clock(Clock::new(move || time.load(Ordering::SeqCst)))
     }
