@@ -161,6 +161,7 @@ fn cluster<T: Transport>(
         .with_cancel(cancel.clone())
         .with_shutdown_grace(config.shutdown_grace)
         .with_settle_horizon(config.settle_horizon)
+        .with_attempt_timeout(config.http.timeout)
         .with_concurrency(config.concurrency)
         .with_parallel_groups(config.parallel_groups)
 }

@@ -10,7 +10,6 @@
 //! leaves only the undos it could not apply in the journal.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -26,6 +25,7 @@ use crate::vocab::time::Clock;
 
 mod apply;
 mod batch;
+mod breaker;
 mod checks;
 mod commits;
 mod compensate;
@@ -70,9 +70,8 @@ pub struct Cluster<T> {
     settle_horizon: Duration,
     /// The time for `recorded_at` and `until`.
     clock: Clock,
-    /// Nodes that gave no answer to a read in this run: later groups fail
-    /// at once instead of spending a round of retries on each.
-    silent: Mutex<HashSet<Node>>,
+    /// Nodes that gave no answer to a read in this run (see [`breaker`]).
+    breaker: breaker::Breaker,
 }
 
 /// How many nodes are read at a time, whatever `--concurrency` is: reads
@@ -93,6 +92,17 @@ pub const READ_WIDTH: usize = 128;
 // the bound keeps that inside a container's usual pids limit of a few
 // thousand.
 pub const MAX_IN_FLIGHT: usize = 1024;
+
+/// The time one attempt is assumed to take at most when
+/// [`Cluster::with_attempt_timeout`] is not called: the CLI's `--timeout` default.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The breaker of a run under `policy`, with attempts of `timeout`: a node
+/// may stay silent for one request's whole budget, probed every
+/// `max_backoff` (at most a second) meanwhile.
+fn breaker_for(policy: &RetryPolicy, timeout: Duration) -> breaker::Breaker {
+    breaker::Breaker::new(policy.budget(timeout), policy.max_backoff)
+}
 
 /// The default time allowed for rolling back after a signal.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -122,6 +132,7 @@ impl<T: Transport> Cluster<T> {
     /// A cluster of `nodes` (worked on in this order) reached through `transport`.
     pub fn new(nodes: Vec<Node>, transport: T, policy: RetryPolicy) -> Self {
         Self {
+            breaker: breaker_for(&policy, DEFAULT_ATTEMPT_TIMEOUT),
             nodes,
             transport,
             policy,
@@ -133,7 +144,6 @@ impl<T: Transport> Cluster<T> {
             undo_width_after_signal: compensate::UNDO_WIDTH_AFTER_SIGNAL,
             settle_horizon: DEFAULT_SETTLE_HORIZON,
             clock: Clock::system(),
-            silent: Mutex::new(HashSet::new()),
         }
     }
 
@@ -151,6 +161,15 @@ impl<T: Transport> Cluster<T> {
     /// requests in a fixed order sets 1.
     pub fn with_undo_width_after_signal(mut self, n: usize) -> Self {
         self.undo_width_after_signal = n.max(1);
+        self
+    }
+
+    /// Says how long one attempt may take (`--timeout`; 5 s by default), so
+    /// that a node silent for longer than one request's whole retry budget
+    /// (see [`RetryPolicy::budget`]) makes later groups fail fast instead of
+    /// waiting for it. Zero makes them fail fast as soon as it is silent.
+    pub fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.breaker = breaker_for(&self.policy, timeout);
         self
     }
 

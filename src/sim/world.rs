@@ -293,6 +293,9 @@ impl Setup {
         // Note: the same after a signal's undos, which otherwise go at once.
         .with_undo_width_after_signal(spec.concurrency)
         .with_settle_horizon(HORIZON)
+        // Note: a node silent once is given up on at once, as a world with no
+        // clock of its own cannot wait out a cool-down.
+        .with_attempt_timeout(Duration::ZERO)
         .with_clock(Clock::new(move || time.load(Ordering::SeqCst)))
     }
 
