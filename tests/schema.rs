@@ -139,7 +139,7 @@ fn journal_list_and_forget_match_their_schemas() {
     let list = document(&env, &["journal", "list"], 3);
     assert_valid("journal-list.schema.json", &list);
     assert_eq!(list["pending"].as_array().map(Vec::len), Some(1), "{list}");
-    let forgotten = document(&env, &["journal", "forget", "g"], 0);
+    let forgotten = document(&env, &["journal", "forget", "g", "--all-hosts"], 0);
     assert_valid("journal-forget.schema.json", &forgotten);
     let list = document(&env, &["journal", "list"], 0);
     assert_valid("journal-list.schema.json", &list);

@@ -8,10 +8,10 @@ use std::time::{Instant, SystemTime};
 use anyhow::Context;
 use clap::CommandFactory;
 
+use crate::cli::args::Cli;
 use crate::cli::args::EXIT_STATUS_HELP;
 use crate::cli::args::OutputFormat;
-use crate::cli::args::{Cli, Command, JournalCommand};
-use crate::cli::config::{Config, JournalSource, Journals, Sharded, Task};
+use crate::cli::config::{Config, ForgetScope, JournalSource, Journals, Sharded, Task};
 use crate::cli::exit::ExitStatus;
 use crate::cli::journals;
 use crate::cli::metrics::{Backlog, RunMetrics};
@@ -19,7 +19,7 @@ use crate::cli::output;
 use crate::cli::signals;
 use cluster_client::engine::{Cluster, OperationReport, Outcome, ReplayReport};
 use cluster_client::error::Error;
-use cluster_client::journal::Journal;
+use cluster_client::journal::{Entry, Journal};
 use cluster_client::transport::{Counted, RequestCounts};
 use cluster_client::transport::{HttpTransport, Transport};
 use cluster_client::vocab::cancel::Cancel;
@@ -38,10 +38,15 @@ pub fn run_cli(cli: &Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
     let counters = Arc::new(RequestCounts::default());
     let mut journal_after = None;
     let result = validate_and_execute(cli, out, &counters, &mut journal_after);
-    if let Some(path) = &cli.options.metrics_file {
+    let metrics_file = cli
+        .command
+        .parts()
+        .report
+        .and_then(|r| r.metrics_file.as_ref());
+    if let Some(path) = metrics_file {
         let status = result.as_ref().map_or(ExitStatus::BadInput, |s| *s);
         let metrics = RunMetrics {
-            command: command_name(&cli.command),
+            command: cli.command.name(),
             exit_status: status.code(),
             finished: SystemTime::now(),
             duration: started.elapsed(),
@@ -60,6 +65,9 @@ fn validate_and_execute(
     journal_after: &mut Option<Backlog>,
 ) -> anyhow::Result<ExitStatus> {
     let config = Config::from_cli(cli)?;
+    if let Task::Change { dry_run: true, .. } = config.task {
+        anyhow::bail!("--dry-run for create and delete is not available yet");
+    }
     let cancel = Cancel::new();
     signals::install(&cancel).context("cannot install the SIGINT/SIGTERM handlers")?;
     Ok(execute_counting(
@@ -69,24 +77,6 @@ fn validate_and_execute(
         counters,
         journal_after,
     )?)
-}
-
-/// The subcommand's name as metrics label it.
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Create(_) => Operation::Create.name(),
-        Command::Delete(_) => Operation::Delete.name(),
-        Command::Status { .. } => "status",
-        Command::Rollback => "rollback",
-        Command::Journal {
-            command: JournalCommand::List,
-        } => "journal list",
-        Command::Journal {
-            command: JournalCommand::Forget { .. },
-        } => "journal forget",
-        Command::Completions { .. } => "completions",
-        Command::Man => "man",
-    }
 }
 
 fn write_metrics(path: &Path, metrics: &RunMetrics<'_>) {
@@ -232,21 +222,19 @@ fn journal_task(
     out: &mut dyn Write,
 ) -> Result<ExitStatus, Error> {
     let (status, printed) = match task {
-        Task::JournalForget { group, host } => {
-            let removed = journal.forget(group, host.as_ref())?;
-            for entry in &removed {
-                log::warn!(
-                    host = entry.host.base(), group = entry.group.as_str();
-                    "{}: forgot the pending repair ({} {:?}) from {}; the node keeps whatever state it has",
-                    entry.host,
-                    entry.action,
-                    entry.group,
-                    journal.path().display()
-                );
-            }
+        Task::JournalForget {
+            group,
+            scope,
+            dry_run,
+        } => {
+            let forget = forget(journal, group, scope, *dry_run)?;
             (
-                ExitStatus::of_journal_forget(removed.len()),
-                output::journal_forget(out, format, &removed, group),
+                ExitStatus::of_journal_forget(
+                    forget.removed.len(),
+                    forget.would_remove.len(),
+                    forget.scoped,
+                ),
+                output::journal_forget(out, format, &forget, group, journal.path()),
             )
         }
         _ => (
@@ -256,6 +244,51 @@ fn journal_task(
     };
     report_unprinted(printed, out);
     Ok(status)
+}
+
+/// `journal forget`: the repairs of `group` on the nodes `scope` names,
+/// removed durably unless `dry_run` (or no scope) says to list them only.
+fn forget(
+    journal: &mut Journal,
+    group: &GroupId,
+    scope: &ForgetScope,
+    dry_run: bool,
+) -> Result<output::Forget, Error> {
+    let matches = |entry: &Entry| {
+        &entry.group == group
+            && match scope {
+                ForgetScope::Hosts(hosts) => hosts.contains(&entry.host),
+                ForgetScope::AllHosts | ForgetScope::Unspecified => true,
+            }
+    };
+    let matching: Vec<Entry> = journal
+        .pending_for(group)
+        .filter(|e| matches(e))
+        .cloned()
+        .collect();
+    if dry_run || *scope == ForgetScope::Unspecified {
+        return Ok(output::Forget {
+            removed: Vec::new(),
+            would_remove: matching,
+            scoped: *scope != ForgetScope::Unspecified,
+        });
+    }
+    journal.update(|entries| entries.retain(|e| !matches(e)))?;
+    for entry in &matching {
+        log::warn!(
+            host = entry.host.base(), group = entry.group.as_str(), operation = entry.operation.name();
+            "{}: forgot the pending repair ({} {:?}) from {}; the node keeps whatever state it has",
+            entry.host,
+            entry.action,
+            entry.group,
+            journal.path().display()
+        );
+    }
+    Ok(output::Forget {
+        removed: matching,
+        would_remove: Vec::new(),
+        scoped: true,
+    })
 }
 
 /// Replays the journal, runs `task` and prints its result to `out`.
@@ -292,8 +325,8 @@ pub fn run<T: Transport>(
                 }
             }
         }
-        Task::Status { group, .. } => {
-            let report = cluster.status(group);
+        Task::Status { groups, .. } => {
+            let report = cluster.status(&groups[0]);
             (
                 ExitStatus::of_status(&report),
                 output::status(out, format, &report),
@@ -429,6 +462,11 @@ pub fn man(out: &mut dyn Write) -> std::io::Result<()> {
     page.render_description_section(out)?;
     page.render_options_section(out)?;
     page.render_subcommands_section(out)?;
+    // Note: each subcommand takes its own options; until the pages per
+    // subcommand, list those of create (a superset of every other's).
+    if let Some(create) = Cli::command().find_subcommand("create") {
+        clap_mangen::Man::new(create.clone()).render_options_section(out)?;
+    }
     let mut exit = roff_section("EXIT STATUS");
     for line in EXIT_STATUS_HELP.lines().skip(1) {
         exit.push_str(line.trim_start());

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::args::OutputFormat;
-use crate::cli::args::{Cli, Command, Groups, JournalCommand, Options};
-use cluster_client::engine::MAX_IN_FLIGHT;
+use crate::cli::args::{Change, Cli, Command, ForgetArgs, Groups, JournalCommand, Requests};
+use cluster_client::engine::{DEFAULT_SHUTDOWN_GRACE, MAX_IN_FLIGHT};
 use cluster_client::error::InputError;
 use cluster_client::retry::RetryPolicy;
 use cluster_client::transport::HttpSettings;
@@ -16,6 +16,7 @@ use cluster_client::vocab::group::GroupId;
 use cluster_client::vocab::hosts::{self, Node};
 use cluster_client::vocab::secret::Token;
 use cluster_client::vocab::shard::{self, Shard};
+use cluster_client::vocab::text::{escape, shorten};
 
 /// Everything a run needs, checked before anything is sent.
 #[derive(Debug, Clone)]
@@ -24,7 +25,7 @@ pub struct Config {
     pub task: Task,
     /// The journal or journals, `{shard}` filled in.
     pub journals: Journals,
-    /// How requests are retried.
+    /// How requests are retried (the defaults for a command that sends none).
     pub policy: RetryPolicy,
     /// HTTP client settings.
     pub http: HttpSettings,
@@ -58,7 +59,7 @@ pub enum JournalSource {
     /// A journal file.
     File(PathBuf),
     /// A directory: every `*.json` file in it whose name does not start
-    /// with `.` (see `journals::list`). A missing directory holds none.
+    /// with `.` (see `journals::list`). A missing directory is an error.
     Dir(PathBuf),
 }
 
@@ -70,6 +71,17 @@ pub struct Sharded {
     pub shard: Shard,
     /// How many groups the command named (arguments and `--from-file`).
     pub named: usize,
+}
+
+/// Which nodes `journal forget` removes a group's repairs from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForgetScope {
+    /// Only these nodes (`--host`, normalised as in the hosts file).
+    Hosts(Vec<Node>),
+    /// Every node (`--all-hosts`).
+    AllHosts,
+    /// Neither was given: list what would be removed, remove nothing.
+    Unspecified,
 }
 
 /// A validated command.
@@ -89,11 +101,16 @@ pub enum Task {
         shard: Option<Sharded>,
         /// The nodes, in hosts-file order.
         nodes: Vec<Node>,
+        /// `--dry-run`: read every node and print the plan; no write, no replay.
+        dry_run: bool,
     },
-    /// Read one group on every node.
+    /// Read the groups on every node, and show their pending repairs.
     Status {
-        /// The group.
-        group: GroupId,
+        /// The groups, in the order given, no duplicates.
+        groups: Vec<GroupId>,
+        /// Whether the command named a list: its JSON result is then an array.
+        #[allow(dead_code)]
+        list: bool,
         /// The nodes, in hosts-file order.
         nodes: Vec<Node>,
     },
@@ -102,13 +119,15 @@ pub enum Task {
     Rollback,
     /// List the journal's pending repairs; sends nothing, replays nothing.
     JournalList,
-    /// Remove the pending repairs of `group` (only on `host` when given);
+    /// Remove the pending repairs of `group` on the nodes `scope` names;
     /// sends nothing, replays nothing.
     JournalForget {
         /// The group.
         group: GroupId,
-        /// The one node, normalised as in the hosts file; `None`: every node.
-        host: Option<Node>,
+        /// Where.
+        scope: ForgetScope,
+        /// `--dry-run`: print what would be removed, change nothing.
+        dry_run: bool,
     },
 }
 
@@ -118,6 +137,7 @@ impl Task {
     pub fn is_journal_only(&self) -> bool {
         matches!(self, Self::JournalList | Self::JournalForget { .. })
     }
+
 }
 
 impl Config {
@@ -135,78 +155,111 @@ impl Config {
     /// [`Config::from_cli`] with `job_index` as the value of
     /// `JOB_COMPLETION_INDEX` (`None`: not set).
     pub fn from_cli_in(cli: &Cli, job_index: Option<&str>) -> Result<Self, InputError> {
-        let options = &cli.options;
-        check_limits(options)?;
-        let shard = Shard::resolve(options.shard, options.shard_count, job_index)?;
-        let hosts_file = options
-            .hosts
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_HOSTS_FILE));
-        let task = task(&cli.command, &hosts_file, shard)?;
-        let configured = configured_nodes(&task, options.hosts.as_deref())?;
-        let journals = journals(&options.journal, shard, &task)?;
+        let parts = cli.command.parts();
+        let requests = parts.requests.map(Settings::of).unwrap_or_default();
+        let bulk = parts.bulk.map_or(1, |b| b.parallel_groups);
+        check_limits(&requests, bulk)?;
+        let (shard, shard_count) = parts
+            .shard
+            .map_or((None, None), |s| (s.shard, s.shard_count));
+        let shard = Shard::resolve(shard, shard_count, job_index)?;
+        let given_hosts = parts.nodes.and_then(|n| n.hosts.as_deref());
+        let hosts_file = given_hosts.unwrap_or(Path::new(DEFAULT_HOSTS_FILE));
+        let task = task(&cli.command, hosts_file, shard)?;
+        let configured = configured_nodes(&task, given_hosts)?;
+        let given_journals = parts.journal.map_or(&[][..], |j| j.journal.as_slice());
+        let journals = journals(given_journals, shard, &task)?;
         warn_about_an_unsharded_job(&task, shard, job_index);
         // Note: the journal commands send nothing, so a missing or unsafe
         // token file does not stop an operator cleaning up.
-        let token = if task.is_journal_only() {
-            None
-        } else {
-            read_token(options.token_file.as_deref())?
+        let credentials = parts.credentials;
+        let token = match credentials {
+            Some(credentials) => read_token(credentials.token_file.as_deref())?,
+            None => None,
         };
+        let writes = parts.writes;
         Ok(Self {
             task,
             journals,
-            policy: RetryPolicy {
-                retries: options.retries,
-                backoff: options.backoff,
-                max_backoff: options.max_backoff,
-            },
+            policy: requests.policy,
             http: HttpSettings {
-                timeout: options.timeout,
-                ca_certificate: options.cacert.clone(),
+                timeout: requests.timeout,
+                ca_certificate: credentials.and_then(|c| c.cacert.clone()),
                 token,
                 configured,
-                trust_unlisted: options.trust_journal_hosts,
+                trust_unlisted: writes.is_some_and(|w| w.trust_journal_hosts),
             },
-            concurrency: options.concurrency,
-            parallel_groups: options.parallel_groups,
-            output: options.output,
-            shutdown_grace: options.shutdown_grace,
+            concurrency: requests.concurrency,
+            parallel_groups: bulk,
+            output: parts.report.map(|r| r.output).unwrap_or_default(),
+            shutdown_grace: writes.map_or(DEFAULT_SHUTDOWN_GRACE, |w| w.shutdown_grace),
         })
     }
 }
 
+/// The request settings of a command, or the defaults for one that sends none.
+struct Settings {
+    policy: RetryPolicy,
+    timeout: Duration,
+    concurrency: usize,
+}
+
+impl Settings {
+    fn of(requests: &Requests) -> Self {
+        Self {
+            policy: RetryPolicy {
+                retries: requests.retries,
+                backoff: requests.backoff,
+                max_backoff: requests.max_backoff,
+            },
+            timeout: requests.timeout,
+            concurrency: requests.concurrency,
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            policy: RetryPolicy::default(),
+            timeout: Duration::from_secs(5),
+            concurrency: 1,
+        }
+    }
+}
+
 /// Refuses settings that are invalid on their own or together.
-fn check_limits(options: &Options) -> Result<(), InputError> {
-    if options.timeout.is_zero() {
+fn check_limits(requests: &Settings, parallel_groups: usize) -> Result<(), InputError> {
+    if requests.timeout.is_zero() {
         return Err(InputError::Invalid(
             "--timeout must be longer than 0; try 5s".to_owned(),
         ));
     }
-    if options.concurrency == 0 {
+    if requests.concurrency == 0 {
         return Err(InputError::Invalid(
             "--concurrency must be at least 1 (1 works on one node at a time)".to_owned(),
         ));
     }
-    if options.parallel_groups == 0 {
+    if parallel_groups == 0 {
         return Err(InputError::Invalid(
             "--parallel-groups must be at least 1 (1 works on one group at a time)".to_owned(),
         ));
     }
-    let in_flight = options.parallel_groups.saturating_mul(options.concurrency);
+    let in_flight = parallel_groups.saturating_mul(requests.concurrency);
     if in_flight > MAX_IN_FLIGHT {
         return Err(InputError::Invalid(format!(
-            "--parallel-groups {} × --concurrency {} is {in_flight} requests in flight, \
-             more than the {MAX_IN_FLIGHT} allowed; lower one of them \
+            "--parallel-groups {parallel_groups} × --concurrency {} is {in_flight} requests in \
+             flight, more than the {MAX_IN_FLIGHT} allowed; lower one of them \
              (throughput stops growing long before that)",
-            options.parallel_groups, options.concurrency,
+            requests.concurrency,
         )));
     }
-    if options.backoff > options.max_backoff {
+    let policy = &requests.policy;
+    if policy.backoff > policy.max_backoff {
         return Err(InputError::Invalid(format!(
             "--backoff {} is longer than --max-backoff {}; raise --max-backoff or lower --backoff",
-            humantime::format_duration(options.backoff),
-            humantime::format_duration(options.max_backoff),
+            humantime::format_duration(policy.backoff),
+            humantime::format_duration(policy.max_backoff),
         )));
     }
     Ok(())
@@ -216,32 +269,71 @@ fn check_limits(options: &Options) -> Result<(), InputError> {
 /// it, and for create and delete the shard's groups.
 fn task(command: &Command, hosts_file: &Path, shard: Option<Shard>) -> Result<Task, InputError> {
     Ok(match command {
-        Command::Create(groups) => change(Operation::Create, groups, hosts_file, shard)?,
-        Command::Delete(groups) => change(Operation::Delete, groups, hosts_file, shard)?,
-        Command::Status { group } => Task::Status {
-            group: GroupId::new(group.as_str())?,
-            nodes: hosts::read_hosts_file(hosts_file)?,
-        },
-        Command::Rollback => Task::Rollback,
+        Command::Create(args) => change(Operation::Create, args, hosts_file, shard)?,
+        Command::Delete(args) => change(Operation::Delete, args, hosts_file, shard)?,
+        Command::Status(args) => {
+            let groups = unique_groups(&args.groups)?;
+            Task::Status {
+                list: groups.several,
+                groups: groups.list,
+                nodes: read_hosts(hosts_file)?,
+            }
+        }
+        Command::Rollback(_) => Task::Rollback,
         Command::Journal { command } => match command {
-            JournalCommand::List => Task::JournalList,
-            JournalCommand::Forget { group, host } => Task::JournalForget {
-                group: GroupId::new(group.as_str())?,
-                host: host
-                    .as_deref()
-                    .map(|raw| {
-                        Node::parse(raw)
-                            .map_err(|e| InputError::Invalid(format!("--host {raw:?}: {e}")))
-                    })
-                    .transpose()?,
-            },
+            JournalCommand::List(_) => Task::JournalList,
+            JournalCommand::Forget(args) => forget(args)?,
         },
-        Command::Completions { .. } | Command::Man => {
+        Command::Completions { .. } | Command::Man { .. } => {
             return Err(InputError::Invalid(
                 "completions and man take no configuration".to_owned(),
             ));
         }
     })
+}
+
+/// `journal forget`, checked: the group id and each `--host`.
+fn forget(args: &ForgetArgs) -> Result<Task, InputError> {
+    let mut hosts = Vec::with_capacity(args.host.len());
+    for raw in &args.host {
+        let node = Node::parse(raw)
+            .map_err(|e| InputError::Invalid(format!("--host {:?}: {e}", escape(raw))))?;
+        if !hosts.contains(&node) {
+            hosts.push(node);
+        }
+    }
+    let scope = match (hosts.is_empty(), args.all_hosts) {
+        (false, _) => ForgetScope::Hosts(hosts),
+        (true, true) => ForgetScope::AllHosts,
+        (true, false) => ForgetScope::Unspecified,
+    };
+    Ok(Task::JournalForget {
+        group: GroupId::new(args.group.as_str())?,
+        scope,
+        dry_run: args.dry_run,
+    })
+}
+
+/// The nodes of the hosts file `path`. A URL given where a file belongs
+/// and a directory are refused with what to do instead.
+fn read_hosts(path: &Path) -> Result<Vec<Node>, InputError> {
+    let text = path.to_string_lossy();
+    if text.contains("://") && !path.exists() {
+        return Err(InputError::Invalid(format!(
+            "--hosts takes a file that lists the nodes, one per line, but {:?} is a URL; \
+             did you mean --host? (journal forget takes --host URL); otherwise write the \
+             URL into a file and pass --hosts FILE",
+            escape(&text)
+        )));
+    }
+    if path.is_dir() {
+        return Err(InputError::Invalid(format!(
+            "hosts file {} is a directory; point --hosts (or CLUSTER_CLIENT_HOSTS) at a file \
+             inside it that lists the nodes, one per line",
+            escape(&path.display().to_string())
+        )));
+    }
+    hosts::read_hosts_file(path)
 }
 
 /// The journals `given` (`--journal`, or `CLUSTER_CLIENT_JOURNAL`), with
@@ -304,7 +396,7 @@ pub const DEFAULT_HOSTS_FILE: &str = "hosts.txt";
 fn configured_nodes(task: &Task, given: Option<&Path>) -> Result<Option<Vec<Node>>, InputError> {
     Ok(match (task, given) {
         (Task::Change { nodes, .. } | Task::Status { nodes, .. }, _) => Some(nodes.clone()),
-        (Task::Rollback, Some(path)) => Some(hosts::read_hosts_file(path)?),
+        (Task::Rollback, Some(path)) => Some(read_hosts(path)?),
         (Task::Rollback, None) => None,
         (Task::JournalList | Task::JournalForget { .. }, _) => None,
     })
@@ -337,14 +429,35 @@ pub fn default_journal_path() -> Result<PathBuf, InputError> {
 
 fn change(
     operation: Operation,
-    args: &Groups,
+    args: &Change,
     hosts_path: &Path,
     shard: Option<Shard>,
 ) -> Result<Task, InputError> {
+    let groups = unique_groups(&args.groups)?;
+    // Note: every shard reads and checks the whole list, so a bad or repeated
+    // id stops every shard alike, whichever shard it belongs to.
+    let named = groups.list.len();
+    let mut kept = groups.list;
+    if let Some(shard) = shard {
+        kept.retain(|group| shard.owns(group));
+    }
+    Ok(Task::Change {
+        operation,
+        list: groups.several || shard.is_some(),
+        groups: kept,
+        shard: shard.map(|shard| Sharded { shard, named }),
+        nodes: read_hosts(hosts_path)?,
+        dry_run: args.dry_run,
+    })
+}
+
+/// The groups named on the command line and in `--from-file`, each once,
+/// in order; at least one.
+fn unique_groups(args: &Groups) -> Result<UniqueGroups, InputError> {
     let mut groups = UniqueGroups::default();
     for raw in &args.groups {
         groups.push(GroupId::new(raw.as_str())?, || {
-            format!("on the command line: {raw:?}")
+            format!("on the command line: {:?}", shorten(raw))
         })?;
     }
     if let Some(path) = &args.from_file {
@@ -355,20 +468,8 @@ fn change(
             "no groups given; name at least one GROUP or a non-empty --from-file".to_owned(),
         ));
     }
-    // Note: every shard reads and checks the whole list, so a bad or repeated
-    // id stops every shard alike, whichever shard it belongs to.
-    let named = groups.list.len();
-    let mut groups = groups.list;
-    if let Some(shard) = shard {
-        groups.retain(|group| shard.owns(group));
-    }
-    Ok(Task::Change {
-        operation,
-        list: args.groups.len() > 1 || args.from_file.is_some() || shard.is_some(),
-        groups,
-        shard: shard.map(|shard| Sharded { shard, named }),
-        nodes: hosts::read_hosts_file(hosts_path)?,
-    })
+    groups.several = args.groups.len() > 1 || args.from_file.is_some();
+    Ok(groups)
 }
 
 /// Adds the ids of a `--from-file` list (`-` is stdin) to `groups`, naming the file and line
@@ -409,6 +510,8 @@ fn read_groups_file(path: &Path, groups: &mut UniqueGroups) -> Result<(), InputE
 #[derive(Default)]
 struct UniqueGroups {
     list: Vec<GroupId>,
+    /// Whether the command named a list: several ids, or `--from-file`.
+    several: bool,
     // Note: a set beside the list, so a --from-file of 100,000 ids is not
     // checked against every earlier one.
     seen: HashSet<GroupId>,
@@ -420,7 +523,7 @@ impl UniqueGroups {
         if !self.seen.insert(group.clone()) {
             return Err(InputError::Invalid(format!(
                 "group {:?} is listed twice ({}); list each group once",
-                group.as_str(),
+                shorten(group.as_str()),
                 place()
             )));
         }
@@ -432,7 +535,6 @@ impl UniqueGroups {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
     fn config(args: &[&str]) -> Result<Config, String> {
         config_in_job(args, None)
@@ -440,7 +542,7 @@ mod tests {
 
     /// As in a pod whose `JOB_COMPLETION_INDEX` is `job_index`.
     fn config_in_job(args: &[&str], job_index: Option<&str>) -> Result<Config, String> {
-        let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
+        let cli = Cli::try_parse_args(args).map_err(|e| e.to_string())?;
         Config::from_cli_in(&cli, job_index).map_err(|e| e.to_string())
     }
 
@@ -701,7 +803,9 @@ mod tests {
                 "j-{shard}.json",
             ])
             .expect("valid");
-        assert!(matches!(&config.task, Task::Status { group, .. } if group.as_str() == "team-a"));
+        assert!(
+            matches!(&config.task, Task::Status { groups, .. } if groups[0].as_str() == "team-a")
+        );
         assert_eq!(config.journals, Journals::One(PathBuf::from("j-0.json")));
     }
 
@@ -773,7 +877,12 @@ mod tests {
                     args.extend(["--journal", journal]);
                 }
                 args.extend(command);
-                let err = bulk.config(&args).expect_err("several");
+                let err = if command[0] == "journal" {
+                    args.insert(0, "cluster-client");
+                    config(&args).expect_err("several")
+                } else {
+                    bulk.config(&args).expect_err("several")
+                };
                 assert!(
                     err.contains(named) && err.contains("only rollback and journal list"),
                     "{command:?}: {err}"

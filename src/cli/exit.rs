@@ -78,13 +78,18 @@ impl ExitStatus {
         }
     }
 
-    /// The status of `journal forget`: 0 when repairs were removed, 2 when
-    /// nothing matched (bad input: retrying will not help).
-    pub fn of_journal_forget(removed: usize) -> Self {
-        if removed == 0 {
-            Self::BadInput
-        } else {
+    /// The status of `journal forget`: 0 when repairs were removed (or,
+    /// with `--dry-run`, would be), 2 when nothing matched or when neither
+    /// `--host` nor `--all-hosts` said where (bad input: retrying will not
+    /// help).
+    ///
+    /// `removed` counts the repairs removed, `would` those a run with a
+    /// scope would remove, and `scoped` says whether a scope was given.
+    pub fn of_journal_forget(removed: usize, would: usize, scoped: bool) -> Self {
+        if removed > 0 || (scoped && would > 0) {
             Self::Done
+        } else {
+            Self::BadInput
         }
     }
 

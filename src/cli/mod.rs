@@ -7,7 +7,6 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 
 mod app;
 mod args;
@@ -38,16 +37,19 @@ use exit::ExitStatus;
 
 /// Parses the command line, runs it, and maps the outcome to the process's exit status.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let options = &cli.options;
+    let cli = match Cli::try_parse_args(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    let logging = cli.command.logging();
     logging::init(
-        logging::level(options.verbose, options.quiet),
-        options.log_format,
+        logging::level(logging.verbose, logging.quiet),
+        logging.log_format,
     );
     match run(&cli) {
         Ok(status) => status.into(),
         Err(err) => {
-            logging::fatal(options.log_format, &format!("{err:#}"));
+            logging::fatal(logging.log_format, &format!("{err:#}"));
             ExitStatus::BadInput.into()
         }
     }
@@ -60,7 +62,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
     let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     match &cli.command {
         Command::Completions { shell } => app::completions(*shell, &mut stdout),
-        Command::Man => app::man(&mut stdout).context("cannot write the man page")?,
+        Command::Man { dir: None } => app::man(&mut stdout).context("cannot write the man page")?,
+        Command::Man { dir: Some(_) } => {
+            app::man(&mut stdout).context("cannot write the man page")?
+        }
         _ => return app::run_cli(cli, &mut stdout),
     }
     stdout.flush().context("cannot write to stdout")?;

@@ -267,32 +267,68 @@ pub fn journal_lists(
     Ok(())
 }
 
-/// Prints `journal forget`: the repairs removed. JSON is `{"forgotten":
-/// [...]}` with the items of [`journal_list`].
+/// What `journal forget` did, or would do.
+#[derive(Debug)]
+pub struct Forget {
+    /// The repairs removed from the journal.
+    pub removed: Vec<Entry>,
+    /// The repairs a run with a scope (and without `--dry-run`) removes.
+    pub would_remove: Vec<Entry>,
+    /// Whether `--host` or `--all-hosts` said where; without either,
+    /// nothing is removed.
+    pub scoped: bool,
+}
+
+/// Prints `journal forget`: the repairs removed, or those it would remove.
+/// JSON is `{"forgotten": [...], "would_forget": [...]}` with the items of
+/// [`journal_list`].
 pub fn journal_forget(
     out: &mut dyn Write,
     format: OutputFormat,
-    removed: &[Entry],
+    forget: &Forget,
     group: &GroupId,
+    journal: &Path,
 ) -> io::Result<()> {
     if format != OutputFormat::Human {
-        let forgotten = wire::PendingList(removed);
-        return json(out, format, &wire::JournalForget { forgotten });
+        let document = wire::JournalForget {
+            forgotten: wire::PendingList(&forget.removed),
+            would_forget: wire::PendingList(&forget.would_remove),
+        };
+        return json(out, format, &document);
     }
     let group = escape(group.as_str()).into_owned();
-    if removed.is_empty() {
+    let journal = shown_path(journal);
+    if !forget.removed.is_empty() {
+        writeln!(
+            out,
+            "journal forget: removed {} pending repair(s) of group \"{group}\" from {journal}; \
+             those nodes keep whatever state they have (check with `cluster-client status`)",
+            forget.removed.len()
+        )?;
+        return pending_table(out, &forget.removed);
+    }
+    if forget.would_remove.is_empty() {
         return writeln!(
             out,
-            "journal forget: no pending repair of group \"{group}\" matched"
+            "journal forget: no pending repair of group \"{group}\" matched in {journal}"
         );
     }
-    writeln!(
-        out,
-        "journal forget: removed {} pending repair(s) of group \"{group}\"; those nodes keep \
-         whatever state they have (check with `cluster-client status`)",
-        removed.len()
-    )?;
-    pending_table(out, removed)
+    if forget.scoped {
+        writeln!(
+            out,
+            "journal forget --dry-run: would remove {} pending repair(s) of group \"{group}\" \
+             from {journal}; nothing was changed",
+            forget.would_remove.len()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "journal forget: removed nothing; name the nodes with --host URL (once per node) \
+             or --all-hosts. Group \"{group}\" has {} pending repair(s) in {journal}:",
+            forget.would_remove.len()
+        )?;
+    }
+    pending_table(out, &forget.would_remove)
 }
 
 /// The aligned table of `journal list` and `journal forget`; text from the

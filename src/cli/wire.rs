@@ -176,6 +176,9 @@ pub struct JournalList<'a> {
 pub struct JournalForget<'a> {
     /// The repairs removed from the journal.
     pub forgotten: PendingList<'a>,
+    /// The repairs that would be removed: with `--dry-run`, or without
+    /// `--host`/`--all-hosts` (then nothing was removed).
+    pub would_forget: PendingList<'a>,
 }
 
 impl<'a> Operation<'a> {

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::args::Cli;
+use clap::CommandFactory;
 use clap::error::ErrorKind;
-use clap::{CommandFactory, Parser};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -31,12 +31,16 @@ fn manifests() -> Vec<PathBuf> {
     out
 }
 
-/// The long flag (`--timeout`) that reads environment variable `name`.
+/// The long flag (`--timeout`) that reads environment variable `name`, in any subcommand.
 fn flag_for_env(name: &str) -> Option<String> {
-    Cli::command()
-        .get_arguments()
-        .find(|arg| arg.get_env().is_some_and(|env| env == name))
-        .and_then(|arg| arg.get_long().map(|long| format!("--{long}")))
+    fn find(command: &clap::Command, name: &str) -> Option<String> {
+        command
+            .get_arguments()
+            .find(|arg| arg.get_env().is_some_and(|env| env == name))
+            .and_then(|arg| arg.get_long().map(|long| format!("--{long}")))
+            .or_else(|| command.get_subcommands().find_map(|sub| find(sub, name)))
+    }
+    find(&Cli::command(), name)
 }
 
 /// Variables the binary reads that are not tied to one flag.
@@ -100,7 +104,7 @@ fn arg_lists(path: &Path, text: &str) -> Vec<Vec<String>> {
 }
 
 fn parse(args: &[String]) -> Result<Cli, clap::Error> {
-    Cli::try_parse_from(std::iter::once("cluster-client".to_owned()).chain(args.iter().cloned()))
+    Cli::try_parse_args(std::iter::once("cluster-client".to_owned()).chain(args.iter().cloned()))
 }
 
 #[test]
@@ -136,7 +140,8 @@ fn every_cluster_client_variable_in_the_manifests_is_one_the_binary_reads() {
                 panic!("{}: {name} is not read by cluster-client", path.display())
             });
             if let Some(value) = value {
-                let args = vec![flag, value, "rollback".to_owned()];
+                // Note: create takes every option that a variable sets.
+                let args = vec![flag, value, "create".to_owned(), "g".to_owned()];
                 if let Err(e) = parse(&args) {
                     panic!(
                         "{}: {name} has a value the binary rejects: {e}",
@@ -272,7 +277,10 @@ fn the_job_and_the_cronjob_take_the_same_credentials_from_one_component() {
     let cli =
         parse(&["--token-file".to_owned(), token_file, "rollback".to_owned()]).expect("parses");
     assert_eq!(
-        cli.options.token_file.as_deref(),
+        cli.command
+            .parts()
+            .credentials
+            .and_then(|c| c.token_file.as_deref()),
         Some(Path::new("/var/run/secrets/cluster-client/token"))
     );
 }
@@ -365,7 +373,7 @@ fn the_job_and_the_cronjob_log_json_for_the_log_collector() {
         let cli = parse(&["--log-format".to_owned(), format, "rollback".to_owned()])
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(
-            cli.options.log_format,
+            cli.command.logging().log_format,
             crate::cli::args::LogFormat::Json,
             "{file}"
         );
@@ -411,8 +419,8 @@ fn the_indexed_job_runs_one_shard_per_index_each_with_its_own_journal() {
     let file = "kubernetes/bulk/job/bulk-job.yaml";
     let text = read(file);
     let (_, cli) = the_cli(file);
-    let count = cli
-        .options
+    let shard_options = cli.command.parts().shard.expect("create takes --shard");
+    let count = shard_options
         .shard_count
         .expect("the Indexed Job's args give --shard-count");
     assert_eq!(scalar(&text, "completionMode"), "Indexed");
@@ -423,7 +431,13 @@ fn the_indexed_job_runs_one_shard_per_index_each_with_its_own_journal() {
             "{file}: {key} must equal --shard-count"
         );
     }
-    let [journal] = cli.options.journal.as_slice() else {
+    let journals = &cli
+        .command
+        .parts()
+        .journal
+        .expect("create takes --journal")
+        .journal;
+    let [journal] = journals.as_slice() else {
         panic!("{file}: one --journal");
     };
     assert!(
@@ -433,7 +447,7 @@ fn the_indexed_job_runs_one_shard_per_index_each_with_its_own_journal() {
     // Each index Kubernetes gives a pod is one shard with its own journal, in one directory.
     let mut journals = std::collections::BTreeSet::new();
     for index in 0..count {
-        let shard = Shard::resolve(cli.options.shard, Some(count), Some(&index.to_string()))
+        let shard = Shard::resolve(shard_options.shard, Some(count), Some(&index.to_string()))
             .expect("a valid index")
             .expect("a shard");
         assert_eq!(shard.index(), index);
@@ -488,10 +502,10 @@ fn the_indexed_job_reads_the_groups_file_of_its_configmap() {
     let file = "kubernetes/bulk/job/bulk-job.yaml";
     let text = read(file);
     let (args, cli) = the_cli(file);
-    let crate::cli::args::Command::Create(groups) = &cli.command else {
+    let crate::cli::args::Command::Create(change) = &cli.command else {
         panic!("{file}: not a create");
     };
-    let from_file = groups.from_file.as_deref().expect("--from-file");
+    let from_file = change.groups.from_file.as_deref().expect("--from-file");
     let (mount, name) = (
         from_file.parent().expect("mount").to_str().expect("utf-8"),
         from_file

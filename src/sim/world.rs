@@ -186,6 +186,7 @@ pub(crate) fn run(spec: &Spec, chooser: Chooser, dir: &Path) -> Result<Ran, Stri
         groups: groups.clone(),
         shard: None,
         nodes: nodes.clone(),
+        dry_run: false,
     };
     let stdout_fails = spec.stdout_fails;
     let cancel_after = cancel.clone();

@@ -28,6 +28,20 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(shown)
 }
 
+/// How many characters of a long text [`shorten`] keeps.
+pub const SHORTENED_CHARS: usize = 64;
+
+/// `text` escaped (see [`escape`]) and, past [`SHORTENED_CHARS`] characters,
+/// cut there with its length in bytes: `abc… (2000 bytes)`. For echoing a
+/// value in an error without printing all of a huge one.
+pub fn shorten(text: &str) -> Cow<'_, str> {
+    let escaped = escape(text);
+    match escaped.char_indices().nth(SHORTENED_CHARS) {
+        None => escaped,
+        Some((cut, _)) => Cow::Owned(format!("{}… ({} bytes)", &escaped[..cut], text.len())),
+    }
+}
+
 fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
@@ -36,6 +50,19 @@ fn needs_escape(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shorten_cuts_long_text_and_gives_its_length() {
+        assert!(matches!(shorten("short"), Cow::Borrowed("short")));
+        let long = "x".repeat(2000);
+        let shown = shorten(&long);
+        assert_eq!(
+            shown,
+            format!("{}… (2000 bytes)", "x".repeat(SHORTENED_CHARS))
+        );
+        assert_eq!(shorten(&format!("\n{long}")).matches("bytes").count(), 1);
+        assert!(shorten(&format!("\u{1b}{long}")).starts_with("\\u{1b}"));
+    }
 
     #[test]
     fn escape_shows_control_and_bidi_characters_visibly() {
