@@ -120,6 +120,7 @@ fn bad_hosts_lines_name_file_and_line_and_send_nothing() {
 #[test]
 fn options_work_before_and_after_the_subcommand_and_from_the_environment() {
     let env = TestEnv::new(1);
+    env.seed("g", &[0]);
     env.cmd()
         .args(["--output", "json", "status", "g"])
         .assert()
@@ -141,15 +142,38 @@ fn options_work_before_and_after_the_subcommand_and_from_the_environment() {
 #[test]
 fn default_journal_lives_in_the_per_user_data_directory() {
     let env = TestEnv::new(1);
+    let data = env.dir().join("home/.local/share/cluster-client");
+    // The commands that only read create nothing, there or anywhere.
+    for args in [
+        &["status", "g"][..],
+        &["rollback"],
+        &["journal", "list"],
+        &["journal", "forget", "g", "--all-hosts"],
+        &["create", "g", "--dry-run"],
+    ] {
+        let output = env
+            .cmd()
+            .env_remove("CLUSTER_CLIENT_JOURNAL")
+            .args(args)
+            .output()
+            .expect("run");
+        assert!(
+            !env.dir().join("home").exists(),
+            "{args:?} created {}: {}",
+            data.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     env.cmd()
         .env_remove("CLUSTER_CLIENT_JOURNAL")
-        .args(["status", "g"])
+        .args(["create", "g"])
         .assert()
         .code(0);
-    let lock = env
-        .dir()
-        .join("home/.local/share/cluster-client/journal.json.lock");
-    assert!(lock.exists(), "{} missing", lock.display());
+    assert!(
+        data.join("journal.json.lock").exists(),
+        "{} missing",
+        data.display()
+    );
 }
 
 #[test]

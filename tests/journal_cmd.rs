@@ -91,9 +91,10 @@ fn journal_list_json_is_one_object_with_the_documented_fields() {
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(3));
+    let journal = env.journal_path().display().to_string();
     assert_eq!(
         json_stdout(&output),
-        json!({"pending": [
+        json!({"journal": journal, "found": true, "pending": [
             {"group": "g1", "host": url, "repair": "delete", "since": "2026-12-01T00:00:01Z",
              "failed_replays": 0, "last_error": null},
             {"group": "g2", "host": url, "repair": "create", "since": "2026-11-23T16:19:31Z",
@@ -111,12 +112,106 @@ fn journal_list_exits_0_when_nothing_is_pending() {
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(0));
-    assert_eq!(json_stdout(&output), json!({"pending": []}));
+    let journal = env.journal_path().display().to_string();
+    assert_eq!(
+        json_stdout(&output),
+        json!({"journal": journal, "found": false, "pending": []})
+    );
     journal_cmd(&env)
         .args(["journal", "list"])
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("nothing pending"));
+        .stdout(predicate::str::contains(format!("no journal at {journal}")));
+    env.write_journal(&[]);
+    journal_cmd(&env)
+        .args(["journal", "list"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(format!(
+            "journal {journal}: nothing pending"
+        )));
+}
+
+/// Every file and directory under `dir`, relative, sorted.
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(next) = stack.pop() {
+        for entry in std::fs::read_dir(&next).expect("list") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path.clone());
+            }
+            found.push(path.strip_prefix(dir).expect("under").display().to_string());
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn read_only_commands_on_a_mistyped_journal_exit_2_name_it_and_create_nothing() {
+    let env = TestEnv::new(1);
+    env.write_journal(&[entry("g", &env.nodes[0].url(), "delete")]);
+    let before = tree(env.dir());
+    // The typo: a directory that does not exist.
+    let typo = env.dir().join("x/jornal.json");
+    let typo = typo.to_str().expect("utf8");
+    for args in [
+        &["rollback", "--journal", typo][..],
+        &["journal", "list", "--journal", typo],
+        &["journal", "forget", "g", "--all-hosts", "--journal", typo],
+        &["status", "g", "--journal", typo],
+    ] {
+        let output = env.cmd().args(args).output().expect("run");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "journal directory {}",
+                env.dir().join("x").display()
+            )),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(tree(env.dir()), before, "{args:?} created something");
+    }
+    assert_eq!(env.total_requests(), 0);
+}
+
+#[test]
+fn read_only_commands_tell_no_journal_from_nothing_pending_and_create_nothing() {
+    let env = TestEnv::new(1);
+    let other = env.journal_path().with_file_name("jornal.json");
+    let other = other.to_str().expect("utf8");
+    let before = tree(env.dir());
+    for (args, needle) in [
+        (&["rollback", "--journal", other][..], "no journal at"),
+        (&["journal", "list", "--journal", other], "no journal at"),
+        (
+            &["journal", "forget", "g", "--all-hosts", "--journal", other],
+            "no journal at",
+        ),
+    ] {
+        let output = env.cmd().args(args).output().expect("run");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.contains(needle) && stdout.contains(other),
+            "{args:?}: {stdout}"
+        );
+        assert_eq!(tree(env.dir()), before, "{args:?} created something");
+    }
+    let report = env.json(&["rollback", "--journal", other], 0);
+    assert_eq!(report["found"], false, "{report}");
+    assert_eq!(report["journal"], other, "{report}");
+    env.cmd()
+        .args(["status", "g", "--journal", other])
+        .assert()
+        .code(4);
+    assert_eq!(tree(env.dir()), before, "status created something");
+    // With a journal there, rollback takes its lock beside it, and says so.
+    env.write_journal(&[]);
+    let report = env.json(&["rollback"], 0);
+    assert_eq!(report["found"], true, "{report}");
 }
 
 #[test]

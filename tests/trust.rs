@@ -28,13 +28,24 @@ fn skip_unless_root(test: &str) -> bool {
 /// Every command reads the journal; each must refuse it with exit 2, naming `path` and
 /// `words`, and send nothing to any node.
 fn assert_refused_before_any_request(env: &TestEnv, path: &Path, words: &[&str]) {
-    for args in [
-        &["status", "g"][..],
-        &["create", "h"],
-        &["delete", "h"],
-        &["rollback"],
-    ] {
-        let assert = env.cmd().args(args).assert().code(2).stderr(
+    assert_refused_by(
+        env,
+        path,
+        words,
+        &[&["status", "g"][..], &["journal", "list"]],
+    );
+}
+
+/// As [`assert_refused_before_any_request`], for a lock file: only the commands that take the
+/// lock read it (status and journal list read the journal without it).
+fn assert_lock_refused_before_any_request(env: &TestEnv, path: &Path, words: &[&str]) {
+    assert_refused_by(env, path, words, &[]);
+}
+
+fn assert_refused_by(env: &TestEnv, path: &Path, words: &[&str], readers: &[&[&str]]) {
+    let writers: [&[&str]; 3] = [&["create", "h"], &["delete", "h"], &["rollback"]];
+    for args in writers.iter().chain(readers) {
+        let assert = env.cmd().args(*args).assert().code(2).stderr(
             predicate::str::contains(path.display().to_string())
                 .and(predicate::str::contains("refusing")),
         );
@@ -118,7 +129,7 @@ fn directories_cluster_client_creates_are_0700_and_the_lock_file_0600() {
     let env = TestEnv::new(1);
     let journal = env.dir().join("a").join("b").join("journal.json");
     env.cmd()
-        .args(["status", "g", "--journal"])
+        .args(["create", "g", "--journal"])
         .arg(&journal)
         .assert()
         .code(0);
@@ -137,7 +148,7 @@ fn a_symlinked_lock_file_is_refused_and_its_target_is_not_created() {
     let victim = env.dir().join("victim");
     let lock = env.journal_path().with_file_name("journal.json.lock");
     symlink(&victim, &lock).expect("symlink");
-    assert_refused_before_any_request(&env, &lock, &["symbolic link", "rm "]);
+    assert_lock_refused_before_any_request(&env, &lock, &["symbolic link", "rm "]);
     assert!(!victim.exists(), "the lock's symlink target was created");
 }
 
@@ -151,7 +162,7 @@ fn a_lock_file_owned_by_another_user_is_refused() {
     std::fs::write(&lock, "").expect("lock");
     chmod(&lock, 0o600);
     chown(&lock, Some(OTHER_UID), None).expect("chown");
-    assert_refused_before_any_request(&env, &lock, &["owned by uid 65534"]);
+    assert_lock_refused_before_any_request(&env, &lock, &["owned by uid 65534"]);
 }
 
 #[test]
@@ -220,7 +231,7 @@ fn a_private_token_file_is_read_and_sent() {
             .args(["status", "g", "--token-file"])
             .arg(&file)
             .assert()
-            .code(0);
+            .code(4);
         let expected = format!("Bearer {TOKEN}");
         assert_eq!(
             env.nodes[0].requests()[0].header("authorization"),
@@ -249,7 +260,7 @@ fn a_token_file_reached_through_our_own_symlinks_is_accepted() {
         .args(["status", "g", "--token-file"])
         .arg(mount.join("token"))
         .assert()
-        .code(0);
+        .code(4);
     assert_eq!(env.total_requests(), 1);
 }
 
@@ -318,7 +329,7 @@ fn a_planted_journal_naming_a_foreign_host_sends_it_nothing() {
     if running_as_root() {
         chown(f.env.journal_path(), Some(OTHER_UID), None).expect("chown");
     }
-    for args in [&["status", "g"][..], &["rollback"]] {
+    for args in [&["status", "g"][..], &["rollback"], &["create", "h"]] {
         f.env
             .cmd()
             .args(args)
@@ -341,7 +352,7 @@ fn a_repair_for_a_host_not_in_the_hosts_file_is_named_and_sent_without_the_token
     let assert = f
         .env
         .cmd()
-        .args(["status", "g", "--token-file"])
+        .args(["create", "h", "--token-file"])
         .arg(&f.token_file)
         .assert();
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
@@ -368,7 +379,7 @@ fn trust_journal_hosts_sends_the_token_to_hosts_the_journal_names() {
     for via_env in [false, true] {
         let f = foreign_journal();
         let mut cmd = f.env.cmd();
-        cmd.args(["status", "g", "--token-file"]).arg(&f.token_file);
+        cmd.args(["create", "h", "--token-file"]).arg(&f.token_file);
         if via_env {
             cmd.env("CLUSTER_CLIENT_TRUST_JOURNAL_HOSTS", "true");
         } else {
@@ -464,7 +475,7 @@ fn a_proxy_that_would_carry_the_token_is_named_unless_no_proxy_excludes_the_node
         .args(["status", "g", "--token-file"])
         .arg(&token_file)
         .assert()
-        .code(0);
+        .code(4);
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
     assert!(!stderr.contains("proxy"), "{stderr}");
 }

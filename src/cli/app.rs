@@ -11,15 +11,16 @@ use clap::CommandFactory;
 use crate::cli::args::Cli;
 use crate::cli::args::EXIT_STATUS_HELP;
 use crate::cli::args::OutputFormat;
-use crate::cli::config::{Config, ForgetScope, JournalSource, Journals, Sharded, Task};
+use crate::cli::config::{Config, JournalSource, Journals, Sharded, Task};
 use crate::cli::exit::ExitStatus;
+use crate::cli::inspect;
 use crate::cli::journals;
 use crate::cli::metrics::{Backlog, RunMetrics};
 use crate::cli::output;
 use crate::cli::signals;
 use cluster_client::engine::{Cluster, OperationReport, Outcome, ReplayReport};
 use cluster_client::error::Error;
-use cluster_client::journal::{Entry, Journal};
+use cluster_client::journal::Journal;
 use cluster_client::transport::{Counted, RequestCounts};
 use cluster_client::transport::{HttpTransport, Transport};
 use cluster_client::vocab::cancel::Cancel;
@@ -92,10 +93,13 @@ fn write_metrics(path: &Path, metrics: &RunMetrics<'_>) {
 /// every request into `counters` and leaving the journal's backlog after
 /// the run in `journal_after`.
 ///
-/// Every task but the `journal` ones first takes the journal's lock and
-/// replays its pending repairs. An `Err` is a local problem found before
-/// anything was sent (HTTP client setup, the journal); everything after
-/// that is folded into the exit status by [`run`].
+/// `create` and `delete` take the journal's lock (creating the journal's
+/// directory and lock file when needed) and replay it first; `rollback`
+/// does so only when there is a journal; the other commands read the
+/// journal without its lock and create nothing (see `inspect`). An `Err`
+/// is a local problem found before anything was sent (HTTP client setup,
+/// the journal); everything after that is folded into the exit status by
+/// [`run`].
 fn execute_counting(
     config: &Config,
     cancel: &Cancel,
@@ -118,23 +122,22 @@ fn execute_counting(
             );
         }
     };
-    if config.task.is_journal_only() {
-        // Note: no HTTP client, no replay: these only read or edit the
-        // journal, under its lock and its trust checks like every run.
-        let mut journal = Journal::open(path, cancel)?;
-        let status = journal_task(&mut journal, &config.task, format, out);
-        *journal_after = Some(Backlog::of(journal.entries()));
-        return status;
+    if let Some(status) = inspect::without_nodes(config, path, cancel, format, out, journal_after)?
+    {
+        return Ok(status);
     }
     // Note: the HTTP client first: it reads and checks the --cacert file, so
     // a bad one is reported before the journal is locked or anything is sent.
     let transport = Counted::new(HttpTransport::new(&config.http)?, Arc::clone(counters));
-    let mut journal = Journal::open(path, cancel)?;
     let nodes = match &config.task {
         Task::Change { nodes, .. } | Task::Status { nodes, .. } => nodes.clone(),
         Task::Rollback | Task::JournalList | Task::JournalForget { .. } => Vec::new(),
     };
     let cluster = cluster(config, nodes, transport, cancel);
+    if let Task::Status { .. } = &config.task {
+        return inspect::status(&cluster, config, path, format, out, journal_after);
+    }
+    let mut journal = Journal::open(path, cancel)?;
     let status = run(&cluster, cancel, &mut journal, &config.task, format, out);
     *journal_after = Some(Backlog::of(journal.entries()));
     Ok(status)
@@ -183,10 +186,7 @@ fn several(
             let cluster = cluster(config, Vec::new(), transport, cancel);
             journals::visit_all(paths, cancel, |journal| cluster.replay(journal))
         }
-        None => journals::visit_all(paths, cancel, |journal| ReplayReport {
-            pending: journal.entries().len(),
-            ..ReplayReport::default()
-        }),
+        None => journals::read_all(paths, cancel),
     };
     // Note: the pending gauges are left out unless every journal was read.
     *journal_after = visited
@@ -200,95 +200,8 @@ fn several(
     } else {
         output::journal_lists(out, format, &visited)
     };
-    report_unprinted(printed, out);
+    output::report_unprinted(printed, out);
     Ok(status)
-}
-
-/// Logs a result that could not be printed (or flushed); the exit status
-/// still reports the run.
-fn report_unprinted(printed: std::io::Result<()>, out: &mut dyn Write) {
-    if let Err(error) = printed.and_then(|()| out.flush()) {
-        log::error!(
-            "cannot write the result to stdout: {error}; the exit status still reports the run"
-        );
-    }
-}
-
-/// `journal list` and `journal forget`: nothing is replayed or sent.
-fn journal_task(
-    journal: &mut Journal,
-    task: &Task,
-    format: OutputFormat,
-    out: &mut dyn Write,
-) -> Result<ExitStatus, Error> {
-    let (status, printed) = match task {
-        Task::JournalForget {
-            group,
-            scope,
-            dry_run,
-        } => {
-            let forget = forget(journal, group, scope, *dry_run)?;
-            (
-                ExitStatus::of_journal_forget(
-                    forget.removed.len(),
-                    forget.would_remove.len(),
-                    forget.scoped,
-                ),
-                output::journal_forget(out, format, &forget, group, journal.path()),
-            )
-        }
-        _ => (
-            ExitStatus::of_journal_list(journal.entries().len()),
-            output::journal_list(out, format, journal.entries(), journal.path()),
-        ),
-    };
-    report_unprinted(printed, out);
-    Ok(status)
-}
-
-/// `journal forget`: the repairs of `group` on the nodes `scope` names,
-/// removed durably unless `dry_run` (or no scope) says to list them only.
-fn forget(
-    journal: &mut Journal,
-    group: &GroupId,
-    scope: &ForgetScope,
-    dry_run: bool,
-) -> Result<output::Forget, Error> {
-    let matches = |entry: &Entry| {
-        &entry.group == group
-            && match scope {
-                ForgetScope::Hosts(hosts) => hosts.contains(&entry.host),
-                ForgetScope::AllHosts | ForgetScope::Unspecified => true,
-            }
-    };
-    let matching: Vec<Entry> = journal
-        .pending_for(group)
-        .filter(|e| matches(e))
-        .cloned()
-        .collect();
-    if dry_run || *scope == ForgetScope::Unspecified {
-        return Ok(output::Forget {
-            removed: Vec::new(),
-            would_remove: matching,
-            scoped: *scope != ForgetScope::Unspecified,
-        });
-    }
-    journal.update(|entries| entries.retain(|e| !matches(e)))?;
-    for entry in &matching {
-        log::warn!(
-            host = entry.host.base(), group = entry.group.as_str(), operation = entry.operation.name();
-            "{}: forgot the pending repair ({} {:?}) from {}; the node keeps whatever state it has",
-            entry.host,
-            entry.action,
-            entry.group,
-            journal.path().display()
-        );
-    }
-    Ok(output::Forget {
-        removed: matching,
-        would_remove: Vec::new(),
-        scoped: true,
-    })
 }
 
 /// Replays the journal, runs `task` and prints its result to `out`.
@@ -310,28 +223,20 @@ pub fn run<T: Transport>(
         log_replay(&replay, journal);
     }
     let (status, printed) = match task {
-        Task::Rollback => (
+        // Note: `execute_counting` runs all but rollback without the lock or
+        // a replay (see `inspect`); with a journal already open and
+        // replayed, the replay is what is reported.
+        Task::Rollback | Task::JournalList | Task::JournalForget { .. } | Task::Status { .. } => (
             ExitStatus::of_replay(&replay),
-            output::replay(out, format, &replay, journal.entries()),
+            output::replay(
+                out,
+                format,
+                &replay,
+                journal.entries(),
+                journal.path(),
+                true,
+            ),
         ),
-        // Note: `execute` runs these without a replay; a library caller
-        // that calls `run` with one gets the list after the replay.
-        Task::JournalList | Task::JournalForget { .. } => {
-            match journal_task(journal, task, format, out) {
-                Ok(status) => (status, Ok(())),
-                Err(error) => {
-                    log::error!("{error}");
-                    (ExitStatus::BadInput, Ok(()))
-                }
-            }
-        }
-        Task::Status { groups, .. } => {
-            let report = cluster.status(&groups[0]);
-            (
-                ExitStatus::of_status(&report),
-                output::status(out, format, &report),
-            )
-        }
         Task::Change {
             operation,
             groups,
@@ -349,7 +254,7 @@ pub fn run<T: Transport>(
             )
         }
     };
-    report_unprinted(printed, out);
+    output::report_unprinted(printed, out);
     match &replay.journal_error {
         // Note: the journal still lists repairs the next run will send again.
         Some(_) if !journal.entries().is_empty() => status.max(ExitStatus::RepairsPending),

@@ -25,6 +25,9 @@ pub struct Config {
     pub task: Task,
     /// The journal or journals, `{shard}` filled in.
     pub journals: Journals,
+    /// Whether the journal is the default one (no `--journal` given): its
+    /// directory may not exist yet, before a run of this user wrote one.
+    pub default_journal: bool,
     /// How requests are retried (the defaults for a command that sends none).
     pub policy: RetryPolicy,
     /// HTTP client settings.
@@ -109,7 +112,6 @@ pub enum Task {
         /// The groups, in the order given, no duplicates.
         groups: Vec<GroupId>,
         /// Whether the command named a list: its JSON result is then an array.
-        #[allow(dead_code)]
         list: bool,
         /// The nodes, in hosts-file order.
         nodes: Vec<Node>,
@@ -129,15 +131,6 @@ pub enum Task {
         /// `--dry-run`: print what would be removed, change nothing.
         dry_run: bool,
     },
-}
-
-impl Task {
-    /// Whether the task only reads or edits the journal: no replay, no
-    /// request, no HTTP client and no token.
-    pub fn is_journal_only(&self) -> bool {
-        matches!(self, Self::JournalList | Self::JournalForget { .. })
-    }
-
 }
 
 impl Config {
@@ -181,6 +174,7 @@ impl Config {
         Ok(Self {
             task,
             journals,
+            default_journal: given_journals.is_empty(),
             policy: requests.policy,
             http: HttpSettings {
                 timeout: requests.timeout,
@@ -542,7 +536,7 @@ mod tests {
 
     /// As in a pod whose `JOB_COMPLETION_INDEX` is `job_index`.
     fn config_in_job(args: &[&str], job_index: Option<&str>) -> Result<Config, String> {
-        let cli = Cli::try_parse_args(args).map_err(|e| e.to_string())?;
+        let cli = crate::cli::argv::parse(args).map_err(|e| e.to_string())?;
         Config::from_cli_in(&cli, job_index).map_err(|e| e.to_string())
     }
 

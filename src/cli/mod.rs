@@ -10,13 +10,16 @@ use anyhow::Context;
 
 mod app;
 mod args;
+mod argv;
 mod config;
 mod exit;
+mod inspect;
 mod journals;
 mod logging;
 mod metrics;
 mod output;
 mod signals;
+mod views;
 mod wire;
 mod words;
 
@@ -37,7 +40,7 @@ use exit::ExitStatus;
 
 /// Parses the command line, runs it, and maps the outcome to the process's exit status.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse_args(std::env::args_os()) {
+    let cli = match argv::parse(std::env::args_os()) {
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };

@@ -58,15 +58,43 @@ pub fn operations(
     }
 }
 
+/// Logs a result that could not be printed (or flushed); the exit status
+/// still reports the run.
+pub fn report_unprinted(printed: io::Result<()>, out: &mut dyn Write) {
+    if let Err(error) = printed.and_then(|()| out.flush()) {
+        log::error!(
+            "cannot write the result to stdout: {error}; the exit status still reports the run"
+        );
+    }
+}
+
 /// Prints a status report.
 pub fn status(out: &mut dyn Write, format: OutputFormat, report: &StatusReport) -> io::Result<()> {
     if format != OutputFormat::Human {
-        return json(out, format, &wire::Status::new(report));
+        let state = wire::verdict(crate::cli::exit::verdict(report));
+        return json(out, format, &wire::Status::new(report, state, Vec::new()));
     }
+    let summary = status_summary(report);
+    writeln!(out, "group {:?}: {summary}", report.group.as_str())?;
+    let width = host_width(report.nodes.iter().map(|n| &n.host));
+    for node in &report.nodes {
+        let state = match node.state {
+            NodeState::Present => "present",
+            NodeState::Absent => "absent",
+            NodeState::Unreachable => "unreachable",
+            NodeState::Unreadable => "unreadable",
+        };
+        node_line(out, width, &node.host, state, node.error.as_deref())?;
+    }
+    Ok(())
+}
+
+/// What a status report says of its group, in one line.
+fn status_summary(report: &StatusReport) -> String {
     let states: Vec<NodeState> = report.nodes.iter().map(|n| n.state).collect();
     let count = |s| states.iter().filter(|x| **x == s).count();
     let (silent, unusable) = (count(NodeState::Unreachable), count(NodeState::Unreadable));
-    let summary = if silent + unusable > 0 {
+    if silent + unusable > 0 {
         // Note: a node that did not answer (or answered nothing usable) says
         // nothing about the group; "present on 0, absent on 0" would read as
         // a verdict.
@@ -105,32 +133,40 @@ pub fn status(out: &mut dyn Write, format: OutputFormat, report: &StatusReport) 
         format!("present on all {} nodes", states.len())
     } else {
         format!("absent from all {} nodes", states.len())
-    };
-    writeln!(out, "group {:?}: {summary}", report.group.as_str())?;
-    let width = host_width(report.nodes.iter().map(|n| &n.host));
-    for node in &report.nodes {
-        let state = match node.state {
-            NodeState::Present => "present",
-            NodeState::Absent => "absent",
-            NodeState::Unreachable => "unreachable",
-            NodeState::Unreadable => "unreadable",
-        };
-        node_line(out, width, &node.host, state, node.error.as_deref())?;
     }
-    Ok(())
 }
 
-/// Prints the result of `rollback`; `pending` is the journal after it.
+/// Prints the result of `rollback` of the journal `path`; `pending` is the
+/// journal after it. `found` false: there was no journal there, and nothing
+/// was created.
 pub fn replay(
     out: &mut dyn Write,
     format: OutputFormat,
     report: &ReplayReport,
     pending: &[Entry],
+    path: &Path,
+    found: bool,
 ) -> io::Result<()> {
     if format != OutputFormat::Human {
-        return json(out, format, &wire::Rollback::new(report, pending));
+        return json(
+            out,
+            format,
+            &wire::Rollback::new(report, pending, path, found),
+        );
     }
-    replay_human(out, "rollback", &report.repaired, pending)
+    if !found {
+        return writeln!(
+            out,
+            "rollback: no journal at {}, so nothing is pending there; nothing was created",
+            shown_path(path)
+        );
+    }
+    replay_human(
+        out,
+        &format!("rollback of journal {}", shown_path(path)),
+        &report.repaired,
+        pending,
+    )
 }
 
 /// Prints the result of `rollback` over several journals: a summary line,
@@ -163,7 +199,9 @@ pub fn replays(out: &mut dyn Write, format: OutputFormat, visited: &[Visited]) -
 
 /// ", 2 journal(s) not replayed", or nothing when every one was opened.
 fn not_opened_count(visited: &[Visited], verb: &str) -> String {
-    match visited.iter().filter(|one| one.report().is_none()).count() {
+    let not_opened =
+        |one: &&Visited| one.report().is_none() && !matches!(one.visit, Visit::Missing);
+    match visited.iter().filter(not_opened).count() {
         0 => String::new(),
         n => format!(", {n} journal(s) not {verb}"),
     }
@@ -171,12 +209,20 @@ fn not_opened_count(visited: &[Visited], verb: &str) -> String {
 
 /// The line of a journal that was not opened, and why.
 fn not_opened(out: &mut dyn Write, title: &str, one: &Visited, verb: &str) -> io::Result<()> {
+    if let Visit::Missing = one.visit {
+        return writeln!(
+            out,
+            "{title}: no journal there, so nothing is pending there"
+        );
+    }
     let why = match &one.visit {
         Visit::Busy(_) => "another cluster-client run holds its lock, and replays it first; \
                            the next rollback tries again"
             .to_owned(),
         Visit::Refused(error) => escape(&error.to_string()).into_owned(),
-        Visit::Interrupted | Visit::Opened(_) => "interrupted before it was reached".to_owned(),
+        Visit::Interrupted | Visit::Opened(_) | Visit::Missing => {
+            "interrupted before it was reached".to_owned()
+        }
     };
     writeln!(out, "{title}: NOT {}: {why}", verb.to_uppercase())
 }
@@ -212,21 +258,31 @@ fn replay_human(
     Ok(())
 }
 
-/// Prints `journal list`: every pending repair, oldest first. JSON is
-/// `{"pending": [{"group", "host", "repair", "since", "failed_replays",
-/// "last_error"}]}`; people get a table. Both are written as the entries are
-/// read, never built whole first.
+/// Prints `journal list` of the journal `path`: every pending repair,
+/// oldest first. JSON is `{"journal", "found", "pending": [{"group",
+/// "host", "repair", "since", "failed_replays", "last_error"}]}`; people get
+/// a table. Both are written as the entries are read, never built whole
+/// first. `found` false: there is no journal at `path`.
 pub fn journal_list(
     out: &mut dyn Write,
     format: OutputFormat,
     entries: &[Entry],
     journal: &Path,
+    found: bool,
 ) -> io::Result<()> {
     if format != OutputFormat::Human {
         let pending = wire::PendingList(entries);
-        return json(out, format, &wire::JournalList { pending });
+        let document = wire::JournalList {
+            journal: journal.display().to_string(),
+            found,
+            pending,
+        };
+        return json(out, format, &document);
     }
     let path = shown_path(journal);
+    if !found {
+        return writeln!(out, "no journal at {path}, so nothing is pending there");
+    }
     if entries.is_empty() {
         return writeln!(out, "journal {path}: nothing pending");
     }
@@ -257,7 +313,7 @@ pub fn journal_lists(
     )?;
     for one in visited {
         match one.report() {
-            Some(report) => journal_list(out, format, &report.pending, &one.path)?,
+            Some(report) => journal_list(out, format, &report.pending, &one.path, true)?,
             None => {
                 let title = format!("journal {}", shown_path(&one.path));
                 not_opened(out, &title, one, "read")?;
@@ -277,6 +333,8 @@ pub struct Forget {
     /// Whether `--host` or `--all-hosts` said where; without either,
     /// nothing is removed.
     pub scoped: bool,
+    /// Whether there is a journal at all.
+    pub found: bool,
 }
 
 /// Prints `journal forget`: the repairs removed, or those it would remove.
@@ -291,6 +349,8 @@ pub fn journal_forget(
 ) -> io::Result<()> {
     if format != OutputFormat::Human {
         let document = wire::JournalForget {
+            journal: journal.display().to_string(),
+            found: forget.found,
             forgotten: wire::PendingList(&forget.removed),
             would_forget: wire::PendingList(&forget.would_remove),
         };
@@ -298,6 +358,12 @@ pub fn journal_forget(
     }
     let group = escape(group.as_str()).into_owned();
     let journal = shown_path(journal);
+    if !forget.found {
+        return writeln!(
+            out,
+            "journal forget: no journal at {journal}, so no pending repair of group \"{group}\""
+        );
+    }
     if !forget.removed.is_empty() {
         writeln!(
             out,
@@ -497,7 +563,7 @@ fn node_line(
 
 /// Writes `value` as one JSON document, through a buffer: a document of a
 /// million items is written in large blocks as it is serialised.
-fn json(out: &mut dyn Write, format: OutputFormat, value: &impl Serialize) -> io::Result<()> {
+pub fn json(out: &mut dyn Write, format: OutputFormat, value: &impl Serialize) -> io::Result<()> {
     let mut out = BufWriter::new(out);
     if format == OutputFormat::JsonPretty {
         serde_json::to_writer_pretty(&mut out, value)?;
@@ -566,7 +632,15 @@ mod tests {
         };
         let render = |format| {
             let mut replay_out = Vec::new();
-            super::replay(&mut replay_out, format, &replay, &pending).expect("render");
+            super::replay(
+                &mut replay_out,
+                format,
+                &replay,
+                &pending,
+                Path::new("j.json"),
+                true,
+            )
+            .expect("render");
             let mut status_out = Vec::new();
             super::status(&mut status_out, format, &status).expect("render");
             [replay_out, status_out].map(|b| String::from_utf8(b).expect("utf8"))

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde::{Serialize, Serializer};
 
+use crate::cli::exit::Verdict;
 use crate::cli::journals::{Replayed, Visit, Visited};
 use cluster_client::engine::{
     NodeReport, NodeResult, NodeState, NodeStatus, OperationReport, Outcome, ReplayReport,
@@ -70,15 +71,21 @@ pub struct Pending<'a> {
     pub journal: Option<String>,
 }
 
-/// The result of `status` (`schemas/status.schema.json`).
+/// The result of `status` for one group (`schemas/status.schema.json`).
 #[derive(Debug, Serialize)]
 pub struct Status<'a> {
     /// The group id.
     pub group: &'a str,
+    /// `present` (on every node), `absent` (from every node), `mixed` or
+    /// `unknown` (a node gave no usable answer).
+    pub state: &'static str,
     /// True when every node answered and all agree.
     pub consistent: bool,
     /// One line per node, in hosts-file order.
     pub nodes: Vec<StateLine<'a>>,
+    /// The group's journal entries, each with every field the journal
+    /// stores (so a later kind of entry shows up as it is); not applied.
+    pub pending: Vec<serde_json::Value>,
 }
 
 /// A node's line in a [`Status`].
@@ -110,6 +117,11 @@ impl Serialize for PendingList<'_> {
 /// The result of `rollback` (`schemas/rollback.schema.json`).
 #[derive(Debug, Serialize)]
 pub struct Rollback<'a> {
+    /// The journal file.
+    pub journal: String,
+    /// Whether there was a journal there; `false`: nothing was pending and
+    /// nothing was created.
+    pub found: bool,
     /// Repairs applied.
     pub repaired: PendingList<'a>,
     /// Repairs still pending.
@@ -167,6 +179,10 @@ pub struct JournalLine<'a> {
 /// The result of `journal list` (`schemas/journal-list.schema.json`).
 #[derive(Debug, Serialize)]
 pub struct JournalList<'a> {
+    /// The journal file.
+    pub journal: String,
+    /// Whether there is a journal there.
+    pub found: bool,
     /// Every pending repair, oldest first.
     pub pending: PendingList<'a>,
 }
@@ -174,6 +190,10 @@ pub struct JournalList<'a> {
 /// The result of `journal forget` (`schemas/journal-forget.schema.json`).
 #[derive(Debug, Serialize)]
 pub struct JournalForget<'a> {
+    /// The journal file.
+    pub journal: String,
+    /// Whether there is a journal there.
+    pub found: bool,
     /// The repairs removed from the journal.
     pub forgotten: PendingList<'a>,
     /// The repairs that would be removed: with `--dry-run`, or without
@@ -282,6 +302,7 @@ impl<'a> JournalLine<'a> {
             Visit::Busy(error) => ("busy", Some(error.to_string())),
             Visit::Refused(error) => ("refused", Some(error.to_string())),
             Visit::Interrupted => ("interrupted", None),
+            Visit::Missing => ("missing", None),
         };
         let report = one.report();
         Self {
@@ -296,12 +317,19 @@ impl<'a> JournalLine<'a> {
 }
 
 impl<'a> Status<'a> {
-    /// The wire form of `report`.
-    pub fn new(report: &'a StatusReport) -> Self {
+    /// The wire form of `report`, whose verdict is `state`, with the
+    /// group's journal entries `pending`.
+    pub fn new(
+        report: &'a StatusReport,
+        state: &'static str,
+        pending: Vec<serde_json::Value>,
+    ) -> Self {
         Self {
             group: report.group.as_str(),
+            state,
             consistent: report.consistent,
             nodes: report.nodes.iter().map(StateLine::new).collect(),
+            pending,
         }
     }
 }
@@ -325,12 +353,24 @@ impl<'a> StateLine<'a> {
 impl<'a> Rollback<'a> {
     /// The wire form of `report`, with the journal's entries after the
     /// replay as its pending repairs.
-    pub fn new(report: &'a ReplayReport, pending: &'a [Entry]) -> Self {
+    pub fn new(report: &'a ReplayReport, pending: &'a [Entry], path: &Path, found: bool) -> Self {
         Self {
+            journal: path.display().to_string(),
+            found,
             repaired: PendingList(&report.repaired),
             pending: PendingList(pending),
             journal_error: report.journal_error.as_deref(),
         }
+    }
+}
+
+/// The word for a group's verdict in `status`.
+pub fn verdict(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Present => "present",
+        Verdict::Absent => "absent",
+        Verdict::Mixed => "mixed",
+        Verdict::Unknown => "unknown",
     }
 }
 

@@ -3,8 +3,8 @@
 //! One file per job: `format` (versions, the stored entry, the writer), `load` (the streaming
 //! reader and its errors), `entry` (an entry and its batch id), `edit` (changes that know
 //! whether they changed anything), `durable` (temp file, fsync, rename), `lock`, `files` (the
-//! private directory and the trust checks), `fault_point` (test-only aborts at write
-//! boundaries) and `error`. Imports only the vocabulary: never the transport or the engine.
+//! private directory and the trust checks), `snapshot` (a read that takes no lock and creates
+//! nothing), `fault_point` (test-only aborts at write boundaries) and `error`. Imports only the vocabulary: never the transport or the engine.
 
 use std::fmt;
 use std::fs::{self, File};
@@ -22,6 +22,7 @@ mod files;
 mod format;
 mod load;
 mod lock;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 
@@ -39,6 +40,7 @@ pub use format::{JOURNAL_VERSION, JOURNAL_VERSION_READ};
 use load::load;
 use lock::acquire_lock;
 pub use lock::lock_path;
+pub use snapshot::read_snapshot;
 
 /// An open journal. Holding it holds the exclusive lock on `<journal>.lock`,
 /// so every run that shares the journal is serialised and no live run's

@@ -104,7 +104,9 @@ fn arg_lists(path: &Path, text: &str) -> Vec<Vec<String>> {
 }
 
 fn parse(args: &[String]) -> Result<Cli, clap::Error> {
-    Cli::try_parse_args(std::iter::once("cluster-client".to_owned()).chain(args.iter().cloned()))
+    crate::cli::argv::parse(
+        std::iter::once("cluster-client".to_owned()).chain(args.iter().cloned()),
+    )
 }
 
 #[test]
