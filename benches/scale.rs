@@ -3,7 +3,7 @@
 //!
 //! Run with `cargo bench --bench scale`. `BENCH_RUNS` sets the runs per
 //! scenario (default 5; the median is reported); `BENCH_ONLY=3,5` picks
-//! scenarios. The table it prints is the one in BENCHMARKS.md. All traffic
+//! scenarios. The table it prints is the one in docs/benchmarks.md. All traffic
 //! goes to test nodes on 127.0.0.1, and every scenario has a fixed size.
 //! Scenarios 8, 9, 10 and 12 (the journal at 100,000 and 1,000,000 entries)
 //! write journals of up to 330 MB to the temp directory; 12 sends 1,000,000

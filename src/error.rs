@@ -17,7 +17,7 @@ pub enum InputError {
     /// A group id that cannot be addressed safely.
     #[error(
         "invalid group id \"{id}\": {reason}; use a non-empty id of at most 1024 bytes \
-         with no control characters, other than `.` or `..`"
+         without control characters or any of `/ \\ % ? #`, other than `.` or `..`"
     )]
     GroupId {
         /// The id, with control characters escaped so it prints on one line,

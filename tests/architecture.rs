@@ -26,8 +26,21 @@ const TEST_ONLY: &str = "sim";
 /// status, signals, logging, metrics), then its rendering, then the invocation that ties
 /// them together.
 const FACE_ORDER: &[&str] = &[
-    "args", "argv", "config", "journals", "exit", "signals", "logging", "metrics", "words", "wire",
-    "output", "views", "inspect", "app",
+    "args",
+    "argv",
+    "credentials",
+    "config",
+    "journals",
+    "exit",
+    "signals",
+    "logging",
+    "metrics",
+    "words",
+    "wire",
+    "output",
+    "views",
+    "inspect",
+    "app",
 ];
 
 /// Longest shipping source file (tests excluded) and longest shipping function, in lines.

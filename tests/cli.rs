@@ -59,6 +59,47 @@ fn bad_group_ids_are_rejected_before_anything_is_sent() {
 }
 
 #[test]
+fn ids_with_characters_nodes_route_differently_are_refused_before_anything_is_sent() {
+    let env = TestEnv::new(2);
+    for (id, named) in [
+        ("team/a", "the character `/` (U+002F)"),
+        ("team\\a", "the character `\\` (U+005C)"),
+        ("50%25", "the character `%` (U+0025)"),
+        ("what?", "the character `?` (U+003F)"),
+        ("#tag", "the character `#` (U+0023)"),
+    ] {
+        let quoted = format!("invalid group id \"{}\": {named}", id.escape_debug());
+        env.cmd()
+            .args(["create", id])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(quoted))
+            .stderr(predicate::str::contains("routed differently"));
+    }
+    assert_eq!(env.total_requests(), 0);
+    assert!(!env.journal_path().exists());
+}
+
+#[test]
+fn a_group_file_line_with_a_character_nodes_route_differently_names_file_and_line() {
+    let env = TestEnv::new(2);
+    std::fs::write(
+        env.dir().join("groups.txt"),
+        "team-b\n# a comment\nteam/a\n",
+    )
+    .expect("write");
+    env.cmd()
+        .args(["create", "--from-file", "groups.txt"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "groups.txt:3: invalid group id \"team/a\": the character `/` (U+002F)",
+        ));
+    assert_eq!(env.total_requests(), 0);
+    assert!(!env.journal_path().exists());
+}
+
+#[test]
 fn missing_hosts_file_names_the_file_the_cause_once_and_an_inline_example() {
     let env = TestEnv::new(1);
     let assert = env

@@ -12,7 +12,7 @@ use support::{Fault, Rule, TestEnv, json_stdout};
 
 const COUNT: u32 = 3;
 
-/// The README's hash, written out again: 64-bit FNV-1a of the id's UTF-8
+/// The hash of docs/sharding.md, written out again: 64-bit FNV-1a of the id's UTF-8
 /// bytes, modulo the shard count.
 fn documented_shard(id: &str, count: u32) -> u32 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -529,11 +529,11 @@ fn a_journal_directory_others_may_write_is_refused_before_anything_is_sent() {
 }
 
 #[test]
-fn the_readme_table_of_shards_follows_the_hash() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("README.md");
+fn the_docs_table_of_shards_follows_the_hash() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/sharding.md");
+    let docs = std::fs::read_to_string(&docs).expect("docs/sharding.md");
     let mut rows = 0;
-    for line in readme.lines() {
+    for line in docs.lines() {
         // | `team-a` | `0xde90a3717d1252d6` | 0 | 1 | 2 |
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
         let [_, id, hash, of_2, of_3, of_4, _] = cells.as_slice() else {
@@ -547,7 +547,7 @@ fn the_readme_table_of_shards_follows_the_hash() {
         assert_eq!(
             cluster_client::vocab::shard::fnv1a_64(id.as_bytes()),
             hash,
-            "README: {id}"
+            "docs/sharding.md: {id}"
         );
         for (count, cell) in [(2, of_2), (3, of_3), (4, of_4)] {
             assert_eq!(
@@ -558,5 +558,8 @@ fn the_readme_table_of_shards_follows_the_hash() {
         }
         rows += 1;
     }
-    assert!(rows >= 4, "the README's table of shards has {rows} rows");
+    assert!(
+        rows >= 4,
+        "the table of shards in docs/sharding.md has {rows} rows"
+    );
 }

@@ -357,3 +357,46 @@ fn a_token_that_cannot_be_a_header_is_refused_without_showing_it() {
     assert!(!err.contains(TOKEN), "{err}");
     assert_eq!(env.total_requests(), 0);
 }
+
+#[test]
+fn an_optional_cacert_is_used_when_there_and_skipped_when_its_secret_is_missing() {
+    let (env, ca) = tls_env(1);
+    // An optional Kubernetes Secret volume without its Secret: the directory, empty.
+    let mount = env.dir().join("ca-mount");
+    std::fs::create_dir(&mount).expect("mkdir");
+    let in_mount = mount.join("ca.crt");
+    let run = || {
+        env.cmd()
+            .env("CLUSTER_CLIENT_CACERT", &in_mount)
+            .env("CLUSTER_CLIENT_CACERT_OPTIONAL", "true")
+            .args(["-v", "status", "g"])
+            .output()
+            .expect("run")
+    };
+    // Without it only the built-in roots are trusted, and they do not know the test CA.
+    let without = run();
+    let text = stderr(&without);
+    assert!(
+        text.contains(&format!("--cacert {} is not there", in_mount.display())),
+        "{text}"
+    );
+    assert!(text.contains("certificate"), "{text}");
+    assert_ne!(without.status.code(), Some(0), "{text}");
+    std::fs::copy(&ca, &in_mount).expect("the Secret appears");
+    let with = run();
+    assert_eq!(with.status.code(), Some(4), "absent: {}", stderr(&with));
+    // A missing directory is a wrong path, optional or not.
+    let wrong = env.dir().join("no-such-dir").join("ca.crt");
+    env.cmd()
+        .args(["status", "g", "--cacert-optional", "--cacert"])
+        .arg(&wrong)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(wrong.display().to_string()));
+    // The option alone, with no --cacert to make optional, is a usage error.
+    env.cmd()
+        .args(["status", "g", "--cacert-optional"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--cacert FILE"));
+}

@@ -264,6 +264,87 @@ fn a_token_file_reached_through_our_own_symlinks_is_accepted() {
     assert_eq!(env.total_requests(), 1);
 }
 
+/// An optional Kubernetes Secret volume without its Secret: the mount directory, empty.
+fn empty_secret_mount(env: &TestEnv) -> std::path::PathBuf {
+    let mount = env.dir().join("secret-mount");
+    std::fs::create_dir(&mount).expect("mkdir");
+    mount
+}
+
+#[test]
+fn an_optional_token_file_missing_from_its_directory_means_no_token() {
+    let env = TestEnv::new(1);
+    let token = empty_secret_mount(&env).join("token");
+    // As the pods set it: both variables, and -v to see the info line.
+    env.cmd()
+        .env("CLUSTER_CLIENT_TOKEN_FILE", &token)
+        .env("CLUSTER_CLIENT_TOKEN_FILE_OPTIONAL", "true")
+        .args(["-v", "status", "g"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains(format!(
+            "--token-file {} is not there",
+            token.display()
+        )));
+    let requests = env.nodes[0].requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].header("authorization"), None);
+}
+
+#[test]
+fn an_optional_token_file_that_is_there_is_read_and_checked_as_always() {
+    let (env, file) = token_env();
+    env.cmd()
+        .args(["status", "g", "--token-file-optional", "--token-file"])
+        .arg(&file)
+        .assert()
+        .code(4);
+    let expected = format!("Bearer {TOKEN}");
+    assert_eq!(
+        env.nodes[0].requests()[0].header("authorization"),
+        Some(expected.as_str())
+    );
+    chmod(&file, 0o644);
+    let assert = env
+        .cmd()
+        .args(["status", "g", "--token-file-optional", "--token-file"])
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("refusing --token-file"));
+    assert!(!String::from_utf8_lossy(&assert.get_output().stderr).contains(TOKEN));
+    assert_eq!(env.total_requests(), 1, "nothing sent after the refusal");
+}
+
+#[test]
+fn a_missing_token_file_is_an_error_unless_optional_and_its_directory_exists() {
+    let env = TestEnv::new(1);
+    let in_mount = empty_secret_mount(&env).join("token");
+    let wrong_directory = env.dir().join("no-such-dir").join("token");
+    for (file, optional) in [
+        (&in_mount, false),
+        (&wrong_directory, false),
+        (&wrong_directory, true),
+    ] {
+        let mut cmd = env.cmd();
+        if optional {
+            cmd.arg("--token-file-optional");
+        }
+        cmd.args(["status", "g", "--token-file"])
+            .arg(file)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(file.display().to_string()));
+    }
+    // The flag alone, without a token file to make optional, is a usage error.
+    env.cmd()
+        .args(["status", "g", "--token-file-optional"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--token-file"));
+    assert_eq!(env.total_requests(), 0);
+}
+
 #[test]
 fn a_token_file_symlink_owned_by_another_user_is_refused() {
     if skip_unless_root("a_token_file_symlink_owned_by_another_user_is_refused") {

@@ -222,12 +222,15 @@ fn check_hosts_error(path: &Path, text: &str, err: &InputError) -> Result<(), Te
     Ok(())
 }
 
-/// What the README promises about group ids, written independently of `GroupId::new`.
+/// What docs/guide.md promises about group ids, written independently of `GroupId::new`.
 fn id_is_valid(id: &str) -> bool {
     !id.is_empty()
         && id != "."
         && id != ".."
         && !id.chars().any(char::is_control)
+        && !id
+            .chars()
+            .any(|c| matches!(c, '/' | '\\' | '%' | '?' | '#'))
         && id.len() <= 1024
 }
 
@@ -260,6 +263,8 @@ proptest! {
             6 => any::<String>(),
             2 => "[.]{0,3}",
             1 => "[ -~]{1020,1030}",
+            1 => "[a-z0-9 ;.]{1020,1030}",
+            2 => "[a./\\\\%?#]{1,4}",
             1 => "[a-z\u{80}-\u{10ffff}]{510,515}",
         ]
     ) {
@@ -279,7 +284,8 @@ proptest! {
                 let message = err.to_string();
                 // Named escaped, and cut with its length when long (a 2,000-byte id is
                 // not echoed whole).
-                let quoted = format!("\"{}\"", cluster_client::vocab::text::shorten(&id));
+                let shown = id.escape_debug().to_string();
+                let quoted = format!("\"{}\"", cluster_client::vocab::text::cut(&shown, id.len()));
                 prop_assert!(message.contains(&quoted), "id not named: {message}");
                 prop_assert!(message.len() < 400, "{message}");
                 prop_assert!(!message.contains('\n'), "{message}");

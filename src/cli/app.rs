@@ -137,7 +137,7 @@ fn execute_counting(
     if let Task::Status { .. } = &config.task {
         return inspect::status(&cluster, config, path, format, out, journal_after);
     }
-    let mut journal = Journal::open(path, cancel)?;
+    let mut journal = Journal::open_waiting(path, cancel, config.lock_wait)?;
     let status = run(&cluster, cancel, &mut journal, &config.task, format, out);
     *journal_after = Some(Backlog::of(journal.entries()));
     Ok(status)

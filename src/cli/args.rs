@@ -61,8 +61,9 @@ Exit status:
      or some groups are present and others absent)
   2  bad input or a local problem, and no change was sent: usage, hosts file,
      group id, a journal directory that does not exist, or an unreadable or
-     unwritable journal; or interrupted before any change was sent; journal
-     forget: nothing matched, or neither --host nor --all-hosts was given
+     unwritable journal; another run held the journal's lock for longer than
+     --lock-wait; or interrupted before any change was sent; journal forget:
+     nothing matched, or neither --host nor --all-hosts was given
   3  repairs pending in the journal: undos that could not be applied yet, an
      operation refused because its group has pending repairs, a rollback
      that left repairs pending, or journal list found repairs pending; over
@@ -171,6 +172,8 @@ pub struct Change {
     #[command(flatten)]
     pub journal: JournalOptions,
     #[command(flatten)]
+    pub lock: LockWait,
+    #[command(flatten)]
     pub shard: ShardOptions,
     #[command(flatten)]
     pub requests: Requests,
@@ -216,6 +219,8 @@ pub struct RollbackArgs {
     pub nodes: Nodes,
     #[command(flatten)]
     pub journal: JournalOptions,
+    #[command(flatten)]
+    pub lock: LockWait,
     #[command(flatten)]
     pub shard: ShardOptions,
     #[command(flatten)]
@@ -265,6 +270,8 @@ pub struct ForgetArgs {
 
     #[command(flatten)]
     pub journal: JournalOptions,
+    #[command(flatten)]
+    pub lock: LockWait,
     #[command(flatten)]
     pub shard: ShardOptions,
     #[command(flatten)]
@@ -409,6 +416,48 @@ pub struct Credentials {
     /// CLUSTER_CLIENT_TOKEN sets the token itself; the file wins.
     #[arg(long, value_name = "FILE", env = "CLUSTER_CLIENT_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+
+    /// A --token-file that is not there means no token, as if it were not given.
+    ///
+    /// For a Kubernetes Secret mounted with `optional: true`: without the Secret, its
+    /// directory is there and empty. Only that case is let through: a file that exists is
+    /// checked as always, and a missing directory is still an error (a wrong path).
+    #[arg(
+        long,
+        env = "CLUSTER_CLIENT_TOKEN_FILE_OPTIONAL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub token_file_optional: bool,
+
+    /// A --cacert that is not there means the built-in roots only, as if it were not given.
+    ///
+    /// For a Kubernetes Secret mounted with `optional: true`, as --token-file-optional.
+    #[arg(
+        long,
+        env = "CLUSTER_CLIENT_CACERT_OPTIONAL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub cacert_optional: bool,
+}
+
+/// How long a command that takes the journal's lock waits for it.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Journal")]
+pub struct LockWait {
+    /// How long to wait for another run holding the journal's lock, then exit 2 naming it.
+    ///
+    /// The default covers a normal run holding the lock (a one-group change whose requests
+    /// time out and are undone takes about 90 s with the default retries), and stays well
+    /// under a 5-minute cron interval, so runs do not pile up behind a stopped one.
+    /// `rollback` and `journal list` over several journals never wait.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "CLUSTER_CLIENT_LOCK_WAIT",
+        default_value = "2m",
+        value_parser = humantime::parse_duration
+    )]
+    pub lock_wait: Duration,
 }
 
 /// Options of the commands that send changes (and replay the journal).
@@ -642,6 +691,27 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn the_lock_wait_defaults_to_the_journals_own() {
+        let lock = |args: &[&str]| {
+            let cli = parse(args).expect("parses");
+            cli.command.parts().lock.expect("takes the lock").lock_wait
+        };
+        assert_eq!(
+            lock(&["rollback"]),
+            cluster_client::journal::DEFAULT_LOCK_WAIT
+        );
+        assert_eq!(lock(&["rollback", "--lock-wait", "0s"]), Duration::ZERO);
+        assert_eq!(
+            lock(&["--lock-wait", "1s", "create", "g"]),
+            Duration::from_secs(1)
+        );
+        assert!(
+            parse(&["status", "g", "--lock-wait", "1s"]).is_err(),
+            "status takes no lock"
+        );
     }
 
     #[test]

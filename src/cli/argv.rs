@@ -7,8 +7,8 @@ use std::ffi::OsString;
 use clap::{CommandFactory, Parser};
 
 use crate::cli::args::{
-    Bulk, Cli, Command, Credentials, JournalCommand, JournalOptions, Logging, Nodes, Report,
-    Requests, ShardOptions, Writes,
+    Bulk, Cli, Command, Credentials, JournalCommand, JournalOptions, LockWait, Logging, Nodes,
+    Report, Requests, ShardOptions, Writes,
 };
 
 /// Parses `args` (the program's name first) as the binary does: options
@@ -135,6 +135,8 @@ pub struct Parts<'a> {
     pub nodes: Option<&'a Nodes>,
     /// The journal.
     pub journal: Option<&'a JournalOptions>,
+    /// How long to wait for the journal's lock (the commands that take it).
+    pub lock: Option<&'a LockWait>,
     /// The shard.
     pub shard: Option<&'a ShardOptions>,
     /// Requests and retries.
@@ -158,6 +160,7 @@ impl Command {
             Self::Create(c) | Self::Delete(c) => Parts {
                 nodes: Some(&c.nodes),
                 journal: Some(&c.journal),
+                lock: Some(&c.lock),
                 shard: Some(&c.shard),
                 requests: Some(&c.requests),
                 credentials: Some(&c.credentials),
@@ -176,10 +179,12 @@ impl Command {
                 report: Some(&s.report),
                 logging: Some(&s.logging),
                 writes: None,
+                lock: None,
             },
             Self::Rollback(r) => Parts {
                 nodes: Some(&r.nodes),
                 journal: Some(&r.journal),
+                lock: Some(&r.lock),
                 shard: Some(&r.shard),
                 requests: Some(&r.requests),
                 credentials: Some(&r.credentials),
@@ -198,6 +203,7 @@ impl Command {
                 },
                 JournalCommand::Forget(f) => Parts {
                     journal: Some(&f.journal),
+                    lock: Some(&f.lock),
                     shard: Some(&f.shard),
                     report: Some(&f.report),
                     logging: Some(&f.logging),

@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use crate::cli::args::OutputFormat;
 use crate::cli::args::{Change, Cli, Command, ForgetArgs, Groups, JournalCommand, Requests};
+use crate::cli::credentials;
 use cluster_client::engine::{DEFAULT_SHUTDOWN_GRACE, MAX_IN_FLIGHT};
 use cluster_client::error::InputError;
+use cluster_client::journal::DEFAULT_LOCK_WAIT;
 use cluster_client::retry::RetryPolicy;
 use cluster_client::transport::HttpSettings;
 use cluster_client::vocab::change::Operation;
 use cluster_client::vocab::group::GroupId;
 use cluster_client::vocab::hosts::{self, Node};
-use cluster_client::vocab::secret::Token;
 use cluster_client::vocab::shard::{self, Shard};
 use cluster_client::vocab::text::{escape, shorten};
 
@@ -36,6 +37,8 @@ pub struct Config {
     pub output: OutputFormat,
     /// How long rollback may take after a signal.
     pub shutdown_grace: Duration,
+    /// How long to wait for another run holding the (one) journal's lock.
+    pub lock_wait: Duration,
     /// How many nodes are worked on at a time (at least 1).
     pub concurrency: usize,
     /// How many groups of a bulk run are worked on at a time (at least 1;
@@ -152,6 +155,9 @@ impl Config {
         let requests = parts.requests.map(Settings::of).unwrap_or_default();
         let bulk = parts.bulk.map_or(1, |b| b.parallel_groups);
         check_limits(&requests, bulk)?;
+        if let Some(given) = parts.credentials {
+            credentials::check_optional_files(given)?;
+        }
         let (shard, shard_count) = parts
             .shard
             .map_or((None, None), |s| (s.shard, s.shard_count));
@@ -165,10 +171,9 @@ impl Config {
         warn_about_an_unsharded_job(&task, shard, job_index);
         // Note: the journal commands send nothing, so a missing or unsafe
         // token file does not stop an operator cleaning up.
-        let credentials = parts.credentials;
-        let token = match credentials {
-            Some(credentials) => read_token(credentials.token_file.as_deref())?,
-            None => None,
+        let (token, ca_certificate) = match parts.credentials {
+            Some(given) => (credentials::token(given)?, credentials::ca_file(given)),
+            None => (None, None),
         };
         let writes = parts.writes;
         Ok(Self {
@@ -178,7 +183,7 @@ impl Config {
             policy: requests.policy,
             http: HttpSettings {
                 timeout: requests.timeout,
-                ca_certificate: credentials.and_then(|c| c.cacert.clone()),
+                ca_certificate,
                 token,
                 configured,
                 trust_unlisted: writes.is_some_and(|w| w.trust_journal_hosts),
@@ -187,6 +192,7 @@ impl Config {
             parallel_groups: bulk,
             output: parts.report.map(|r| r.output).unwrap_or_default(),
             shutdown_grace: writes.map_or(DEFAULT_SHUTDOWN_GRACE, |w| w.shutdown_grace),
+            lock_wait: parts.lock.map_or(DEFAULT_LOCK_WAIT, |l| l.lock_wait),
         })
     }
 }
@@ -394,17 +400,6 @@ fn configured_nodes(task: &Task, given: Option<&Path>) -> Result<Option<Vec<Node
         (Task::Rollback, None) => None,
         (Task::JournalList | Task::JournalForget { .. }, _) => None,
     })
-}
-
-/// The bearer token: `--token-file` (or `CLUSTER_CLIENT_TOKEN_FILE`) wins
-/// over `CLUSTER_CLIENT_TOKEN`. Neither set means no credentials.
-fn read_token(file: Option<&Path>) -> Result<Option<Token>, InputError> {
-    if let Some(path) = file {
-        return cluster_client::vocab::secret::read_token_file(path).map(Some);
-    }
-    Ok(std::env::var("CLUSTER_CLIENT_TOKEN")
-        .ok()
-        .and_then(|value| Token::new(&value)))
 }
 
 /// `journal.json` in the per-user data directory, for example
@@ -631,7 +626,7 @@ mod tests {
             "--hosts",
             hosts.to_str().expect("utf8"),
             "create",
-            "#from-args",
+            "from-args",
             "--from-file",
             file.to_str().expect("utf8"),
         ])
@@ -640,8 +635,8 @@ mod tests {
             panic!("not a change: {:?}", config.task);
         };
         let ids: Vec<&str> = groups.iter().map(GroupId::as_str).collect();
-        // Other lines stay verbatim; `#` is only a comment in the file.
-        assert_eq!(ids, ["#from-args", "g1", " g2 "]);
+        // Other lines stay verbatim, spaces and all.
+        assert_eq!(ids, ["from-args", "g1", " g2 "]);
     }
 
     #[test]

@@ -22,8 +22,9 @@ pub enum ExitStatus {
     /// also one it did not replay; see [`ExitStatus::of_journals`]).
     RepairsPending,
     /// 2: bad input or a local problem (usage, hosts file, group id, an
-    /// unreadable or unwritable journal), or interrupted (SIGINT/SIGTERM)
-    /// before any change was sent; no change was sent.
+    /// unreadable or unwritable journal, the journal's lock held by another
+    /// run past `--lock-wait`), or interrupted (SIGINT/SIGTERM) before any
+    /// change was sent; no change was sent.
     BadInput,
 }
 
@@ -49,14 +50,19 @@ impl ExitStatus {
     }
 
     /// The worst status of several operations (bulk runs). No operations is
-    /// done. A group skipped because the journal could not be written is 2
-    /// when this process sent no change at all (`changes_sent` false), and
-    /// 1 otherwise: changes were sent, so 2 would claim too much.
+    /// done. A skipped group (the journal could not be written, or a signal
+    /// came first) is 2 when this process sent no change at all
+    /// (`changes_sent` false), and 1 otherwise: changes were sent, so 2
+    /// would claim too much. When a signal interrupted a run that sent no
+    /// change, a group rolled back (one that failed before the signal) is 2
+    /// as well: the table's "interrupted before any change was sent".
     pub fn of_operations(reports: &[OperationReport], changes_sent: bool) -> Self {
+        let interrupted_before_any_change = !changes_sent && reports.iter().any(|r| r.interrupted);
         reports
             .iter()
             .map(|report| match report.outcome {
                 Outcome::Skipped if !changes_sent => Self::BadInput,
+                Outcome::RolledBack if interrupted_before_any_change => Self::BadInput,
                 _ => Self::of_operation(report),
             })
             .max()
@@ -213,6 +219,36 @@ mod tests {
                 true
             ),
             ExitStatus::RepairsPending
+        );
+    }
+
+    #[test]
+    fn a_signal_before_any_change_is_exit_2_and_after_one_is_not() {
+        let interrupted = |outcome| OperationReport {
+            interrupted: true,
+            ..report(outcome)
+        };
+        for outcome in [Outcome::Skipped, Outcome::RolledBack] {
+            assert_eq!(
+                ExitStatus::of_operations(&[report(Outcome::Done), interrupted(outcome)], false),
+                ExitStatus::BadInput,
+                "{outcome:?}: nothing was sent"
+            );
+            assert_eq!(
+                ExitStatus::of_operations(&[interrupted(outcome)], true),
+                ExitStatus::Failed,
+                "{outcome:?}: changes were sent, so 2 would claim too much"
+            );
+        }
+        assert_eq!(
+            ExitStatus::of_operations(&[report(Outcome::RolledBack)], false),
+            ExitStatus::Failed,
+            "no signal: a failure before any change is 1"
+        );
+        assert_eq!(
+            ExitStatus::of_operations(&[interrupted(Outcome::Done)], false),
+            ExitStatus::Done,
+            "every group done before the signal"
         );
     }
 

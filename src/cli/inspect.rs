@@ -123,7 +123,7 @@ pub fn journal_forget(
         }
     } else {
         drop(entries);
-        let mut journal = Journal::open(path, cancel)?;
+        let mut journal = Journal::open_waiting(path, cancel, config.lock_wait)?;
         let removed = remove(&mut journal, request.group, request.scope)?;
         *journal_after = Some(Backlog::of(journal.entries()));
         Forget {

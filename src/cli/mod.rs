@@ -12,6 +12,7 @@ mod app;
 mod args;
 mod argv;
 mod config;
+mod credentials;
 mod exit;
 mod inspect;
 mod journals;

@@ -458,7 +458,14 @@ fn operation_human(
     if let Some(error) = &report.journal_error {
         writeln!(out, "  journal: {}", escape(&error.to_string()))?;
     }
-    if matches!(report.outcome, Outcome::Refused | Outcome::Skipped) {
+    // Note: a group the journal kept from starting has no node to show; one
+    // a signal stopped shows what its reads found.
+    let nothing_to_show = match report.outcome {
+        Outcome::Refused => true,
+        Outcome::Skipped => report.journal_error.is_some(),
+        _ => false,
+    };
+    if nothing_to_show {
         return Ok(());
     }
     let width = host_width(report.nodes.iter().map(|n| &n.host));
@@ -512,6 +519,10 @@ fn headline(report: &OperationReport, journal: &Path) -> String {
              retries it)",
             hosts(&report.pending)
         ),
+        Outcome::Skipped if report.journal_error.is_none() => {
+            "interrupted before any change; nothing was sent for this group, it is as it was"
+                .to_owned()
+        }
         Outcome::Skipped => {
             "not started, nothing was sent for this group: the journal could not be written"
                 .to_owned()

@@ -71,7 +71,10 @@ impl<T: Transport> Cluster<T> {
                     return Step::Finished(work.finish(Outcome::Refused, pending.clone(), None));
                 }
                 match work.read_all(width) {
-                    None => Step::Finished(work.finish(Outcome::RolledBack, Vec::new(), None)),
+                    None => {
+                        let outcome = work.unchanged_outcome(&[]);
+                        Step::Finished(work.finish(outcome, Vec::new(), None))
+                    }
                     Some(to_change) if to_change.is_empty() => {
                         Step::Finished(work.finish(Outcome::Done, Vec::new(), None))
                     }
@@ -151,7 +154,7 @@ impl<T: Transport> Cluster<T> {
                         work.forget_untouched(to_change, &ledger);
                         work.compensate();
                         work.forget_undone(&ledger);
-                        Outcome::RolledBack
+                        work.unchanged_outcome(to_change)
                     };
                 }
             },

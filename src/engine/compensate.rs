@@ -70,6 +70,23 @@ impl<'c, T: Transport> GroupWork<'c, T> {
         }
     }
 
+    /// How a group that did not reach the requested state ended, once its
+    /// changes are undone: [`Outcome::Skipped`] when a signal stopped it
+    /// before any change in `to_change` was sent (in its reads, or before
+    /// its first change), so nothing was sent for it and nothing was undone;
+    /// [`Outcome::RolledBack`] otherwise. Pending undos are decided later,
+    /// by the journal.
+    pub(super) fn unchanged_outcome(&self, to_change: &[usize]) -> Outcome {
+        let nothing_sent = to_change
+            .iter()
+            .all(|&i| self.slots[i].result == NodeResult::NotAttempted);
+        if self.interrupted && nothing_sent {
+            Outcome::Skipped
+        } else {
+            Outcome::RolledBack
+        }
+    }
+
     /// Once the group is rolled back, drops (in one durable write) the
     /// entries whose undo was applied, so that a crash later in the batch
     /// cannot make a replay undo them again after another client created

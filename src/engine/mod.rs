@@ -66,7 +66,7 @@ pub struct Cluster<T> {
 /// change nothing, so a group's read phase costs one round trip (a few for
 /// more nodes than this), not one per node. It is also the most threads a
 /// read round starts (each read has one, and its request a worker).
-// Note: measured (BENCHMARKS.md): with 64, 200 nodes took 4 read rounds per
+// Note: measured (docs/benchmarks.md): with 64, 200 nodes took 4 read rounds per
 // command, and the run was slower than a POST-first client; 256 reads them
 // in one round but its 400 threads pushed peak RSS to 17.7 MB; 128 (two
 // rounds) beats the POST-first client and stays under 15 MB.

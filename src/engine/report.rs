@@ -75,9 +75,10 @@ pub enum Outcome {
     RepairsPending,
     /// The group had pending repairs, so nothing was attempted.
     Refused,
-    /// Not started: the journal could not be written before the group's
-    /// first change (see the report's `journal_error`). Nothing was sent
-    /// for it, and the group is as it was.
+    /// Not started: nothing was sent for it, and the group is as it was.
+    /// Either the journal could not be written before the group's first
+    /// change (the report's `journal_error` says why), or a signal came
+    /// during its reads or before its first change (`interrupted`).
     Skipped,
 }
 

@@ -450,6 +450,34 @@ fn cancel_stops_new_changes_and_rolls_back() {
 }
 
 #[test]
+fn a_signal_before_any_change_skips_the_group_and_claims_no_rollback() {
+    // The signal comes with node 2's read (served): node 3 is never read.
+    // With node 3's read: every node is read, and no change starts.
+    for (signal_at, read_by_all) in [(1, false), (2, true)] {
+        let mut f = fixture(3);
+        let cancel = Cancel::new();
+        f.sim.cancel_at(&f.nodes[signal_at], 0, &cancel);
+        let report = cluster(&f.sim, &f.nodes)
+            .with_cancel(cancel.clone())
+            .change(Operation::Create, &group("g"), &mut f.journal)
+            .expect("journal");
+        assert!(report.interrupted);
+        assert_eq!(report.outcome, Outcome::Skipped, "signal at {signal_at}");
+        assert_eq!(report.journal_error, None);
+        assert!(report.pending.is_empty());
+        assert_eq!(f.sim.writes(), 0);
+        assert!(!cancel.change_sent());
+        assert!(f.journal.entries().is_empty());
+        let reads = f.sim.seen().len();
+        assert_eq!(
+            reads,
+            if read_by_all { 3 } else { 2 },
+            "signal at {signal_at}"
+        );
+    }
+}
+
+#[test]
 fn status_reports_agreement_and_unreachable_nodes() {
     let f = fixture(3);
     let report = f.cluster().status(&group("g"));

@@ -23,17 +23,37 @@ impl From<io::Error> for WriteFailure {
     }
 }
 
-/// `.<journal file name>.`: the start of this journal's temp file names, so
-/// journals sharing a directory never touch each other's temp files.
-fn temp_prefix(journal: &Path) -> String {
+/// How many random characters a temp file's name carries, from
+/// `[A-Za-z0-9]`: tempfile's alphabet, which has no `.` (a unit test checks
+/// the names it makes).
+const TEMP_RANDOM_LEN: usize = 6;
+
+/// The start of `file`'s temp file names: `.<file name>.`.
+fn temp_prefix(file: &Path) -> String {
     format!(
         ".{}.",
-        journal.file_name().unwrap_or_default().to_string_lossy()
+        file.file_name().unwrap_or_default().to_string_lossy()
     )
 }
 
+/// Whether `name` is a temp file name of `file`: exactly
+/// `.<file name>.<TEMP_RANDOM_LEN alphanumerics>.tmp`.
+// Note: the random part is fixed in length and holds no `.`, so a name has
+// one reading: `.prod.eu.AbC123.tmp` is `prod.eu`'s and never `prod`'s, and
+// clean-up under one journal's lock never touches a temp file that another
+// journal in the same directory is writing under its own.
+pub(super) fn is_temp_of(file: &Path, name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(&temp_prefix(file)) else {
+        return false;
+    };
+    let Some(random) = rest.strip_suffix(".tmp") else {
+        return false;
+    };
+    random.len() == TEMP_RANDOM_LEN && random.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// Replaces `path` with `contents` atomically and durably: a temp file in
-/// the same directory (`.<name>.*.tmp`, mode 0600 unless `mode` says
+/// the same directory (`.<name>.<6 alphanumerics>.tmp`, mode 0600 unless `mode` says
 /// otherwise), `sync_all`, rename over the target, then fsync the directory
 /// so the rename itself survives a power cut. A reader sees the old file or
 /// the new one, never a part. Used for the journal and the metrics file.
@@ -58,6 +78,7 @@ pub(super) fn replace(
     // anything below fails before the rename.
     let mut temp = tempfile::Builder::new()
         .prefix(&temp_prefix(path))
+        .rand_bytes(TEMP_RANDOM_LEN)
         .suffix(".tmp")
         .tempfile_in(dir)?;
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, temp.as_file_mut());
@@ -89,18 +110,18 @@ pub(super) fn replace(
 /// The buffer between the journal's serialiser and its file, either way.
 pub(super) const WRITE_BUFFER: usize = 64 * 1024;
 
-/// Removes temp files that a run killed mid-write left behind. Holding the
-/// lock means no live run of this journal is writing one. Best effort: a
-/// file that cannot be removed is only logged.
+/// Removes temp files that a run killed mid-write left behind: only this
+/// journal's own (see [`is_temp_of`]). Holding the lock means no live run of
+/// this journal is writing one. Best effort: a file that cannot be removed
+/// is only logged.
 pub(super) fn remove_stale_temp_files(journal: &Path) {
-    let prefix = temp_prefix(journal);
     let Ok(listing) = fs::read_dir(parent_dir(journal)) else {
         return;
     };
     for entry in listing.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(&prefix) && name.ends_with(".tmp") {
+        if is_temp_of(journal, &name) {
             match fs::remove_file(entry.path()) {
                 Ok(()) => log::info!(
                     "removed {}, left by an interrupted journal write",

@@ -4,7 +4,8 @@
 use std::io;
 use std::path::PathBuf;
 
-use super::lock::lock_path;
+use super::holder::LockHolder;
+use super::lock::{holder_words, lock_path};
 
 /// A problem with the journal or its lock; the cluster is not touched.
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +143,26 @@ pub enum JournalError {
     Busy {
         /// The journal file.
         path: PathBuf,
+    },
+
+    /// Another run held the lock for longer than this run would wait
+    /// (`--lock-wait`). Nothing was read or sent.
+    #[error(
+        "gave up after {} waiting for {}, which another cluster-client run holds ({}). \
+         Nothing was sent to any node and the journal was not read. If that run is stopped \
+         or hung (`kill -STOP`, a stuck mount, a debugger), resume or end it; if it is only \
+         slow, wait for it, or raise --lock-wait (CLUSTER_CLIENT_LOCK_WAIT)",
+        humantime::format_duration(*.waited),
+        .path.display(),
+        holder_words(.holder.as_ref())
+    )]
+    LockTimeout {
+        /// The lock file.
+        path: PathBuf,
+        /// How long this run was to wait (`--lock-wait`), and did.
+        waited: std::time::Duration,
+        /// Who holds the lock, when that is known (see [`LockHolder`]).
+        holder: Option<LockHolder>,
     },
 
     /// A signal arrived while waiting for another run to release the lock.

@@ -2,9 +2,11 @@
 //!
 //! One file per job: `format` (versions, the stored entry, the writer), `load` (the streaming
 //! reader and its errors), `entry` (an entry and its batch id), `edit` (changes that know
-//! whether they changed anything), `durable` (temp file, fsync, rename), `lock`, `files` (the
-//! private directory and the trust checks), `snapshot` (a read that takes no lock and creates
-//! nothing), `fault_point` (test-only aborts at write boundaries) and `error`. Imports only the vocabulary: never the transport or the engine.
+//! whether they changed anything), `durable` (temp file, fsync, rename), `lock` (and how long
+//! to wait for it), `holder` (who holds it), `files` (the private directory and the trust
+//! checks), `snapshot` (a read that takes no lock and creates nothing), `fault_point`
+//! (test-only aborts at write boundaries) and `error`. Imports only the vocabulary: never the
+//! transport or the engine.
 
 use std::fmt;
 use std::fs::{self, File};
@@ -20,6 +22,7 @@ mod error;
 pub mod fault_point;
 mod files;
 mod format;
+mod holder;
 mod load;
 mod lock;
 mod snapshot;
@@ -37,9 +40,10 @@ pub use error::JournalError;
 use files::{check_dir, create_private_dir, parent_dir};
 use format::write_entries;
 pub use format::{JOURNAL_VERSION, JOURNAL_VERSION_READ};
+pub use holder::LockHolder;
 use load::load;
-use lock::acquire_lock;
-pub use lock::lock_path;
+pub use lock::{DEFAULT_LOCK_WAIT, lock_path};
+use lock::{HeldLock, acquire_lock};
 pub use snapshot::read_snapshot;
 
 /// An open journal. Holding it holds the exclusive lock on `<journal>.lock`,
@@ -53,7 +57,7 @@ pub struct Journal {
     /// Set when a failed write could not be undone in memory by reading the
     /// file back: why. Every later update then fails without writing.
     unsynced: Option<String>,
-    _lock: File,
+    _lock: HeldLock,
     /// A test's hook at every write boundary (see [`Journal::set_write_hook`]).
     #[cfg(any(test, feature = "sim"))]
     hook: Option<WriteHook>,
@@ -71,7 +75,9 @@ impl fmt::Debug for Journal {
 impl Journal {
     /// Creates missing directories (mode 0700), checks that the journal's
     /// directory is ours, takes the lock (waiting, and saying so, while
-    /// another run holds it), then checks and loads the journal.
+    /// another run holds it, for up to [`DEFAULT_LOCK_WAIT`]), then checks
+    /// and loads the journal. [`Journal::open_waiting`] says how long to
+    /// wait.
     ///
     /// A missing journal file is an empty journal. A file that cannot be
     /// parsed or has another version is an error and is never rewritten.
@@ -86,17 +92,40 @@ impl Journal {
     /// current user, is writable by group or others, or (lock and journal)
     /// is a symbolic link.
     pub fn open(path: &Path, cancel: &Cancel) -> Result<Self, JournalError> {
-        Self::open_locking(path, cancel, true)
+        Self::open_waiting(path, cancel, DEFAULT_LOCK_WAIT)
+    }
+
+    /// [`Journal::open`], waiting up to `lock_wait` (zero: not at all) for
+    /// another run to release the lock. Once the lock is held, this
+    /// process's pid, host name and the time are recorded in the lock file
+    /// (emptied again on release), so that a run that waits can name it.
+    ///
+    /// # Errors
+    /// As [`Journal::open`], and [`JournalError::LockTimeout`] when the
+    /// lock is still held after `lock_wait`: it names the lock file and,
+    /// when known, the holder (see [`LockHolder`]).
+    pub fn open_waiting(
+        path: &Path,
+        cancel: &Cancel,
+        lock_wait: std::time::Duration,
+    ) -> Result<Self, JournalError> {
+        Self::open_locking(path, cancel, Some(lock_wait))
     }
 
     /// [`Journal::open`], but never waiting for the lock: while another run
     /// holds it, [`JournalError::Busy`]. For a command that goes through
     /// several journals and must not stall behind one that a long run holds.
     pub fn open_unless_busy(path: &Path, cancel: &Cancel) -> Result<Self, JournalError> {
-        Self::open_locking(path, cancel, false)
+        Self::open_locking(path, cancel, None)
     }
 
-    fn open_locking(path: &Path, cancel: &Cancel, wait: bool) -> Result<Self, JournalError> {
+    /// Opens under the lock, waiting up to `wait` for it (`None`: not at
+    /// all, [`JournalError::Busy`]).
+    fn open_locking(
+        path: &Path,
+        cancel: &Cancel,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Self, JournalError> {
         let dir = parent_dir(path);
         create_private_dir(dir).map_err(|source| JournalError::Write {
             path: path.to_owned(),

@@ -89,6 +89,100 @@ fn opening_removes_only_this_journals_stale_temp_files() {
     assert!(other.exists());
 }
 
+/// The names of the two journals of each pair start alike: the first's
+/// name, a dot, more.
+const NAME_PAIRS: [(&str, &str); 3] = [
+    ("prod", "prod.eu"),
+    ("prod.json", "prod.json.eu.json"),
+    ("prod.json", "prod.eu.json"),
+];
+
+#[test]
+fn opening_a_journal_leaves_the_temp_files_of_a_journal_whose_name_extends_its_own() {
+    for (short, long) in NAME_PAIRS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let theirs = dir.path().join(format!(".{long}.AbC123.tmp"));
+        let stale = dir.path().join(format!(".{short}.XyZ789.tmp"));
+        fs::write(&theirs, "live").expect("write");
+        fs::write(&stale, "torn").expect("write");
+        drop(Journal::open(&dir.path().join(short), &Cancel::new()).expect("open"));
+        assert!(theirs.exists(), "{short} removed {long}'s temp file");
+        assert!(!stale.exists(), "{short} kept its own stale temp file");
+        // And the other way round: the longer name's open leaves the shorter's.
+        fs::write(&stale, "live").expect("write");
+        drop(Journal::open(&dir.path().join(long), &Cancel::new()).expect("open"));
+        assert!(stale.exists(), "{long} removed {short}'s temp file");
+        assert!(!theirs.exists(), "{long} kept its own stale temp file");
+    }
+}
+
+#[test]
+fn a_write_in_progress_survives_another_journals_open_in_the_same_directory() {
+    use std::sync::mpsc;
+    for (short, long) in NAME_PAIRS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut writer = Journal::open(&dir.path().join(long), &Cancel::new()).expect("open");
+        let (at_temp, temp_written) = mpsc::channel::<()>();
+        let (go, wait_for_go) = mpsc::channel::<()>();
+        let wait_for_go = std::sync::Mutex::new(wait_for_go);
+        writer.set_write_hook(Arc::new(move |point| {
+            if point == "journal-after-temp-write" {
+                at_temp.send(()).expect("test waits");
+                wait_for_go
+                    .lock()
+                    .expect("lock")
+                    .recv()
+                    .expect("test says go");
+            }
+            Ok(())
+        }));
+        let writing = std::thread::spawn(move || {
+            writer.update(|entries| entries.push(entry("g", "http://a:1")))
+        });
+        temp_written
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the write reaches its temp file");
+        drop(Journal::open(&dir.path().join(short), &Cancel::new()).expect("open"));
+        go.send(()).expect("writer waits");
+        let written = writing.join().expect("writer thread");
+        assert!(written.is_ok(), "{long} after {short}'s open: {written:?}");
+        let reopened = Journal::open(&dir.path().join(long), &Cancel::new()).expect("reopen");
+        assert_eq!(reopened.entries(), &[entry("g", "http://a:1")]);
+    }
+}
+
+#[test]
+fn the_temp_files_a_write_makes_have_the_shape_clean_up_removes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("prod");
+    let listing = dir.path().to_owned();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let names = Arc::clone(&seen);
+    let mut journal = Journal::open(&path, &Cancel::new()).expect("open");
+    journal.set_write_hook(Arc::new(move |point| {
+        if point == "journal-after-temp-sync" {
+            let found = fs::read_dir(&listing)
+                .expect("dir")
+                .map(|e| e.expect("entry").file_name().into_string().expect("utf8"))
+                .filter(|n| n.ends_with(".tmp"));
+            names.lock().expect("lock").extend(found);
+        }
+        Ok(())
+    }));
+    for i in 0..20 {
+        journal
+            .update(|entries| entries.push(entry(&format!("g{i}"), "a:1")))
+            .expect("update");
+    }
+    let seen = seen.lock().expect("lock");
+    assert_eq!(seen.len(), 20, "{seen:?}");
+    for name in seen.iter() {
+        assert!(durable::is_temp_of(&path, name), "{name}");
+        assert!(!durable::is_temp_of(Path::new("pro"), name), "{name}");
+        assert!(!durable::is_temp_of(Path::new("prod.eu"), name), "{name}");
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn journal_and_new_directories_are_private() {
@@ -224,6 +318,65 @@ fn await_waiting(path: &Path) {
         captured_log::wait_for(&needle, Duration::from_secs(10)),
         "the second open never said it was waiting for the lock"
     );
+}
+
+#[test]
+fn a_lock_wait_that_runs_out_names_the_lock_file_and_the_holder_and_leaves_its_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("journal.json");
+    let lock = lock_path(&path);
+    let first = Journal::open(&path, &Cancel::new()).expect("open");
+    let record = fs::read_to_string(&lock).expect("read the lock file");
+    let value: serde_json::Value = serde_json::from_str(&record).expect("one JSON line");
+    assert_eq!(value["pid"], std::process::id(), "{record}");
+    assert!(
+        value["since"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{record}"
+    );
+    for wait in [Duration::ZERO, Duration::from_millis(300)] {
+        let started = std::time::Instant::now();
+        let err = Journal::open_waiting(&path, &Cancel::new(), wait).expect_err("busy");
+        assert!(
+            started.elapsed() >= wait,
+            "gave up early: {:?}",
+            started.elapsed()
+        );
+        let JournalError::LockTimeout {
+            path: named,
+            holder,
+            ..
+        } = &err
+        else {
+            panic!("not a time-out: {err}");
+        };
+        assert_eq!(named, &lock);
+        let holder = holder.as_ref().expect("the holder is known");
+        assert_eq!(holder.pid, std::process::id());
+        assert!(holder.held_for.is_some(), "{holder:?}");
+        let text = err.to_string();
+        for needle in [
+            lock.display().to_string(),
+            format!("pid {}", std::process::id()),
+            "holding it for".to_owned(),
+            "--lock-wait".to_owned(),
+            "Nothing was sent".to_owned(),
+        ] {
+            assert!(text.contains(&needle), "{needle:?} in {text}");
+        }
+        assert_eq!(
+            fs::read_to_string(&lock).expect("read"),
+            record,
+            "a run that waits never touches the holder's record"
+        );
+    }
+    drop(first);
+    assert_eq!(
+        fs::read_to_string(&lock).expect("read"),
+        "",
+        "the record leaves with its holder"
+    );
+    let second = Journal::open_waiting(&path, &Cancel::new(), Duration::ZERO).expect("free");
+    drop(second);
 }
 
 #[test]

@@ -420,7 +420,22 @@ impl Case<'_> {
                 }
             }
             Outcome::Refused => prop_assert!(false, "{when}: refused without pending repairs"),
-            Outcome::Skipped => prop_assert!(false, "{when}: skipped with a working journal"),
+            Outcome::Skipped => {
+                prop_assert!(
+                    report.interrupted,
+                    "{when}: skipped with a working journal and no signal"
+                );
+                prop_assert_eq!(
+                    &now[g],
+                    &before[g],
+                    "{}: skipped after a signal, but the cluster is not as it was",
+                    when
+                );
+                prop_assert!(
+                    pending_here.is_empty(),
+                    "{when}: skipped, yet {pending_here:?}"
+                );
+            }
         }
         if report.outcome != Outcome::Done {
             self.differences_are_journaled(before, entries, &when)?;

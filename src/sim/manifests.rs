@@ -43,6 +43,39 @@ fn flag_for_env(name: &str) -> Option<String> {
     find(&Cli::command(), name)
 }
 
+/// `flag` set to `value` as on a command line, before `rollback` (whose last word is removed
+/// where a command that takes `flag` is wanted instead): a flag that takes no
+/// value (`--token-file-optional`) is given alone when `value` is a true one ("true",
+/// "yes", "1", "on") and left out when it is a false one; any other value is kept, so the
+/// parse fails on it.
+fn flag_with_value(flag: &str, value: &str) -> Vec<String> {
+    fn find(command: &clap::Command, flag: &str) -> Option<clap::Arg> {
+        command
+            .get_arguments()
+            .find(|arg| arg.get_long() == flag.strip_prefix("--"))
+            .cloned()
+            .or_else(|| command.get_subcommands().find_map(|sub| find(sub, flag)))
+    }
+    let takes_no_value =
+        find(&Cli::command(), flag).is_some_and(|arg| !arg.get_action().takes_values());
+    let mut args = vec![flag.to_owned(), value.to_owned()];
+    if takes_no_value {
+        use clap::builder::TypedValueParser;
+        let truth = clap::builder::BoolishValueParser::new().parse_ref(
+            &Cli::command(),
+            None,
+            std::ffi::OsStr::new(value),
+        );
+        match truth {
+            Ok(true) => args = vec![flag.to_owned()],
+            Ok(false) => args = Vec::new(),
+            Err(_) => {}
+        }
+    }
+    args.push("rollback".to_owned());
+    args
+}
+
 /// Variables the binary reads that are not tied to one flag.
 const OTHER_VARIABLES: &[&str] = &["CLUSTER_CLIENT_TOKEN"];
 
@@ -142,8 +175,10 @@ fn every_cluster_client_variable_in_the_manifests_is_one_the_binary_reads() {
                 panic!("{}: {name} is not read by cluster-client", path.display())
             });
             if let Some(value) = value {
-                // Note: create takes every option that a variable sets.
-                let args = vec![flag, value, "create".to_owned(), "g".to_owned()];
+                let mut args = flag_with_value(&flag, &value);
+                // Note: create takes every option that a variable sets; rollback does not.
+                args.pop();
+                args.extend(["create".to_owned(), "g".to_owned()]);
                 if let Err(e) = parse(&args) {
                     panic!(
                         "{}: {name} has a value the binary rejects: {e}",
@@ -262,29 +297,68 @@ fn the_job_and_the_cronjob_take_the_same_credentials_from_one_component() {
         "the Job's and the CronJob's credentials differ"
     );
     for needed in [
-        "secretName: cluster-client-token",
         "defaultMode: 0440",
-        "name: CLUSTER_CLIENT_TOKEN_FILE",
-        "value: /var/run/secrets/cluster-client/token",
         "mountPath: /var/run/secrets/cluster-client",
-        "name: CLUSTER_CLIENT_CACERT",
-        "name: cluster-client-ca",
-        "optional: true",
         "mountPath: /etc/cluster-client-ca",
     ] {
         assert!(job.contains(needed), "credentials-job.yaml lacks {needed}");
     }
-    // The token file the variable names is the Secret's `token` key under its mount.
-    let token_file = flag_value(&job, "CLUSTER_CLIENT_TOKEN_FILE");
-    let cli =
-        parse(&["--token-file".to_owned(), token_file, "rollback".to_owned()]).expect("parses");
-    assert_eq!(
-        cli.command
-            .parts()
-            .credentials
-            .and_then(|c| c.token_file.as_deref()),
-        Some(Path::new("/var/run/secrets/cluster-client/token"))
-    );
+    // Each variable names its Secret's one key under that Secret's mount, and the
+    // binary takes both files as optional, as the volumes are.
+    let mut args: Vec<String> = Vec::new();
+    for (name, value) in env_entries(&job) {
+        let flag = flag_for_env(&name).unwrap_or_else(|| panic!("{name} is read by no flag"));
+        let mut one = flag_with_value(&flag, &value.expect("a value"));
+        one.pop();
+        args.extend(one);
+    }
+    args.push("rollback".to_owned());
+    let cli = parse(&args).expect("parses");
+    let credentials = cli
+        .command
+        .parts()
+        .credentials
+        .expect("rollback takes credentials");
+    assert!(credentials.token_file_optional && credentials.cacert_optional);
+    for (secret, file) in [
+        ("cluster-client-token", &credentials.token_file),
+        ("cluster-client-ca", &credentials.cacert),
+    ] {
+        let volume = secret_volume(&job, secret);
+        assert!(volume.contains(&"optional: true"), "{secret}: {volume:?}");
+        let key = volume
+            .iter()
+            .find_map(|line| line.strip_prefix("path: "))
+            .unwrap_or_else(|| panic!("{secret}: no items path in {volume:?}"));
+        let file = file
+            .as_deref()
+            .unwrap_or_else(|| panic!("no file for {secret}"));
+        let mount = file.parent().expect("a mount").display().to_string();
+        assert!(job.contains(&format!("mountPath: {mount}")), "{mount}");
+        assert_eq!(
+            file.file_name(),
+            Some(std::ffi::OsStr::new(key)),
+            "{secret}"
+        );
+    }
+}
+
+/// The trimmed lines of the `secret:` volume of `secret`, from `secretName:` on.
+fn secret_volume<'a>(text: &'a str, secret: &str) -> Vec<&'a str> {
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.trim() == format!("secretName: {secret}"))
+        .unwrap_or_else(|| panic!("no secret volume {secret}"));
+    let indent = lines[at].len() - lines[at].trim_start().len();
+    std::iter::once(lines[at].trim())
+        .chain(
+            lines[at + 1..]
+                .iter()
+                .take_while(|l| l.len() - l.trim_start().len() >= indent)
+                .map(|l| l.trim()),
+        )
+        .collect()
 }
 
 /// The `value:` under `- name: <name>` in a manifest.
@@ -297,17 +371,79 @@ fn flag_value(text: &str, name: &str) -> String {
 }
 
 #[test]
-fn the_docs_create_the_secret_and_configmap_the_manifests_mount() {
+fn the_docs_create_the_two_secrets_the_manifests_mount() {
     let docs = std::fs::read_to_string(root().join("docs/kubernetes.md")).expect("docs");
     for needed in [
-        "kubectl -n cluster-client create secret generic cluster-client-token",
-        "--from-file=token=",
-        "kubectl -n cluster-client create configmap cluster-client-ca",
-        "--from-file=ca.crt=",
-        "--from-literal=CLUSTER_CLIENT_CACERT=/etc/cluster-client-ca/ca.crt",
+        "kubectl -n cluster-client create secret generic cluster-client-token --from-file=token=",
+        "kubectl -n cluster-client create secret generic cluster-client-ca --from-file=ca.crt=",
     ] {
         assert!(docs.contains(needed), "docs/kubernetes.md lacks `{needed}`");
     }
+}
+
+#[test]
+fn the_shipped_hosts_file_is_one_the_binary_reads_and_the_pods_mount_by_name() {
+    let nodes = cluster_client::vocab::hosts::read_hosts_file(&root().join("kubernetes/hosts.txt"))
+        .expect("kubernetes/hosts.txt");
+    assert!(!nodes.is_empty());
+    // The generator keeps the fixed name the Job template and the bulk variant mount,
+    // rendered apart from it: with the usual hash suffix their pods would find no list.
+    let kustomization = read("kubernetes/kustomization.yaml");
+    let generator = &kustomization[kustomization
+        .find("configMapGenerator:")
+        .expect("configMapGenerator")..];
+    for needed in [
+        "- name: cluster-client-hosts",
+        "- hosts.txt",
+        "disableNameSuffixHash: true",
+    ] {
+        assert!(generator.contains(needed), "the generator lacks {needed}");
+    }
+    for file in WORKLOADS {
+        assert!(
+            read(file).contains("name: cluster-client-hosts"),
+            "{file} does not mount the hosts ConfigMap"
+        );
+    }
+    // The mount is where the image looks (CLUSTER_CLIENT_HOSTS).
+    let dockerfile = read("Dockerfile");
+    assert!(dockerfile.contains("CLUSTER_CLIENT_HOSTS=/etc/cluster-client/hosts.txt"));
+    for file in WORKLOADS {
+        assert!(
+            read(file).contains("mountPath: /etc/cluster-client\n"),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn the_egress_policy_lets_the_pods_reach_the_ports_of_the_shipped_hosts_file() {
+    let nodes = cluster_client::vocab::hosts::read_hosts_file(&root().join("kubernetes/hosts.txt"))
+        .expect("kubernetes/hosts.txt");
+    let kustomization = read("kubernetes/kustomization.yaml");
+    let patch = &kustomization[kustomization
+        .find("path: /spec/egress/1")
+        .expect("the nodes' egress rule is set in kubernetes/kustomization.yaml")..];
+    for node in &nodes {
+        let port = node
+            .collection_url()
+            .port_or_known_default()
+            .expect("a port");
+        assert!(
+            patch.contains(&format!("port: {port}}}"))
+                || patch.contains(&format!("port: {port}\n")),
+            "kubernetes/kustomization.yaml does not let the pods reach port {port} of {node}"
+        );
+    }
+    let policy = read("kubernetes/networkpolicy.yaml");
+    for needed in ["- Egress", "- Ingress", "k8s-app: kube-dns", "port: 53"] {
+        assert!(policy.contains(needed), "networkpolicy.yaml lacks {needed}");
+    }
+    let selector = &policy[policy.find("podSelector:").expect("podSelector")..];
+    assert!(
+        selector.contains("app.kubernetes.io/name: cluster-client"),
+        "the policy selects every cluster-client pod"
+    );
 }
 
 #[test]

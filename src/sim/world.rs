@@ -218,6 +218,7 @@ pub(crate) fn run(spec: &Spec, chooser: Chooser, dir: &Path) -> Result<Ran, Stri
         groups: &groups,
         path: &path,
         journal_failed: journal_failed.load(Ordering::SeqCst),
+        signalled: cancel_after.is_cancelled(),
     };
     let on_disk = world.journal_on_disk();
     let before_heal = world.states();
@@ -272,6 +273,8 @@ struct World<'w> {
     groups: &'w [GroupId],
     path: &'w Path,
     journal_failed: bool,
+    /// Whether a signal came during the invocation.
+    signalled: bool,
 }
 
 impl World<'_> {
@@ -318,6 +321,10 @@ impl World<'_> {
             ExitStatus::BadInput if writes > 0 => Err(format!(
                 "exit 2 (no change sent), but {writes} writes were sent"
             )),
+            ExitStatus::Failed if self.signalled && writes == 0 => Err(
+                "exit 1 after a signal that came before any change was sent: the table says 2"
+                    .to_owned(),
+            ),
             ExitStatus::Done => {
                 for (g, now) in state.iter().enumerate() {
                     if !wanted_or_before(g).0 {

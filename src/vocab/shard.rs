@@ -325,7 +325,7 @@ mod tests {
         GroupId::new(id).expect("valid id")
     }
 
-    // Note: these pin the hash. The README documents it and shards of
+    // Note: these pin the hash. docs/sharding.md documents it and shards of
     // earlier versions rely on it: if one of them fails, the change broke
     // which shard owns a group, not the test.
     #[test]

@@ -35,10 +35,18 @@ pub const SHORTENED_CHARS: usize = 64;
 /// cut there with its length in bytes: `abc… (2000 bytes)`. For echoing a
 /// value in an error without printing all of a huge one.
 pub fn shorten(text: &str) -> Cow<'_, str> {
-    let escaped = escape(text);
-    match escaped.char_indices().nth(SHORTENED_CHARS) {
-        None => escaped,
-        Some((cut, _)) => Cow::Owned(format!("{}… ({} bytes)", &escaped[..cut], text.len())),
+    match escape(text) {
+        Cow::Borrowed(shown) => cut(shown, text.len()),
+        Cow::Owned(shown) => Cow::Owned(cut(&shown, text.len()).into_owned()),
+    }
+}
+
+/// `shown` (text already made safe to print) cut after [`SHORTENED_CHARS`]
+/// characters, with `bytes`, the length of the text it shows, after it.
+pub fn cut(shown: &str, bytes: usize) -> Cow<'_, str> {
+    match shown.char_indices().nth(SHORTENED_CHARS) {
+        None => Cow::Borrowed(shown),
+        Some((at, _)) => Cow::Owned(format!("{}… ({bytes} bytes)", &shown[..at])),
     }
 }
 

@@ -48,7 +48,10 @@ def read(group_id: str) -> Response:
 
 
 if __name__ == "__main__":
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Note: with proto IPPROTO_TCP (not the default 0), asyncio sets TCP_NODELAY on each
+    # accepted connection. Without it uvicorn's headers and body go in two writes, and Nagle
+    # holds the body until the client's delayed ACK: 40 ms for every answer with a body.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     print(f"port={sock.getsockname()[1]}", flush=True)
