@@ -162,6 +162,7 @@ fn read_only_commands_on_a_mistyped_journal_exit_2_name_it_and_create_nothing() 
         &["journal", "list", "--journal", typo],
         &["journal", "forget", "g", "--all-hosts", "--journal", typo],
         &["status", "g", "--journal", typo],
+        &["create", "g", "--dry-run", "--journal", typo],
     ] {
         let output = env.cmd().args(args).output().expect("run");
         let stderr = String::from_utf8_lossy(&output.stderr);

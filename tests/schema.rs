@@ -65,6 +65,18 @@ fn one_positional_group_prints_an_object_that_matches_its_schema() {
 }
 
 #[test]
+fn a_dry_run_plan_matches_its_schema() {
+    let env = TestEnv::new(2);
+    env.seed("g", &[0]);
+    let plan = document(&env, &["create", "g", "h", "--dry-run"], 0);
+    assert_valid("dry-run.schema.json", &plan);
+    assert_eq!(plan["groups"][0]["nodes"][1]["request"], "POST", "{plan}");
+    env.write_journal(&[support::entry("h", &env.urls()[0], "delete")]);
+    let plan = document(&env, &["delete", "h", "--dry-run"], 3);
+    assert_valid("dry-run.schema.json", &plan);
+}
+
+#[test]
 fn a_list_prints_an_array_even_of_one_group() {
     let env = TestEnv::new(2);
     let report = document(&env, &["create", "a", "b"], 0);

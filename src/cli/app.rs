@@ -66,9 +66,6 @@ fn validate_and_execute(
     journal_after: &mut Option<Backlog>,
 ) -> anyhow::Result<ExitStatus> {
     let config = Config::from_cli(cli)?;
-    if let Task::Change { dry_run: true, .. } = config.task {
-        anyhow::bail!("--dry-run for create and delete is not available yet");
-    }
     let cancel = Cancel::new();
     signals::install(&cancel).context("cannot install the SIGINT/SIGTERM handlers")?;
     Ok(execute_counting(
@@ -134,8 +131,14 @@ fn execute_counting(
         Task::Rollback | Task::JournalList | Task::JournalForget { .. } => Vec::new(),
     };
     let cluster = cluster(config, nodes, transport, cancel);
-    if let Task::Status { .. } = &config.task {
-        return inspect::status(&cluster, config, path, format, out, journal_after);
+    match &config.task {
+        Task::Status { .. } => {
+            return inspect::status(&cluster, config, path, format, out, journal_after);
+        }
+        Task::Change { dry_run: true, .. } => {
+            return inspect::dry_run(&cluster, config, path, format, out, journal_after);
+        }
+        _ => {}
     }
     let mut journal = Journal::open_waiting(path, cancel, config.lock_wait)?;
     let status = run(&cluster, cancel, &mut journal, &config.task, format, out);

@@ -1,7 +1,9 @@
 //! The exit-status table: the one place outcomes become process exit codes.
 
 use crate::cli::journals::{Visit, Visited};
-use cluster_client::engine::{NodeState, OperationReport, Outcome, ReplayReport, StatusReport};
+use cluster_client::engine::{
+    NodeState, OperationReport, Outcome, PlanReport, PlanVerdict, ReplayReport, StatusReport,
+};
 
 /// The process exit status. The README and `--help` document this table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -88,6 +90,22 @@ impl ExitStatus {
         } else {
             Self::Failed
         }
+    }
+
+    /// The status of a `--dry-run`: 0 when the plan could run (every group
+    /// would be changed or has nothing to do), 3 when a group would be
+    /// refused for pending repairs, 1 when a node could not be read (a run
+    /// would stop before any change); the worst of them.
+    pub fn of_plan(reports: &[PlanReport]) -> Self {
+        reports
+            .iter()
+            .map(|report| match report.verdict {
+                PlanVerdict::Change | PlanVerdict::NothingToDo => Self::Done,
+                PlanVerdict::Blocked => Self::Failed,
+                PlanVerdict::Refused => Self::RepairsPending,
+            })
+            .max()
+            .unwrap_or(Self::Done)
     }
 
     /// The status of `journal list`: 0 when nothing is pending, 3 when

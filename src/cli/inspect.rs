@@ -218,6 +218,39 @@ pub fn status<T: Transport>(
     Ok(status)
 }
 
+/// `create` or `delete` with `--dry-run`: reads the journal without its
+/// lock (before any request, so a journal that cannot be read stops the
+/// run before anything is sent), reads every node of each group, and
+/// prints the plan. Sends no write, replays nothing, creates nothing.
+pub fn dry_run<T: Transport>(
+    cluster: &Cluster<T>,
+    config: &Config,
+    path: &Path,
+    format: OutputFormat,
+    out: &mut dyn Write,
+    journal_after: &mut Option<Backlog>,
+) -> Result<ExitStatus, Error> {
+    let Task::Change {
+        operation, groups, ..
+    } = &config.task
+    else {
+        return Err(InputError::Invalid("--dry-run: not a create or delete".to_owned()).into());
+    };
+    let pending = snapshot(config, path)?.unwrap_or_default();
+    *journal_after = Some(Backlog::of(&pending));
+    let reports = cluster.plan_only(*operation, groups, &pending);
+    let status = ExitStatus::of_plan(&reports);
+    let shown = views::Plan {
+        operation: *operation,
+        reports: &reports,
+        pending: &pending,
+        journal: path,
+    };
+    let printed = views::plan(out, format, &shown);
+    output::report_unprinted(printed, out);
+    Ok(status)
+}
+
 /// `rollback` of one journal, before anything is opened: `true` when
 /// there is a journal to replay. When there is none, says so (and what
 /// the metrics show) and creates nothing.

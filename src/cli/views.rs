@@ -1,5 +1,5 @@
 //! Views of the commands that only read: `status` of one or several groups with their pending
-//! journal entries, for people and as JSON.
+//! journal entries, and the plan of a `--dry-run`, for people and as JSON.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -10,8 +10,9 @@ use crate::cli::args::OutputFormat;
 use crate::cli::exit::{Verdict, verdict};
 use crate::cli::output::{self, escape};
 use crate::cli::wire;
-use cluster_client::engine::StatusReport;
+use cluster_client::engine::{PlanReport, PlanVerdict, PlannedStep, StatusReport};
 use cluster_client::journal::Entry;
+use cluster_client::vocab::change::Operation;
 
 /// What `status` shows.
 #[derive(Debug)]
@@ -112,4 +113,107 @@ fn summary(reports: &[StatusReport]) -> String {
         count(|v| v == Verdict::Absent),
         count(|v| matches!(v, Verdict::Mixed | Verdict::Unknown)),
     )
+}
+
+/// What a `--dry-run` shows.
+#[derive(Debug)]
+pub struct Plan<'a> {
+    /// The operation planned.
+    pub operation: Operation,
+    /// One report per group, in order.
+    pub reports: &'a [PlanReport],
+    /// Every entry the journal holds now.
+    pub pending: &'a [Entry],
+    /// The journal read.
+    pub journal: &'a Path,
+}
+
+/// Prints the plan of a `--dry-run`: per group, what each node would get
+/// (or why the group would be refused or could not start), then one line
+/// for the whole plan and one for what the journal holds. JSON is
+/// [`wire::DryRun`], always an object.
+pub fn plan(out: &mut dyn Write, format: OutputFormat, shown: &Plan<'_>) -> io::Result<()> {
+    let journal = escape(&shown.journal.display().to_string()).into_owned();
+    if format != OutputFormat::Human {
+        let document = wire::DryRun {
+            dry_run: true,
+            operation: shown.operation.name(),
+            groups: shown.reports.iter().map(wire::PlannedGroup::new).collect(),
+            journal: shown.journal.display().to_string(),
+            pending: wire::PendingList(shown.pending),
+        };
+        return output::json(out, format, &document);
+    }
+    for report in shown.reports {
+        plan_group(out, report)?;
+    }
+    let count = |verdict| {
+        shown
+            .reports
+            .iter()
+            .filter(|r| r.verdict == verdict)
+            .count()
+    };
+    writeln!(
+        out,
+        "dry run: {} group(s): {} would change, {} nothing to do, {} refused, {} blocked; \
+         only reads were sent, and nothing was replayed",
+        shown.reports.len(),
+        count(PlanVerdict::Change),
+        count(PlanVerdict::NothingToDo),
+        count(PlanVerdict::Refused),
+        count(PlanVerdict::Blocked),
+    )?;
+    match shown.pending.len() {
+        0 => writeln!(out, "journal {journal}: nothing pending"),
+        n => writeln!(
+            out,
+            "journal {journal}: {n} pending repair(s), which a run replays first \
+             (`cluster-client journal list` shows them)"
+        ),
+    }
+}
+
+/// One group's plan, for people.
+fn plan_group(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
+    let name = report.operation.name();
+    let group = escape(report.group.as_str());
+    let verb = report.operation.action().method();
+    let sends = report
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.step, PlannedStep::Send(_)))
+        .count();
+    let headline = match report.verdict {
+        PlanVerdict::Change => format!(
+            "would send {verb} to {sends} of {} node(s)",
+            report.nodes.len()
+        ),
+        PlanVerdict::NothingToDo => {
+            "nothing to do: every node is in the requested state".to_owned()
+        }
+        PlanVerdict::Refused => {
+            let mut hosts: Vec<&str> = report.pending.iter().map(|e| e.host.base()).collect();
+            hosts.dedup();
+            format!(
+                "would be refused: repairs are pending on {}",
+                escape(&hosts.join(", "))
+            )
+        }
+        PlanVerdict::Blocked => "would fail before any change: a node could not be read".to_owned(),
+    };
+    writeln!(out, "dry run: {name} \"{group}\": {headline}")?;
+    for node in &report.nodes {
+        let step = match node.step {
+            PlannedStep::Send(action) => format!("would {action}"),
+            other => wire::planned_state(other).replace('_', " "),
+        };
+        let error = node.error.as_ref().map(crate::cli::words::node_error);
+        let line = format!("  {}  {step}", escape(node.host.base()));
+        match error {
+            Some(error) => writeln!(out, "{line}  ({})", escape(&error))?,
+            None => writeln!(out, "{line}")?,
+        }
+    }
+    Ok(())
 }

@@ -12,8 +12,8 @@ use serde::{Serialize, Serializer};
 use crate::cli::exit::Verdict;
 use crate::cli::journals::{Replayed, Visit, Visited};
 use cluster_client::engine::{
-    NodeReport, NodeResult, NodeState, NodeStatus, OperationReport, Outcome, ReplayReport,
-    StatusReport,
+    NodeReport, NodeResult, NodeState, NodeStatus, OperationReport, Outcome, PlanReport,
+    PlanVerdict, PlannedStep, ReplayReport, StatusReport,
 };
 use cluster_client::journal::Entry;
 
@@ -361,6 +361,93 @@ impl<'a> Rollback<'a> {
             pending: PendingList(pending),
             journal_error: report.journal_error.as_deref(),
         }
+    }
+}
+
+/// The plan of a `--dry-run` (`schemas/dry-run.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct DryRun<'a> {
+    /// Always true: nothing but reads was sent.
+    pub dry_run: bool,
+    /// `create` or `delete`.
+    pub operation: &'static str,
+    /// One plan per group, in order.
+    pub groups: Vec<PlannedGroup<'a>>,
+    /// The journal read.
+    pub journal: String,
+    /// Every repair the journal holds now: a run would replay them first.
+    pub pending: PendingList<'a>,
+}
+
+/// One group's plan in a [`DryRun`].
+#[derive(Debug, Serialize)]
+pub struct PlannedGroup<'a> {
+    /// The group id.
+    pub group: &'a str,
+    /// `change`, `nothing_to_do`, `refused` (pending repairs) or `blocked`
+    /// (a node could not be read, so a run would stop before any change).
+    pub plan: &'static str,
+    /// One line per node, in hosts-file order; none for a refused group.
+    pub nodes: Vec<PlannedLine<'a>>,
+    /// The group's pending repairs (those that refuse it).
+    pub pending: PendingList<'a>,
+}
+
+/// A node's line in a [`PlannedGroup`].
+#[derive(Debug, Serialize)]
+pub struct PlannedLine<'a> {
+    /// The node's base URL.
+    pub host: &'a str,
+    /// `would_change`, `already`, `unreachable`, `unreadable` or `not_read`.
+    pub state: &'static str,
+    /// The request a run would send: `POST` or `DELETE`; absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<&'static str>,
+    /// Reads sent.
+    pub attempts: u32,
+    /// Why the node could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl<'a> PlannedGroup<'a> {
+    /// The wire form of `report`.
+    pub fn new(report: &'a PlanReport) -> Self {
+        Self {
+            group: report.group.as_str(),
+            plan: match report.verdict {
+                PlanVerdict::Change => "change",
+                PlanVerdict::NothingToDo => "nothing_to_do",
+                PlanVerdict::Refused => "refused",
+                PlanVerdict::Blocked => "blocked",
+            },
+            nodes: report
+                .nodes
+                .iter()
+                .map(|node| PlannedLine {
+                    host: node.host.base(),
+                    state: planned_state(node.step),
+                    request: match node.step {
+                        PlannedStep::Send(action) => Some(action.method()),
+                        _ => None,
+                    },
+                    attempts: node.attempts,
+                    error: node.error.as_ref().map(crate::cli::words::node_error),
+                })
+                .collect(),
+            pending: PendingList(&report.pending),
+        }
+    }
+}
+
+/// The word for what a run would do on a node.
+pub fn planned_state(step: PlannedStep) -> &'static str {
+    match step {
+        PlannedStep::Send(_) => "would_change",
+        PlannedStep::Already => "already",
+        PlannedStep::Unreachable => "unreachable",
+        PlannedStep::Unreadable => "unreadable",
+        PlannedStep::NotRead => "not_read",
     }
 }
 

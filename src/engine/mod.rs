@@ -26,6 +26,7 @@ use crate::vocab::hosts::Node;
 mod apply;
 mod batch;
 mod compensate;
+mod dry_run;
 mod read;
 mod replay;
 mod report;
@@ -33,6 +34,7 @@ mod status;
 #[cfg(test)]
 mod tests;
 
+pub use dry_run::{PlanReport, PlanVerdict, PlannedNode, PlannedStep};
 pub use report::{
     NodeError, NodeReport, NodeResult, NodeState, NodeStatus, OperationReport, Outcome,
     ReplayReport, StatusReport,
