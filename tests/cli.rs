@@ -244,3 +244,22 @@ fn man_page_covers_options_and_exit_status() {
         assert!(page.contains(needle), "missing {needle:?}");
     }
 }
+
+#[test]
+fn a_node_the_run_stopped_before_is_shown_as_read_not_as_a_change_attempted() {
+    let env = TestEnv::new(3);
+    env.nodes[1].add_rule(support::Rule::new(support::Fault::Status(500)).method("POST"));
+    let output = env.cmd().args(["create", "g"]).output().expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).expect("utf8");
+    let third = stdout
+        .lines()
+        .find(|l| l.contains(&env.urls()[2]))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        third.contains("not changed") && third.ends_with("1 read"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("not attempted"), "{stdout}");
+    assert_eq!(env.nodes[2].writes(), 0);
+}

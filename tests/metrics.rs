@@ -412,3 +412,42 @@ fn json_logs_carry_the_binarys_own_error_line_too() {
         "{line}"
     );
 }
+
+#[test]
+fn json_log_lines_about_a_node_carry_group_host_and_operation_as_fields() {
+    let env = TestEnv::new(2);
+    env.nodes[1].add_rule(Rule::new(Fault::Status(500)).method("POST"));
+    env.nodes[0].add_rule(Rule::new(Fault::Status(500)).method("DELETE"));
+    let output = env
+        .cmd()
+        .args(["create", "g", "--log-format", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8(output.stderr).expect("utf8");
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    let undo = lines
+        .iter()
+        .find(|l| {
+            l["msg"]
+                .as_str()
+                .is_some_and(|m| m.contains("could not undo the create"))
+        })
+        .unwrap_or_else(|| panic!("no undo line: {stderr}"));
+    assert_eq!(undo["group"], "g", "{undo}");
+    assert_eq!(undo["host"], env.nodes[0].url().as_str(), "{undo}");
+    assert_eq!(undo["operation"], "create", "{undo}");
+    // Every line that names a node in its message names it as a field too.
+    for line in &lines {
+        let msg = line["msg"].as_str().expect("msg");
+        for node in &env.nodes {
+            if msg.starts_with(&format!("{}:", node.url())) {
+                assert_eq!(line["host"], node.url().as_str(), "{line}");
+                assert_eq!(line["group"], "g", "{line}");
+            }
+        }
+    }
+}

@@ -214,3 +214,88 @@ fn several_journals_match_the_rollback_and_journal_list_schemas() {
     odd["journals"][0]["state"] = Value::from("maybe");
     assert!(validate("rollback.schema.json", &odd).is_err());
 }
+
+#[test]
+fn every_kind_of_bad_input_prints_one_error_document_on_stdout() {
+    let env = TestEnv::new(1);
+    let url = env.urls()[0].clone();
+    let dir = env.dir().to_str().expect("utf-8").to_owned();
+    std::fs::write(env.dir().join("bad.pem"), "not a certificate").expect("write");
+    let missing_journal = format!("{dir}/typo/journal.json");
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        (vec!["create", "g", "--no-such-flag"], vec![], "usage"),
+        (
+            vec!["status", "g", "--timeout", "5 parsecs"],
+            vec![],
+            "usage",
+        ),
+        (
+            vec!["status", "g"],
+            vec![("CLUSTER_CLIENT_HOSTS", "")],
+            "usage",
+        ),
+        (
+            vec!["status", "g"],
+            vec![("CLUSTER_CLIENT_TIMEOUT", "soon")],
+            "usage",
+        ),
+        (
+            vec!["journal", "forget", "g", "--hosts", &url],
+            vec![],
+            "usage",
+        ),
+        (vec!["create", ".."], vec![], "input"),
+        (
+            vec!["create", "g", "--hosts", "/nonexistent/hosts.txt"],
+            vec![],
+            "input",
+        ),
+        (vec!["status", "g", "--hosts", &url], vec![], "input"),
+        (vec!["status", "g", "--hosts", &dir], vec![], "input"),
+        (vec!["create", "g", "--backoff", "20s"], vec![], "input"),
+        (
+            vec!["status", "g", "--journal", &missing_journal],
+            vec![],
+            "journal",
+        ),
+        (vec!["create", "g", "--cacert", "bad.pem"], vec![], "setup"),
+    ];
+    for (args, vars, kind) in cases {
+        let mut cmd = env.cmd();
+        for (name, value) in &vars {
+            cmd.env(name, value);
+        }
+        let output = cmd
+            .args(&args)
+            .args(["--output", "json"])
+            .output()
+            .expect("run");
+        let stdout = String::from_utf8(output.stdout).expect("utf-8");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert_eq!(
+            stdout.lines().count(),
+            1,
+            "{args:?}: one document: {stdout}"
+        );
+        let document: Value = serde_json::from_str(&stdout).expect("JSON");
+        assert_valid("error.schema.json", &document);
+        assert_eq!(document["error"]["kind"], kind, "{args:?}: {document}");
+        assert!(!stderr.is_empty(), "{args:?}: stderr says why too");
+    }
+    // A variable's bad value is named as the variable's.
+    let output = env
+        .cmd()
+        .env("CLUSTER_CLIENT_HOSTS", "")
+        .args(["status", "g"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("environment variable CLUSTER_CLIENT_HOSTS"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "no JSON asked for, none printed");
+    assert_eq!(env.total_requests(), 0);
+}

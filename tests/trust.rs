@@ -96,11 +96,15 @@ fn a_group_or_world_writable_journal_is_refused_before_any_request() {
 
 #[test]
 fn a_group_or_world_writable_journal_directory_is_refused_even_when_sticky() {
-    for mode in [0o770, 0o707, 0o1777] {
+    for (mode, fix) in [
+        (0o770, "`chmod 700"),
+        (0o707, "a directory only you can write"),
+        (0o1777, "a directory only you can write"),
+    ] {
         let env = env_with_pending_delete();
         let dir = env.journal_path().parent().expect("dir").to_owned();
         chmod(&dir, mode);
-        assert_refused_before_any_request(&env, &dir, &[&format!("{mode:04o}"), "chmod 700"]);
+        assert_refused_before_any_request(&env, &dir, &[&format!("{mode:04o}"), fix]);
     }
 }
 
@@ -585,4 +589,29 @@ fn a_stored_last_error_never_reaches_stderr_raw() {
             "{text:?}"
         );
     }
+}
+
+#[test]
+fn a_journal_in_tmp_is_refused_with_a_private_directory_never_a_chmod_of_tmp() {
+    // The case: `--journal /tmp/journal.json`, whatever user runs it.
+    let env = TestEnv::new(1);
+    let assert = env
+        .cmd()
+        .args(["create", "g", "--journal", "/tmp/journal.json"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("refusing journal directory /tmp"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("chmod 700 /tmp") && !stderr.contains("chown"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("a directory only you can write"),
+        "{stderr}"
+    );
+    assert_eq!(env.total_requests(), 0);
 }

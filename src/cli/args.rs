@@ -45,7 +45,7 @@ pub enum LogFormat {
     #[default]
     Text,
     /// One JSON object per line: `ts` (RFC 3339, UTC), `level`, `msg`, and,
-    /// where known, `host`, `group`, `method` and `attempt`.
+    /// where known, `host`, `group`, `operation`, `method` and `attempt`.
     Json,
 }
 

@@ -25,6 +25,77 @@ where
     Cli::try_parse_from(hoist(&Cli::command(), args))
 }
 
+/// `error` (from parsing `args`) with a tip naming the environment
+/// variable its value came from, when it came from one: clap words an empty
+/// or bad `CLUSTER_CLIENT_HOSTS` as a bad `--hosts` value, which the
+/// command line does not hold.
+pub fn explain(mut error: clap::Error, args: &[OsString]) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(invalid)) = error.get(ContextKind::InvalidArg) else {
+        return error;
+    };
+    let Some(long) = invalid
+        .strip_prefix("--")
+        .and_then(|rest| rest.split([' ', '=']).next())
+    else {
+        return error;
+    };
+    let on_the_line = args.iter().filter_map(|a| a.to_str()).any(|word| {
+        word.strip_prefix("--")
+            .is_some_and(|w| w == long || w.starts_with(&format!("{long}=")))
+    });
+    let variable = find_arg(&Cli::command(), long).and_then(|arg| {
+        arg.get_env()
+            .map(|name| name.to_string_lossy().into_owned())
+    });
+    if let (false, Some(variable)) = (on_the_line, variable)
+        && std::env::var_os(&variable).is_some()
+    {
+        let tip = format!(
+            "the value comes from the environment variable {variable}; set it to a valid \
+             value, or unset it"
+        );
+        error.insert(
+            ContextKind::Suggested,
+            ContextValue::StyledStrs(vec![tip.into()]),
+        );
+    }
+    error
+}
+
+/// The argument `--long` of `command` or of any of its subcommands.
+fn find_arg(command: &clap::Command, long: &str) -> Option<clap::Arg> {
+    command
+        .get_arguments()
+        .find(|arg| arg.get_long() == Some(long))
+        .cloned()
+        .or_else(|| {
+            command
+                .get_subcommands()
+                .find_map(|sub| find_arg(sub, long))
+        })
+}
+
+/// Whether `args` (or `CLUSTER_CLIENT_OUTPUT`) ask for JSON on stdout, for
+/// a command line that could not be parsed: `--output json` or
+/// `--output=json`; the last one given wins, and the variable only counts
+/// when no `--output` is given.
+pub fn wants_json(args: &[OsString]) -> bool {
+    let words: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    let mut chosen = None;
+    for (at, word) in words.iter().enumerate() {
+        if let Some(value) = word.strip_prefix("--output=") {
+            chosen = Some(value);
+        } else if *word == "--output" {
+            chosen = words.get(at + 1).copied();
+        }
+    }
+    match chosen {
+        Some(value) => value == "json",
+        None => std::env::var("CLUSTER_CLIENT_OUTPUT").is_ok_and(|v| v == "json"),
+    }
+}
+
 /// `args` with the options that come before the subcommand (or between
 /// `journal` and its subcommand) moved after it. An option no subcommand
 /// knows, `--help`, `--version`, `--` or anything that is neither an option

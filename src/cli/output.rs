@@ -470,12 +470,20 @@ fn operation_human(
     }
     let width = host_width(report.nodes.iter().map(|n| &n.host));
     for node in &report.nodes {
+        // Note: a node the run stopped before changing was only read; its
+        // count says so, and one never asked says that instead of "not
+        // attempted" with a count that reads as a change sent.
+        let (word, noun) = match (node.result, node.attempts) {
+            (NodeResult::NotAttempted, 0) => ("not asked", "request"),
+            (NodeResult::NotAttempted, _) => ("not changed", "read"),
+            (result, _) => (result_word(result), "request"),
+        };
         let requests = match node.attempts {
             0 => String::new(),
-            1 => "1 request".to_owned(),
-            n => format!("{n} requests"),
+            1 => format!("1 {noun}"),
+            n => format!("{n} {noun}s"),
         };
-        let text = format!("{:15}  {requests}", result_word(node.result));
+        let text = format!("{word:15}  {requests}");
         let error = node.error.as_ref().map(node_error);
         node_line(out, width, &node.host, &text, error.as_deref())?;
     }

@@ -364,6 +364,26 @@ impl<'a> Rollback<'a> {
     }
 }
 
+/// The one document of a run that could not start (`schemas/error.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct ErrorDocument<'a> {
+    /// What went wrong.
+    pub error: ErrorBody<'a>,
+}
+
+/// The body of an [`ErrorDocument`].
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    /// `usage` (the command line), `input` (hosts file, group ids, a
+    /// setting), `journal` (the journal could not be used), `setup` (the
+    /// HTTP client, such as a CA file) or `local` (anything else local).
+    pub kind: &'static str,
+    /// The message stderr shows, as plain text.
+    pub message: &'a str,
+    /// The process exit status: 2.
+    pub exit_status: u8,
+}
+
 /// The plan of a `--dry-run` (`schemas/dry-run.schema.json`).
 #[derive(Debug, Serialize)]
 pub struct DryRun<'a> {

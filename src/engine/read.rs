@@ -52,11 +52,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
                         NodeResult::Unreachable
                     };
                     slot.error = Some(NodeError::Read(exchange.error()));
-                    log::warn!(
-                        "{}: cannot read {:?}; nothing was changed on any node",
-                        self.cluster.nodes[index],
-                        self.group
-                    );
+                    self.warn_unreadable(index);
                 }
                 continue;
             };
@@ -67,6 +63,16 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             }
         }
         readable.then_some(to_change)
+    }
+
+    /// Says that node `index` could not be read, so nothing is changed.
+    fn warn_unreadable(&self, index: usize) {
+        let node = &self.cluster.nodes[index];
+        log::warn!(
+            host = node.base(), group = self.group.as_str(), operation = self.operation.name();
+            "{node}: cannot read {:?}; nothing was changed on any node",
+            self.group
+        );
     }
 
     /// Fails the group at once, sending nothing, when a node gave no answer

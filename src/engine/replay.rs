@@ -105,14 +105,16 @@ impl<T: Transport> Cluster<T> {
         );
         if applied {
             log::info!(
-                host = entry.host.base(), group = entry.group.as_str();
+                host = entry.host.base(), group = entry.group.as_str(),
+                operation = entry.operation.name();
                 "{}: repaired: {} {:?}", entry.host, repair, entry.group
             );
             return Ok(());
         }
         let error = exchange.error();
         log::warn!(
-            host = entry.host.base(), group = entry.group.as_str();
+            host = entry.host.base(), group = entry.group.as_str(),
+            operation = entry.operation.name();
             "{}: repair ({} {:?}) failed ({error}); it stays in the journal",
             entry.host,
             repair,

@@ -87,8 +87,47 @@ pub fn private_dir(path: &Path, meta: &Metadata) -> Result<(), Distrust> {
             fix: "point --journal at a file inside a directory of your own".to_owned(),
         });
     }
-    owned_by_us(path, meta)?;
-    not_writable_by_others(path, meta, "700")
+    // Note: a directory is never to be chowned or chmodded on our advice
+    // unless it is ours and private by intent: /tmp and shared team
+    // directories are someone else's to set up, so the fix is a directory
+    // of one's own.
+    owned_by_us(path, meta).map_err(|distrust| Distrust {
+        fix: OWN_DIRECTORY.to_owned(),
+        ..distrust
+    })?;
+    not_writable_by_others(path, meta, "700").map_err(|distrust| {
+        if shared(meta) {
+            Distrust {
+                fix: format!("it is a shared directory: {OWN_DIRECTORY}"),
+                ..distrust
+            }
+        } else {
+            Distrust {
+                fix: format!("{}, or {OWN_DIRECTORY}", distrust.fix),
+                ..distrust
+            }
+        }
+    })
+}
+
+/// How to fix a journal directory that is not the user's own: use one that is.
+const OWN_DIRECTORY: &str = "keep the journal in a directory only you can write, for example \
+                             the default one (~/.local/share/cluster-client/, used when no \
+                             --journal is given) or one made with `mkdir -m 700 DIR`, and point \
+                             --journal at a file in it";
+
+/// Whether a directory is meant to be shared (sticky, or writable by
+/// anyone, like /tmp): never one to make private.
+#[cfg(unix)]
+fn shared(meta: &Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode();
+    mode & 0o1000 != 0 || mode & 0o002 != 0
+}
+
+#[cfg(not(unix))]
+fn shared(_: &Metadata) -> bool {
+    false
 }
 
 #[cfg(unix)]
