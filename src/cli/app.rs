@@ -11,7 +11,7 @@ use clap::CommandFactory;
 use crate::cli::args::Cli;
 use crate::cli::args::EXIT_STATUS_HELP;
 use crate::cli::args::OutputFormat;
-use crate::cli::config::{Config, JournalSource, Journals, Sharded, Task};
+use crate::cli::config::{self, Config, JournalSource, Journals, Sharded, Task};
 use crate::cli::exit::ExitStatus;
 use crate::cli::inspect;
 use crate::cli::journals;
@@ -27,6 +27,7 @@ use cluster_client::vocab::cancel::Cancel;
 use cluster_client::vocab::change::Operation;
 use cluster_client::vocab::group::GroupId;
 use cluster_client::vocab::hosts::Node;
+use cluster_client::vocab::shard::{self, Shard};
 
 /// The binary's whole run for every command but `completions` and `man`:
 /// validates `cli`, installs the SIGINT/SIGTERM handlers, executes, and at
@@ -51,7 +52,7 @@ pub fn run_cli(cli: &Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
             exit_status: status.code(),
             finished: SystemTime::now(),
             duration: started.elapsed(),
-            pending: journal_after,
+            pending: journal_after.unwrap_or_else(|| backlog_named_by(cli)),
             counters: &counters,
         };
         write_metrics(path, &metrics);
@@ -75,6 +76,40 @@ fn validate_and_execute(
         counters,
         journal_after,
     )?)
+}
+
+/// The backlog of the journals `cli` names, read as they are on disk, for
+/// a run that ended before it read them (an early exit 2): a journal that
+/// cannot be found or read counts as unreadable, so the pending gauges are
+/// never left out.
+fn backlog_named_by(cli: &Cli) -> Backlog {
+    let parts = cli.command.parts();
+    let Some(journal) = parts.journal else {
+        return Backlog::of(&[]);
+    };
+    let job_index = std::env::var(shard::JOB_INDEX_VAR).ok();
+    let shard = parts.shard.and_then(|s| {
+        Shard::resolve(s.shard, s.shard_count, job_index.as_deref())
+            .ok()
+            .flatten()
+    });
+    let sources = match config::journal_sources(&journal.journal, shard) {
+        Ok(sources) if sources.is_empty() => match config::default_journal_path() {
+            Ok(path) => return Backlog::read(&path, true),
+            Err(_) => return Backlog::unreadable(1),
+        },
+        Ok(sources) => sources,
+        Err(_) => return Backlog::unreadable(1),
+    };
+    match journals::list(&sources) {
+        Ok(paths) => Backlog::sum(
+            &paths
+                .iter()
+                .map(|path| Backlog::read(path, false))
+                .collect::<Vec<_>>(),
+        ),
+        Err(_) => Backlog::unreadable(1),
+    }
 }
 
 fn write_metrics(path: &Path, metrics: &RunMetrics<'_>) {
@@ -191,12 +226,16 @@ fn several(
         }
         None => journals::read_all(paths, cancel),
     };
-    // Note: the pending gauges are left out unless every journal was read.
-    *journal_after = visited
+    // Note: a journal that was not opened (busy, refused, not reached) is
+    // read as it is on disk, so the gauges count it or say it was unreadable.
+    let backlogs: Vec<Backlog> = visited
         .iter()
-        .map(|one| one.report().map(|opened| Backlog::of(&opened.pending)))
-        .collect::<Option<Vec<_>>>()
-        .map(|backlogs| Backlog::sum(&backlogs));
+        .map(|one| match one.report() {
+            Some(opened) => Backlog::of(&opened.pending),
+            None => Backlog::read(&one.path, false),
+        })
+        .collect();
+    *journal_after = Some(Backlog::sum(&backlogs));
     let status = ExitStatus::of_journals(&visited, cancel.change_sent());
     let printed = if replaying {
         output::replays(out, format, &visited)

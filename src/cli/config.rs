@@ -340,15 +340,7 @@ fn read_hosts(path: &Path) -> Result<Vec<Node>, InputError> {
 /// `{shard}` filled in: one file, or the default one when none is given;
 /// several (repeated, or a directory) only for `rollback` and `journal list`.
 fn journals(given: &[PathBuf], shard: Option<Shard>, task: &Task) -> Result<Journals, InputError> {
-    let mut sources = Vec::with_capacity(given.len());
-    for path in given {
-        let path = shard::fill(path, shard)?;
-        sources.push(if names_a_directory(&path) {
-            JournalSource::Dir(path)
-        } else {
-            JournalSource::File(path)
-        });
-    }
+    let sources = journal_sources(given, shard)?;
     match sources.as_slice() {
         [] => return Ok(Journals::One(default_journal_path()?)),
         [JournalSource::File(path)] => return Ok(Journals::One(path.clone())),
@@ -366,6 +358,24 @@ fn journals(given: &[PathBuf], shard: Option<Shard>, task: &Task) -> Result<Jour
          journals; give this command one journal file (with {} in it, each shard gets its own)",
         shard::PLACEHOLDER
     )))
+}
+
+/// The journals `given` names (`--journal`, or `CLUSTER_CLIENT_JOURNAL`),
+/// `{shard}` filled in; none when none is given (the default journal).
+pub fn journal_sources(
+    given: &[PathBuf],
+    shard: Option<Shard>,
+) -> Result<Vec<JournalSource>, InputError> {
+    let mut sources = Vec::with_capacity(given.len());
+    for path in given {
+        let path = shard::fill(path, shard)?;
+        sources.push(if names_a_directory(&path) {
+            JournalSource::Dir(path)
+        } else {
+            JournalSource::File(path)
+        });
+    }
+    Ok(sources)
 }
 
 /// Whether `--journal` names a directory: an existing one, or a path that
