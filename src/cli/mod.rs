@@ -133,7 +133,9 @@ fn run(cli: &Cli, printed: &mut bool) -> anyhow::Result<ExitStatus> {
         wrote: printed,
     };
     match &cli.command {
-        Command::Completions { shell } => app::completions(*shell, &mut stdout),
+        Command::Completions { shell } => {
+            app::completions(*shell, &mut stdout).context("cannot write the completion script")?
+        }
         Command::Man { dir: None } => app::man(&mut stdout).context("cannot write the man page")?,
         Command::Man { dir: Some(_) } => {
             app::man(&mut stdout).context("cannot write the man page")?
