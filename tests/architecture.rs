@@ -30,6 +30,7 @@ const FACE_ORDER: &[&str] = &[
     "argv",
     "credentials",
     "config",
+    "manual",
     "journals",
     "exit",
     "signals",

@@ -9,7 +9,6 @@ use anyhow::Context;
 use clap::CommandFactory;
 
 use crate::cli::args::Cli;
-use crate::cli::args::EXIT_STATUS_HELP;
 use crate::cli::args::OutputFormat;
 use crate::cli::config::{self, Config, JournalSource, Journals, Sharded, Task};
 use crate::cli::exit::ExitStatus;
@@ -417,34 +416,4 @@ pub fn fix_bash_states(script: &[u8]) -> String {
     let wrong = format!("{}__", BIN.replace('-', "__subcmd__"));
     let right = format!("{}__", BIN.replace('-', "__"));
     String::from_utf8_lossy(script).replace(&wrong, &right)
-}
-
-/// Prints the man page, exit-status table included.
-pub fn man(out: &mut dyn Write) -> std::io::Result<()> {
-    let command = Cli::command()
-        .after_help(None::<&str>)
-        .after_long_help(None::<&str>);
-    let page = clap_mangen::Man::new(command);
-    page.render_title(out)?;
-    page.render_name_section(out)?;
-    page.render_synopsis_section(out)?;
-    page.render_description_section(out)?;
-    page.render_options_section(out)?;
-    page.render_subcommands_section(out)?;
-    // Note: each subcommand takes its own options; until the pages per
-    // subcommand, list those of create (a superset of every other's).
-    if let Some(create) = Cli::command().find_subcommand("create") {
-        clap_mangen::Man::new(create.clone()).render_options_section(out)?;
-    }
-    let mut exit = roff_section("EXIT STATUS");
-    for line in EXIT_STATUS_HELP.lines().skip(1) {
-        exit.push_str(line.trim_start());
-        exit.push('\n');
-    }
-    out.write_all(exit.as_bytes())?;
-    page.render_version_section(out)
-}
-
-fn roff_section(title: &str) -> String {
-    format!(".SH \"{title}\"\n.nf\n")
 }

@@ -18,6 +18,7 @@ mod exit;
 mod inspect;
 mod journals;
 mod logging;
+mod manual;
 mod metrics;
 mod output;
 mod signals;
@@ -136,9 +137,15 @@ fn run(cli: &Cli, printed: &mut bool) -> anyhow::Result<ExitStatus> {
         Command::Completions { shell } => {
             app::completions(*shell, &mut stdout).context("cannot write the completion script")?
         }
-        Command::Man { dir: None } => app::man(&mut stdout).context("cannot write the man page")?,
-        Command::Man { dir: Some(_) } => {
-            app::man(&mut stdout).context("cannot write the man page")?
+        Command::Man { dir: None } => {
+            manual::page(&mut stdout).context("cannot write the man page")?
+        }
+        Command::Man { dir: Some(dir) } => {
+            let written = manual::write_all(dir)
+                .with_context(|| format!("cannot write the man pages into {}", dir.display()))?;
+            for path in written {
+                writeln!(stdout, "{}", path.display()).context("cannot write to stdout")?;
+            }
         }
         _ => return app::run_cli(cli, &mut stdout),
     }
