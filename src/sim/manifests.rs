@@ -3,6 +3,8 @@
 //! Every `args:`/`command:` list, every `CLUSTER_CLIENT_*` variable and the
 //! image's entrypoint is parsed with the same clap `Cli` the binary uses, so
 //! renaming a flag breaks this test rather than production.
+//! The lock waits and the `podFailurePolicy` rules are checked against the
+//! deadlines and the exit codes they are meant to fit.
 
 use std::path::{Path, PathBuf};
 
@@ -788,4 +790,180 @@ fn the_documented_bulk_run_overlay_is_the_one_ci_renders() {
     let documented = overlay_lines(documented);
     assert!(documented.len() > 10, "{documented:?}");
     assert_eq!(documented, overlay_lines(rendered));
+}
+
+/// The `CLUSTER_CLIENT_LOCK_WAIT` a workload sets, parsed as the binary parses it.
+fn lock_wait(file: &str) -> std::time::Duration {
+    let name = "CLUSTER_CLIENT_LOCK_WAIT";
+    let flag = flag_for_env(name).unwrap_or_else(|| panic!("{name} is read by no flag"));
+    let value = flag_value(&read(file), name);
+    parse(&flag_with_value(&flag, &value))
+        .unwrap_or_else(|e| panic!("{file}: {name} {value:?} does not parse: {e}"))
+        .command
+        .parts()
+        .lock
+        .expect("rollback takes --lock-wait")
+        .lock_wait
+}
+
+/// A whole number of seconds a manifest sets under `key`.
+fn seconds(file: &str, key: &str) -> std::time::Duration {
+    let value = scalar(&read(file), key);
+    std::time::Duration::from_secs(
+        value
+            .parse()
+            .unwrap_or_else(|e| panic!("{file}: {key}: {value:?}: {e}")),
+    )
+}
+
+/// Each Job with the CronJob that replays its journals.
+const JOB_AND_ITS_CRONJOB: [(&str, &str); 2] = [
+    (
+        "kubernetes/job/group-job.yaml",
+        "kubernetes/rollback-cronjob.yaml",
+    ),
+    (
+        "kubernetes/bulk/job/bulk-job.yaml",
+        "kubernetes/bulk/rollback-cronjob.yaml",
+    ),
+];
+
+// Note: about four request budgets of the default retries (docs/guarantees.md): a replay
+// that gets the lock just as its wait runs out still has time for its repairs.
+const REPLAY_TIME: std::time::Duration = std::time::Duration::from_secs(90);
+
+#[test]
+fn every_lock_wait_gives_up_before_its_deadline_and_a_job_outwaits_a_replay() {
+    for (job, cronjob) in JOB_AND_ITS_CRONJOB {
+        let cron_wait = lock_wait(cronjob);
+        let cron_deadline = seconds(cronjob, "activeDeadlineSeconds");
+        assert!(
+            cron_wait + REPLAY_TIME <= cron_deadline,
+            "{cronjob}: a lock wait of {cron_wait:?} leaves less than {REPLAY_TIME:?} of the \
+             {cron_deadline:?} deadline to replay; lower CLUSTER_CLIENT_LOCK_WAIT"
+        );
+        // The longest a replay holds the lock: the deadline's SIGTERM, then the grace
+        // before SIGKILL.
+        let held = cron_deadline + seconds(cronjob, "terminationGracePeriodSeconds");
+        let job_wait = lock_wait(job);
+        assert!(
+            job_wait > held,
+            "{job}: a lock wait of {job_wait:?} is not longer than {cronjob} can hold the \
+             lock ({held:?}), so a Job started during a replay would exit 2"
+        );
+        let job_deadline = seconds(job, "activeDeadlineSeconds");
+        assert!(
+            job_wait < job_deadline,
+            "{job}: a lock wait of {job_wait:?} is not below its {job_deadline:?} deadline"
+        );
+    }
+}
+
+/// One rule of a `podFailurePolicy`, as far as the test needs it.
+#[derive(Debug)]
+enum Rule {
+    /// `action` when the container's exit code is (`In`) or is not (`NotIn`) in `values`.
+    ExitCodes {
+        action: String,
+        not_in: bool,
+        values: Vec<i32>,
+    },
+    /// `action` when the pod has condition DisruptionTarget (evicted).
+    Evicted { action: String },
+}
+
+/// The rules of the manifest's `podFailurePolicy`, in order. Each rule is an `- action:` line
+/// followed by either `operator:` and `values: [..]` or `- type: DisruptionTarget`.
+fn failure_rules(file: &str) -> Vec<Rule> {
+    let text = read(file);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| *l != "podFailurePolicy:")
+        .filter(|l| !l.starts_with('#'))
+        .take_while(|l| *l != "template:")
+        .collect();
+    let mut rules = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(action) = line.strip_prefix("- action: ") else {
+            continue;
+        };
+        let rest: Vec<&str> = lines[i + 1..]
+            .iter()
+            .take_while(|l| !l.starts_with("- action: "))
+            .copied()
+            .collect();
+        let field = |key: &str| rest.iter().find_map(|l| l.strip_prefix(key));
+        let action = action.to_owned();
+        rules.push(
+            match (field("operator: "), field("values: "), field("- type: ")) {
+                (Some(operator), Some(values), None) => Rule::ExitCodes {
+                    action,
+                    not_in: operator == "NotIn",
+                    values: serde_json::from_str(values).expect("values: [..]"),
+                },
+                (None, None, Some("DisruptionTarget")) => Rule::Evicted { action },
+                other => panic!("{file}: a rule this test does not know: {other:?}"),
+            },
+        );
+    }
+    rules
+}
+
+/// What Kubernetes does with a failed pod: the first rule that matches, or "Count" (against
+/// the back-off limit) when none does.
+fn decide(rules: &[Rule], exit: i32, evicted: bool) -> &str {
+    rules
+        .iter()
+        .find_map(|rule| match rule {
+            Rule::ExitCodes {
+                action,
+                not_in,
+                values,
+            } => (values.contains(&exit) != *not_in).then_some(action.as_str()),
+            Rule::Evicted { action } => evicted.then_some(action.as_str()),
+        })
+        .unwrap_or("Count")
+}
+
+#[test]
+fn an_evicted_pod_that_sent_nothing_is_retried_and_bad_input_or_pending_repairs_fail() {
+    // (exit, evicted) -> what the one-shot Job does; the Indexed Job fails the index instead.
+    let jobs = [
+        ((1, false), "Count"),
+        ((1, true), "Ignore"),
+        ((2, false), "Fail"),
+        ((2, true), "Ignore"),
+        ((3, false), "Fail"),
+        ((3, true), "Fail"),
+        ((137, false), "Fail"),
+        ((137, true), "Fail"),
+    ];
+    for (file, fail) in [
+        ("kubernetes/job/group-job.yaml", "FailJob"),
+        ("kubernetes/bulk/job/bulk-job.yaml", "FailIndex"),
+    ] {
+        let rules = failure_rules(file);
+        for ((exit, evicted), want) in jobs {
+            let want = if want == "Fail" { fail } else { want };
+            assert_eq!(
+                decide(&rules, exit, evicted),
+                want,
+                "{file}: exit {exit}, evicted {evicted}: {rules:?}"
+            );
+        }
+    }
+    // A replay is idempotent: an evicted one is always started again; exit 2 otherwise
+    // needs a person, and the rest waits for the next scheduled run (backoffLimit 0).
+    for file in [
+        "kubernetes/rollback-cronjob.yaml",
+        "kubernetes/bulk/rollback-cronjob.yaml",
+    ] {
+        let rules = failure_rules(file);
+        for exit in [1, 2, 3, 137] {
+            assert_eq!(decide(&rules, exit, true), "Ignore", "{file}: exit {exit}");
+        }
+        assert_eq!(decide(&rules, 2, false), "FailJob", "{file}");
+        assert_eq!(decide(&rules, 3, false), "Count", "{file}");
+    }
 }
