@@ -35,6 +35,7 @@ const FACE_ORDER: &[&str] = &[
     "exit",
     "signals",
     "logging",
+    "progress",
     "metrics",
     "words",
     "wire",

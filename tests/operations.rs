@@ -170,16 +170,16 @@ fn status_of_several_groups_exits_by_what_every_node_says() {
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8(output.stdout).expect("utf8");
     assert!(
-        stdout.contains(
-            "status: 3 group(s): 1 present on every node, 1 absent from every node, 1 mixed or \
-             unknown"
-        ),
+        stdout.contains("status: 3 group(s) in ")
+            && stdout.contains(
+                "s: 1 present on every node, 1 absent from every node, 1 mixed or unknown"
+            ),
         "{stdout}"
     );
     let report = env.json(&["status", "a", "half", "x"], 1);
-    let states: Vec<&str> = report
+    let states: Vec<&str> = report["groups"]
         .as_array()
-        .expect("an array for several groups")
+        .expect("a list for several groups")
         .iter()
         .map(|g| g["state"].as_str().expect("state"))
         .collect();
@@ -374,7 +374,7 @@ fn comments_and_blank_lines_in_a_group_file_never_reach_a_node() {
     )
     .expect("write");
     let report = env.json(&["create", "--from-file", "groups.txt"], 0);
-    let created: Vec<&str> = report
+    let created: Vec<&str> = report["groups"]
         .as_array()
         .expect("one report per group")
         .iter()

@@ -77,17 +77,26 @@ fn a_dry_run_plan_matches_its_schema() {
 }
 
 #[test]
-fn a_list_prints_an_array_even_of_one_group() {
+fn a_list_prints_its_groups_and_a_summary_even_for_one_group() {
     let env = TestEnv::new(2);
     let report = document(&env, &["create", "a", "b"], 0);
-    assert_eq!(report.as_array().map(Vec::len), Some(2), "{report}");
+    assert_eq!(
+        report["groups"].as_array().map(Vec::len),
+        Some(2),
+        "{report}"
+    );
+    assert_eq!(report["summary"]["done"], 2, "{report}");
     assert_valid("operations.schema.json", &report);
 
     let list = env.dir().join("groups.txt");
     std::fs::write(&list, "# one group\nc\n").expect("write");
     let path = list.to_str().expect("utf-8");
     let report = document(&env, &["create", "--from-file", path], 0);
-    assert_eq!(report.as_array().map(Vec::len), Some(1), "{report}");
+    assert_eq!(
+        report["groups"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
     assert_valid("operations.schema.json", &report);
 }
 
@@ -113,7 +122,11 @@ fn pending_repairs_status_and_rollback_match_their_schemas() {
         "{status}"
     );
     let several = document(&env, &["status", "g", "h"], 1);
-    assert_eq!(several.as_array().map(Vec::len), Some(2), "{several}");
+    assert_eq!(
+        several["groups"].as_array().map(Vec::len),
+        Some(2),
+        "{several}"
+    );
     assert_valid("status.schema.json", &several);
 
     let rollback = document(&env, &["rollback"], 3);

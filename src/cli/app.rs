@@ -16,6 +16,7 @@ use crate::cli::inspect;
 use crate::cli::journals;
 use crate::cli::metrics::{Backlog, RunMetrics};
 use crate::cli::output;
+use crate::cli::progress::Progress;
 use crate::cli::signals;
 use cluster_client::engine::{Cluster, OperationReport, Outcome, ReplayReport};
 use cluster_client::error::Error;
@@ -259,6 +260,7 @@ pub fn run<T: Transport>(
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> ExitStatus {
+    let started = Instant::now();
     let replay = cluster.replay(journal);
     if !matches!(task, Task::Rollback) {
         log_replay(&replay, journal);
@@ -289,9 +291,15 @@ pub fn run<T: Transport>(
                 log_shard(sharded, groups.len());
             }
             let reports = change(cluster, *operation, groups, journal);
+            let run = output::Run {
+                list: *list,
+                shard: shard.as_ref(),
+                journal: journal.path(),
+                elapsed: started.elapsed(),
+            };
             (
                 ExitStatus::of_operations(&reports, cancel.change_sent()),
-                output::operations(out, format, &reports, *list, shard.as_ref(), journal.path()),
+                output::operations(out, format, &reports, run),
             )
         }
     };
@@ -313,65 +321,19 @@ fn log_shard(sharded: &Sharded, kept: usize) {
     );
 }
 
-/// Creates or deletes every group, with a progress line on a terminal.
+/// Creates or deletes every group, showing the run's progress (see `progress`).
 fn change<T: Transport>(
     cluster: &Cluster<T>,
     operation: Operation,
     groups: &[GroupId],
     journal: &mut Journal,
 ) -> Vec<OperationReport> {
-    let mut progress = Progress::new(groups.len());
+    let progress = Progress::start(groups.len(), cluster.groups_at_a_time());
     let reports = cluster.change_many_reporting(operation, groups, journal, |r| {
         progress.advance(r.outcome == Outcome::Done);
     });
     progress.finish();
     reports
-}
-
-/// A one-line `done/total` counter for bulk runs, drawn on stderr only when
-/// stderr is a terminal and logs are text: cron logs, pipes and JSON logs
-/// stay quiet.
-struct Progress {
-    total: usize,
-    done: usize,
-    failed: usize,
-    visible: bool,
-}
-
-impl Progress {
-    fn new(total: usize) -> Self {
-        Self {
-            total,
-            done: 0,
-            failed: 0,
-            // Note: JSON logs promise one object per stderr line; a
-            // redrawn counter would break that.
-            visible: total > 1
-                && std::io::stderr().is_terminal()
-                && crate::cli::logging::active_format() == crate::cli::args::LogFormat::Text,
-        }
-    }
-
-    fn advance(&mut self, succeeded: bool) {
-        self.done += 1;
-        self.failed += usize::from(!succeeded);
-        if self.visible {
-            // Note: progress is best effort; a closed stderr must not fail the run.
-            let _ = write!(
-                std::io::stderr(),
-                "\r{}/{} groups, {} not done",
-                self.done,
-                self.total,
-                self.failed
-            );
-        }
-    }
-
-    fn finish(&self) {
-        if self.visible {
-            let _ = writeln!(std::io::stderr());
-        }
-    }
 }
 
 fn log_replay(replay: &ReplayReport, journal: &Journal) {

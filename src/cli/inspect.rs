@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::time::Instant;
 
 use crate::cli::args::OutputFormat;
 use crate::cli::config::{Config, ForgetScope, Task};
@@ -195,6 +196,7 @@ pub fn status<T: Transport>(
     let Task::Status { groups, list, .. } = &config.task else {
         return Err(InputError::Invalid("status: not a status task".to_owned()).into());
     };
+    let started = Instant::now();
     let entries = snapshot(config, path)?.unwrap_or_default();
     *journal_after = Some(Backlog::of(&entries));
     let reports: Vec<StatusReport> = fan_out(
@@ -212,6 +214,7 @@ pub fn status<T: Transport>(
         pending: &entries,
         journal: path,
         list: *list,
+        elapsed: started.elapsed(),
     };
     let printed = views::statuses(out, format, &shown);
     output::report_unprinted(printed, out);
@@ -236,6 +239,7 @@ pub fn dry_run<T: Transport>(
     else {
         return Err(InputError::Invalid("--dry-run: not a create or delete".to_owned()).into());
     };
+    let started = Instant::now();
     let pending = snapshot(config, path)?.unwrap_or_default();
     *journal_after = Some(Backlog::of(&pending));
     let reports = cluster.plan_only(*operation, groups, &pending);
@@ -245,6 +249,7 @@ pub fn dry_run<T: Transport>(
         reports: &reports,
         pending: &pending,
         journal: path,
+        elapsed: started.elapsed(),
     };
     let printed = views::plan(out, format, &shown);
     output::report_unprinted(printed, out);

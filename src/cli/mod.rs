@@ -21,6 +21,7 @@ mod logging;
 mod manual;
 mod metrics;
 mod output;
+mod progress;
 mod signals;
 mod views;
 mod wire;

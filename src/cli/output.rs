@@ -11,29 +11,46 @@ use crate::cli::config::Sharded;
 use crate::cli::journals::{Replayed, Visit, Visited};
 use crate::cli::wire;
 use crate::cli::words::node_error;
-use cluster_client::engine::{
-    NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport,
-};
+use cluster_client::engine::{NodeResult, OperationReport, Outcome, ReplayReport};
 use cluster_client::journal::Entry;
 use cluster_client::vocab::group::GroupId;
 use cluster_client::vocab::hosts::Node;
 pub use cluster_client::vocab::text::escape;
 
+/// What a create or delete printed: its reports, and how the run went.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    /// Whether the command named a list (several groups, `--from-file` or
+    /// a shard).
+    pub list: bool,
+    /// The shard, when one is in effect.
+    pub shard: Option<&'a Sharded>,
+    /// The journal.
+    pub journal: &'a Path,
+    /// How long the run took.
+    pub elapsed: std::time::Duration,
+}
+
 /// Prints the results of a create or delete: one report per group.
-/// The JSON shape follows the command's form, never the count: `list` (the
-/// command named several groups, used `--from-file` or a shard) prints an
-/// array, even of one or none; a single positional group prints an object.
-/// With a `shard`, people first read which shard it is and how many of the
-/// groups named it kept.
+/// The JSON shape follows the command's form, never the count: a list (the
+/// command named several groups, used `--from-file` or a shard) prints
+/// `{"groups": [...], "summary": {...}}`, even of one group or none; a
+/// single positional group prints its object. A list ends, for people, with
+/// one summary line. With a shard, people first read which shard it is and
+/// how many of the groups named it kept.
 pub fn operations(
     out: &mut dyn Write,
     format: OutputFormat,
     reports: &[OperationReport],
-    list: bool,
-    shard: Option<&Sharded>,
-    journal: &Path,
+    run: Run<'_>,
 ) -> io::Result<()> {
-    let wire = || reports.iter().map(wire::Operation::new);
+    let Run {
+        list,
+        shard,
+        journal,
+        elapsed,
+    } = run;
+    let summary = || wire::Summary::of(reports, elapsed);
     match (format, reports) {
         (OutputFormat::Human, reports) => {
             if let Some(Sharded { shard, named }) = shard {
@@ -51,11 +68,38 @@ pub fn operations(
             for report in reports {
                 operation_human(out, report, journal)?;
             }
+            // Note: a shard that owns none of the groups has said so already.
+            if list && !reports.is_empty() {
+                summary_line(out, &summary())?;
+            }
             Ok(())
         }
         (_, [single]) if !list => json(out, format, &wire::Operation::new(single)),
-        (_, _) => json(out, format, &wire().collect::<Vec<_>>()),
+        (_, _) => {
+            let document = wire::Operations {
+                groups: reports.iter().map(wire::Operation::new).collect(),
+                summary: summary(),
+            };
+            json(out, format, &document)
+        }
     }
+}
+
+/// "summary: 60 group(s) in 12.3s: 50 done, 4 rolled back, 2 repairs
+/// pending, 3 refused, 1 skipped".
+fn summary_line(out: &mut dyn Write, summary: &wire::Summary) -> io::Result<()> {
+    writeln!(
+        out,
+        "summary: {} group(s) in {:.1}s: {} done, {} rolled back, {} repairs pending, {} \
+         refused, {} skipped",
+        summary.groups,
+        summary.seconds,
+        summary.done,
+        summary.rolled_back,
+        summary.repairs_pending,
+        summary.refused,
+        summary.skipped
+    )
 }
 
 /// Logs a result that could not be printed (or flushed); the exit status
@@ -65,74 +109,6 @@ pub fn report_unprinted(printed: io::Result<()>, out: &mut dyn Write) {
         log::error!(
             "cannot write the result to stdout: {error}; the exit status still reports the run"
         );
-    }
-}
-
-/// Prints a status report.
-pub fn status(out: &mut dyn Write, format: OutputFormat, report: &StatusReport) -> io::Result<()> {
-    if format != OutputFormat::Human {
-        let state = wire::verdict(crate::cli::exit::verdict(report));
-        return json(out, format, &wire::Status::new(report, state, Vec::new()));
-    }
-    let summary = status_summary(report);
-    writeln!(out, "group {:?}: {summary}", report.group.as_str())?;
-    let width = host_width(report.nodes.iter().map(|n| &n.host));
-    for node in &report.nodes {
-        let state = match node.state {
-            NodeState::Present => "present",
-            NodeState::Absent => "absent",
-            NodeState::Unreachable => "unreachable",
-            NodeState::Unreadable => "unreadable",
-        };
-        node_line(out, width, &node.host, state, node.error.as_deref())?;
-    }
-    Ok(())
-}
-
-/// What a status report says of its group, in one line.
-fn status_summary(report: &StatusReport) -> String {
-    let states: Vec<NodeState> = report.nodes.iter().map(|n| n.state).collect();
-    let count = |s| states.iter().filter(|x| **x == s).count();
-    let (silent, unusable) = (count(NodeState::Unreachable), count(NodeState::Unreadable));
-    if silent + unusable > 0 {
-        // Note: a node that did not answer (or answered nothing usable) says
-        // nothing about the group; "present on 0, absent on 0" would read as
-        // a verdict.
-        let mut unknown = Vec::new();
-        if silent > 0 {
-            unknown.push(format!("{silent} of {} nodes did not answer", states.len()));
-        }
-        if unusable > 0 {
-            unknown.push(format!(
-                "{unusable} of {} nodes gave no usable answer",
-                states.len()
-            ));
-        }
-        let (present, absent) = (count(NodeState::Present), count(NodeState::Absent));
-        let mut known = Vec::new();
-        if present > 0 {
-            known.push(format!("present on {present}"));
-        }
-        if absent > 0 {
-            known.push(format!("absent on {absent}"));
-        }
-        let known = if known.is_empty() {
-            String::new()
-        } else {
-            format!("; {}", known.join(", "))
-        };
-        format!("UNKNOWN: {}{known}", unknown.join(", "))
-    } else if !report.consistent {
-        format!(
-            "INCONSISTENT: present on {}, absent on {} of {} nodes",
-            count(NodeState::Present),
-            count(NodeState::Absent),
-            states.len()
-        )
-    } else if states.first() == Some(&NodeState::Present) {
-        format!("present on all {} nodes", states.len())
-    } else {
-        format!("absent from all {} nodes", states.len())
     }
 }
 
@@ -560,12 +536,12 @@ fn result_word(result: NodeResult) -> &'static str {
 }
 
 /// The width of the widest base URL as printed, to align the node tables.
-fn host_width<'a>(hosts: impl Iterator<Item = &'a Node>) -> usize {
+pub fn host_width<'a>(hosts: impl Iterator<Item = &'a Node>) -> usize {
     hosts.map(|h| escape(h.base()).len()).max().unwrap_or(0)
 }
 
 /// "  http://node1:8080  <text>  (<error>)", with trailing blanks trimmed.
-fn node_line(
+pub fn node_line(
     out: &mut dyn Write,
     width: usize,
     host: &Node,
@@ -661,7 +637,7 @@ mod tests {
             )
             .expect("render");
             let mut status_out = Vec::new();
-            super::status(&mut status_out, format, &status).expect("render");
+            crate::cli::views::status(&mut status_out, format, &status).expect("render");
             [replay_out, status_out].map(|b| String::from_utf8(b).expect("utf8"))
         };
         for human in render(OutputFormat::Human) {

@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -10,7 +11,7 @@ use crate::cli::args::OutputFormat;
 use crate::cli::exit::{Verdict, verdict};
 use crate::cli::output::{self, escape};
 use crate::cli::wire;
-use cluster_client::engine::{PlanReport, PlanVerdict, PlannedStep, StatusReport};
+use cluster_client::engine::{NodeState, PlanReport, PlanVerdict, PlannedStep, StatusReport};
 use cluster_client::journal::Entry;
 use cluster_client::vocab::change::Operation;
 
@@ -23,8 +24,11 @@ pub struct Statuses<'a> {
     pub pending: &'a [Entry],
     /// The journal read.
     pub journal: &'a Path,
-    /// Whether the command named a list: JSON is then an array.
+    /// Whether the command named a list: JSON is then an object of all
+    /// the groups and a summary.
     pub list: bool,
+    /// How long the reads took.
+    pub elapsed: Duration,
 }
 
 /// Prints `status`: for people, each group's nodes and pending entries,
@@ -43,11 +47,15 @@ pub fn statuses(out: &mut dyn Write, format: OutputFormat, shown: &Statuses<'_>)
             .collect();
         return match (shown.list, groups.as_slice()) {
             (false, [single]) => output::json(out, format, single),
-            _ => output::json(out, format, &groups),
+            _ => {
+                let summary = status_summary(shown.reports, shown.elapsed);
+                let document = wire::Statuses { groups, summary };
+                output::json(out, format, &document)
+            }
         };
     }
     for report in shown.reports {
-        output::status(out, format, report)?;
+        status(out, format, report)?;
         let mut entries = entries_of(shown.pending, report).peekable();
         if entries.peek().is_some() {
             writeln!(
@@ -61,9 +69,87 @@ pub fn statuses(out: &mut dyn Write, format: OutputFormat, shown: &Statuses<'_>)
         }
     }
     if shown.list {
-        writeln!(out, "{}", summary(shown.reports))?;
+        let summary = status_summary(shown.reports, shown.elapsed);
+        writeln!(
+            out,
+            "status: {} group(s) in {:.1}s: {} present on every node, {} absent from every \
+             node, {} mixed or unknown",
+            summary.groups,
+            summary.seconds,
+            summary.present,
+            summary.absent,
+            summary.mixed + summary.unknown,
+        )?;
     }
     Ok(())
+}
+
+/// Prints a status report.
+pub fn status(out: &mut dyn Write, format: OutputFormat, report: &StatusReport) -> io::Result<()> {
+    if format != OutputFormat::Human {
+        let state = wire::verdict(verdict(report));
+        return output::json(out, format, &wire::Status::new(report, state, Vec::new()));
+    }
+    let summary = status_headline(report);
+    writeln!(out, "group {:?}: {summary}", report.group.as_str())?;
+    let width = output::host_width(report.nodes.iter().map(|n| &n.host));
+    for node in &report.nodes {
+        let state = match node.state {
+            NodeState::Present => "present",
+            NodeState::Absent => "absent",
+            NodeState::Unreachable => "unreachable",
+            NodeState::Unreadable => "unreadable",
+        };
+        output::node_line(out, width, &node.host, state, node.error.as_deref())?;
+    }
+    Ok(())
+}
+
+/// What a status report says of its group, in one line.
+fn status_headline(report: &StatusReport) -> String {
+    let states: Vec<NodeState> = report.nodes.iter().map(|n| n.state).collect();
+    let count = |s| states.iter().filter(|x| **x == s).count();
+    let (silent, unusable) = (count(NodeState::Unreachable), count(NodeState::Unreadable));
+    if silent + unusable > 0 {
+        // Note: a node that did not answer (or answered nothing usable) says
+        // nothing about the group; "present on 0, absent on 0" would read as
+        // a verdict.
+        let mut unknown = Vec::new();
+        if silent > 0 {
+            unknown.push(format!("{silent} of {} nodes did not answer", states.len()));
+        }
+        if unusable > 0 {
+            unknown.push(format!(
+                "{unusable} of {} nodes gave no usable answer",
+                states.len()
+            ));
+        }
+        let (present, absent) = (count(NodeState::Present), count(NodeState::Absent));
+        let mut known = Vec::new();
+        if present > 0 {
+            known.push(format!("present on {present}"));
+        }
+        if absent > 0 {
+            known.push(format!("absent on {absent}"));
+        }
+        let known = if known.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", known.join(", "))
+        };
+        format!("UNKNOWN: {}{known}", unknown.join(", "))
+    } else if !report.consistent {
+        format!(
+            "INCONSISTENT: present on {}, absent on {} of {} nodes",
+            count(NodeState::Present),
+            count(NodeState::Absent),
+            states.len()
+        )
+    } else if states.first() == Some(&NodeState::Present) {
+        format!("present on all {} nodes", states.len())
+    } else {
+        format!("absent from all {} nodes", states.len())
+    }
 }
 
 /// The entries of the journal for `report`'s group.
@@ -101,18 +187,22 @@ fn fields_line(value: &Value) -> String {
         .join(" ")
 }
 
-/// "status: 10 groups: 7 present on every node, 2 absent from every node,
-/// 1 mixed or unknown".
-fn summary(reports: &[StatusReport]) -> String {
-    let count = |pick: fn(Verdict) -> bool| reports.iter().filter(|r| pick(verdict(r))).count();
-    format!(
-        "status: {} group(s): {} present on every node, {} absent from every node, {} mixed \
-         or unknown",
-        reports.len(),
-        count(|v| v == Verdict::Present),
-        count(|v| v == Verdict::Absent),
-        count(|v| matches!(v, Verdict::Mixed | Verdict::Unknown)),
-    )
+/// How many of `reports` are in which state, read in `elapsed`.
+fn status_summary(reports: &[StatusReport], elapsed: Duration) -> wire::StatusSummary {
+    let count = |wanted: Verdict| reports.iter().filter(|r| verdict(r) == wanted).count();
+    wire::StatusSummary {
+        groups: reports.len(),
+        present: count(Verdict::Present),
+        absent: count(Verdict::Absent),
+        mixed: count(Verdict::Mixed),
+        unknown: count(Verdict::Unknown),
+        seconds: seconds(elapsed),
+    }
+}
+
+/// `elapsed` in seconds, to the millisecond.
+fn seconds(elapsed: Duration) -> f64 {
+    (elapsed.as_millis() as f64) / 1000.0
 }
 
 /// What a `--dry-run` shows.
@@ -126,6 +216,8 @@ pub struct Plan<'a> {
     pub pending: &'a [Entry],
     /// The journal read.
     pub journal: &'a Path,
+    /// How long the reads took.
+    pub elapsed: Duration,
 }
 
 /// Prints the plan of a `--dry-run`: per group, what each node would get
@@ -134,19 +226,6 @@ pub struct Plan<'a> {
 /// [`wire::DryRun`], always an object.
 pub fn plan(out: &mut dyn Write, format: OutputFormat, shown: &Plan<'_>) -> io::Result<()> {
     let journal = escape(&shown.journal.display().to_string()).into_owned();
-    if format != OutputFormat::Human {
-        let document = wire::DryRun {
-            dry_run: true,
-            operation: shown.operation.name(),
-            groups: shown.reports.iter().map(wire::PlannedGroup::new).collect(),
-            journal: shown.journal.display().to_string(),
-            pending: wire::PendingList(shown.pending),
-        };
-        return output::json(out, format, &document);
-    }
-    for report in shown.reports {
-        plan_group(out, report)?;
-    }
     let count = |verdict| {
         shown
             .reports
@@ -154,15 +233,38 @@ pub fn plan(out: &mut dyn Write, format: OutputFormat, shown: &Plan<'_>) -> io::
             .filter(|r| r.verdict == verdict)
             .count()
     };
+    let summary = wire::PlanSummary {
+        groups: shown.reports.len(),
+        change: count(PlanVerdict::Change),
+        nothing_to_do: count(PlanVerdict::NothingToDo),
+        refused: count(PlanVerdict::Refused),
+        blocked: count(PlanVerdict::Blocked),
+        seconds: seconds(shown.elapsed),
+    };
+    if format != OutputFormat::Human {
+        let document = wire::DryRun {
+            dry_run: true,
+            operation: shown.operation.name(),
+            groups: shown.reports.iter().map(wire::PlannedGroup::new).collect(),
+            journal: shown.journal.display().to_string(),
+            pending: wire::PendingList(shown.pending),
+            summary,
+        };
+        return output::json(out, format, &document);
+    }
+    for report in shown.reports {
+        plan_group(out, report)?;
+    }
     writeln!(
         out,
-        "dry run: {} group(s): {} would change, {} nothing to do, {} refused, {} blocked; \
-         only reads were sent, and nothing was replayed",
-        shown.reports.len(),
-        count(PlanVerdict::Change),
-        count(PlanVerdict::NothingToDo),
-        count(PlanVerdict::Refused),
-        count(PlanVerdict::Blocked),
+        "dry run: {} group(s) in {:.1}s: {} would change, {} nothing to do, {} refused, {} \
+         blocked; only reads were sent, and nothing was replayed",
+        summary.groups,
+        summary.seconds,
+        summary.change,
+        summary.nothing_to_do,
+        summary.refused,
+        summary.blocked,
     )?;
     match shown.pending.len() {
         0 => writeln!(out, "journal {journal}: nothing pending"),

@@ -37,6 +37,95 @@ pub struct Operation<'a> {
     pub journal_error: Option<&'a str>,
 }
 
+/// The results of a create or delete of a list of groups
+/// (`schemas/operations.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct Operations<'a> {
+    /// One result per group, in the order given.
+    pub groups: Vec<Operation<'a>>,
+    /// What the run came to, in counts.
+    pub summary: Summary,
+}
+
+/// What a run of several groups came to: how many groups ended how, and
+/// how long it took.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    /// Groups in the run.
+    pub groups: usize,
+    /// Done: every node in the requested state.
+    pub done: usize,
+    /// Failed and rolled back: as they were.
+    pub rolled_back: usize,
+    /// Failed with undos pending in the journal.
+    pub repairs_pending: usize,
+    /// Refused for pending repairs.
+    pub refused: usize,
+    /// Not started: nothing was sent for them.
+    pub skipped: usize,
+    /// Seconds the run took, from its start to its result.
+    pub seconds: f64,
+}
+
+impl Summary {
+    /// The summary of `reports`, a run that took `elapsed`.
+    pub fn of(reports: &[OperationReport], elapsed: std::time::Duration) -> Self {
+        let count = |outcome| reports.iter().filter(|r| r.outcome == outcome).count();
+        Self {
+            groups: reports.len(),
+            done: count(Outcome::Done),
+            rolled_back: count(Outcome::RolledBack),
+            repairs_pending: count(Outcome::RepairsPending),
+            refused: count(Outcome::Refused),
+            skipped: count(Outcome::Skipped),
+            seconds: (elapsed.as_millis() as f64) / 1000.0,
+        }
+    }
+}
+
+/// The results of `status` of a list of groups (`schemas/status.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct Statuses<'a> {
+    /// One result per group, in the order named.
+    pub groups: Vec<Status<'a>>,
+    /// How many groups are in which state, and how long the reads took.
+    pub summary: StatusSummary,
+}
+
+/// What `status` of several groups found.
+#[derive(Debug, Serialize)]
+pub struct StatusSummary {
+    /// Groups read.
+    pub groups: usize,
+    /// Present on every node.
+    pub present: usize,
+    /// Absent from every node.
+    pub absent: usize,
+    /// On some nodes only.
+    pub mixed: usize,
+    /// A node gave no usable answer.
+    pub unknown: usize,
+    /// Seconds the reads took.
+    pub seconds: f64,
+}
+
+/// What a `--dry-run` found, in counts.
+#[derive(Debug, Serialize)]
+pub struct PlanSummary {
+    /// Groups planned.
+    pub groups: usize,
+    /// Groups some nodes of which would get the change.
+    pub change: usize,
+    /// Groups already in the requested state everywhere.
+    pub nothing_to_do: usize,
+    /// Groups that would be refused for pending repairs.
+    pub refused: usize,
+    /// Groups a node of which could not be read.
+    pub blocked: usize,
+    /// Seconds the reads took.
+    pub seconds: f64,
+}
+
 /// A node's line in an [`Operation`].
 #[derive(Debug, Serialize)]
 pub struct NodeLine<'a> {
@@ -397,6 +486,8 @@ pub struct DryRun<'a> {
     pub journal: String,
     /// Every repair the journal holds now: a run would replay them first.
     pub pending: PendingList<'a>,
+    /// How many groups would go which way, and how long the reads took.
+    pub summary: PlanSummary,
 }
 
 /// One group's plan in a [`DryRun`].

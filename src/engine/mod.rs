@@ -175,6 +175,12 @@ impl<T: Transport> Cluster<T> {
         self
     }
 
+    /// How many groups a bulk run works on at a time (see
+    /// [`Cluster::with_parallel_groups`]).
+    pub fn groups_at_a_time(&self) -> usize {
+        self.groups_in_flight()
+    }
+
     /// The groups worked on at a time: `--parallel-groups`, lowered so that
     /// it × the concurrency stays within [`MAX_IN_FLIGHT`], in whatever
     /// order the builders were called.
