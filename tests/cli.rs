@@ -263,3 +263,28 @@ fn a_node_the_run_stopped_before_is_shown_as_read_not_as_a_change_attempted() {
     assert!(!stdout.contains("not attempted"), "{stdout}");
     assert_eq!(env.nodes[2].writes(), 0);
 }
+
+#[test]
+fn a_huge_group_id_is_cut_in_the_error_and_a_hosts_directory_is_named_as_one() {
+    let env = TestEnv::new(1);
+    let huge = "x".repeat(2000);
+    let output = env.cmd().args(["create", &huge]).output().expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("… (2000 bytes)"), "{stderr}");
+    assert!(!stderr.contains(&huge) && stderr.len() < 600, "{stderr}");
+
+    let output = env
+        .cmd()
+        .args(["status", "g", "--hosts", "/tmp"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("hosts file /tmp is a directory"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("create it"), "{stderr}");
+    assert_eq!(env.total_requests(), 0);
+}
