@@ -97,6 +97,23 @@ pub enum InputError {
         fix: String,
     },
 
+    /// A file that steers the run (the hosts file) could have been written
+    /// by someone other than the user or root; nothing was sent.
+    #[error(
+        "refusing {role} {}: {problem}. Nothing was sent to any node; fix: {fix}",
+        path.display()
+    )]
+    Untrusted {
+        /// The refused file, as given.
+        path: PathBuf,
+        /// What it is: "hosts file".
+        role: &'static str,
+        /// What was found: the directory, link, owner or mode.
+        problem: String,
+        /// How to fix it.
+        fix: String,
+    },
+
     /// A bad shard, shard count, Job index or `{shard}` placeholder.
     #[error(transparent)]
     Shard(#[from] ShardError),

@@ -20,7 +20,7 @@ fn unreadable_journal_is_left_byte_for_byte_and_nothing_is_sent() {
         b"",
     ];
     for bytes in cases {
-        std::fs::write(env.journal_path(), bytes).expect("write");
+        support::write_private(&env.journal_path(), bytes);
         for args in [
             &["create", "g"][..],
             &["delete", "g"],
@@ -46,7 +46,7 @@ fn journal_from_a_newer_version_is_refused_unchanged() {
     let env = TestEnv::new(1);
     std::fs::create_dir_all(env.journal_path().parent().expect("dir")).expect("mkdir");
     let text = r#"{"version": 3, "entries": [], "future": true}"#;
-    std::fs::write(env.journal_path(), text).expect("write");
+    support::write_private(&env.journal_path(), text.as_bytes());
     env.cmd()
         .arg("rollback")
         .assert()
@@ -64,7 +64,7 @@ fn a_run_that_has_to_wait_for_the_lock_says_so() {
     let env = TestEnv::new(1);
     let dir = env.journal_path().parent().expect("dir").to_owned();
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let lock = std::fs::File::create(dir.join("journal.json.lock")).expect("lock file");
+    let lock = support::private_file(&dir.join("journal.json.lock"));
     lock.lock().expect("hold the lock");
 
     let mut child = env

@@ -451,7 +451,7 @@ fn a_rollback_over_a_directory_reports_a_busy_and_a_corrupt_journal_and_replays_
         "journal-2.json",
         &serde_json::json!({"version": 2, "entries": [held]}).to_string(),
     );
-    let lock = std::fs::File::create(dir.join("journal-2.json.lock")).expect("lock file");
+    let lock = support::private_file(&dir.join("journal-2.json.lock"));
     lock.lock().expect("hold the lock");
     let dir_arg = format!("{}/", dir.display());
 

@@ -279,11 +279,15 @@ fn the_token_never_appears_in_logs_output_or_the_journal() {
     let (mut env, ca) = tls_env(2);
     env.nodes.push(TestNode::start());
     write_hosts(&env);
-    env.nodes[0].add_rule(Rule::new(Fault::Body {
-        status: 200,
-        content_type: "application/json".to_owned(),
-        body: format!(r#"{{"groupId":"g","seen":"Authorization: Bearer {TOKEN}"}}"#).into_bytes(),
-    }));
+    env.nodes[0].add_rule(
+        Rule::new(Fault::Body {
+            status: 200,
+            content_type: "application/json".to_owned(),
+            body: format!(r#"{{"groupId":"g","seen":"Authorization: Bearer {TOKEN}"}}"#)
+                .into_bytes(),
+        })
+        .group("g"),
+    );
     env.nodes[1].add_rule(Rule::new(Fault::Status(500)).method("DELETE"));
     env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("POST"));
     let token_file = env.dir().join("token");

@@ -322,6 +322,14 @@ pub struct JournalOptions {
         action = clap::ArgAction::Append
     )]
     pub journal: Vec<PathBuf>,
+
+    /// Accept group write on DIR, a directory above the journal or another checked file.
+    ///
+    /// Only for the root of a Kubernetes volume with fsGroup, which the kubelet makes
+    /// group-writable: members of its group could hide the journal and bring it back.
+    /// Others may still not write DIR.
+    #[arg(long, value_name = "DIR", env = "CLUSTER_CLIENT_TRUST_GROUP_WRITABLE")]
+    pub trust_group_writable: Option<PathBuf>,
 }
 
 /// Which shard of a bulk run.

@@ -18,6 +18,7 @@ use cluster_client::vocab::group::GroupId;
 use cluster_client::vocab::hosts::{self, Node};
 use cluster_client::vocab::shard::{self, Shard};
 use cluster_client::vocab::text::{escape, shorten};
+use cluster_client::vocab::trust;
 
 /// Everything a run needs, checked before anything is sent.
 #[derive(Debug, Clone)]
@@ -155,6 +156,12 @@ impl Config {
         let requests = parts.requests.map(Settings::of).unwrap_or_default();
         let bulk = parts.bulk.map_or(1, |b| b.parallel_groups);
         check_limits(&requests, bulk)?;
+        if let Some(dir) = parts
+            .journal
+            .and_then(|j| j.trust_group_writable.as_deref())
+        {
+            trust_group_writable(dir)?;
+        }
         if let Some(given) = parts.credentials {
             credentials::check_optional_files(given)?;
         }
@@ -409,6 +416,25 @@ fn configured_nodes(task: &Task, given: Option<&Path>) -> Result<Option<Vec<Node
         (Task::Rollback, Some(path)) => Some(read_hosts(path)?),
         (Task::Rollback, None) => None,
         (Task::JournalList | Task::JournalForget { .. }, _) => None,
+    })
+}
+
+/// Accepts group write on `dir` above every checked file (see
+/// [`trust::accept_group_writable`]), before any of them is read.
+fn trust_group_writable(dir: &Path) -> Result<(), InputError> {
+    if !dir.is_absolute() {
+        return Err(InputError::Invalid(format!(
+            "--trust-group-writable {} is not an absolute path; name the volume's mount \
+             point, such as /var/lib/cluster-client",
+            dir.display()
+        )));
+    }
+    trust::accept_group_writable(dir).map_err(|e| {
+        InputError::Invalid(format!(
+            "--trust-group-writable {}: {e}; name the directory a Kubernetes volume is \
+             mounted on",
+            dir.display()
+        ))
     })
 }
 

@@ -328,11 +328,14 @@ mod tests {
 
     #[test]
     fn every_journal_is_visited_though_one_is_busy_and_one_refused() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = private_dir();
         let path = |name: &str| dir.path().join(name);
         std::fs::write(path("b-corrupt.json"), "not json").expect("write");
         for name in ["a-busy.json", "c.json"] {
             std::fs::write(path(name), "{\"version\":2,\"entries\":[]}").expect("write");
+            std::fs::set_permissions(path(name), std::fs::Permissions::from_mode(0o600))
+                .expect("chmod");
         }
         let held = Journal::open(&path("a-busy.json"), &Cancel::new()).expect("open");
         let cancel = Cancel::new();

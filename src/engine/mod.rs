@@ -359,12 +359,14 @@ fn pending_of(journal: &Journal, groups: &[GroupId]) -> HashMap<GroupId, Vec<Ent
     pending
 }
 
-/// What a read says: `Some(true)` for 200 (present), `Some(false)` for 404
-/// (absent), `None` for any other answer or no answer.
+/// What a read says: `Some(true)` for a 200 whose body does not contradict
+/// it (present; see [`crate::transport::Reply::unconfirmed`]), `Some(false)` for 404
+/// (absent), `None` for any other answer or no answer (a 200 with a sign-in
+/// page or another id included: the node is unreadable).
 fn presence(read: &Exchange) -> Option<bool> {
-    match read.status() {
-        Some(200) => Some(true),
-        Some(404) => Some(false),
+    match &read.last {
+        Ok(reply) if reply.confirms_presence() => Some(true),
+        Ok(reply) if reply.status == 404 => Some(false),
         _ => None,
     }
 }

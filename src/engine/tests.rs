@@ -497,6 +497,30 @@ fn status_reports_agreement_and_unreachable_nodes() {
 }
 
 #[test]
+fn a_page_answering_for_a_node_makes_it_unreadable_and_nothing_is_written() {
+    // An auth proxy's sign-in page: a 200 to a read that does not name the group.
+    let mut f = fixture(3);
+    f.sim.seed(&f.nodes[1], "g");
+    f.sim.fault(&f.nodes[1], Some(Get), Fault::SignIn, Some(1));
+    let report = f.cluster().status(&group("g"));
+    assert!(!report.consistent);
+    assert_eq!(report.nodes[1].state, NodeState::Unreadable);
+    assert_eq!(report.nodes[1].attempts, 1, "a 200 is final, not retried");
+    let error = report.nodes[1].error.as_deref().unwrap_or_default();
+    assert!(
+        error.starts_with("HTTP 200 OK: its body is not JSON"),
+        "{error}"
+    );
+
+    f.sim.fault(&f.nodes[2], Some(Get), Fault::SignIn, None);
+    let report = f.run(Operation::Delete, "g");
+    assert_eq!(report.nodes[2].result, NodeResult::Unreadable);
+    assert_eq!(f.sim.writes(), 0);
+    assert_eq!(f.sim.holders(&f.nodes, "g"), [1]);
+    assert!(f.pending().is_empty());
+}
+
+#[test]
 fn parallel_create_keeps_every_guarantee() {
     let mut f = fixture(7);
     f.sim.seed(&f.nodes[1], "g");

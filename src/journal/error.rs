@@ -100,8 +100,10 @@ pub enum JournalError {
     },
 
     /// The journal, its directory or its lock file could have been written by
-    /// someone else: another owner, group or other write permission, or a
-    /// symbolic link. Nothing was read from it and nothing was sent.
+    /// someone else (another owner, group or other write permission, a
+    /// symbolic link, or a directory above that someone else may write), or
+    /// read by someone else (group or other read on the journal or lock
+    /// file). Nothing was read from it and nothing was sent.
     #[error(
         "refusing {role} {}: {problem}. Nothing was read from it and nothing was sent \
          to any node; fix: {fix}",

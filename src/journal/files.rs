@@ -43,17 +43,28 @@ pub(super) fn create_private_dir(dir: &Path) -> io::Result<()> {
     File::open(parent_dir(dir))?.sync_all()
 }
 
-/// Refuses a journal directory that someone else could write: another
-/// owner, or group or other write permission (sticky or not). Checked on the
-/// opened directory. The directory may be reached through a symbolic link
-/// (a home directory often is); what counts is the directory itself.
+/// Refuses a journal directory that someone else could write (another
+/// owner, or group or other write permission, sticky or not), or that is
+/// reached through a directory or link someone else could change: every
+/// directory from `/` down must be ours or root's and writable by no one
+/// else, as ssh's StrictModes asks (see [`trust::read_checked`] for the
+/// exceptions: a sticky `/tmp`, a read-only mount, the directory given to
+/// `--trust-group-writable`). Checked on the opened directories. The
+/// directory may be reached through a symbolic link of ours or root's (a
+/// home directory often is); what counts is the directory itself.
 pub(super) fn check_dir(dir: &Path) -> Result<(), JournalError> {
-    let meta = File::open(dir)
-        .and_then(|d| d.metadata())
-        .map_err(|source| JournalError::Read {
-            path: dir.to_owned(),
-            cause: source,
-        })?;
+    let meta = match trust::check_dirs_to(dir) {
+        Ok(meta) => meta,
+        Err(trust::CheckedError::Unreadable(cause)) => {
+            return Err(JournalError::Read {
+                path: dir.to_owned(),
+                cause,
+            });
+        }
+        Err(trust::CheckedError::Untrusted(distrust)) => {
+            return Err(untrusted(dir, "journal directory", distrust));
+        }
+    };
     trust::private_dir(dir, &meta).map_err(|d| untrusted(dir, "journal directory", d))
 }
 

@@ -89,8 +89,10 @@ impl Journal {
     /// # Errors
     /// [`JournalError::Untrusted`], before anything is read, when the
     /// journal's directory, the lock file or the journal is not owned by the
-    /// current user, is writable by group or others, or (lock and journal)
-    /// is a symbolic link.
+    /// current user, is writable by group or others, (lock and journal) is
+    /// readable by group or others or is a symbolic link, or when a
+    /// directory above could be written by someone else (see
+    /// [`crate::vocab::trust::read_checked`] for the rules of the walk).
     pub fn open(path: &Path, cancel: &Cancel) -> Result<Self, JournalError> {
         Self::open_waiting(path, cancel, DEFAULT_LOCK_WAIT)
     }

@@ -37,6 +37,10 @@ pub fn read_snapshot(path: &Path) -> Result<Option<Vec<Entry>>, JournalError> {
     match std::fs::metadata(dir) {
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // Note: the directories that do exist on the way are checked as a
+            // run would check them, so a foreign or writable one above is
+            // named for what it is, not taken for a typo.
+            check_dirs_on_the_way(dir)?;
             return Err(JournalError::MissingDirectory {
                 path: path.to_owned(),
                 dir: dir.to_owned(),
@@ -57,6 +61,36 @@ pub fn read_snapshot(path: &Path) -> Result<Option<Vec<Entry>>, JournalError> {
         return Ok(None);
     }
     load(path).map(|(entries, _)| Some(entries))
+}
+
+/// Checks the directories that exist on the way to `dir`, which does not,
+/// by the rules for the directories above a journal: a foreign directory
+/// there is refused for what it is, not taken for a typo.
+// Note: the walk checks a directory when it looks up an entry in it, which
+// it cannot for an entry that does not exist: the deepest existing
+// directory's owner is checked here.
+fn check_dirs_on_the_way(dir: &Path) -> Result<(), JournalError> {
+    use crate::vocab::trust;
+    let refused = |distrust| super::files::untrusted(dir, "journal directory", distrust);
+    let Some(existing) = dir.ancestors().skip(1).find(|a| a.is_dir()) else {
+        return Ok(());
+    };
+    let meta = match trust::check_dirs_to(existing) {
+        Ok(meta) => meta,
+        Err(trust::CheckedError::Unreadable(_)) => return Ok(()),
+        Err(trust::CheckedError::Untrusted(distrust)) => return Err(refused(distrust)),
+    };
+    match trust::uid_of(&meta) {
+        Some(uid) if !trust::owner_is_trusted(uid) => Err(refused(trust::Distrust {
+            problem: format!(
+                "the directory {} on its way is owned by uid {uid}, neither you nor root, so \
+                 that user decides what it holds",
+                existing.display()
+            ),
+            fix: "keep the journal in directories owned by you or by root".to_owned(),
+        })),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,19 @@ fn entry(group: &str, host: &str) -> Entry {
     }
 }
 
+/// Writes a journal file as cluster-client would: mode 0600 (it refuses one others may read).
+fn write_private(path: &Path, contents: impl AsRef<[u8]>) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(contents.as_ref())
+}
+
 #[test]
 fn missing_file_is_an_empty_journal_and_is_not_created_by_opening() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -225,7 +238,7 @@ fn unreadable_journals_are_refused_and_left_untouched() {
     for (text, needle) in cases {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
-        fs::write(&path, text).expect("write");
+        write_private(&path, text).expect("write");
         let err = Journal::open(&path, &Cancel::new())
             .expect_err(text)
             .to_string();
@@ -240,7 +253,7 @@ fn entries_with_invalid_ids_or_hosts_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("journal.json");
     let text = r#"{"version":1,"entries":[{"group":"..","host":"http://a:1","action":"delete","operation":"create","run":"x","recorded_at":1}]}"#;
-    fs::write(&path, text).expect("write");
+    write_private(&path, text).expect("write");
     let err = Journal::open(&path, &Cancel::new())
         .expect_err("invalid id")
         .to_string();
@@ -486,7 +499,7 @@ fn a_version_1_journal_is_read_and_rewritten_in_version_2() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("journal.json");
     let text = r#"{"version":1,"entries":[{"group":"g","host":"http://a:1","action":"delete","operation":"create","run":"7@8","recorded_at":1795450771,"failed_replays":2,"last_error":"x"}]}"#;
-    fs::write(&path, text).expect("write");
+    write_private(&path, text).expect("write");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -509,7 +522,7 @@ fn a_time_that_is_not_rfc_3339_is_refused_naming_the_entry() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("journal.json");
     let text = r#"{"version":2,"entries":[{"group":"g","host":"http://a:1","action":"delete","operation":"create","run":"7@8","recorded_at":"yesterday"}]}"#;
-    fs::write(&path, text).expect("write");
+    write_private(&path, text).expect("write");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -693,7 +706,7 @@ fn a_pretty_printed_journal_of_an_earlier_release_loads_in_any_key_order() {
         let text = text.expect("json");
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
-        fs::write(&path, &text).expect("write");
+        write_private(&path, &text).expect("write");
         let journal = Journal::open(&path, &Cancel::new()).expect(&text);
         assert_eq!(journal.entries(), [entry("g", "http://a:1")], "{text}");
         assert_eq!(
@@ -727,7 +740,7 @@ fn loading_shares_each_distinct_host_group_batch_and_error() {
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
-        fs::write(&path, &text).expect("write");
+        write_private(&path, &text).expect("write");
         let journal = Journal::open(&path, &Cancel::new()).expect("open");
         let e = journal.entries();
         assert!(std::ptr::eq(e[0].host.base(), e[2].host.base()), "{text}");
@@ -766,7 +779,7 @@ fn a_bad_entry_is_named_by_its_number_and_the_file_left_untouched() {
             "{{\"version\":2,\"entries\":[\n{}\n]}}\n",
             entries.join(",\n")
         );
-        fs::write(&path, &text).expect("write");
+        write_private(&path, &text).expect("write");
         let err = Journal::open(&path, &Cancel::new()).expect_err(&text);
         assert!(matches!(err, JournalError::Corrupt { .. }), "{err}");
         let err = err.to_string();
@@ -790,7 +803,7 @@ fn a_file_that_departs_from_the_own_layout_anywhere_is_read_all_the_same() {
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
-        fs::write(&path, &text).expect("write");
+        write_private(&path, &text).expect("write");
         let journal = Journal::open(&path, &Cancel::new()).expect(&text);
         assert_eq!(journal.entries(), expected.as_slice(), "{text}");
     }
@@ -802,7 +815,7 @@ fn a_file_that_departs_from_the_own_layout_anywhere_is_read_all_the_same() {
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
-        fs::write(&path, &text).expect("write");
+        write_private(&path, &text).expect("write");
         let err = Journal::open(&path, &Cancel::new()).expect_err(&text);
         assert!(matches!(err, JournalError::Corrupt { .. }), "{text}: {err}");
     }
@@ -816,7 +829,7 @@ fn a_newer_format_is_told_as_such_wherever_its_version_stands() {
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("journal.json");
-        fs::write(&path, text).expect("write");
+        write_private(&path, text).expect("write");
         let err = Journal::open(&path, &Cancel::new()).expect_err(text);
         assert!(
             matches!(err, JournalError::UnsupportedVersion { found: 3, .. }),

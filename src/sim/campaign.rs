@@ -85,6 +85,7 @@ fn fault() -> impl Strategy<Value = Fault> {
         Just(Fault::ResetBefore),
         Just(Fault::ResetAfter),
         Just(Fault::Throttle(None)),
+        Just(Fault::SignIn),
         // Note: the policy caps Retry-After at a zero max_backoff, so this never sleeps.
         (0_u64..=3600).prop_map(|s| Fault::Throttle(Some(Duration::from_secs(s)))),
     ]

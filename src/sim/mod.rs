@@ -54,6 +54,11 @@ pub enum Fault {
     /// A read never gets 200 or 404 from it (that would be a lie about the
     /// group, which no client can see through); it gets 400 instead.
     Refuse(u16),
+    /// A proxy in front answers for the node (an auth proxy's sign-in
+    /// page): a read gets a 200 whose body is that page, not JSON naming the
+    /// group, and a write a 302 to it, which the client does not follow.
+    /// Nothing is applied.
+    SignIn,
 }
 
 /// What a request got back, as the campaign's checks need it.
@@ -635,6 +640,14 @@ impl Transport for SimCluster {
                 reply(400)
             }
             Some(Fault::Refuse(status)) => reply(status),
+            Some(Fault::SignIn) if action == Action::Read => Ok(Reply {
+                unconfirmed: Some("its body is not JSON: \"<html>Sign in</html>\"".to_owned()),
+                ..Reply::status(200)
+            }),
+            Some(Fault::SignIn) => Ok(Reply {
+                redirect: Some("to `/oauth2/sign_in`: not followed".to_owned()),
+                ..Reply::status(302)
+            }),
         };
         let answer = match (&result, crash) {
             (_, Some(Crash::After)) => Answer::Lost,

@@ -8,6 +8,7 @@ use reqwest::blocking::Response;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use super::MAX_BODY_BYTES;
+use crate::vocab::group::GroupId;
 use crate::vocab::secret::Token;
 
 /// The most characters of a response body that one debug log line shows.
@@ -34,6 +35,48 @@ pub(super) fn body_preview(body: &[u8], token: Option<&Token>) -> String {
     } else {
         format!("{shown:?}... ({} bytes read)", body.len())
     }
+}
+
+/// The most characters of a body that a reason for distrusting it quotes.
+const QUOTED_BODY_CHARS: usize = 60;
+
+/// Why a 200 to a read of `group` does not show the group is there, or
+/// `None` when it does: the body is empty (whitespace only) or a JSON object
+/// whose `groupId` is the group's id. An HTML page (an auth proxy's sign-in
+/// page after a redirect), any other text, other JSON, or another id is
+/// not the node's word on this group.
+pub(super) fn unconfirmed(body: &[u8], group: &GroupId, token: Option<&Token>) -> Option<String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let what = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(fields)) => match fields.get("groupId") {
+            Some(serde_json::Value::String(id)) if id == group.as_str() => return None,
+            Some(serde_json::Value::String(id)) => format!(
+                "its body names another group, {}",
+                quote(id.as_bytes(), token)
+            ),
+            _ => "its body is JSON without this group's \"groupId\"".to_owned(),
+        },
+        Ok(_) => "its body is JSON, but not an object naming the group".to_owned(),
+        Err(_) => format!("its body is not JSON: {}", quote(body, token)),
+    };
+    Some(format!(
+        "{what}, so it is not the node's answer about {:?} (a sign-in or error page a \
+         proxy serves, say); the node counts as unreadable",
+        crate::vocab::text::escape(group.as_str())
+    ))
+}
+
+/// `bytes` quoted for a message: escaped, the token redacted, cut short.
+fn quote(bytes: &[u8], token: Option<&Token>) -> String {
+    let mut text = String::from_utf8_lossy(bytes).into_owned();
+    if let Some(token) = token {
+        text = text.replace(token.expose(), "<redacted>");
+    }
+    let shown: String = text.chars().take(QUOTED_BODY_CHARS).collect();
+    let cut = if shown.len() == text.len() { "" } else { "..." };
+    format!("{shown:?}{cut}")
 }
 
 /// Reads at most [`MAX_BODY_BYTES`]; a larger body is cut off there.

@@ -7,8 +7,7 @@ use reqwest::header::HeaderValue;
 
 use super::SetupError;
 use super::answer::escape_for_log;
-use super::http::{HttpTransport, origin};
-use super::proxy::proxy_variable;
+use super::http::HttpTransport;
 use crate::vocab::hosts::Node;
 use crate::vocab::secret::Token;
 
@@ -49,7 +48,7 @@ impl HttpTransport {
         let listed = self
             .configured
             .as_ref()
-            .is_none_or(|origins| origins.contains(&origin(node)));
+            .is_none_or(|nodes| nodes.contains(node));
         let sent = self
             .authorization
             .as_ref()
@@ -90,7 +89,7 @@ impl HttpTransport {
                 || self
                     .configured
                     .as_ref()
-                    .is_none_or(|origins| origins.contains(&origin(node)))
+                    .is_none_or(|configured| configured.contains(*node))
         };
         let plaintext: Vec<&Node> = nodes
             .iter()
@@ -108,24 +107,26 @@ impl HttpTransport {
                 names(&plaintext)
             );
         }
-        let mut proxied: Vec<(&Node, &'static str)> = Vec::new();
+        let mut proxied: Vec<(&Node, String)> = Vec::new();
         for node in nodes.iter().filter(listed) {
-            if let Some(variable) =
-                proxy_variable(&node.collection_url(), &|name| std::env::var(name).ok())
+            if let Some(proxy) = self.proxies.for_url(&node.collection_url())
                 && self.first_warning(Warning::Proxied, node)
             {
-                proxied.push((node, variable));
+                proxied.push((
+                    node,
+                    format!("{} (set in {})", proxy.shown(), proxy.variable),
+                ));
             }
         }
         if !proxied.is_empty() {
-            let variables: BTreeSet<&str> = proxied.iter().map(|(_, v)| *v).collect();
+            let proxies: BTreeSet<&str> = proxied.iter().map(|(_, p)| p.as_str()).collect();
             let nodes: Vec<&Node> = proxied.iter().map(|(n, _)| *n).collect();
             log::warn!(
-                "the bearer token goes to {} through the proxy set in {}: the proxy sees which \
-                 hosts are contacted, and reads the token on http://; list the nodes in \
-                 NO_PROXY if the proxy should not carry them",
+                "the bearer token goes to {} through the proxy {}: the proxy sees which hosts \
+                 are contacted, and reads the token on http://; list the nodes in no_proxy \
+                 (or NO_PROXY) if the proxy should not carry them",
                 names(&nodes),
-                variables.into_iter().collect::<Vec<_>>().join(", ")
+                proxies.into_iter().collect::<Vec<_>>().join(", ")
             );
         }
     }
@@ -137,7 +138,7 @@ impl HttpTransport {
         self.warned
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert((warning, origin(node)))
+            .insert((warning, node.clone()))
     }
 }
 

@@ -12,9 +12,10 @@ use reqwest::Url;
 use reqwest::blocking::Client;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION};
 
-use super::answer::{body_preview, escape_for_log, parse_retry_after, read_bounded};
+use super::answer::{body_preview, escape_for_log, parse_retry_after, read_bounded, unconfirmed};
 use super::auth::{Warning, bearer_header};
 use super::failure::error_chain;
+use super::proxy::Proxies;
 use super::redirect::next_hop;
 use super::tls::{CA_HINT, read_ca_bundle};
 use super::workers::{ABANDON_POLL, Workers, abandoned};
@@ -36,9 +37,9 @@ pub struct HttpSettings {
     /// is decided by `configured` and `trust_unlisted`.
     pub token: Option<Token>,
     /// The nodes the configuration names (the hosts file). The token goes
-    /// only to their origins (scheme, host and port), and a request to any
-    /// other node (a journal entry for a host no longer listed) is logged
-    /// once per node. `None` when no hosts file was given (`rollback` from
+    /// only to them, each a base URL (scheme, host, port and path: `https://gw/a`
+    /// and `https://gw/b` are two nodes), and a request to any other node (a
+    /// journal entry for a host no longer listed) is logged once per node. `None` when no hosts file was given (`rollback` from
     /// cron): then the journal, already checked to be the user's own and
     /// private, names the nodes, and every one of them receives the token.
     pub configured: Option<Vec<Node>>,
@@ -63,18 +64,24 @@ impl HttpSettings {
 
 /// The real transport: one blocking reqwest client with connection reuse.
 ///
-/// What a node's answer means is decided by its status code alone; the
-/// body is read (up to [`MAX_BODY_BYTES`]) only to be logged. In particular
-/// a `GET` that answers 200 means "present" whatever the body says, even
-/// when it names another `groupId`, is not JSON, or has another content type.
+/// What a node's answer means is decided by its status code, and for a 200
+/// to a read also by its body (read up to [`crate::transport::MAX_BODY_BYTES`]): it means
+/// "present" only when the body is empty or JSON naming the same
+/// `groupId`, whatever its content type. An HTML page (the sign-in page an
+/// auth proxy redirects to), other text, or another id is not the node's
+/// word on the group ([`Reply::unconfirmed`]), and the node counts as
+/// unreadable. Write answers are judged by their status alone.
 ///
 /// `Debug` shows no credential: the token prints as `<redacted>`, and the
 /// `Authorization` header inside the client is marked sensitive.
-// Note: checking the body's groupId was considered and left out. The API's
-// contract is the status code; nodes are not required to echo the id, so a
-// check would turn honest nodes with other bodies into failed reads; and a
-// node (or proxy) that answers 200 wrongly can just as well echo the id.
-// tests/hostile.rs holds this rule.
+// Note: the body of a 200 to a read is checked because a 200 is also what
+// a page that is not the node's answers: an auth proxy's 302 to its
+// sign-in page, a gateway's landing page. The nodes the project knows
+// (FastAPI, Flask, Go, tests/real_nodes) answer an empty body or JSON
+// naming the id, and both pass; a node that lies with the right id cannot
+// be told apart by any client. Writes keep the status alone: their bodies
+// vary (201 empty, 200 with the id) and a wrong page there is refused as a
+// redirect anyway. tests/hostile.rs holds this rule.
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
     /// One client per core (at most [`MAX_CLIENTS`]); each node has one.
@@ -86,12 +93,14 @@ pub struct HttpTransport {
     /// `Authorization: Bearer <token>`, marked sensitive; added per request
     /// to the nodes the token may go to.
     pub(super) authorization: Option<HeaderValue>,
-    /// The origins of the configured nodes; `None` when no set is configured.
-    pub(super) configured: Option<Arc<HashSet<String>>>,
+    /// The configured nodes; `None` when no set is configured.
+    pub(super) configured: Option<Arc<HashSet<Node>>>,
     /// Whether nodes outside `configured` get the token as well.
     pub(super) trust_unlisted: bool,
-    /// Warnings already logged, as `(what, origin)`: each is logged once per run.
-    pub(super) warned: Arc<Mutex<HashSet<(Warning, String)>>>,
+    /// The proxy decision the clients were built with, for the warnings.
+    pub(super) proxies: Arc<Proxies>,
+    /// Warnings already logged, as `(what, node)`: each is logged once per run.
+    pub(super) warned: Arc<Mutex<HashSet<(Warning, Node)>>>,
     /// The threads that carry abandonable attempts.
     pub(super) workers: Arc<Workers>,
 }
@@ -111,8 +120,9 @@ const MAX_CLIENTS: usize = 4;
 impl HttpTransport {
     /// Builds the client. reqwest's own redirect policy is off: it would
     /// turn a redirected POST into a GET (the node would never see the
-    /// change) and cannot keep the token to the node's origin. `send`
-    /// follows redirects itself, within the node's origin only.
+    /// change) and cannot keep the token to the node. `send` follows a
+    /// redirect itself, only to the URL asked with or without its trailing
+    /// slash (see `redirect::next_hop`).
     ///
     /// Certificates are always verified. `ca_certificate` adds every
     /// certificate of a PEM file to the built-in Mozilla roots. `token` is
@@ -125,16 +135,24 @@ impl HttpTransport {
     /// later (from the journal) are warned about once each on first use.
     ///
     /// # Errors
-    /// [`SetupError`] when the CA file cannot be read, holds no PEM
-    /// certificate or an unusable one (the message names the file), or when
-    /// the token holds a character an HTTP header cannot carry (the message
-    /// never shows the token).
+    /// [`SetupError`] when the CA file cannot be read, is refused by the
+    /// trust checks, holds no PEM certificate or an unusable one (the message
+    /// names the file), when a proxy variable is not an http(s) proxy URL,
+    /// or when the token holds a character an HTTP header cannot carry (the
+    /// message never shows the token).
     pub fn new(settings: &HttpSettings) -> Result<Self, SetupError> {
         let certificates = match &settings.ca_certificate {
             Some(path) => read_ca_bundle(path)?,
             None => Vec::new(),
         };
         let authorization = settings.token.as_ref().map(bearer_header).transpose()?;
+        let proxies = Arc::new(Proxies::from_env(&|name| std::env::var(name).ok())?);
+        for (used, ignored) in &proxies.conflicts {
+            log::warn!(
+                "{used} and {ignored} are both set, to different values; cluster-client uses \
+                 {used} (lower case first, as curl does)"
+            );
+        }
         // Note: a blocking client drives all its connections from one
         // runtime thread; with many requests in flight that thread was a
         // whole core, so requests are spread over one client per core.
@@ -142,27 +160,7 @@ impl HttpTransport {
         let nodes = settings.configured.as_ref().map_or(1, Vec::len).max(1);
         let idle_per_node = (IDLE_CONNECTIONS / nodes).clamp(4, 64);
         let clients = (0..cores.clamp(1, MAX_CLIENTS))
-            .map(|_| {
-                let mut builder = Client::builder()
-                    .pool_max_idle_per_host(idle_per_node)
-                    .timeout(settings.timeout)
-                    .connect_timeout(settings.timeout)
-                    .redirect(reqwest::redirect::Policy::none())
-                    .user_agent(concat!("cluster-client/", env!("CARGO_PKG_VERSION")));
-                for certificate in &certificates {
-                    builder = builder.add_root_certificate(certificate.clone());
-                }
-                builder.build().map_err(|e| match &settings.ca_certificate {
-                    // Note: with rustls, adding the extra roots is the only part of
-                    // building that can fail on input, so name the file.
-                    Some(path) => SetupError(format!(
-                        "cannot use the CA certificates in {}: {}; {CA_HINT}",
-                        path.display(),
-                        error_chain(&e)
-                    )),
-                    None => SetupError(error_chain(&e)),
-                })
-            })
+            .map(|_| build_client(settings, &certificates, idle_per_node, &proxies))
             .collect::<Result<Vec<Client>, SetupError>>()?;
         let transport = Self {
             clients: clients.into(),
@@ -172,8 +170,9 @@ impl HttpTransport {
             configured: settings
                 .configured
                 .as_ref()
-                .map(|nodes| Arc::new(nodes.iter().map(origin).collect())),
+                .map(|nodes| Arc::new(nodes.iter().cloned().collect())),
             trust_unlisted: settings.trust_unlisted,
+            proxies,
             warned: Arc::new(Mutex::new(HashSet::new())),
             workers: Arc::new(Workers::new()),
         };
@@ -184,21 +183,53 @@ impl HttpTransport {
     }
 }
 
-/// `scheme://host:port` of a node: the unit the token is scoped to.
-pub(super) fn origin(node: &Node) -> String {
-    node.collection_url().origin().ascii_serialization()
+/// One blocking client: no redirects of its own, the extra CA certificates,
+/// and exactly the proxy decision of `proxies` (reqwest's own reading of the
+/// environment is off, so the warnings and the requests agree).
+fn build_client(
+    settings: &HttpSettings,
+    certificates: &[reqwest::Certificate],
+    idle_per_node: usize,
+    proxies: &Arc<Proxies>,
+) -> Result<Client, SetupError> {
+    let mut builder = Client::builder()
+        .pool_max_idle_per_host(idle_per_node)
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("cluster-client/", env!("CARGO_PKG_VERSION")))
+        .no_proxy();
+    if proxies.any() {
+        let proxies = Arc::clone(proxies);
+        builder = builder.proxy(reqwest::Proxy::custom(move |url| {
+            proxies.for_url(url).map(|setting| setting.url.clone())
+        }));
+    }
+    for certificate in certificates {
+        builder = builder.add_root_certificate(certificate.clone());
+    }
+    builder.build().map_err(|e| match &settings.ca_certificate {
+        // Note: with rustls, adding the extra roots is the only part of
+        // building that can fail on input, so name the file.
+        Some(path) => SetupError(format!(
+            "cannot use the CA certificates in {}: {}; {CA_HINT}",
+            path.display(),
+            error_chain(&e)
+        )),
+        None => SetupError(error_chain(&e)),
+    })
 }
 
 impl Transport for HttpTransport {
     // Note: reqwest's redirect policy stays `none` and redirects are
-    // followed here, hop by hop: only to the node's own origin, re-sending
-    // the same method and body for 307/308 (a POST must never silently
-    // become a GET), and 301/302/303 only for a GET. Every hop shares the
-    // node's origin, so the token goes exactly where it would go without
-    // the redirect, and never anywhere else.
+    // followed here: only to the URL asked with or without its trailing
+    // slash, re-sending the same method and body for 307/308 (a POST must
+    // never silently become a GET), and 301/302/303 only for a GET. Every
+    // hop stays on the node's own path, so the token goes exactly where it
+    // would go without the redirect, and never anywhere else.
     fn send(&self, node: &Node, action: Action, group: &GroupId) -> Result<Reply, Failure> {
         let (outgoing, mut url) = self.prepare(node, action, group);
-        let home = url.origin().ascii_serialization();
+        let asked = url.clone();
         let deadline = Instant::now() + self.timeout;
         let mut visited = vec![url.clone()];
         loop {
@@ -210,7 +241,7 @@ impl Transport for HttpTransport {
                 return Ok(reply);
             }
             let method = &outgoing.method;
-            match next_hop(method, status, &url, &home, location.as_ref(), &visited) {
+            match next_hop(method, status, &asked, &url, location.as_ref(), &visited) {
                 Ok(next) => {
                     log::debug!(
                         "{node}: following {} to {}",
@@ -280,7 +311,8 @@ impl Transport for HttpTransport {
 }
 
 /// One attempt as every hop of it sends it: the same method, body and
-/// `Authorization`, to URLs that share the node's origin.
+/// `Authorization`, to the URL asked or that URL with its trailing slash
+/// toggled.
 struct Outgoing<'o> {
     node: &'o Node,
     action: Action,
@@ -375,10 +407,14 @@ impl HttpTransport {
             escape_for_log(url.as_str()),
             body_preview(&text, self.token.as_deref())
         );
+        let checked = outgoing.action == Action::Read && status == 200;
         let reply = Reply {
             status,
             retry_after,
             redirect: None,
+            unconfirmed: checked
+                .then(|| unconfirmed(&text, outgoing.group, self.token.as_deref()))
+                .flatten(),
         };
         Ok((reply, location))
     }

@@ -31,10 +31,10 @@ mod workers;
 pub use answer::parse_retry_after;
 pub use counted::{Counted, RequestCounts};
 pub use http::{HttpSettings, HttpTransport};
-pub use redirect::MAX_REDIRECTS;
 
 /// The most bytes of a response body that are read; the rest is discarded
-/// with the connection. Bodies are only logged, never trusted.
+/// with the connection. Bodies are logged, and a 200 to a read is checked to
+/// name the group (see [`Reply::unconfirmed`]); nothing else is taken from them.
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
 
 /// A response that arrived, whatever its status.
@@ -46,28 +46,42 @@ pub struct Reply {
     /// was absent or unparseable, `Some(ZERO)` for a date in the past.
     pub retry_after: Option<Duration>,
     /// For a redirect (3xx) that was not followed, why not, naming the
-    /// `Location` (escaped): another origin, a loop, too many hops, or a
-    /// method it may not be followed for. `None` for every other answer.
+    /// `Location` (escaped): another origin or path, a loop, or a method it
+    /// may not be followed for. `None` for every other answer.
     pub redirect: Option<String>,
+    /// For a 200 to a read whose body does not show the group is there (it
+    /// is neither empty nor JSON naming the same `groupId`: an HTML sign-in
+    /// page, another id), why, quoting the body (escaped). Such an answer
+    /// says nothing about the group, so the node counts as unreadable.
+    /// `None` for every other answer.
+    pub unconfirmed: Option<String>,
 }
 
 impl Reply {
-    /// A plain answer with this status: no `Retry-After`, no refused redirect.
+    /// A plain answer with this status: no `Retry-After`, no refused
+    /// redirect, a body that does not contradict it.
     pub fn status(status: u16) -> Self {
         Self {
             status,
             retry_after: None,
             redirect: None,
+            unconfirmed: None,
         }
     }
 
+    /// Whether this answers a read with "the group is there": a 200 whose
+    /// body does not say otherwise.
+    pub fn confirms_presence(&self) -> bool {
+        self.status == 200 && self.unconfirmed.is_none()
+    }
+
     /// "HTTP 307 Temporary Redirect", with the reason the redirect was not
-    /// followed when there is one.
+    /// followed, or why a 200 does not count, when there is one.
     pub fn describe(&self) -> String {
         let mut text = describe_status(self.status);
-        if let Some(redirect) = &self.redirect {
+        for why in [&self.redirect, &self.unconfirmed].into_iter().flatten() {
             text.push_str(": ");
-            text.push_str(redirect);
+            text.push_str(why);
         }
         text
     }

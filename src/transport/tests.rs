@@ -4,11 +4,9 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::SystemTime;
 
-use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 
 use super::answer::{LOGGED_BODY_CHARS, body_preview};
-use super::proxy::proxy_variable;
 use super::workers::Workers;
 use super::*;
 use crate::vocab::secret::Token;
@@ -119,46 +117,6 @@ fn body_preview_escapes_redacts_and_truncates() {
     assert!(long.len() < LOGGED_BODY_CHARS + 40, "{long}");
     assert!(long.ends_with("(70000 bytes read)"), "{long}");
     assert_eq!(body_preview(b"\xff", None), "\"\u{fffd}\"");
-}
-
-#[test]
-fn proxy_variables_follow_scheme_and_no_proxy() {
-    let url = |u: &str| Url::parse(u).expect("url");
-    let env = |pairs: &'static [(&'static str, &'static str)]| {
-        move |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    };
-    let none = env(&[]);
-    assert_eq!(proxy_variable(&url("http://n:80/"), &none), None);
-    let http = env(&[("HTTP_PROXY", "http://p:3128")]);
-    assert_eq!(proxy_variable(&url("http://n/"), &http), Some("HTTP_PROXY"));
-    assert_eq!(proxy_variable(&url("https://n/"), &http), None);
-    let all = env(&[
-        ("all_proxy", "socks5://p"),
-        ("no_proxy", ".internal, 10.0.0.0/8,::1"),
-    ]);
-    assert_eq!(
-        proxy_variable(&url("https://n.example/"), &all),
-        Some("all_proxy")
-    );
-    assert_eq!(proxy_variable(&url("https://internal/"), &all), None);
-    assert_eq!(proxy_variable(&url("https://a.b.internal/"), &all), None);
-    assert_eq!(proxy_variable(&url("http://10.1.2.3:8080/"), &all), None);
-    assert_eq!(
-        proxy_variable(&url("http://11.1.2.3/"), &all),
-        Some("all_proxy")
-    );
-    assert_eq!(proxy_variable(&url("http://[::1]:8080/"), &all), None);
-    assert_eq!(
-        proxy_variable(&url("http://notinternal/"), &all),
-        Some("all_proxy")
-    );
-    let star = env(&[("HTTPS_PROXY", "http://p"), ("NO_PROXY", "*")]);
-    assert_eq!(proxy_variable(&url("https://n/"), &star), None);
 }
 
 mod settings {

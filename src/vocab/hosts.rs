@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::InputError;
 use crate::vocab::group::GroupId;
+use crate::vocab::trust;
 
 /// One cluster node, known by its normalised base URL.
 ///
@@ -134,11 +135,43 @@ impl<'de> Deserialize<'de> for Node {
     }
 }
 
-/// Reads and parses a hosts file; see [`parse_hosts`].
+/// The largest hosts file read: some 400,000 nodes, far more than any
+/// cluster; a bigger file is more likely a wrong path.
+pub const MAX_HOSTS_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How a hosts file is checked: it decides where the token goes, so it is
+/// read only if no one but the user or root could have written it.
+const HOSTS_FILE: trust::FileRules = trust::FileRules {
+    role: "hosts file",
+    option: "--hosts (CLUSTER_CLIENT_HOSTS)",
+    max_bytes: MAX_HOSTS_FILE_BYTES,
+    secret: false,
+};
+
+/// Reads and parses a hosts file; see [`parse_hosts`]. The file is read
+/// only if it, every directory above it and every link on the way could
+/// only have been written by the user or root ([`trust::read_checked`]: a
+/// Kubernetes ConfigMap mount passes), since it decides where the token goes.
+///
+/// # Errors
+/// [`InputError::HostsRead`] when it cannot be read, [`InputError::Untrusted`]
+/// when someone else could have written it, and the errors of [`parse_hosts`].
 pub fn read_hosts_file(path: &Path) -> Result<Vec<Node>, InputError> {
-    let text = std::fs::read_to_string(path).map_err(|source| InputError::HostsRead {
+    let bytes = trust::read_checked(path, &HOSTS_FILE).map_err(|e| match e {
+        trust::CheckedError::Unreadable(cause) => InputError::HostsRead {
+            path: path.to_owned(),
+            cause,
+        },
+        trust::CheckedError::Untrusted(distrust) => InputError::Untrusted {
+            path: path.to_owned(),
+            role: HOSTS_FILE.role,
+            problem: distrust.problem,
+            fix: distrust.fix,
+        },
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| InputError::HostsRead {
         path: path.to_owned(),
-        cause: source,
+        cause: std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text"),
     })?;
     parse_hosts(path, &text)
 }

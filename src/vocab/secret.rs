@@ -1,11 +1,8 @@
 //! Credentials that must never reach logs, errors, the journal or JSON output, and the
 //! checks on the token file they are read from.
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::fs::{Metadata, OpenOptions};
-use std::io::Read;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use crate::error::InputError;
 use crate::vocab::trust;
@@ -45,23 +42,29 @@ impl fmt::Display for Token {
 /// and a bigger file is more likely a wrong path than a token.
 pub const MAX_TOKEN_FILE_BYTES: u64 = 64 * 1024;
 
-/// Symbolic links followed while resolving one path, as Linux allows.
-const MAX_LINKS: usize = 40;
+/// How a token file is checked: a secret of at most [`MAX_TOKEN_FILE_BYTES`].
+const TOKEN_FILE: trust::FileRules = trust::FileRules {
+    role: "token file",
+    option: "--token-file",
+    max_bytes: MAX_TOKEN_FILE_BYTES,
+    secret: true,
+};
 
 /// Reads the token from `path`, refusing a file that someone else could
-/// read or replace.
+/// read or replace, by the rules of [`trust::read_checked`]:
+/// - every directory from `/` down to it is the user's or root's and
+///   writable by no one else (a sticky `/tmp`, a read-only mount and the
+///   directory given to `--trust-group-writable` excepted), and every
+///   symbolic link on the way is owned by the user or by root (Kubernetes
+///   mounts Secret files as root-owned links: `token -> ..data/token`,
+///   `..data -> ..2026_01_01...`);
+/// - the file is a regular file of at most [`MAX_TOKEN_FILE_BYTES`], owned
+///   by the user or root, that no one else may write and others may not
+///   read. Its group may read it only in a Kubernetes Secret volume (that
+///   layout, the file root's), where the group is the pod's own `fsGroup`.
 ///
-/// The rules:
-/// - Every symbolic link on the way (the path's own components and the
-///   targets' components) must be owned by the current user or by root.
-///   Root-owned links are how Kubernetes mounts Secret files
-///   (`token -> ..data/token`, `..data -> ..2026_01_01...`).
-/// - The file must be a regular file of at most [`MAX_TOKEN_FILE_BYTES`],
-///   owned by the current user or by root.
-/// - No one but the owner may write it, and others may not read it. Group
-///   read is accepted only when a non-root user reads a root-owned file
-///   through its group: a Kubernetes Secret volume with `fsGroup`, which
-///   the kubelet makes `0440 root:<fsGroup>`.
+/// The file is opened as it is checked, one directory at a time, so it
+/// cannot be swapped between the check and the read.
 ///
 /// # Errors
 /// [`InputError::TokenFile`], naming the file, what was found and the fix.
@@ -71,29 +74,15 @@ pub fn read_token_file(path: &Path) -> Result<Token, InputError> {
         problem,
         fix,
     };
-    let real = resolve_links(path).map_err(|(problem, fix)| refuse(problem, fix))?;
-    let mut file = trust::no_follow(OpenOptions::new().read(true))
-        .open(&real)
-        .map_err(|e| {
-            refuse(
-                format!("cannot read it: {e}"),
-                "point --token-file (CLUSTER_CLIENT_TOKEN_FILE) at a readable file that holds \
-                 the token"
-                    .to_owned(),
-            )
-        })?;
-    let meta = file
-        .metadata()
-        .map_err(|e| refuse(format!("cannot read it: {e}"), "check the file".to_owned()))?;
-    check_token_file(path, &meta).map_err(|(problem, fix)| refuse(problem, fix))?;
-    let mut bytes = Vec::new();
-    (&mut file)
-        .take(MAX_TOKEN_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| refuse(format!("cannot read it: {e}"), "check the file".to_owned()))?;
-    if bytes.len() as u64 > MAX_TOKEN_FILE_BYTES {
-        return Err(too_large(path));
-    }
+    let bytes = trust::read_checked(path, &TOKEN_FILE).map_err(|e| match e {
+        trust::CheckedError::Unreadable(cause) => refuse(
+            format!("cannot read it: {cause}"),
+            "point --token-file (CLUSTER_CLIENT_TOKEN_FILE) at a readable file that holds \
+             the token"
+                .to_owned(),
+        ),
+        trust::CheckedError::Untrusted(distrust) => refuse(distrust.problem, distrust.fix),
+    })?;
     let text = String::from_utf8(bytes).map_err(|_| {
         refuse(
             "it is not UTF-8 text".to_owned(),
@@ -108,171 +97,6 @@ pub fn read_token_file(path: &Path) -> Result<Token, InputError> {
     })
 }
 
-fn too_large(path: &Path) -> InputError {
-    InputError::TokenFile {
-        path: path.to_owned(),
-        problem: format!(
-            "it is larger than {} KiB, far more than any bearer token",
-            MAX_TOKEN_FILE_BYTES / 1024
-        ),
-        fix: "check that --token-file names the token and not some other file".to_owned(),
-    }
-}
-
-type Refusal = (String, String);
-
-/// `path` with every symbolic link resolved, each one checked to be owned
-/// by the current user or by root before it is followed.
-fn resolve_links(path: &Path) -> Result<PathBuf, Refusal> {
-    let mut pending: VecDeque<PathBuf> = path
-        .components()
-        .map(|c| PathBuf::from(c.as_os_str()))
-        .collect();
-    let mut resolved = if path.is_absolute() {
-        PathBuf::new()
-    } else {
-        std::env::current_dir().map_err(|e| {
-            (
-                format!("cannot resolve it: {e}"),
-                "give an absolute path".to_owned(),
-            )
-        })?
-    };
-    let mut links = 0;
-    while let Some(part) = pending.pop_front() {
-        match part.components().next() {
-            Some(Component::RootDir | Component::Prefix(_)) => resolved.push(&part),
-            Some(Component::CurDir) | None => {}
-            Some(Component::ParentDir) => {
-                resolved.pop();
-            }
-            Some(Component::Normal(name)) => {
-                let next = resolved.join(name);
-                let Ok(meta) = std::fs::symlink_metadata(&next) else {
-                    // Note: the open that follows reports the missing file.
-                    resolved = next;
-                    continue;
-                };
-                if !meta.file_type().is_symlink() {
-                    resolved = next;
-                    continue;
-                }
-                links += 1;
-                if links > MAX_LINKS {
-                    return Err((
-                        "it goes through too many symbolic links".to_owned(),
-                        "point --token-file at the real file".to_owned(),
-                    ));
-                }
-                check_link_owner(&next, &meta)?;
-                let target = std::fs::read_link(&next).map_err(|e| {
-                    (
-                        format!("cannot read the symbolic link {}: {e}", next.display()),
-                        "point --token-file at the real file".to_owned(),
-                    )
-                })?;
-                for component in target.components().rev() {
-                    pending.push_front(PathBuf::from(component.as_os_str()));
-                }
-            }
-        }
-    }
-    Ok(resolved)
-}
-
-#[cfg(unix)]
-fn check_link_owner(link: &Path, meta: &Metadata) -> Result<(), Refusal> {
-    use std::os::unix::fs::MetadataExt;
-    if owner_is_trusted(meta.uid()) {
-        return Ok(());
-    }
-    Err((
-        format!(
-            "it goes through the symbolic link {}, owned by uid {}; only links owned by you \
-             or by root are followed, as anyone else could point it at another file",
-            link.display(),
-            meta.uid()
-        ),
-        "point --token-file at the real file, or replace the link with one of your own".to_owned(),
-    ))
-}
-
-#[cfg(not(unix))]
-fn check_link_owner(_: &Path, _: &Metadata) -> Result<(), Refusal> {
-    Ok(())
-}
-
-fn owner_is_trusted(uid: u32) -> bool {
-    uid == 0 || trust::euid().is_none_or(|euid| euid == uid)
-}
-
-#[cfg(unix)]
-fn check_token_file(path: &Path, meta: &Metadata) -> Result<(), Refusal> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    if !meta.is_file() {
-        return Err((
-            "it is not a regular file".to_owned(),
-            "point --token-file at the file that holds the token".to_owned(),
-        ));
-    }
-    if meta.len() > MAX_TOKEN_FILE_BYTES {
-        return Err((
-            format!(
-                "it is larger than {} KiB, far more than any bearer token",
-                MAX_TOKEN_FILE_BYTES / 1024
-            ),
-            "check that --token-file names the token and not some other file".to_owned(),
-        ));
-    }
-    if !owner_is_trusted(meta.uid()) {
-        return Err((
-            format!(
-                "it is owned by uid {}, neither you nor root, so that user decides which \
-                 token is sent",
-                meta.uid()
-            ),
-            format!(
-                "`chown {} {}`",
-                trust::euid().unwrap_or_default(),
-                path.display()
-            ),
-        ));
-    }
-    let mode = meta.permissions().mode() & 0o777;
-    if !mode_is_private(mode, meta.uid(), trust::euid()) {
-        return Err((
-            format!("its mode {mode:04o} lets group or others read or write the token"),
-            format!(
-                "`chmod 600 {}` (for a Kubernetes Secret volume, set defaultMode: 0440 \
-                 together with the pod's fsGroup)",
-                path.display()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Whether a token file with `mode`, owned by `owner`, is private enough
-/// for a process running as `euid`: no one but the owner may write it, and
-/// others may not read it. Group read is accepted only when a non-root user
-/// reads a root-owned file through its group, the way a Kubernetes Secret
-/// volume with `fsGroup` is mounted (`0440 root:<fsGroup>`).
-fn mode_is_private(mode: u32, owner: u32, euid: Option<u32>) -> bool {
-    let through_group = owner == 0 && euid.is_some_and(|euid| euid != 0);
-    mode & 0o007 == 0 && mode & 0o020 == 0 && (mode & 0o040 == 0 || through_group)
-}
-
-#[cfg(not(unix))]
-fn check_token_file(_: &Path, meta: &Metadata) -> Result<(), Refusal> {
-    if meta.len() > MAX_TOKEN_FILE_BYTES {
-        return Err((
-            "it is larger than 64 KiB".to_owned(),
-            "check the path".to_owned(),
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,24 +106,6 @@ mod tests {
         let token = Token::new(" s3cr3t\n").expect("non-empty");
         assert_eq!(token.expose(), "s3cr3t");
         assert!(!format!("{token:?} {token} {token:#?}").contains("s3cr3t"));
-    }
-
-    #[test]
-    fn token_files_others_may_read_or_group_may_write_are_not_private() {
-        let (me, root) = (Some(1000), Some(0));
-        assert!(mode_is_private(0o600, 1000, me));
-        assert!(mode_is_private(0o400, 1000, me));
-        assert!(!mode_is_private(0o644, 1000, me));
-        assert!(!mode_is_private(0o640, 1000, me));
-        assert!(!mode_is_private(0o620, 1000, me));
-        assert!(!mode_is_private(0o604, 1000, me));
-        // A Kubernetes Secret with fsGroup, read by the pod's non-root user.
-        assert!(mode_is_private(0o440, 0, me));
-        assert!(!mode_is_private(0o460, 0, me));
-        assert!(!mode_is_private(0o444, 0, me));
-        // Root's own file gets no group exception: root can make it 0600.
-        assert!(!mode_is_private(0o640, 0, root));
-        assert!(mode_is_private(0o600, 0, root));
     }
 
     #[test]

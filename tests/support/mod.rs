@@ -364,7 +364,7 @@ impl Drop for Watched {
 pub fn hold_journal_lock(env: &TestEnv) -> std::fs::File {
     let path = env.journal_path();
     std::fs::create_dir_all(path.parent().expect("journal dir")).expect("mkdir");
-    let lock = std::fs::File::create(path.with_file_name("journal.json.lock")).expect("lock file");
+    let lock = private_file(&path.with_file_name("journal.json.lock"));
     lock.lock().expect("hold the lock");
     lock
 }
@@ -409,14 +409,24 @@ pub const OTHER_UID: u32 = 65534;
 
 /// Writes a token file the way the token must be kept: mode 0600.
 pub fn write_secret(path: &Path, text: &str) {
+    write_private(path, text.as_bytes());
+}
+
+/// Writes a file only its owner may read or write (0600), as cluster-client
+/// keeps its journal, lock and token files: it refuses them otherwise.
+pub fn write_private(path: &Path, bytes: &[u8]) {
     use std::io::Write;
+    private_file(path).write_all(bytes).expect("write");
+}
+
+/// Creates (or opens) `path` with mode 0600, as cluster-client makes a lock file.
+pub fn private_file(path: &Path) -> std::fs::File {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .expect("create token file");
-    file.write_all(text.as_bytes()).expect("write token file");
+        .expect("create a private file")
 }
