@@ -366,6 +366,8 @@ fn retry_reason(request: &Request<'_>, exchange: &Exchange) -> ControlFlow<bool,
         }
         Err(failure) if !failure.is_retryable() => {
             log::warn!(
+                host = node.base(), group = group.as_str(), method = action.method(),
+                attempt = attempts;
                 "{node}: {action} {group:?}: attempt {attempts} failed ({}); not \
                  retried: another attempt cannot change it",
                 failure.message

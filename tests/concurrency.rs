@@ -106,7 +106,7 @@ fn bulk_create_is_one_all_or_nothing_operation_per_group() {
     let env = TestEnv::new(2);
     env.nodes[1].add_rule(Rule::new(Fault::Status(500)).method("POST").group("bad"));
     let reports = env.json(&["create", "a", "bad", "c"], 1);
-    let outcomes: Vec<_> = reports
+    let outcomes: Vec<_> = reports["groups"]
         .as_array()
         .expect("array")
         .iter()

@@ -82,6 +82,8 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             } else {
                 let error = exchange.error();
                 log::error!(
+                    host = node.base(), group = self.group.as_str(),
+                    operation = self.operation.name();
                     "{node}: could not undo the {} ({error}); kept in the journal",
                     self.operation.name()
                 );

@@ -29,6 +29,7 @@ mod breaker;
 mod checks;
 mod commits;
 mod compensate;
+mod dry_run;
 mod read;
 mod replay;
 mod report;
@@ -40,6 +41,7 @@ mod work;
 use commits::{Commits, Ledger};
 use work::{GroupWork, Ownership, Slot, Step};
 
+pub use dry_run::{PlanReport, PlanVerdict, PlannedNode, PlannedStep};
 pub use report::{
     NodeError, NodeReport, NodeResult, NodeState, NodeStatus, OperationReport, Outcome,
     ReplayReport, StatusReport,
@@ -246,6 +248,12 @@ impl<T: Transport> Cluster<T> {
     pub fn with_parallel_groups(mut self, n: usize) -> Self {
         self.parallel_groups = n.max(1);
         self
+    }
+
+    /// How many groups a bulk run works on at a time (see
+    /// [`Cluster::with_parallel_groups`]).
+    pub fn groups_at_a_time(&self) -> usize {
+        self.groups_in_flight()
     }
 
     /// The groups worked on at a time: `--parallel-groups`, lowered so that

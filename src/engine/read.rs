@@ -103,9 +103,10 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             NodeResult::Unreachable
         };
         slot.error = Some(NodeError::Read(exchange.error()));
+        let node = &self.cluster.nodes[index];
         log::warn!(
-            "{}: cannot read {:?}; nothing was changed on any node",
-            self.cluster.nodes[index],
+            host = node.base(), group = self.group.as_str(), operation = self.operation.name();
+            "{node}: cannot read {:?}; nothing was changed on any node",
             self.group
         );
     }

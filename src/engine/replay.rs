@@ -171,7 +171,8 @@ impl<T: Transport> Cluster<T> {
         );
         if settled.applied {
             log::info!(
-                host = entry.host.base(), group = entry.group.as_str();
+                host = entry.host.base(), group = entry.group.as_str(),
+                operation = entry.operation.name();
                 "{}: repaired: {} {:?}", entry.host, repair, entry.group
             );
             // Note: an unsettled repair was written ahead by a run that may
@@ -184,7 +185,8 @@ impl<T: Transport> Cluster<T> {
         }
         let error = exchange.error();
         log::warn!(
-            host = entry.host.base(), group = entry.group.as_str();
+            host = entry.host.base(), group = entry.group.as_str(),
+            operation = entry.operation.name();
             "{}: repair ({} {:?}) failed ({error}); it stays in the journal",
             entry.host,
             repair,

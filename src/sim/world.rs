@@ -320,6 +320,7 @@ impl Setup {
             groups: self.groups.clone(),
             shard: None,
             nodes: self.nodes.clone(),
+            dry_run: false,
         };
         let stdout_fails = spec.stdout_fails;
         let cancel_after = cancel.clone();
