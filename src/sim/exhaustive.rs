@@ -124,6 +124,7 @@ fn specs() -> Vec<Spec> {
                 concurrency: 1,
                 parallel_groups: 1,
                 stdout_fails: false,
+                sibling: false,
             });
         }
         // Two invocations on one group: the second meets the first one's
@@ -138,8 +139,20 @@ fn specs() -> Vec<Spec> {
                 concurrency: 1,
                 parallel_groups: 1,
                 stdout_fails: false,
+                sibling: false,
             });
         }
+        // Another journal of the set holds a repair for the group: refused.
+        specs.push(Spec {
+            initial: vec![vec![false, false]],
+            operation,
+            then: None,
+            retries: 1,
+            concurrency: 1,
+            parallel_groups: 1,
+            stdout_fails: false,
+            sibling: true,
+        });
         // Two groups in one invocation, one of them half there; stdout fails.
         specs.push(Spec {
             initial: vec![vec![false, false], vec![true, false]],
@@ -149,6 +162,7 @@ fn specs() -> Vec<Spec> {
             concurrency: 1,
             parallel_groups: 1,
             stdout_fails: true,
+            sibling: false,
         });
     }
     specs

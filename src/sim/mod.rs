@@ -356,6 +356,15 @@ impl SimCluster {
             .insert(group.to_owned());
     }
 
+    /// Takes `group` off `node` beforehand.
+    pub fn unseed(&self, node: &Node, group: &str) {
+        self.lock()
+            .groups
+            .get_mut(node.base())
+            .expect("known node")
+            .remove(group);
+    }
+
     /// Whether `node` has `group`.
     pub fn has(&self, node: &Node, group: &str) -> bool {
         self.lock().groups[node.base()].contains(group)

@@ -53,6 +53,11 @@ pub(crate) struct Spec {
     pub parallel_groups: usize,
     /// Whether writing the result to stdout fails.
     pub stdout_fails: bool,
+    /// Whether another journal of the set (another shard's, in the same
+    /// directory) holds a repair for g0 on the first node: that shard's
+    /// change had landed there, and its repair is pending. Every invocation
+    /// must refuse g0; the settle replays that journal too.
+    pub sibling: bool,
 }
 
 /// What one world did, for the explorer's statistics.
@@ -179,6 +184,7 @@ pub(crate) fn run(spec: &Spec, chooser: Chooser, dir: &Path) -> Result<Ran, Stri
 fn run_in(spec: &Spec, setup: &Setup, dir: &Path) -> Result<Ran, String> {
     let path = dir.join("journal.json");
     let _ = std::fs::remove_file(&path);
+    plant_sibling(spec, setup, &path);
     let world = World {
         spec,
         sim: &setup.sim,
@@ -313,7 +319,9 @@ impl Setup {
         let crashed_in_journal = Arc::new(AtomicBool::new(false));
         let mut journal = Journal::open(path, &cancel).map_err(|e| format!("open: {e}"))?;
         journal.set_write_hook(journal_hook(&self.sim, journal_failed, &crashed_in_journal));
-        let cluster = self.cluster(spec, &cancel);
+        let cluster = self
+            .cluster(spec, &cancel)
+            .with_repairs_elsewhere(crate::cli::journals::repairs_elsewhere(path, &self.groups));
         let task = Task::Change {
             operation,
             list: self.groups.len() > 1,
@@ -378,6 +386,38 @@ struct Claim<'c> {
     signalled: bool,
 }
 
+/// The other journal of the set, beside `journal`.
+fn sibling_path(journal: &Path) -> std::path::PathBuf {
+    journal.with_file_name("journal-other.json")
+}
+
+/// Another shard's change of g0 landed on the first node, and its repair is
+/// pending in the other journal of the set (see [`Spec::sibling`]).
+fn plant_sibling(spec: &Spec, setup: &Setup, journal: &Path) {
+    let path = sibling_path(journal);
+    let _ = std::fs::remove_file(&path);
+    if !spec.sibling {
+        return;
+    }
+    let (node, group) = (&setup.nodes[0], &setup.groups[0]);
+    let was = spec.initial[0][0];
+    if was {
+        setup.sim.unseed(node, group.as_str());
+    } else {
+        setup.sim.seed(node, group.as_str());
+    }
+    let action = cluster_client::vocab::change::Repair::leaving(was);
+    let entry = serde_json::json!({
+        "group": group.as_str(), "host": node.base(), "action": action.name(),
+        "operation": if was { "delete" } else { "create" }, "batch": "9@9.0",
+        "recorded_at": "2027-01-15T08:00:00Z", "failed_replays": 0, "settled": true,
+    });
+    let text = serde_json::json!({"version": 3, "entries": [entry]}).to_string();
+    std::fs::write(&path, text).expect("write the other journal");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}
+
 /// Window (g): the crash came after a create of ours landed on `node`.
 fn in_window_g(trace: &[Seen], crash: usize, node: &str, group: &str) -> bool {
     trace[..crash.min(trace.len())]
@@ -402,8 +442,11 @@ impl World<'_> {
         self.sim.states(self.nodes, self.groups)
     }
 
+    /// The invocations' journal on disk, and the other journal of its set when there is one.
     fn journal_on_disk(&self) -> Vec<Entry> {
-        cluster_client::sim::load_entries(self.path)
+        let mut entries = cluster_client::sim::load_entries(self.path);
+        entries.extend(cluster_client::sim::load_entries(&sibling_path(self.path)));
+        entries
     }
 
     /// Per node: whether another client wrote `g` there; such nodes are
@@ -437,7 +480,11 @@ impl World<'_> {
             .count();
         let want = claim.operation == Operation::Create;
         let n = self.nodes.len();
-        let pending: Vec<&Entry> = on_disk.iter().filter(|e| e.is_pending()).collect();
+        // Note: exit 0 and 1 claim nothing of the other journal of the set,
+        // whose repairs another run made; exit 3 may be for a group it refused.
+        let own = cluster_client::sim::load_entries(self.path);
+        let pending: Vec<&Entry> = own.iter().filter(|e| e.is_pending()).collect();
+        let pending_anywhere = on_disk.iter().any(|e| e.is_pending());
         // Note: "as it was" is after the invocation's own replay, which may
         // have applied any repair or verification the journal held.
         let repaired = |g: usize, i: usize| {
@@ -481,7 +528,7 @@ impl World<'_> {
                 )),
                 None => Ok(()),
             },
-            ExitStatus::RepairsPending if pending.is_empty() => Err(format!(
+            ExitStatus::RepairsPending if !pending_anywhere => Err(format!(
                 "exit 3 (pending), but the journal holds no repair or verification: {on_disk:?}"
             )),
             _ => Ok(()),
@@ -502,6 +549,13 @@ impl World<'_> {
                 .replay(&mut journal))
         };
         replay(T0)?;
+        if self.spec.sibling {
+            // Note: the rollback CronJob replays every journal of the set.
+            let path = sibling_path(self.path);
+            let mut other =
+                Journal::open(&path, &Cancel::new()).map_err(|e| format!("reopen other: {e}"))?;
+            setup.cluster(self.spec, &Cancel::new()).replay(&mut other);
+        }
         self.sim.land_late();
         replay(T0)?;
         let report = replay(T0 + 10 * HORIZON.as_secs())?;
@@ -715,6 +769,7 @@ mod properties {
                 prop_oneof![Just(1_usize), 2_usize..=3],
                 prop_oneof![Just(1_usize), 2_usize..=4],
                 prop::bool::weighted(0.2),
+                prop::bool::weighted(0.2),
                 any::<u64>(),
                 1_u32..=25,
             )
@@ -727,6 +782,7 @@ mod properties {
                         concurrency,
                         parallel_groups,
                         stdout_fails,
+                        sibling,
                         seed,
                         rate,
                     )| {
@@ -738,6 +794,7 @@ mod properties {
                             concurrency,
                             parallel_groups,
                             stdout_fails,
+                            sibling,
                         };
                         (spec, seed, rate)
                     },
@@ -817,6 +874,7 @@ mod debug_case {
             concurrency: 1,
             parallel_groups: 1,
             stdout_fails: false,
+            sibling: false,
         };
         let mut rng = fastrand::Rng::with_seed(10648239209630326509);
         let chooser: Chooser = Box::new(move |arity| {
