@@ -20,7 +20,8 @@ pub enum InputError {
          without control characters or any of `/ \\ % ? #`, other than `.` or `..`"
     )]
     GroupId {
-        /// The id, with control characters escaped so it prints on one line.
+        /// The id, with control characters escaped so it prints on one line,
+        /// cut after 64 characters with its length (`vocab::text::shorten`).
         id: String,
         /// Which rule the id breaks.
         reason: &'static str,

@@ -40,6 +40,19 @@ impl RetryPolicy {
         matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
     }
 
+    /// The longest one request may take when every attempt lasts `attempt`
+    /// and every back-off its ceiling (a node's `Retry-After` is capped at
+    /// `max_backoff` too): its whole retry budget.
+    pub fn budget(&self, attempt: Duration) -> Duration {
+        let backoff: Duration = (1..=self.retries)
+            .map(|retry| {
+                let factor = 2u32.saturating_pow(retry - 1);
+                self.backoff.saturating_mul(factor).min(self.max_backoff)
+            })
+            .sum();
+        attempt.saturating_mul(self.retries + 1) + backoff
+    }
+
     /// The delay before retry number `retry` (1 for the first retry).
     ///
     /// A node's `Retry-After` wins, capped at `max_backoff`. Otherwise the
@@ -353,6 +366,8 @@ fn retry_reason(request: &Request<'_>, exchange: &Exchange) -> ControlFlow<bool,
         }
         Err(failure) if !failure.is_retryable() => {
             log::warn!(
+                host = node.base(), group = group.as_str(), method = action.method(),
+                attempt = attempts;
                 "{node}: {action} {group:?}: attempt {attempts} failed ({}); not \
                  retried: another attempt cannot change it",
                 failure.message

@@ -26,8 +26,23 @@ const TEST_ONLY: &str = "sim";
 /// status, signals, logging, metrics), then its rendering, then the invocation that ties
 /// them together.
 const FACE_ORDER: &[&str] = &[
-    "args", "config", "journals", "exit", "signals", "logging", "metrics", "words", "wire",
-    "output", "app",
+    "args",
+    "argv",
+    "credentials",
+    "config",
+    "manual",
+    "journals",
+    "exit",
+    "signals",
+    "logging",
+    "progress",
+    "metrics",
+    "words",
+    "wire",
+    "output",
+    "views",
+    "inspect",
+    "app",
 ];
 
 /// Longest shipping source file (tests excluded) and longest shipping function, in lines.

@@ -161,6 +161,7 @@ fn bad_hosts_lines_name_file_and_line_and_send_nothing() {
 #[test]
 fn options_work_before_and_after_the_subcommand_and_from_the_environment() {
     let env = TestEnv::new(1);
+    env.seed("g", &[0]);
     env.cmd()
         .args(["--output", "json", "status", "g"])
         .assert()
@@ -182,15 +183,38 @@ fn options_work_before_and_after_the_subcommand_and_from_the_environment() {
 #[test]
 fn default_journal_lives_in_the_per_user_data_directory() {
     let env = TestEnv::new(1);
+    let data = env.dir().join("home/.local/share/cluster-client");
+    // The commands that only read create nothing, there or anywhere.
+    for args in [
+        &["status", "g"][..],
+        &["rollback"],
+        &["journal", "list"],
+        &["journal", "forget", "g", "--all-hosts"],
+        &["create", "g", "--dry-run"],
+    ] {
+        let output = env
+            .cmd()
+            .env_remove("CLUSTER_CLIENT_JOURNAL")
+            .args(args)
+            .output()
+            .expect("run");
+        assert!(
+            !env.dir().join("home").exists(),
+            "{args:?} created {}: {}",
+            data.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     env.cmd()
         .env_remove("CLUSTER_CLIENT_JOURNAL")
-        .args(["status", "g"])
+        .args(["create", "g"])
         .assert()
         .code(0);
-    let lock = env
-        .dir()
-        .join("home/.local/share/cluster-client/journal.json.lock");
-    assert!(lock.exists(), "{} missing", lock.display());
+    assert!(
+        data.join("journal.json.lock").exists(),
+        "{} missing",
+        data.display()
+    );
 }
 
 #[test]
@@ -219,4 +243,49 @@ fn man_page_covers_options_and_exit_status() {
     ] {
         assert!(page.contains(needle), "missing {needle:?}");
     }
+}
+
+#[test]
+fn a_node_the_run_stopped_before_is_shown_as_read_not_as_a_change_attempted() {
+    let env = TestEnv::new(3);
+    // A final 4xx: node 2 definitely applied nothing (a 500 would leave it verified, exit 3).
+    env.nodes[1].add_rule(support::Rule::new(support::Fault::Status(422)).method("POST"));
+    let output = env.cmd().args(["create", "g"]).output().expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).expect("utf8");
+    let third = stdout
+        .lines()
+        .find(|l| l.contains(&env.urls()[2]))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        third.contains("not changed") && third.ends_with("1 read"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("not attempted"), "{stdout}");
+    assert_eq!(env.nodes[2].writes(), 0);
+}
+
+#[test]
+fn a_huge_group_id_is_cut_in_the_error_and_a_hosts_directory_is_named_as_one() {
+    let env = TestEnv::new(1);
+    let huge = "x".repeat(2000);
+    let output = env.cmd().args(["create", &huge]).output().expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("… (2000 bytes)"), "{stderr}");
+    assert!(!stderr.contains(&huge) && stderr.len() < 600, "{stderr}");
+
+    let output = env
+        .cmd()
+        .args(["status", "g", "--hosts", "/tmp"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("hosts file /tmp is a directory"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("create it"), "{stderr}");
+    assert_eq!(env.total_requests(), 0);
 }

@@ -115,7 +115,7 @@ fn bulk_create_is_one_all_or_nothing_operation_per_group() {
     // A final 4xx: "bad" definitely failed on node 2, so nothing is left to verify.
     env.nodes[1].add_rule(Rule::new(Fault::Status(422)).method("POST").group("bad"));
     let reports = env.json(&["create", "a", "bad", "c"], 1);
-    let outcomes: Vec<_> = reports
+    let outcomes: Vec<_> = reports["groups"]
         .as_array()
         .expect("array")
         .iter()

@@ -59,9 +59,11 @@ fn journal_list_shows_every_pending_repair_and_exits_3_without_replaying() {
     );
     let stdout = String::from_utf8(output.stdout).expect("utf8");
     let lines: Vec<&str> = stdout.lines().collect();
-    // Note: the headline counts every entry; its wording ("pending repair(s)")
-    // does not yet tell verifications and watches apart, so only the count is pinned.
-    assert!(lines[0].contains(": 4 "), "{stdout}");
+    // A repair and a verification are pending; a watch is listed but is not.
+    assert!(
+        lines[0].ends_with(": 3 pending, 1 watch(es) (not pending)"),
+        "{stdout}"
+    );
     assert!(lines[1].split_whitespace().eq([
         "GROUP", "HOST", "KIND", "REPAIR", "SINCE", "UNTIL", "FAILED", "LAST", "ERROR"
     ]));
@@ -133,9 +135,10 @@ fn journal_list_json_is_one_object_with_the_documented_fields() {
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(3));
+    let journal = env.journal_path().display().to_string();
     assert_eq!(
         json_stdout(&output),
-        json!({"pending": [
+        json!({"journal": journal, "found": true, "pending": [
             {"group": "g1", "host": url, "repair": "delete", "since": "2026-12-01T00:00:01Z",
              "failed_replays": 0, "last_error": null, "kind": "repair"},
             {"group": "g2", "host": url, "repair": "create", "since": "2026-11-23T16:19:31Z",
@@ -184,12 +187,107 @@ fn journal_list_exits_0_when_nothing_is_pending() {
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(0));
-    assert_eq!(json_stdout(&output), json!({"pending": []}));
+    let journal = env.journal_path().display().to_string();
+    assert_eq!(
+        json_stdout(&output),
+        json!({"journal": journal, "found": false, "pending": []})
+    );
     journal_cmd(&env)
         .args(["journal", "list"])
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("nothing pending"));
+        .stdout(predicate::str::contains(format!("no journal at {journal}")));
+    env.write_journal(&[]);
+    journal_cmd(&env)
+        .args(["journal", "list"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(format!(
+            "journal {journal}: nothing pending"
+        )));
+}
+
+/// Every file and directory under `dir`, relative, sorted.
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(next) = stack.pop() {
+        for entry in std::fs::read_dir(&next).expect("list") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path.clone());
+            }
+            found.push(path.strip_prefix(dir).expect("under").display().to_string());
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn read_only_commands_on_a_mistyped_journal_exit_2_name_it_and_create_nothing() {
+    let env = TestEnv::new(1);
+    env.write_journal(&[entry("g", &env.nodes[0].url(), "delete")]);
+    let before = tree(env.dir());
+    // The issue's typo: a directory that does not exist.
+    let typo = env.dir().join("x/jornal.json");
+    let typo = typo.to_str().expect("utf8");
+    for args in [
+        &["rollback", "--journal", typo][..],
+        &["journal", "list", "--journal", typo],
+        &["journal", "forget", "g", "--all-hosts", "--journal", typo],
+        &["status", "g", "--journal", typo],
+        &["create", "g", "--dry-run", "--journal", typo],
+    ] {
+        let output = env.cmd().args(args).output().expect("run");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "journal directory {}",
+                env.dir().join("x").display()
+            )),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(tree(env.dir()), before, "{args:?} created something");
+    }
+    assert_eq!(env.total_requests(), 0);
+}
+
+#[test]
+fn read_only_commands_tell_no_journal_from_nothing_pending_and_create_nothing() {
+    let env = TestEnv::new(1);
+    let other = env.journal_path().with_file_name("jornal.json");
+    let other = other.to_str().expect("utf8");
+    let before = tree(env.dir());
+    for (args, needle) in [
+        (&["rollback", "--journal", other][..], "no journal at"),
+        (&["journal", "list", "--journal", other], "no journal at"),
+        (
+            &["journal", "forget", "g", "--all-hosts", "--journal", other],
+            "no journal at",
+        ),
+    ] {
+        let output = env.cmd().args(args).output().expect("run");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.contains(needle) && stdout.contains(other),
+            "{args:?}: {stdout}"
+        );
+        assert_eq!(tree(env.dir()), before, "{args:?} created something");
+    }
+    let report = env.json(&["rollback", "--journal", other], 0);
+    assert_eq!(report["found"], false, "{report}");
+    assert_eq!(report["journal"], other, "{report}");
+    env.cmd()
+        .args(["status", "g", "--journal", other])
+        .assert()
+        .code(4);
+    assert_eq!(tree(env.dir()), before, "status created something");
+    // With a journal there, rollback takes its lock beside it, and says so.
+    env.write_journal(&[]);
+    let report = env.json(&["rollback"], 0);
+    assert_eq!(report["found"], true, "{report}");
 }
 
 #[test]
@@ -233,7 +331,7 @@ fn journal_forget_removes_the_group_on_every_node_durably_and_prints_each() {
         failed_entry("g", &urls[1], "create", 3, "HTTP 500"),
     ]);
     let output = journal_cmd(&env)
-        .args(["journal", "forget", "g"])
+        .args(["journal", "forget", "g", "--all-hosts"])
         .output()
         .expect("run");
     assert_eq!(
@@ -285,6 +383,7 @@ fn journal_forget_with_host_compares_normalised_urls_and_keeps_other_nodes() {
     assert_eq!(forgotten.len(), 1, "{report}");
     assert_eq!(forgotten[0]["host"], urls[1].as_str());
     assert_eq!(forgotten[0]["repair"], "delete");
+    assert_eq!(report["would_forget"], json!([]));
     assert_eq!(
         env.pending(),
         [("g".to_owned(), urls[0].clone(), "delete".to_owned())]
@@ -298,7 +397,7 @@ fn journal_forget_exits_2_and_writes_nothing_when_nothing_matches() {
     env.write_journal(&[entry("g", &urls[0], "delete")]);
     let before = std::fs::read(env.journal_path()).expect("journal");
     for args in [
-        &["journal", "forget", "other"][..],
+        &["journal", "forget", "other", "--all-hosts"][..],
         &["journal", "forget", "g", "--host", &urls[1]],
     ] {
         journal_cmd(&env)
@@ -350,7 +449,7 @@ fn journal_commands_wait_for_the_lock_like_every_run() {
     let env = TestEnv::new(1);
     env.write_journal(&[entry("g", &env.nodes[0].url(), "delete")]);
     let lock = hold_journal_lock(&env);
-    let mut run = env.spawn_watched(&["journal", "forget", "g"]);
+    let mut run = env.spawn_watched(&["journal", "forget", "g", "--all-hosts"]);
     run.wait_for_line("waiting for it to finish", WAIT);
     assert_eq!(
         env.pending().len(),
@@ -375,4 +474,82 @@ fn journal_commands_refuse_a_journal_others_may_write() {
         journal_cmd(&env).args(args).assert().code(2);
         assert_eq!(std::fs::read(env.journal_path()).expect("journal"), before);
     }
+}
+
+#[test]
+fn journal_forget_without_host_or_all_hosts_lists_and_removes_nothing() {
+    let env = TestEnv::new(2);
+    let urls = env.urls();
+    env.write_journal(&[
+        entry("g", &urls[0], "delete"),
+        entry("g", &urls[1], "delete"),
+    ]);
+    let before = std::fs::read(env.journal_path()).expect("journal");
+    let output = journal_cmd(&env)
+        .args(["journal", "forget", "g"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stdout = String::from_utf8(output.stdout).expect("utf8");
+    assert!(
+        stdout.contains("removed nothing") && stdout.contains("--all-hosts"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&urls[0]) && stdout.contains(&urls[1]),
+        "{stdout}"
+    );
+    let report = env.json(&["journal", "forget", "g"], 2);
+    assert_eq!(report["forgotten"], json!([]));
+    assert_eq!(report["would_forget"].as_array().map(Vec::len), Some(2));
+    assert_eq!(std::fs::read(env.journal_path()).expect("journal"), before);
+}
+
+#[test]
+fn journal_forget_dry_run_prints_what_it_would_remove_and_changes_nothing() {
+    let env = TestEnv::new(2);
+    let urls = env.urls();
+    env.write_journal(&[
+        entry("g", &urls[0], "delete"),
+        entry("g", &urls[1], "delete"),
+    ]);
+    let before = std::fs::read(env.journal_path()).expect("journal");
+    journal_cmd(&env)
+        .args(["journal", "forget", "g", "--host", &urls[1], "--dry-run"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("would remove 1 pending repair(s)"));
+    let report = env.json(&["journal", "forget", "g", "--all-hosts", "--dry-run"], 0);
+    assert_eq!(report["would_forget"].as_array().map(Vec::len), Some(2));
+    assert_eq!(std::fs::read(env.journal_path()).expect("journal"), before);
+}
+
+#[test]
+fn a_hosts_url_where_host_was_meant_removes_nothing_and_points_at_host() {
+    let env = TestEnv::new(2);
+    let urls = env.urls();
+    env.write_journal(&[
+        entry("fg", &urls[0], "delete"),
+        entry("fg", &urls[1], "delete"),
+    ]);
+    let before = std::fs::read(env.journal_path()).expect("journal");
+    // The typo of the issue: `--hosts URL` meant `--host URL`.
+    journal_cmd(&env)
+        .args(["journal", "forget", "fg", "--hosts", &urls[1]])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--host"));
+    journal_cmd(&env)
+        .args(["--hosts", &urls[1], "journal", "forget", "fg"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--hosts"));
+    assert_eq!(std::fs::read(env.journal_path()).expect("journal"), before);
+    // Where --hosts is taken, a URL is refused with the same hint.
+    env.cmd()
+        .args(["status", "fg", "--hosts", &urls[1]])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("did you mean --host?"));
+    assert_eq!(env.total_requests(), 0);
 }

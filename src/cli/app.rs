@@ -8,14 +8,15 @@ use std::time::{Instant, SystemTime};
 use anyhow::Context;
 use clap::CommandFactory;
 
-use crate::cli::args::EXIT_STATUS_HELP;
+use crate::cli::args::Cli;
 use crate::cli::args::OutputFormat;
-use crate::cli::args::{Cli, Command, JournalCommand};
-use crate::cli::config::{Config, JournalSource, Journals, Sharded, Task};
+use crate::cli::config::{self, Config, JournalSource, Journals, Sharded, Task};
 use crate::cli::exit::ExitStatus;
+use crate::cli::inspect;
 use crate::cli::journals;
 use crate::cli::metrics::{Backlog, RunMetrics};
 use crate::cli::output;
+use crate::cli::progress::Progress;
 use crate::cli::signals;
 use cluster_client::engine::{Cluster, OperationReport, Outcome, ReplayReport};
 use cluster_client::error::Error;
@@ -26,6 +27,7 @@ use cluster_client::vocab::cancel::Cancel;
 use cluster_client::vocab::change::Operation;
 use cluster_client::vocab::group::GroupId;
 use cluster_client::vocab::hosts::Node;
+use cluster_client::vocab::shard::{self, Shard};
 
 /// The binary's whole run for every command but `completions` and `man`:
 /// validates `cli`, installs the SIGINT/SIGTERM handlers, executes, and at
@@ -38,14 +40,19 @@ pub fn run_cli(cli: &Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
     let counters = Arc::new(RequestCounts::default());
     let mut journal_after = None;
     let result = validate_and_execute(cli, out, &counters, &mut journal_after);
-    if let Some(path) = &cli.options.metrics_file {
+    let metrics_file = cli
+        .command
+        .parts()
+        .report
+        .and_then(|r| r.metrics_file.as_ref());
+    if let Some(path) = metrics_file {
         let status = result.as_ref().map_or(ExitStatus::BadInput, |s| *s);
         let metrics = RunMetrics {
-            command: command_name(&cli.command),
+            command: cli.command.name(),
             exit_status: status.code(),
             finished: SystemTime::now(),
             duration: started.elapsed(),
-            pending: journal_after,
+            pending: journal_after.unwrap_or_else(|| backlog_named_by(cli)),
             counters: &counters,
         };
         write_metrics(path, &metrics);
@@ -71,21 +78,37 @@ fn validate_and_execute(
     )?)
 }
 
-/// The subcommand's name as metrics label it.
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Create(_) => Operation::Create.name(),
-        Command::Delete(_) => Operation::Delete.name(),
-        Command::Status { .. } => "status",
-        Command::Rollback => "rollback",
-        Command::Journal {
-            command: JournalCommand::List,
-        } => "journal list",
-        Command::Journal {
-            command: JournalCommand::Forget { .. },
-        } => "journal forget",
-        Command::Completions { .. } => "completions",
-        Command::Man => "man",
+/// The backlog of the journals `cli` names, read as they are on disk, for
+/// a run that ended before it read them (an early exit 2): a journal that
+/// cannot be found or read counts as unreadable, so the pending gauges are
+/// never left out.
+fn backlog_named_by(cli: &Cli) -> Backlog {
+    let parts = cli.command.parts();
+    let Some(journal) = parts.journal else {
+        return Backlog::of(&[]);
+    };
+    let job_index = std::env::var(shard::JOB_INDEX_VAR).ok();
+    let shard = parts.shard.and_then(|s| {
+        Shard::resolve(s.shard, s.shard_count, job_index.as_deref())
+            .ok()
+            .flatten()
+    });
+    let sources = match config::journal_sources(&journal.journal, shard) {
+        Ok(sources) if sources.is_empty() => match config::default_journal_path() {
+            Ok(path) => return Backlog::read(&path, true),
+            Err(_) => return Backlog::unreadable(1),
+        },
+        Ok(sources) => sources,
+        Err(_) => return Backlog::unreadable(1),
+    };
+    match journals::list(&sources) {
+        Ok(paths) => Backlog::sum(
+            &paths
+                .iter()
+                .map(|path| Backlog::read(path, false))
+                .collect::<Vec<_>>(),
+        ),
+        Err(_) => Backlog::unreadable(1),
     }
 }
 
@@ -102,10 +125,13 @@ fn write_metrics(path: &Path, metrics: &RunMetrics<'_>) {
 /// every request into `counters` and leaving the journal's backlog after
 /// the run in `journal_after`.
 ///
-/// Every task but the `journal` ones first takes the journal's lock and
-/// replays its pending repairs. An `Err` is a local problem found before
-/// anything was sent (HTTP client setup, the journal); everything after
-/// that is folded into the exit status by [`run`].
+/// `create` and `delete` take the journal's lock (creating the journal's
+/// directory and lock file when needed) and replay it first; `rollback`
+/// does so only when there is a journal; the other commands read the
+/// journal without its lock and create nothing (see `inspect`). An `Err`
+/// is a local problem found before anything was sent (HTTP client setup,
+/// the journal); everything after that is folded into the exit status by
+/// [`run`].
 fn execute_counting(
     config: &Config,
     cancel: &Cancel,
@@ -128,23 +154,28 @@ fn execute_counting(
             );
         }
     };
-    if config.task.is_journal_only() {
-        // Note: no HTTP client, no replay: these only read or edit the
-        // journal, under its lock and its trust checks like every run.
-        let mut journal = Journal::open_waiting(path, cancel, config.lock_wait)?;
-        let status = journal_task(&mut journal, &config.task, format, out);
-        *journal_after = Some(Backlog::of(journal.entries()));
-        return status;
+    if let Some(status) = inspect::without_nodes(config, path, cancel, format, out, journal_after)?
+    {
+        return Ok(status);
     }
     // Note: the HTTP client first: it reads and checks the --cacert file, so
     // a bad one is reported before the journal is locked or anything is sent.
     let transport = Counted::new(HttpTransport::new(&config.http)?, Arc::clone(counters));
-    let mut journal = Journal::open_waiting(path, cancel, config.lock_wait)?;
     let nodes = match &config.task {
         Task::Change { nodes, .. } | Task::Status { nodes, .. } => nodes.clone(),
         Task::Rollback | Task::JournalList | Task::JournalForget { .. } => Vec::new(),
     };
     let cluster = cluster(config, nodes, transport, cancel);
+    match &config.task {
+        Task::Status { .. } => {
+            return inspect::status(&cluster, config, path, format, out, journal_after);
+        }
+        Task::Change { dry_run: true, .. } => {
+            return inspect::dry_run(&cluster, config, path, format, out, journal_after);
+        }
+        _ => {}
+    }
+    let mut journal = Journal::open_waiting(path, cancel, config.lock_wait)?;
     let status = run(&cluster, cancel, &mut journal, &config.task, format, out);
     *journal_after = Some(Backlog::of(journal.entries()));
     Ok(status)
@@ -161,6 +192,7 @@ fn cluster<T: Transport>(
         .with_cancel(cancel.clone())
         .with_shutdown_grace(config.shutdown_grace)
         .with_settle_horizon(config.settle_horizon)
+        .with_attempt_timeout(config.http.timeout)
         .with_concurrency(config.concurrency)
         .with_parallel_groups(config.parallel_groups)
 }
@@ -194,67 +226,25 @@ fn several(
             let cluster = cluster(config, Vec::new(), transport, cancel);
             journals::visit_all(paths, cancel, |journal| cluster.replay(journal))
         }
-        None => journals::visit_all(paths, cancel, |journal| {
-            ReplayReport::counting(journal.entries())
-        }),
+        None => journals::read_all(paths, cancel),
     };
-    // Note: the pending gauges are left out unless every journal was read.
-    *journal_after = visited
+    // Note: a journal that was not opened (busy, refused, not reached) is
+    // read as it is on disk, so the gauges count it or say it was unreadable.
+    let backlogs: Vec<Backlog> = visited
         .iter()
-        .map(|one| one.report().map(|opened| Backlog::of(&opened.pending)))
-        .collect::<Option<Vec<_>>>()
-        .map(|backlogs| Backlog::sum(&backlogs));
+        .map(|one| match one.report() {
+            Some(opened) => Backlog::of(&opened.pending),
+            None => Backlog::read(&one.path, false),
+        })
+        .collect();
+    *journal_after = Some(Backlog::sum(&backlogs));
     let status = ExitStatus::of_journals(&visited, cancel.change_sent());
     let printed = if replaying {
         output::replays(out, format, &visited)
     } else {
         output::journal_lists(out, format, &visited)
     };
-    report_unprinted(printed, out);
-    Ok(status)
-}
-
-/// Logs a result that could not be printed (or flushed); the exit status
-/// still reports the run.
-fn report_unprinted(printed: std::io::Result<()>, out: &mut dyn Write) {
-    if let Err(error) = printed.and_then(|()| out.flush()) {
-        log::error!(
-            "cannot write the result to stdout: {error}; the exit status still reports the run"
-        );
-    }
-}
-
-/// `journal list` and `journal forget`: nothing is replayed or sent.
-fn journal_task(
-    journal: &mut Journal,
-    task: &Task,
-    format: OutputFormat,
-    out: &mut dyn Write,
-) -> Result<ExitStatus, Error> {
-    let (status, printed) = match task {
-        Task::JournalForget { group, host } => {
-            let removed = journal.forget(group, host.as_ref())?;
-            for entry in &removed {
-                log::warn!(
-                    host = entry.host.base(), group = entry.group.as_str();
-                    "{}: forgot the pending repair ({} {:?}) from {}; the node keeps whatever state it has",
-                    entry.host,
-                    entry.action,
-                    entry.group,
-                    journal.path().display()
-                );
-            }
-            (
-                ExitStatus::of_journal_forget(removed.len()),
-                output::journal_forget(out, format, &removed, group),
-            )
-        }
-        _ => (
-            ExitStatus::of_journal_list(journal.pending()),
-            output::journal_list(out, format, journal.entries(), journal.path()),
-        ),
-    };
-    report_unprinted(printed, out);
+    output::report_unprinted(printed, out);
     Ok(status)
 }
 
@@ -272,33 +262,26 @@ pub fn run<T: Transport>(
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> ExitStatus {
+    let started = Instant::now();
     let replay = cluster.replay(journal);
     if !matches!(task, Task::Rollback) {
         log_replay(&replay, journal);
     }
     let (status, printed) = match task {
-        Task::Rollback => (
+        // Note: `execute_counting` runs all but rollback without the lock or
+        // a replay (see `inspect`); with a journal already open and
+        // replayed, the replay is what is reported.
+        Task::Rollback | Task::JournalList | Task::JournalForget { .. } | Task::Status { .. } => (
             ExitStatus::of_replay(&replay),
-            output::replay(out, format, &replay, journal.entries()),
+            output::replay(
+                out,
+                format,
+                &replay,
+                journal.entries(),
+                journal.path(),
+                true,
+            ),
         ),
-        // Note: `execute` runs these without a replay; a library caller
-        // that calls `run` with one gets the list after the replay.
-        Task::JournalList | Task::JournalForget { .. } => {
-            match journal_task(journal, task, format, out) {
-                Ok(status) => (status, Ok(())),
-                Err(error) => {
-                    log::error!("{error}");
-                    (ExitStatus::BadInput, Ok(()))
-                }
-            }
-        }
-        Task::Status { group, .. } => {
-            let report = cluster.status(group);
-            (
-                ExitStatus::of_status(&report),
-                output::status(out, format, &report),
-            )
-        }
         Task::Change {
             operation,
             groups,
@@ -310,13 +293,19 @@ pub fn run<T: Transport>(
                 log_shard(sharded, groups.len());
             }
             let reports = change(cluster, *operation, groups, journal);
+            let run = output::Run {
+                list: *list,
+                shard: shard.as_ref(),
+                journal: journal.path(),
+                elapsed: started.elapsed(),
+            };
             (
                 ExitStatus::of_operations(&reports, cancel.change_sent()),
-                output::operations(out, format, &reports, *list, shard.as_ref(), journal.path()),
+                output::operations(out, format, &reports, run),
             )
         }
     };
-    report_unprinted(printed, out);
+    output::report_unprinted(printed, out);
     match &replay.journal_error {
         // Note: the journal still lists repairs the next run will send again.
         Some(_) if journal.pending() > 0 => status.max(ExitStatus::RepairsPending),
@@ -334,65 +323,19 @@ fn log_shard(sharded: &Sharded, kept: usize) {
     );
 }
 
-/// Creates or deletes every group, with a progress line on a terminal.
+/// Creates or deletes every group, showing the run's progress (see `progress`).
 fn change<T: Transport>(
     cluster: &Cluster<T>,
     operation: Operation,
     groups: &[GroupId],
     journal: &mut Journal,
 ) -> Vec<OperationReport> {
-    let mut progress = Progress::new(groups.len());
+    let progress = Progress::start(groups.len(), cluster.groups_at_a_time());
     let reports = cluster.change_many_reporting(operation, groups, journal, |r| {
         progress.advance(r.outcome == Outcome::Done);
     });
     progress.finish();
     reports
-}
-
-/// A one-line `done/total` counter for bulk runs, drawn on stderr only when
-/// stderr is a terminal and logs are text: cron logs, pipes and JSON logs
-/// stay quiet.
-struct Progress {
-    total: usize,
-    done: usize,
-    failed: usize,
-    visible: bool,
-}
-
-impl Progress {
-    fn new(total: usize) -> Self {
-        Self {
-            total,
-            done: 0,
-            failed: 0,
-            // Note: JSON logs promise one object per stderr line; a
-            // redrawn counter would break that.
-            visible: total > 1
-                && std::io::stderr().is_terminal()
-                && crate::cli::logging::active_format() == crate::cli::args::LogFormat::Text,
-        }
-    }
-
-    fn advance(&mut self, succeeded: bool) {
-        self.done += 1;
-        self.failed += usize::from(!succeeded);
-        if self.visible {
-            // Note: progress is best effort; a closed stderr must not fail the run.
-            let _ = write!(
-                std::io::stderr(),
-                "\r{}/{} groups, {} not done",
-                self.done,
-                self.total,
-                self.failed
-            );
-        }
-    }
-
-    fn finish(&self) {
-        if self.visible {
-            let _ = writeln!(std::io::stderr());
-        }
-    }
 }
 
 fn log_replay(replay: &ReplayReport, journal: &Journal) {
@@ -413,31 +356,28 @@ fn log_replay(replay: &ReplayReport, journal: &Journal) {
 }
 
 /// Prints a completion script for `shell`.
-pub fn completions(shell: clap_complete::Shell, out: &mut dyn Write) {
-    clap_complete::generate(shell, &mut Cli::command(), "cluster-client", out);
-}
-
-/// Prints the man page, exit-status table included.
-pub fn man(out: &mut dyn Write) -> std::io::Result<()> {
-    let command = Cli::command()
-        .after_help(None::<&str>)
-        .after_long_help(None::<&str>);
-    let page = clap_mangen::Man::new(command);
-    page.render_title(out)?;
-    page.render_name_section(out)?;
-    page.render_synopsis_section(out)?;
-    page.render_description_section(out)?;
-    page.render_options_section(out)?;
-    page.render_subcommands_section(out)?;
-    let mut exit = roff_section("EXIT STATUS");
-    for line in EXIT_STATUS_HELP.lines().skip(1) {
-        exit.push_str(line.trim_start());
-        exit.push('\n');
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), BIN, &mut script);
+    if shell == clap_complete::Shell::Bash {
+        script = fix_bash_states(&script).into_bytes();
     }
-    out.write_all(exit.as_bytes())?;
-    page.render_version_section(out)
+    out.write_all(&script)
 }
 
-fn roff_section(title: &str) -> String {
-    format!(".SH \"{title}\"\n.nf\n")
+/// The binary's name, as shells complete it.
+const BIN: &str = "cluster-client";
+
+/// clap_complete's bash script with its states spelled one way: for a
+/// binary name with a hyphen, the loop over the words builds
+/// `cluster__client__subcmd__create` while the `case` arms read
+/// `cluster__subcmd__client__subcmd__create`, so nothing past the first
+/// word completed (clap-rs/clap#6421, #6529; open upstream).
+// Note: the arms are the only place the bin name's hyphen is spelled
+// `__subcmd__`; no subcommand of ours has a hyphen, so the replacement
+// cannot touch another state.
+pub fn fix_bash_states(script: &[u8]) -> String {
+    let wrong = format!("{}__", BIN.replace('-', "__subcmd__"));
+    let right = format!("{}__", BIN.replace('-', "__"));
+    String::from_utf8_lossy(script).replace(&wrong, &right)
 }

@@ -1,6 +1,10 @@
 //! Command-line types, and nothing else of the face: their doc comments are the `--help`
 //! text, and the value enums (`--output`, `--log-format`) and the exit table of `--help` are
 //! defined here so that this module imports no other.
+//!
+//! Each subcommand takes only the options it uses, in groups per concern (`Nodes`,
+//! `Requests`, `Report`, ...), so its `--help` offers nothing it would ignore. Options may
+//! still come before the subcommand: `argv` moves them after it.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -41,63 +45,72 @@ pub enum LogFormat {
     #[default]
     Text,
     /// One JSON object per line: `ts` (RFC 3339, UTC), `level`, `msg`, and,
-    /// where known, `host`, `group`, `method` and `attempt`.
+    /// where known, `host`, `group`, `operation`, `method` and `attempt`.
     Json,
 }
 
 /// The help text for the table above; shown by `--help` and the man page.
 pub const EXIT_STATUS_HELP: &str = "\
 Exit status:
-  0  done: every node is in the requested state (create/delete), every node
-     answered and they agree (status), nothing is left pending (rollback,
-     journal list), repairs were removed (journal forget)
+  0  done: every node is in the requested state (create/delete), the plan
+     could run (--dry-run), every group is present on every node (status),
+     nothing is left pending (rollback, journal list), repairs were removed
+     or would be (journal forget)
   1  the operation failed and was fully rolled back: the cluster is as it was;
-     for status: the nodes disagree, or a node did not answer
+     for status: mixed or unknown (the nodes disagree, a node did not answer,
+     or some groups are present and others absent)
   2  bad input or a local problem, and no change was sent: usage, hosts file,
-     group id, or an unreadable or unwritable journal; another run held the
-     journal's lock for longer than --lock-wait; or interrupted before any
-     change was sent; journal forget: no pending repair matched
+     group id, a journal directory that does not exist, or an unreadable or
+     unwritable journal; another run held the journal's lock for longer than
+     --lock-wait; or interrupted before any change was sent; journal forget:
+     nothing matched, or neither --host nor --all-hosts was given
   3  repairs pending in the journal: undos that could not be applied yet, an
      operation refused because its group has pending repairs, a rollback
      that left repairs pending, or journal list found repairs pending; over
      several journals also one that another run holds, or one that could not
-     be read once repairs were sent";
+     be read once repairs were sent
+  4  status: every group is absent from every node";
 
 /// Create, delete and check groups on every node of a cluster, all or nothing.
 ///
 /// Each request is retried; a change that fails on one node is rolled back
 /// on the others; undos that cannot be applied yet are kept in a journal
 /// that every later run (and `cluster-client rollback`) replays first.
+///
+/// Options may come before or after the command; `cluster-client COMMAND --help`
+/// lists the ones COMMAND takes.
 #[derive(Debug, Parser)]
-#[command(name = "cluster-client", version, after_help = EXIT_STATUS_HELP)]
+#[command(
+    name = "cluster-client",
+    version,
+    after_help = EXIT_STATUS_HELP,
+    override_usage = "cluster-client [OPTIONS] <COMMAND> [ARGS]"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-
-    /// Options shared by every command.
-    #[command(flatten)]
-    pub options: Options,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Make GROUP exist on every node; on failure, undo this run's changes.
-    Create(Groups),
+    Create(Change),
 
     /// Remove GROUP from every node; on failure, restore it where this run removed it.
-    Delete(Groups),
+    Delete(Change),
 
-    /// Show per node whether GROUP is present (only reads, after the journal replay every command does).
-    Status {
-        /// The group to look up.
-        #[arg(value_name = "GROUP")]
-        group: String,
-    },
+    /// Show per node whether each GROUP is present, and its pending repairs; only reads.
+    ///
+    /// Sends no write and replays nothing: the journal's repairs for the groups are
+    /// shown, not applied. Exits 0 when every group is present on every node, 4 when
+    /// every group is absent from every node, and 1 otherwise (mixed, or a node did not
+    /// answer).
+    Status(StatusArgs),
 
     /// Replay the journal's pending repairs, and nothing else (for cron).
-    Rollback,
+    Rollback(RollbackArgs),
 
     /// Inspect or clean up the journal's pending repairs; sends nothing and needs no hosts file.
     Journal {
@@ -113,38 +126,162 @@ pub enum Command {
         shell: clap_complete::Shell,
     },
 
-    /// Print the man page (roff) to stdout.
-    Man,
+    /// Print the man page (roff) to stdout, or write every page to --dir.
+    Man {
+        /// Write cluster-client.1 and one page per subcommand (cluster-client-create.1,
+        /// ...) into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// The `journal` subcommands. Neither replays the journal nor sends any
-/// request; both take the journal's lock like every other command.
+/// request.
 #[derive(Debug, Subcommand)]
 pub enum JournalCommand {
     /// List every pending repair: group, node, repair, since when, failed replays, last error.
     ///
     /// Exits 0 when nothing is pending and 3 when something is, so it works as a
-    /// monitoring check.
-    List,
+    /// monitoring check. Reads only: a journal that does not exist is reported, not
+    /// created.
+    List(JournalListArgs),
 
-    /// Remove the pending repairs of GROUP, on every node or only on --host, and print them.
+    /// Remove the pending repairs of GROUP on the nodes named, and print them.
     ///
     /// For a node that left the cluster for good: its repairs could never be applied, and
     /// they keep GROUP refused and cost every run a round of retries. The node is then left
-    /// as it is, with or without GROUP. Exits 0 when something was removed, 2 when nothing
-    /// matched.
-    Forget {
-        /// The group whose pending repairs to remove.
-        #[arg(value_name = "GROUP")]
-        group: String,
-
-        /// Only the repairs on this node (base URL or host[:port], as in the hosts file).
-        #[arg(long, value_name = "URL")]
-        host: Option<String>,
-    },
+    /// as it is, with or without GROUP. Removes nothing unless told where: --host URL (once
+    /// per node) or --all-hosts; without either it lists what it would remove and exits 2.
+    /// Exits 0 when something was removed, 2 when nothing matched.
+    Forget(ForgetArgs),
 }
 
-/// The groups a create or delete works on; each is its own all-or-nothing operation.
+/// `create` and `delete`.
+#[derive(Debug, Args)]
+pub struct Change {
+    #[command(flatten)]
+    pub groups: Groups,
+
+    /// Read every node and print the plan (which node would get which request, which
+    /// groups are refused for pending repairs); send no write and replay nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub nodes: Nodes,
+    #[command(flatten)]
+    pub journal: JournalOptions,
+    #[command(flatten)]
+    pub lock: LockWait,
+    #[command(flatten)]
+    pub shard: ShardOptions,
+    #[command(flatten)]
+    pub requests: Requests,
+    #[command(flatten)]
+    pub credentials: Credentials,
+    #[command(flatten)]
+    pub writes: Writes,
+    #[command(flatten)]
+    pub bulk: Bulk,
+    #[command(flatten)]
+    pub report: Report,
+    #[command(flatten)]
+    pub logging: Logging,
+}
+
+/// `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub groups: Groups,
+    #[command(flatten)]
+    pub nodes: Nodes,
+    #[command(flatten)]
+    pub journal: JournalOptions,
+    #[command(flatten)]
+    pub shard: ShardOptions,
+    #[command(flatten)]
+    pub requests: Requests,
+    #[command(flatten)]
+    pub credentials: Credentials,
+    #[command(flatten)]
+    pub bulk: Bulk,
+    #[command(flatten)]
+    pub report: Report,
+    #[command(flatten)]
+    pub logging: Logging,
+}
+
+/// `rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub nodes: Nodes,
+    #[command(flatten)]
+    pub journal: JournalOptions,
+    #[command(flatten)]
+    pub lock: LockWait,
+    #[command(flatten)]
+    pub shard: ShardOptions,
+    #[command(flatten)]
+    pub requests: Requests,
+    #[command(flatten)]
+    pub credentials: Credentials,
+    #[command(flatten)]
+    pub writes: Writes,
+    #[command(flatten)]
+    pub report: Report,
+    #[command(flatten)]
+    pub logging: Logging,
+}
+
+/// `journal list`.
+#[derive(Debug, Args)]
+pub struct JournalListArgs {
+    #[command(flatten)]
+    pub journal: JournalOptions,
+    #[command(flatten)]
+    pub shard: ShardOptions,
+    #[command(flatten)]
+    pub report: Report,
+    #[command(flatten)]
+    pub logging: Logging,
+}
+
+/// `journal forget`.
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// The group whose pending repairs to remove.
+    #[arg(value_name = "GROUP")]
+    pub group: String,
+
+    /// Remove the repairs on this node (base URL or host[:port], as in the hosts file);
+    /// repeat for several nodes.
+    #[arg(long, value_name = "URL", action = clap::ArgAction::Append)]
+    pub host: Vec<String>,
+
+    /// Remove the group's repairs on every node.
+    #[arg(long, conflicts_with = "host")]
+    pub all_hosts: bool,
+
+    /// Print what would be removed, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub journal: JournalOptions,
+    #[command(flatten)]
+    pub lock: LockWait,
+    #[command(flatten)]
+    pub shard: ShardOptions,
+    #[command(flatten)]
+    pub report: Report,
+    #[command(flatten)]
+    pub logging: Logging,
+}
+
+/// The groups a command works on; for create and delete each is its own all-or-nothing
+/// operation.
 #[derive(Debug, Args)]
 pub struct Groups {
     /// Group ids, sent verbatim; one or more.
@@ -157,15 +294,21 @@ pub struct Groups {
     pub from_file: Option<PathBuf>,
 }
 
-/// Options shared by every command; each may come before or after it.
+/// Where the nodes are listed.
 #[derive(Debug, Args)]
-pub struct Options {
+#[command(next_help_heading = "Nodes")]
+pub struct Nodes {
     /// Hosts file: one base URL or host[:port] per line, worked on in file order
     /// [default: hosts.txt]. The token goes only to these nodes. `rollback` reads it
-    /// only when given; without it, the journal names the nodes. `journal` never reads it.
-    #[arg(long, global = true, value_name = "FILE", env = "CLUSTER_CLIENT_HOSTS")]
+    /// only when given; without it, the journal names the nodes.
+    #[arg(long, value_name = "FILE", env = "CLUSTER_CLIENT_HOSTS")]
     pub hosts: Option<PathBuf>,
+}
 
+/// Which journal.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Journal")]
+pub struct JournalOptions {
     /// Journal of pending repairs [default: journal.json in the per-user data
     /// directory, e.g. ~/.local/share/cluster-client/]. A lock file sits beside it.
     ///
@@ -174,19 +317,30 @@ pub struct Options {
     /// directory (an existing one, or a path ending in `/`) for every `*.json` file in it.
     #[arg(
         long,
-        global = true,
         value_name = "FILE",
         env = "CLUSTER_CLIENT_JOURNAL",
         action = clap::ArgAction::Append
     )]
     pub journal: Vec<PathBuf>,
 
+    /// Accept group write on DIR, a directory above the journal or another checked file.
+    ///
+    /// Only for the root of a Kubernetes volume with fsGroup, which the kubelet makes
+    /// group-writable: members of its group could hide the journal and bring it back.
+    /// Others may still not write DIR.
+    #[arg(long, value_name = "DIR", env = "CLUSTER_CLIENT_TRUST_GROUP_WRITABLE")]
+    pub trust_group_writable: Option<PathBuf>,
+}
+
+/// Which shard of a bulk run.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Sharding")]
+pub struct ShardOptions {
     /// Work only on this shard's groups: those whose FNV-1a 64 hash of the id, modulo
     /// COUNT, is INDEX (from 0). For create and delete; other commands use it only for
     /// `{shard}` in --journal.
     #[arg(
         long,
-        global = true,
         value_name = "INDEX/COUNT",
         env = "CLUSTER_CLIENT_SHARD",
         value_parser = Shard::from_str
@@ -197,17 +351,20 @@ pub struct Options {
     /// completions equal to COUNT). With --shard, both must agree.
     #[arg(
         long,
-        global = true,
         value_name = "COUNT",
         env = "CLUSTER_CLIENT_SHARD_COUNT",
         value_parser = shard::parse_count
     )]
     pub shard_count: Option<u32>,
+}
 
+/// How requests are sent and retried.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Requests")]
+pub struct Requests {
     /// Time limit for each request attempt, e.g. 500ms, 2s, 1m30s.
     #[arg(
         long,
-        global = true,
         value_name = "DURATION",
         env = "CLUSTER_CLIENT_TIMEOUT",
         default_value = "5s",
@@ -218,7 +375,6 @@ pub struct Options {
     /// Retries after the first attempt of each request.
     #[arg(
         long,
-        global = true,
         value_name = "N",
         env = "CLUSTER_CLIENT_RETRIES",
         default_value_t = 3
@@ -228,7 +384,6 @@ pub struct Options {
     /// First retry delay ceiling; it doubles per retry, with full jitter.
     #[arg(
         long,
-        global = true,
         value_name = "DURATION",
         env = "CLUSTER_CLIENT_BACKOFF",
         default_value = "200ms",
@@ -239,7 +394,6 @@ pub struct Options {
     /// Longest retry delay; also caps a node's Retry-After.
     #[arg(
         long,
-        global = true,
         value_name = "DURATION",
         env = "CLUSTER_CLIENT_MAX_BACKOFF",
         default_value = "10s",
@@ -247,99 +401,28 @@ pub struct Options {
     )]
     pub max_backoff: Duration,
 
-    /// After SIGINT/SIGTERM, how long rolling back this run's changes may take.
-    #[arg(
-        long,
-        global = true,
-        value_name = "DURATION",
-        env = "CLUSTER_CLIENT_SHUTDOWN_GRACE",
-        default_value = "10s",
-        value_parser = humantime::parse_duration
-    )]
-    pub shutdown_grace: Duration,
-
-    /// How long after an ambiguous write (time-out, reset, 5xx) a node may
-    /// still apply it late. Until then the journal keeps a verification of
-    /// the node, and every run and `rollback` reads it and undoes the write
-    /// if it landed.
-    #[arg(
-        long,
-        global = true,
-        value_name = "DURATION",
-        env = "CLUSTER_CLIENT_SETTLE_HORIZON",
-        default_value = "5m",
-        value_parser = humantime::parse_duration
-    )]
-    pub settle_horizon: Duration,
-
-    /// How long to wait for another run holding the journal's lock, then exit 2 naming it.
-    ///
-    /// The default covers a normal run holding the lock (a one-group change whose requests
-    /// time out and are undone takes about 90 s with the default retries), and stays well
-    /// under a 5-minute cron interval, so runs do not pile up behind a stopped one.
-    /// `rollback` and `journal list` over several journals never wait.
-    #[arg(
-        long,
-        global = true,
-        value_name = "DURATION",
-        env = "CLUSTER_CLIENT_LOCK_WAIT",
-        default_value = "2m",
-        value_parser = humantime::parse_duration
-    )]
-    pub lock_wait: Duration,
-
     /// Work on up to N nodes at a time (threads); 1 keeps strict hosts-file order.
     #[arg(
         long,
-        global = true,
         value_name = "N",
         env = "CLUSTER_CLIENT_CONCURRENCY",
         default_value_t = 1
     )]
     pub concurrency: usize,
+}
 
-    /// In a bulk run, work on up to N groups at a time, each still all-or-nothing.
-    ///
-    /// Output and exit status are the same as with 1. N × --concurrency may be
-    /// at most 1024 (requests in flight; each holds two threads).
-    #[arg(
-        long,
-        global = true,
-        value_name = "N",
-        env = "CLUSTER_CLIENT_PARALLEL_GROUPS",
-        default_value_t = 1
-    )]
-    pub parallel_groups: usize,
-
+/// TLS and the token.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Credentials")]
+pub struct Credentials {
     /// Trust this PEM CA certificate (bundle) for https:// nodes, besides the built-in roots.
-    #[arg(
-        long,
-        global = true,
-        value_name = "FILE",
-        env = "CLUSTER_CLIENT_CACERT"
-    )]
+    #[arg(long, value_name = "FILE", env = "CLUSTER_CLIENT_CACERT")]
     pub cacert: Option<PathBuf>,
-
-    /// A --cacert that is not there means the built-in roots only, as if it were not given.
-    ///
-    /// For a Kubernetes Secret mounted with `optional: true`, as --token-file-optional.
-    #[arg(
-        long,
-        global = true,
-        env = "CLUSTER_CLIENT_CACERT_OPTIONAL",
-        value_parser = clap::builder::BoolishValueParser::new()
-    )]
-    pub cacert_optional: bool,
 
     /// Send the bearer token in FILE (mode 0600, at most 64 KiB) to the configured nodes.
     ///
     /// CLUSTER_CLIENT_TOKEN sets the token itself; the file wins.
-    #[arg(
-        long,
-        global = true,
-        value_name = "FILE",
-        env = "CLUSTER_CLIENT_TOKEN_FILE"
-    )]
+    #[arg(long, value_name = "FILE", env = "CLUSTER_CLIENT_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
 
     /// A --token-file that is not there means no token, as if it were not given.
@@ -349,11 +432,68 @@ pub struct Options {
     /// checked as always, and a missing directory is still an error (a wrong path).
     #[arg(
         long,
-        global = true,
         env = "CLUSTER_CLIENT_TOKEN_FILE_OPTIONAL",
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub token_file_optional: bool,
+
+    /// A --cacert that is not there means the built-in roots only, as if it were not given.
+    ///
+    /// For a Kubernetes Secret mounted with `optional: true`, as --token-file-optional.
+    #[arg(
+        long,
+        env = "CLUSTER_CLIENT_CACERT_OPTIONAL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub cacert_optional: bool,
+}
+
+/// How long a command that takes the journal's lock waits for it.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Journal")]
+pub struct LockWait {
+    /// How long to wait for another run holding the journal's lock, then exit 2 naming it.
+    ///
+    /// The default covers a normal run holding the lock (a one-group change whose requests
+    /// time out and are undone takes about 90 s with the default retries), and stays well
+    /// under a 5-minute cron interval, so runs do not pile up behind a stopped one.
+    /// `rollback` and `journal list` over several journals never wait.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "CLUSTER_CLIENT_LOCK_WAIT",
+        default_value = "2m",
+        value_parser = humantime::parse_duration
+    )]
+    pub lock_wait: Duration,
+}
+
+/// Options of the commands that send changes (and replay the journal).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Changes")]
+pub struct Writes {
+    /// After SIGINT/SIGTERM, how long rolling back this run's changes may take.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "CLUSTER_CLIENT_SHUTDOWN_GRACE",
+        default_value = "10s",
+        value_parser = humantime::parse_duration
+    )]
+    pub shutdown_grace: Duration,
+
+    /// How long after an ambiguous write (time-out, reset, 5xx) a node may still apply it late.
+    ///
+    /// Until then the journal keeps a verification of the node: every run and `rollback`
+    /// reads it and undoes the write if it landed, and the exit status counts it as pending.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "CLUSTER_CLIENT_SETTLE_HORIZON",
+        default_value = "5m",
+        value_parser = humantime::parse_duration
+    )]
+    pub settle_horizon: Duration,
 
     /// Also send the token to hosts the journal names that are not in the hosts file.
     ///
@@ -361,29 +501,36 @@ pub struct Options {
     /// names the host.
     #[arg(
         long,
-        global = true,
         env = "CLUSTER_CLIENT_TRUST_JOURNAL_HOSTS",
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub trust_journal_hosts: bool,
+}
 
-    /// Accept group write on DIR, a directory above the journal or another checked file.
+/// Options of a run over many groups.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Requests")]
+pub struct Bulk {
+    /// Work on up to N groups at a time, each still all-or-nothing.
     ///
-    /// Only for the root of a Kubernetes volume with fsGroup, which the kubelet makes
-    /// group-writable: members of its group could hide the journal and bring it back.
-    /// Others may still not write DIR.
+    /// Output and exit status are the same as with 1. N × --concurrency may be
+    /// at most 1024 (requests in flight; each holds two threads).
     #[arg(
         long,
-        global = true,
-        value_name = "DIR",
-        env = "CLUSTER_CLIENT_TRUST_GROUP_WRITABLE"
+        value_name = "N",
+        env = "CLUSTER_CLIENT_PARALLEL_GROUPS",
+        default_value_t = 1
     )]
-    pub trust_group_writable: Option<PathBuf>,
+    pub parallel_groups: usize,
+}
 
+/// What a run prints on stdout and writes for monitoring.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
+pub struct Report {
     /// Result format on stdout; logs always go to stderr.
     #[arg(
         long,
-        global = true,
         value_name = "FORMAT",
         env = "CLUSTER_CLIENT_OUTPUT",
         value_enum,
@@ -394,20 +541,20 @@ pub struct Options {
     /// Write run metrics (Prometheus text format) to FILE at the end of every run, atomically.
     ///
     /// For the node_exporter textfile collector: pending repairs, the oldest one's age,
-    /// the exit status, time and duration of the run, requests and retries. A failure to
-    /// write it is logged and does not change the exit status.
-    #[arg(
-        long,
-        global = true,
-        value_name = "FILE",
-        env = "CLUSTER_CLIENT_METRICS_FILE"
-    )]
+    /// whether the journal could be read, the exit status, time and duration of the run,
+    /// the last run's requests and retries. A failure to write it is logged and does not
+    /// change the exit status.
+    #[arg(long, value_name = "FILE", env = "CLUSTER_CLIENT_METRICS_FILE")]
     pub metrics_file: Option<PathBuf>,
+}
 
+/// Logging on stderr.
+#[derive(Debug, Args, Default, Clone, Copy)]
+#[command(next_help_heading = "Output")]
+pub struct Logging {
     /// Log format on stderr: text, or json (one object per line, for log collectors).
     #[arg(
         long,
-        global = true,
         value_name = "FORMAT",
         env = "CLUSTER_CLIENT_LOG_FORMAT",
         value_enum,
@@ -416,11 +563,11 @@ pub struct Options {
     pub log_format: LogFormat,
 
     /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
 
     /// Less logging (-q errors only, -qq nothing).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, action = clap::ArgAction::Count)]
     pub quiet: u8,
 }
 
@@ -429,65 +576,106 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
 
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(crate::cli::argv::hoist(
+            &Cli::command(),
+            std::iter::once("cluster-client")
+                .chain(args.iter().copied())
+                .map(std::ffi::OsString::from)
+                .collect(),
+        ))
+    }
+
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
     }
 
     #[test]
-    fn options_may_follow_the_subcommand() {
-        let cli = Cli::try_parse_from([
-            "cluster-client",
-            "create",
-            "g1",
-            "--retries",
-            "7",
-            "--output",
-            "json",
-        ])
-        .expect("parses");
-        assert_eq!(cli.options.retries, 7);
-        assert_eq!(cli.options.output, OutputFormat::Json);
-    }
-
-    #[test]
     fn durations_accept_compound_values() {
-        let cli = Cli::try_parse_from(["cluster-client", "--timeout", "1m30s", "rollback"])
-            .expect("parses");
-        assert_eq!(cli.options.timeout, Duration::from_secs(90));
+        let cli = parse(&["--timeout", "1m30s", "rollback"]).expect("parses");
+        let requests = cli.command.parts().requests.expect("requests");
+        assert_eq!(requests.timeout, Duration::from_secs(90));
     }
 
     #[test]
-    fn journal_forget_takes_a_group_and_an_optional_host() {
-        let cli = Cli::try_parse_from([
-            "cluster-client",
+    fn a_subcommand_refuses_options_it_does_not_use_before_or_after_it() {
+        for args in [
+            &["journal", "forget", "g", "--hosts", "http://127.0.0.1:1"][..],
+            &["--hosts", "hosts.txt", "journal", "list"],
+            &["--timeout", "1s", "journal", "forget", "g", "--all-hosts"],
+            &["man", "--output", "json"],
+        ] {
+            let err = parse(args).expect_err("refused").to_string();
+            assert!(err.contains("unexpected argument"), "{args:?}: {err}");
+        }
+        let err = parse(&["journal", "forget", "g", "--hosts", "http://x"])
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("--host"), "clap points at --host: {err}");
+    }
+
+    #[test]
+    fn help_offers_only_the_options_a_subcommand_takes() {
+        let mut command = Cli::command();
+        let mut help = |path: &[&str]| {
+            let mut sub = &mut command;
+            for name in path {
+                sub = sub.find_subcommand_mut(name).expect("subcommand");
+            }
+            sub.render_long_help().to_string()
+        };
+        let forget = help(&["journal", "forget"]);
+        for absent in [
+            "--hosts",
+            "--timeout",
+            "--retries",
+            "--cacert",
+            "--token-file",
+        ] {
+            assert!(!forget.contains(absent), "journal forget offers {absent}");
+        }
+        for present in ["--host", "--all-hosts", "--dry-run", "--journal"] {
+            assert!(forget.contains(present), "journal forget lacks {present}");
+        }
+        let man = help(&["man"]);
+        assert!(
+            !man.contains("--hosts") && !man.contains("--output"),
+            "{man}"
+        );
+        let create = help(&["create"]);
+        assert!(create.contains("--hosts") && create.contains("--dry-run"));
+    }
+
+    #[test]
+    fn journal_forget_takes_hosts_or_all_hosts_but_not_both() {
+        let cli = parse(&[
             "journal",
             "forget",
             "g1",
             "--host",
             "node1:8080",
-            "--log-format",
-            "json",
+            "--host",
+            "node2:8080",
         ])
         .expect("parses");
-        assert_eq!(cli.options.log_format, LogFormat::Json);
         let Command::Journal {
-            command: JournalCommand::Forget { group, host },
+            command: JournalCommand::Forget(forget),
         } = cli.command
         else {
             panic!("not journal forget: {:?}", cli.command);
         };
-        assert_eq!(
-            (group.as_str(), host.as_deref()),
-            ("g1", Some("node1:8080"))
-        );
-        assert!(Cli::try_parse_from(["cluster-client", "journal", "forget"]).is_err());
+        assert_eq!(forget.group, "g1");
+        assert_eq!(forget.host, ["node1:8080", "node2:8080"]);
+        assert!(!forget.all_hosts);
+        assert!(parse(&["journal", "forget", "g", "--all-hosts"]).is_ok());
+        assert!(parse(&["journal", "forget", "g", "--all-hosts", "--host", "a:1"]).is_err());
+        assert!(parse(&["journal", "forget"]).is_err());
     }
 
     #[test]
     fn journals_repeat_and_shards_parse_where_given() {
-        let cli = Cli::try_parse_from([
-            "cluster-client",
+        let cli = parse(&[
             "rollback",
             "--journal",
             "a.json",
@@ -497,17 +685,18 @@ mod tests {
             "2/5",
         ])
         .expect("parses");
+        let parts = cli.command.parts();
         assert_eq!(
-            cli.options.journal,
+            parts.journal.expect("journal").journal,
             [PathBuf::from("a.json"), PathBuf::from("dir/")]
         );
+        let shard = parts.shard.expect("shard").shard;
+        assert_eq!(shard.map(|s| s.to_string()).as_deref(), Some("2/5"));
+        let cli = parse(&["--shard-count", "4", "create", "g"]).expect("parses");
         assert_eq!(
-            cli.options.shard.map(|s| s.to_string()).as_deref(),
-            Some("2/5")
+            cli.command.parts().shard.expect("shard").shard_count,
+            Some(4)
         );
-        let cli = Cli::try_parse_from(["cluster-client", "--shard-count", "4", "create", "g"])
-            .expect("parses");
-        assert_eq!(cli.options.shard_count, Some(4));
         for (flag, value, needle) in [
             ("--shard", "3/2", "INDEX 3 is not below COUNT 2"),
             ("--shard", "a/b", "INDEX is not a whole number"),
@@ -515,7 +704,7 @@ mod tests {
             ("--shard", "/4", "INDEX is not a whole number"),
             ("--shard-count", "0", "from 1 to 100000"),
         ] {
-            let err = Cli::try_parse_from(["cluster-client", flag, value, "create", "g"])
+            let err = parse(&[flag, value, "create", "g"])
                 .expect_err(value)
                 .to_string();
             assert!(
@@ -527,19 +716,31 @@ mod tests {
 
     #[test]
     fn the_lock_wait_defaults_to_the_journals_own() {
-        let cli = Cli::try_parse_from(["cluster-client", "rollback"]).expect("parses");
+        let lock = |args: &[&str]| {
+            let cli = parse(args).expect("parses");
+            cli.command.parts().lock.expect("takes the lock").lock_wait
+        };
         assert_eq!(
-            cli.options.lock_wait,
+            lock(&["rollback"]),
             cluster_client::journal::DEFAULT_LOCK_WAIT
         );
-        let cli = Cli::try_parse_from(["cluster-client", "rollback", "--lock-wait", "0s"])
-            .expect("parses");
-        assert_eq!(cli.options.lock_wait, Duration::ZERO);
+        assert_eq!(lock(&["rollback", "--lock-wait", "0s"]), Duration::ZERO);
+        assert_eq!(
+            lock(&["--lock-wait", "1s", "create", "g"]),
+            Duration::from_secs(1)
+        );
+        assert!(
+            parse(&["status", "g", "--lock-wait", "1s"]).is_err(),
+            "status takes no lock"
+        );
     }
 
     #[test]
-    fn create_needs_a_group_or_a_file() {
-        assert!(Cli::try_parse_from(["cluster-client", "create"]).is_err());
-        assert!(Cli::try_parse_from(["cluster-client", "create", "--from-file", "-"]).is_ok());
+    fn create_and_status_need_a_group_or_a_file() {
+        for command in ["create", "status"] {
+            assert!(parse(&[command]).is_err());
+            assert!(parse(&[command, "--from-file", "-"]).is_ok());
+            assert!(parse(&[command, "a", "b"]).is_ok());
+        }
     }
 }

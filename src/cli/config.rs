@@ -6,16 +6,18 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::args::OutputFormat;
-use crate::cli::args::{Cli, Command, Groups, JournalCommand, Options};
-use cluster_client::engine::MAX_IN_FLIGHT;
+use crate::cli::args::{Change, Cli, Command, ForgetArgs, Groups, JournalCommand, Requests};
+use crate::cli::credentials;
+use cluster_client::engine::{DEFAULT_SETTLE_HORIZON, DEFAULT_SHUTDOWN_GRACE, MAX_IN_FLIGHT};
 use cluster_client::error::InputError;
+use cluster_client::journal::DEFAULT_LOCK_WAIT;
 use cluster_client::retry::RetryPolicy;
 use cluster_client::transport::HttpSettings;
 use cluster_client::vocab::change::Operation;
 use cluster_client::vocab::group::GroupId;
 use cluster_client::vocab::hosts::{self, Node};
-use cluster_client::vocab::secret::Token;
 use cluster_client::vocab::shard::{self, Shard};
+use cluster_client::vocab::text::{escape, shorten};
 use cluster_client::vocab::trust;
 
 /// Everything a run needs, checked before anything is sent.
@@ -25,7 +27,10 @@ pub struct Config {
     pub task: Task,
     /// The journal or journals, `{shard}` filled in.
     pub journals: Journals,
-    /// How requests are retried.
+    /// Whether the journal is the default one (no `--journal` given): its
+    /// directory may not exist yet, before a run of this user wrote one.
+    pub default_journal: bool,
+    /// How requests are retried (the defaults for a command that sends none).
     pub policy: RetryPolicy,
     /// HTTP client settings.
     pub http: HttpSettings,
@@ -63,7 +68,7 @@ pub enum JournalSource {
     /// A journal file.
     File(PathBuf),
     /// A directory: every `*.json` file in it whose name does not start
-    /// with `.` (see `journals::list`). A missing directory holds none.
+    /// with `.` (see `journals::list`). A missing directory is an error.
     Dir(PathBuf),
 }
 
@@ -75,6 +80,17 @@ pub struct Sharded {
     pub shard: Shard,
     /// How many groups the command named (arguments and `--from-file`).
     pub named: usize,
+}
+
+/// Which nodes `journal forget` removes a group's repairs from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForgetScope {
+    /// Only these nodes (`--host`, normalised as in the hosts file).
+    Hosts(Vec<Node>),
+    /// Every node (`--all-hosts`).
+    AllHosts,
+    /// Neither was given: list what would be removed, remove nothing.
+    Unspecified,
 }
 
 /// A validated command.
@@ -94,11 +110,15 @@ pub enum Task {
         shard: Option<Sharded>,
         /// The nodes, in hosts-file order.
         nodes: Vec<Node>,
+        /// `--dry-run`: read every node and print the plan; no write, no replay.
+        dry_run: bool,
     },
-    /// Read one group on every node.
+    /// Read the groups on every node, and show their pending repairs.
     Status {
-        /// The group.
-        group: GroupId,
+        /// The groups, in the order given, no duplicates.
+        groups: Vec<GroupId>,
+        /// Whether the command named a list: its JSON result is then an array.
+        list: bool,
         /// The nodes, in hosts-file order.
         nodes: Vec<Node>,
     },
@@ -107,22 +127,16 @@ pub enum Task {
     Rollback,
     /// List the journal's pending repairs; sends nothing, replays nothing.
     JournalList,
-    /// Remove the pending repairs of `group` (only on `host` when given);
+    /// Remove the pending repairs of `group` on the nodes `scope` names;
     /// sends nothing, replays nothing.
     JournalForget {
         /// The group.
         group: GroupId,
-        /// The one node, normalised as in the hosts file; `None`: every node.
-        host: Option<Node>,
+        /// Where.
+        scope: ForgetScope,
+        /// `--dry-run`: print what would be removed, change nothing.
+        dry_run: bool,
     },
-}
-
-impl Task {
-    /// Whether the task only reads or edits the journal: no replay, no
-    /// request, no HTTP client and no token.
-    pub fn is_journal_only(&self) -> bool {
-        matches!(self, Self::JournalList | Self::JournalForget { .. })
-    }
 }
 
 impl Config {
@@ -140,118 +154,122 @@ impl Config {
     /// [`Config::from_cli`] with `job_index` as the value of
     /// `JOB_COMPLETION_INDEX` (`None`: not set).
     pub fn from_cli_in(cli: &Cli, job_index: Option<&str>) -> Result<Self, InputError> {
-        let options = &cli.options;
-        check_limits(options)?;
-        if let Some(dir) = &options.trust_group_writable {
+        let parts = cli.command.parts();
+        let requests = parts.requests.map(Settings::of).unwrap_or_default();
+        let bulk = parts.bulk.map_or(1, |b| b.parallel_groups);
+        check_limits(&requests, bulk)?;
+        if let Some(dir) = parts
+            .journal
+            .and_then(|j| j.trust_group_writable.as_deref())
+        {
             trust_group_writable(dir)?;
         }
-        let shard = Shard::resolve(options.shard, options.shard_count, job_index)?;
-        let hosts_file = options
-            .hosts
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_HOSTS_FILE));
-        let task = task(&cli.command, &hosts_file, shard)?;
-        let configured = configured_nodes(&task, options.hosts.as_deref())?;
-        let journals = journals(&options.journal, shard, &task)?;
+        if let Some(given) = parts.credentials {
+            credentials::check_optional_files(given)?;
+        }
+        let (shard, shard_count) = parts
+            .shard
+            .map_or((None, None), |s| (s.shard, s.shard_count));
+        let shard = Shard::resolve(shard, shard_count, job_index)?;
+        let given_hosts = parts.nodes.and_then(|n| n.hosts.as_deref());
+        let hosts_file = given_hosts.unwrap_or(Path::new(DEFAULT_HOSTS_FILE));
+        let task = task(&cli.command, hosts_file, shard)?;
+        let configured = configured_nodes(&task, given_hosts)?;
+        let given_journals = parts.journal.map_or(&[][..], |j| j.journal.as_slice());
+        let journals = journals(given_journals, shard, &task)?;
         warn_about_an_unsharded_job(&task, shard, job_index);
         // Note: the journal commands send nothing, so a missing or unsafe
         // token file does not stop an operator cleaning up.
-        let token = if task.is_journal_only() {
-            None
-        } else {
-            let file = present(
-                options.token_file.as_deref(),
-                options.token_file_optional,
-                "--token-file",
-                "sending no token from it",
-            );
-            read_token(file)?
+        let (token, ca_certificate) = match parts.credentials {
+            Some(given) => (credentials::token(given)?, credentials::ca_file(given)),
+            None => (None, None),
         };
+        let writes = parts.writes;
         Ok(Self {
             task,
             journals,
-            policy: RetryPolicy {
-                retries: options.retries,
-                backoff: options.backoff,
-                max_backoff: options.max_backoff,
-            },
+            default_journal: given_journals.is_empty(),
+            policy: requests.policy,
             http: HttpSettings {
-                timeout: options.timeout,
-                ca_certificate: present(
-                    options.cacert.as_deref(),
-                    options.cacert_optional,
-                    "--cacert",
-                    "trusting the built-in roots only",
-                )
-                .map(Path::to_owned),
+                timeout: requests.timeout,
+                ca_certificate,
                 token,
                 configured,
-                trust_unlisted: options.trust_journal_hosts,
+                trust_unlisted: writes.is_some_and(|w| w.trust_journal_hosts),
             },
-            concurrency: options.concurrency,
-            parallel_groups: options.parallel_groups,
-            output: options.output,
-            shutdown_grace: options.shutdown_grace,
-            settle_horizon: options.settle_horizon,
-            lock_wait: options.lock_wait,
+            concurrency: requests.concurrency,
+            parallel_groups: bulk,
+            output: parts.report.map(|r| r.output).unwrap_or_default(),
+            shutdown_grace: writes.map_or(DEFAULT_SHUTDOWN_GRACE, |w| w.shutdown_grace),
+            lock_wait: parts.lock.map_or(DEFAULT_LOCK_WAIT, |l| l.lock_wait),
+            settle_horizon: writes.map_or(DEFAULT_SETTLE_HORIZON, |w| w.settle_horizon),
         })
     }
 }
 
+/// The request settings of a command, or the defaults for one that sends none.
+struct Settings {
+    policy: RetryPolicy,
+    timeout: Duration,
+    concurrency: usize,
+}
+
+impl Settings {
+    fn of(requests: &Requests) -> Self {
+        Self {
+            policy: RetryPolicy {
+                retries: requests.retries,
+                backoff: requests.backoff,
+                max_backoff: requests.max_backoff,
+            },
+            timeout: requests.timeout,
+            concurrency: requests.concurrency,
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            policy: RetryPolicy::default(),
+            timeout: Duration::from_secs(5),
+            concurrency: 1,
+        }
+    }
+}
+
 /// Refuses settings that are invalid on their own or together.
-fn check_limits(options: &Options) -> Result<(), InputError> {
-    if options.timeout.is_zero() {
+fn check_limits(requests: &Settings, parallel_groups: usize) -> Result<(), InputError> {
+    if requests.timeout.is_zero() {
         return Err(InputError::Invalid(
             "--timeout must be longer than 0; try 5s".to_owned(),
         ));
     }
-    if options.concurrency == 0 {
+    if requests.concurrency == 0 {
         return Err(InputError::Invalid(
             "--concurrency must be at least 1 (1 works on one node at a time)".to_owned(),
         ));
     }
-    if options.parallel_groups == 0 {
+    if parallel_groups == 0 {
         return Err(InputError::Invalid(
             "--parallel-groups must be at least 1 (1 works on one group at a time)".to_owned(),
         ));
     }
-    // Note: checked here, not with clap's `requires`, which misses a global option given
-    // after the subcommand when the other one comes before it.
-    for (optional, file, flag, variable) in [
-        (
-            options.token_file_optional,
-            &options.token_file,
-            "--token-file",
-            "CLUSTER_CLIENT_TOKEN_FILE_OPTIONAL",
-        ),
-        (
-            options.cacert_optional,
-            &options.cacert,
-            "--cacert",
-            "CLUSTER_CLIENT_CACERT_OPTIONAL",
-        ),
-    ] {
-        if optional && file.is_none() {
-            return Err(InputError::Invalid(format!(
-                "{flag}-optional ({variable}) makes a {flag} file optional, but none is \
-                 given; add {flag} FILE or drop the option"
-            )));
-        }
-    }
-    let in_flight = options.parallel_groups.saturating_mul(options.concurrency);
+    let in_flight = parallel_groups.saturating_mul(requests.concurrency);
     if in_flight > MAX_IN_FLIGHT {
         return Err(InputError::Invalid(format!(
-            "--parallel-groups {} × --concurrency {} is {in_flight} requests in flight, \
-             more than the {MAX_IN_FLIGHT} allowed; lower one of them \
+            "--parallel-groups {parallel_groups} × --concurrency {} is {in_flight} requests in \
+             flight, more than the {MAX_IN_FLIGHT} allowed; lower one of them \
              (throughput stops growing long before that)",
-            options.parallel_groups, options.concurrency,
+            requests.concurrency,
         )));
     }
-    if options.backoff > options.max_backoff {
+    let policy = &requests.policy;
+    if policy.backoff > policy.max_backoff {
         return Err(InputError::Invalid(format!(
             "--backoff {} is longer than --max-backoff {}; raise --max-backoff or lower --backoff",
-            humantime::format_duration(options.backoff),
-            humantime::format_duration(options.max_backoff),
+            humantime::format_duration(policy.backoff),
+            humantime::format_duration(policy.max_backoff),
         )));
     }
     Ok(())
@@ -261,27 +279,22 @@ fn check_limits(options: &Options) -> Result<(), InputError> {
 /// it, and for create and delete the shard's groups.
 fn task(command: &Command, hosts_file: &Path, shard: Option<Shard>) -> Result<Task, InputError> {
     Ok(match command {
-        Command::Create(groups) => change(Operation::Create, groups, hosts_file, shard)?,
-        Command::Delete(groups) => change(Operation::Delete, groups, hosts_file, shard)?,
-        Command::Status { group } => Task::Status {
-            group: GroupId::new(group.as_str())?,
-            nodes: hosts::read_hosts_file(hosts_file)?,
-        },
-        Command::Rollback => Task::Rollback,
+        Command::Create(args) => change(Operation::Create, args, hosts_file, shard)?,
+        Command::Delete(args) => change(Operation::Delete, args, hosts_file, shard)?,
+        Command::Status(args) => {
+            let groups = unique_groups(&args.groups)?;
+            Task::Status {
+                list: groups.several,
+                groups: groups.list,
+                nodes: read_hosts(hosts_file)?,
+            }
+        }
+        Command::Rollback(_) => Task::Rollback,
         Command::Journal { command } => match command {
-            JournalCommand::List => Task::JournalList,
-            JournalCommand::Forget { group, host } => Task::JournalForget {
-                group: GroupId::new(group.as_str())?,
-                host: host
-                    .as_deref()
-                    .map(|raw| {
-                        Node::parse(raw)
-                            .map_err(|e| InputError::Invalid(format!("--host {raw:?}: {e}")))
-                    })
-                    .transpose()?,
-            },
+            JournalCommand::List(_) => Task::JournalList,
+            JournalCommand::Forget(args) => forget(args)?,
         },
-        Command::Completions { .. } | Command::Man => {
+        Command::Completions { .. } | Command::Man { .. } => {
             return Err(InputError::Invalid(
                 "completions and man take no configuration".to_owned(),
             ));
@@ -289,19 +302,55 @@ fn task(command: &Command, hosts_file: &Path, shard: Option<Shard>) -> Result<Ta
     })
 }
 
+/// `journal forget`, checked: the group id and each `--host`.
+fn forget(args: &ForgetArgs) -> Result<Task, InputError> {
+    let mut hosts = Vec::with_capacity(args.host.len());
+    for raw in &args.host {
+        let node = Node::parse(raw)
+            .map_err(|e| InputError::Invalid(format!("--host {:?}: {e}", escape(raw))))?;
+        if !hosts.contains(&node) {
+            hosts.push(node);
+        }
+    }
+    let scope = match (hosts.is_empty(), args.all_hosts) {
+        (false, _) => ForgetScope::Hosts(hosts),
+        (true, true) => ForgetScope::AllHosts,
+        (true, false) => ForgetScope::Unspecified,
+    };
+    Ok(Task::JournalForget {
+        group: GroupId::new(args.group.as_str())?,
+        scope,
+        dry_run: args.dry_run,
+    })
+}
+
+/// The nodes of the hosts file `path`. A URL given where a file belongs
+/// and a directory are refused with what to do instead.
+fn read_hosts(path: &Path) -> Result<Vec<Node>, InputError> {
+    let text = path.to_string_lossy();
+    if text.contains("://") && !path.exists() {
+        return Err(InputError::Invalid(format!(
+            "--hosts takes a file that lists the nodes, one per line, but {:?} is a URL; \
+             did you mean --host? (journal forget takes --host URL); otherwise write the \
+             URL into a file and pass --hosts FILE",
+            escape(&text)
+        )));
+    }
+    if path.is_dir() {
+        return Err(InputError::Invalid(format!(
+            "hosts file {} is a directory; point --hosts (or CLUSTER_CLIENT_HOSTS) at a file \
+             inside it that lists the nodes, one per line",
+            escape(&path.display().to_string())
+        )));
+    }
+    hosts::read_hosts_file(path)
+}
+
 /// The journals `given` (`--journal`, or `CLUSTER_CLIENT_JOURNAL`), with
 /// `{shard}` filled in: one file, or the default one when none is given;
 /// several (repeated, or a directory) only for `rollback` and `journal list`.
 fn journals(given: &[PathBuf], shard: Option<Shard>, task: &Task) -> Result<Journals, InputError> {
-    let mut sources = Vec::with_capacity(given.len());
-    for path in given {
-        let path = shard::fill(path, shard)?;
-        sources.push(if names_a_directory(&path) {
-            JournalSource::Dir(path)
-        } else {
-            JournalSource::File(path)
-        });
-    }
+    let sources = journal_sources(given, shard)?;
     match sources.as_slice() {
         [] => return Ok(Journals::One(default_journal_path()?)),
         [JournalSource::File(path)] => return Ok(Journals::One(path.clone())),
@@ -319,6 +368,24 @@ fn journals(given: &[PathBuf], shard: Option<Shard>, task: &Task) -> Result<Jour
          journals; give this command one journal file (with {} in it, each shard gets its own)",
         shard::PLACEHOLDER
     )))
+}
+
+/// The journals `given` names (`--journal`, or `CLUSTER_CLIENT_JOURNAL`),
+/// `{shard}` filled in; none when none is given (the default journal).
+pub fn journal_sources(
+    given: &[PathBuf],
+    shard: Option<Shard>,
+) -> Result<Vec<JournalSource>, InputError> {
+    let mut sources = Vec::with_capacity(given.len());
+    for path in given {
+        let path = shard::fill(path, shard)?;
+        sources.push(if names_a_directory(&path) {
+            JournalSource::Dir(path)
+        } else {
+            JournalSource::File(path)
+        });
+    }
+    Ok(sources)
 }
 
 /// Whether `--journal` names a directory: an existing one, or a path that
@@ -349,7 +416,7 @@ pub const DEFAULT_HOSTS_FILE: &str = "hosts.txt";
 fn configured_nodes(task: &Task, given: Option<&Path>) -> Result<Option<Vec<Node>>, InputError> {
     Ok(match (task, given) {
         (Task::Change { nodes, .. } | Task::Status { nodes, .. }, _) => Some(nodes.clone()),
-        (Task::Rollback, Some(path)) => Some(hosts::read_hosts_file(path)?),
+        (Task::Rollback, Some(path)) => Some(read_hosts(path)?),
         (Task::Rollback, None) => None,
         (Task::JournalList | Task::JournalForget { .. }, _) => None,
     })
@@ -374,48 +441,6 @@ fn trust_group_writable(dir: &Path) -> Result<(), InputError> {
     })
 }
 
-/// `file`, or `None` when it is `optional` and absent from a directory that
-/// exists (an optional Kubernetes Secret volume without its Secret). An info
-/// line names `flag` and says what happens `instead`.
-fn present<'a>(
-    file: Option<&'a Path>,
-    optional: bool,
-    flag: &str,
-    instead: &str,
-) -> Option<&'a Path> {
-    let path = file?;
-    if optional && absent_from_its_directory(path) {
-        log::info!(
-            "{flag} {} is not there ({flag}-optional): {instead}",
-            path.display()
-        );
-        return None;
-    }
-    Some(path)
-}
-
-/// The bearer token: `--token-file` (or `CLUSTER_CLIENT_TOKEN_FILE`) wins
-/// over `CLUSTER_CLIENT_TOKEN`. Neither set means no credentials.
-fn read_token(file: Option<&Path>) -> Result<Option<Token>, InputError> {
-    if let Some(path) = file {
-        return cluster_client::vocab::secret::read_token_file(path).map(Some);
-    }
-    Ok(std::env::var("CLUSTER_CLIENT_TOKEN")
-        .ok()
-        .and_then(|value| Token::new(&value)))
-}
-
-/// True when `path` names nothing, not even a dangling link, in a directory
-/// that exists: what an optional Kubernetes Secret volume holds while the
-/// Secret is missing. A missing directory is more likely a wrong path.
-fn absent_from_its_directory(path: &Path) -> bool {
-    let directory_exists = path
-        .parent()
-        .is_some_and(|dir| dir.as_os_str().is_empty() || dir.is_dir());
-    directory_exists
-        && std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
-}
-
 /// `journal.json` in the per-user data directory, for example
 /// `~/.local/share/cluster-client/journal.json` on Linux.
 pub fn default_journal_path() -> Result<PathBuf, InputError> {
@@ -432,14 +457,35 @@ pub fn default_journal_path() -> Result<PathBuf, InputError> {
 
 fn change(
     operation: Operation,
-    args: &Groups,
+    args: &Change,
     hosts_path: &Path,
     shard: Option<Shard>,
 ) -> Result<Task, InputError> {
+    let groups = unique_groups(&args.groups)?;
+    // Note: every shard reads and checks the whole list, so a bad or repeated
+    // id stops every shard alike, whichever shard it belongs to.
+    let named = groups.list.len();
+    let mut kept = groups.list;
+    if let Some(shard) = shard {
+        kept.retain(|group| shard.owns(group));
+    }
+    Ok(Task::Change {
+        operation,
+        list: groups.several || shard.is_some(),
+        groups: kept,
+        shard: shard.map(|shard| Sharded { shard, named }),
+        nodes: read_hosts(hosts_path)?,
+        dry_run: args.dry_run,
+    })
+}
+
+/// The groups named on the command line and in `--from-file`, each once,
+/// in order; at least one.
+fn unique_groups(args: &Groups) -> Result<UniqueGroups, InputError> {
     let mut groups = UniqueGroups::default();
     for raw in &args.groups {
         groups.push(GroupId::new(raw.as_str())?, || {
-            format!("on the command line: {raw:?}")
+            format!("on the command line: {:?}", shorten(raw))
         })?;
     }
     if let Some(path) = &args.from_file {
@@ -450,20 +496,8 @@ fn change(
             "no groups given; name at least one GROUP or a non-empty --from-file".to_owned(),
         ));
     }
-    // Note: every shard reads and checks the whole list, so a bad or repeated
-    // id stops every shard alike, whichever shard it belongs to.
-    let named = groups.list.len();
-    let mut groups = groups.list;
-    if let Some(shard) = shard {
-        groups.retain(|group| shard.owns(group));
-    }
-    Ok(Task::Change {
-        operation,
-        list: args.groups.len() > 1 || args.from_file.is_some() || shard.is_some(),
-        groups,
-        shard: shard.map(|shard| Sharded { shard, named }),
-        nodes: hosts::read_hosts_file(hosts_path)?,
-    })
+    groups.several = args.groups.len() > 1 || args.from_file.is_some();
+    Ok(groups)
 }
 
 /// Adds the ids of a `--from-file` list (`-` is stdin) to `groups`, naming the file and line
@@ -504,6 +538,8 @@ fn read_groups_file(path: &Path, groups: &mut UniqueGroups) -> Result<(), InputE
 #[derive(Default)]
 struct UniqueGroups {
     list: Vec<GroupId>,
+    /// Whether the command named a list: several ids, or `--from-file`.
+    several: bool,
     // Note: a set beside the list, so a --from-file of 100,000 ids is not
     // checked against every earlier one.
     seen: HashSet<GroupId>,
@@ -515,7 +551,7 @@ impl UniqueGroups {
         if !self.seen.insert(group.clone()) {
             return Err(InputError::Invalid(format!(
                 "group {:?} is listed twice ({}); list each group once",
-                group.as_str(),
+                shorten(group.as_str()),
                 place()
             )));
         }
@@ -527,7 +563,6 @@ impl UniqueGroups {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
     fn config(args: &[&str]) -> Result<Config, String> {
         config_in_job(args, None)
@@ -535,7 +570,7 @@ mod tests {
 
     /// As in a pod whose `JOB_COMPLETION_INDEX` is `job_index`.
     fn config_in_job(args: &[&str], job_index: Option<&str>) -> Result<Config, String> {
-        let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
+        let cli = crate::cli::argv::parse(args).map_err(|e| e.to_string())?;
         Config::from_cli_in(&cli, job_index).map_err(|e| e.to_string())
     }
 
@@ -796,7 +831,9 @@ mod tests {
                 "j-{shard}.json",
             ])
             .expect("valid");
-        assert!(matches!(&config.task, Task::Status { group, .. } if group.as_str() == "team-a"));
+        assert!(
+            matches!(&config.task, Task::Status { groups, .. } if groups[0].as_str() == "team-a")
+        );
         assert_eq!(config.journals, Journals::One(PathBuf::from("j-0.json")));
     }
 
@@ -868,7 +905,12 @@ mod tests {
                     args.extend(["--journal", journal]);
                 }
                 args.extend(command);
-                let err = bulk.config(&args).expect_err("several");
+                let err = if command[0] == "journal" {
+                    args.insert(0, "cluster-client");
+                    config(&args).expect_err("several")
+                } else {
+                    bulk.config(&args).expect_err("several")
+                };
                 assert!(
                     err.contains(named) && err.contains("only rollback and journal list"),
                     "{command:?}: {err}"

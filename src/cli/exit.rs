@@ -1,7 +1,9 @@
 //! The exit-status table: the one place outcomes become process exit codes.
 
 use crate::cli::journals::{Visit, Visited};
-use cluster_client::engine::{OperationReport, Outcome, ReplayReport, StatusReport};
+use cluster_client::engine::{
+    NodeState, OperationReport, Outcome, PlanReport, PlanVerdict, ReplayReport, StatusReport,
+};
 
 /// The process exit status. The README and `--help` document this table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -10,8 +12,11 @@ pub enum ExitStatus {
     /// already was); status: every node answered and they agree; rollback:
     /// nothing is left pending.
     Done,
+    /// 4: status only: every group is absent from every node.
+    Absent,
     /// 1: the operation failed and was fully rolled back, so the cluster is
-    /// as it was; for status: the nodes disagree or one did not answer.
+    /// as it was; for status: mixed or unknown (the nodes disagree, one did
+    /// not answer, or some groups are present and others absent).
     Failed,
     /// 3: repairs are pending in the journal: an operation could not undo
     /// all its changes yet, it was refused because its group has pending
@@ -33,6 +38,7 @@ impl ExitStatus {
             Self::Failed => 1,
             Self::BadInput => 2,
             Self::RepairsPending => 3,
+            Self::Absent => 4,
         }
     }
 
@@ -72,13 +78,41 @@ impl ExitStatus {
             .unwrap_or(Self::Done)
     }
 
-    /// The status of `status`.
+    /// The status of `status` of one group: 0 present on every node, 4
+    /// absent from every node, 1 mixed or unknown.
     pub fn of_status(report: &StatusReport) -> Self {
-        if report.consistent {
+        Self::of_statuses(std::slice::from_ref(report))
+    }
+
+    /// The status of `status` of several groups: 0 when every group is
+    /// present on every node, 4 when every group is absent from every
+    /// node, and 1 otherwise (a group mixed or unknown, or groups that
+    /// differ). No group is 0.
+    pub fn of_statuses(reports: &[StatusReport]) -> Self {
+        let verdicts: Vec<Verdict> = reports.iter().map(verdict).collect();
+        if verdicts.iter().all(|v| *v == Verdict::Present) {
             Self::Done
+        } else if verdicts.iter().all(|v| *v == Verdict::Absent) {
+            Self::Absent
         } else {
             Self::Failed
         }
+    }
+
+    /// The status of a `--dry-run`: 0 when the plan could run (every group
+    /// would be changed or has nothing to do), 3 when a group would be
+    /// refused for pending repairs, 1 when a node could not be read (a run
+    /// would stop before any change); the worst of them.
+    pub fn of_plan(reports: &[PlanReport]) -> Self {
+        reports
+            .iter()
+            .map(|report| match report.verdict {
+                PlanVerdict::Change | PlanVerdict::NothingToDo => Self::Done,
+                PlanVerdict::Blocked => Self::Failed,
+                PlanVerdict::Refused => Self::RepairsPending,
+            })
+            .max()
+            .unwrap_or(Self::Done)
     }
 
     /// The status of `journal list`: 0 when nothing is pending, 3 when
@@ -91,13 +125,18 @@ impl ExitStatus {
         }
     }
 
-    /// The status of `journal forget`: 0 when repairs were removed, 2 when
-    /// nothing matched (bad input: retrying will not help).
-    pub fn of_journal_forget(removed: usize) -> Self {
-        if removed == 0 {
-            Self::BadInput
-        } else {
+    /// The status of `journal forget`: 0 when repairs were removed (or,
+    /// with `--dry-run`, would be), 2 when nothing matched or when neither
+    /// `--host` nor `--all-hosts` said where (bad input: retrying will not
+    /// help).
+    ///
+    /// `removed` counts the repairs removed, `would` those a run with a
+    /// scope would remove, and `scoped` says whether a scope was given.
+    pub fn of_journal_forget(removed: usize, would: usize, scoped: bool) -> Self {
+        if removed > 0 || (scoped && would > 0) {
             Self::Done
+        } else {
+            Self::BadInput
         }
     }
 
@@ -125,12 +164,41 @@ impl ExitStatus {
             .iter()
             .map(|one| match &one.visit {
                 Visit::Opened(opened) => Self::of_replay(&opened.report),
+                Visit::Missing => Self::Done,
                 Visit::Busy(_) => Self::RepairsPending,
                 Visit::Refused(_) | Visit::Interrupted if changes_sent => Self::RepairsPending,
                 Visit::Refused(_) | Visit::Interrupted => Self::BadInput,
             })
             .max()
             .unwrap_or(Self::Done)
+    }
+}
+
+/// What `status` found for one group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every node answered that the group is there.
+    Present,
+    /// Every node answered that it is not.
+    Absent,
+    /// Every node answered, and they disagree.
+    Mixed,
+    /// A node gave no usable answer.
+    Unknown,
+}
+
+/// The verdict of a status report.
+pub fn verdict(report: &StatusReport) -> Verdict {
+    let mut states = report.nodes.iter().map(|n| n.state);
+    let all = |wanted| report.nodes.iter().all(|n| n.state == wanted);
+    if states.any(|s| matches!(s, NodeState::Unreachable | NodeState::Unreadable)) {
+        Verdict::Unknown
+    } else if all(NodeState::Present) {
+        Verdict::Present
+    } else if all(NodeState::Absent) {
+        Verdict::Absent
+    } else {
+        Verdict::Mixed
     }
 }
 
@@ -277,6 +345,7 @@ mod tests {
             (ExitStatus::Failed, 1),
             (ExitStatus::BadInput, 2),
             (ExitStatus::RepairsPending, 3),
+            (ExitStatus::Absent, 4),
         ] {
             assert_eq!(status.code(), code);
             assert!(

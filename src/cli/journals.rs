@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::config::JournalSource;
 use cluster_client::engine::ReplayReport;
 use cluster_client::error::JournalError;
-use cluster_client::journal::{Entry, Journal};
+use cluster_client::journal::{self, Entry, Journal};
 use cluster_client::vocab::cancel::Cancel;
 use cluster_client::vocab::trust;
 
@@ -25,6 +25,9 @@ pub enum Visit {
     Refused(JournalError),
     /// A signal arrived before it was reached; it was not opened.
     Interrupted,
+    /// There is no journal file there (named by `--journal`): nothing is
+    /// pending there, and nothing was created.
+    Missing,
 }
 
 /// A journal that was opened: what its replay did, and the repairs it
@@ -51,7 +54,7 @@ impl Visited {
     pub fn report(&self) -> Option<&Replayed> {
         match &self.visit {
             Visit::Opened(report) => Some(report),
-            Visit::Busy(_) | Visit::Refused(_) | Visit::Interrupted => None,
+            Visit::Busy(_) | Visit::Refused(_) | Visit::Interrupted | Visit::Missing => None,
         }
     }
 }
@@ -62,12 +65,13 @@ impl Visited {
 /// (`*.json.lock`) and temp files (`.*.tmp`) the journal keeps beside it.
 /// Symbolic links are listed, for the journal's own checks to refuse by
 /// name; subdirectories and other special files are left out (the latter
-/// with a warning). A directory that does not exist holds no journal.
+/// with a warning).
 ///
 /// # Errors
-/// A directory that someone else could write ([`JournalError::Untrusted`],
-/// checked as a journal's own directory is) or that cannot be read
-/// ([`JournalError::Read`]).
+/// A directory that does not exist ([`JournalError::MissingDirectory`]: a
+/// typo is not "nothing pending"), that someone else could write
+/// ([`JournalError::Untrusted`], checked as a journal's own directory is)
+/// or that cannot be read ([`JournalError::Read`]).
 pub fn list(sources: &[JournalSource]) -> Result<Vec<PathBuf>, JournalError> {
     let mut seen = HashSet::new();
     let mut paths = Vec::new();
@@ -93,8 +97,10 @@ fn in_directory(dir: &Path) -> Result<Vec<PathBuf>, JournalError> {
     let opened = match std::fs::File::open(dir) {
         Ok(opened) => opened,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            log::info!("{} does not exist, so it holds no journal", dir.display());
-            return Ok(Vec::new());
+            return Err(JournalError::MissingDirectory {
+                path: dir.join("*.json"),
+                dir: dir.to_owned(),
+            });
         }
         Err(e) => return Err(read_error(e)),
     };
@@ -144,6 +150,8 @@ pub fn visit_all(
     for path in paths {
         let visit = if cancel.is_cancelled() {
             Visit::Interrupted
+        } else if let Some(visit) = not_there(&path) {
+            visit
         } else {
             match Journal::open_unless_busy(&path, cancel) {
                 Ok(mut journal) => {
@@ -167,12 +175,57 @@ pub fn visit_all(
                 }
             }
         };
-        if !matches!(visit, Visit::Opened(_)) {
+        if !matches!(visit, Visit::Opened(_) | Visit::Missing) {
             cancel.add_pending_elsewhere(1);
         }
         visited.push(Visited { path, visit });
     }
     visited
+}
+
+/// What became of a journal file that is not there: [`Visit::Missing`],
+/// or [`Visit::Refused`] when its directory is not there either; `None`
+/// when there is a file to open.
+fn not_there(path: &Path) -> Option<Visit> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Some(match journal::read_snapshot(path) {
+            Ok(_) => Visit::Missing,
+            Err(error) => {
+                log::error!("skipping one of several journals: {error}");
+                Visit::Refused(error)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// Reads each journal in turn as it is on disk, without its lock and
+/// without creating anything (`journal list`): each is
+/// [`Visit::Opened`] with nothing repaired, [`Visit::Missing`] or
+/// [`Visit::Refused`]; after a signal, the rest are
+/// [`Visit::Interrupted`].
+pub fn read_all(paths: Vec<PathBuf>, cancel: &Cancel) -> Vec<Visited> {
+    paths
+        .into_iter()
+        .map(|path| {
+            let visit = if cancel.is_cancelled() {
+                Visit::Interrupted
+            } else {
+                match journal::read_snapshot(&path) {
+                    Ok(Some(pending)) => Visit::Opened(Replayed {
+                        report: ReplayReport::counting(&pending),
+                        pending,
+                    }),
+                    Ok(None) => Visit::Missing,
+                    Err(error) => {
+                        log::error!("skipping one of several journals: {error}");
+                        Visit::Refused(error)
+                    }
+                }
+            };
+            Visited { path, visit }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -221,17 +274,37 @@ mod tests {
     }
 
     #[test]
-    fn a_journal_named_twice_is_listed_once_and_a_missing_directory_holds_none() {
+    fn a_journal_named_twice_is_listed_once_and_a_missing_directory_is_an_error() {
         let dir = private_dir();
         let journal = dir.path().join("j.json");
         std::fs::write(&journal, "").expect("write");
         let listed = list(&[
             JournalSource::File(journal.clone()),
             JournalSource::Dir(dir.path().to_owned()),
-            JournalSource::Dir(dir.path().join("missing")),
         ])
         .expect("list");
         assert_eq!(listed, [journal]);
+        let missing = dir.path().join("missing");
+        let err = list(&[JournalSource::Dir(missing.clone())]).expect_err("missing");
+        assert!(matches!(err, JournalError::MissingDirectory { dir, .. } if dir == missing));
+        assert!(!missing.exists());
+    }
+
+    #[test]
+    fn journals_that_are_not_there_are_missing_and_nothing_is_created() {
+        let dir = private_dir();
+        let path = dir.path().join("j.json");
+        let cancel = Cancel::new();
+        let visited = visit_all(vec![path.clone()], &cancel, |_| panic!("opened"));
+        assert!(matches!(visited[0].visit, Visit::Missing), "{visited:?}");
+        let read = read_all(vec![path, dir.path().join("typo/j.json")], &cancel);
+        assert!(matches!(read[0].visit, Visit::Missing), "{read:?}");
+        assert!(matches!(
+            read[1].visit,
+            Visit::Refused(JournalError::MissingDirectory { .. })
+        ));
+        assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0);
+        assert_eq!(cancel.pending(), 0);
     }
 
     #[test]
@@ -243,16 +316,24 @@ mod tests {
         let err = list(&[JournalSource::Dir(dir.path().to_owned())]).expect_err("refused");
         let text = err.to_string();
         assert!(
-            text.contains("refusing journal directory") && text.contains("chmod 700"),
+            text.contains("refusing journal directory")
+                && text.contains("a directory only you can write")
+                && !text.contains("chmod"),
             "{text}"
         );
     }
 
     #[test]
     fn every_journal_is_visited_though_one_is_busy_and_one_refused() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = private_dir();
         let path = |name: &str| dir.path().join(name);
         std::fs::write(path("b-corrupt.json"), "not json").expect("write");
+        for name in ["a-busy.json", "c.json"] {
+            std::fs::write(path(name), "{\"version\":2,\"entries\":[]}").expect("write");
+            std::fs::set_permissions(path(name), std::fs::Permissions::from_mode(0o600))
+                .expect("chmod");
+        }
         let held = Journal::open(&path("a-busy.json"), &Cancel::new()).expect("open");
         let cancel = Cancel::new();
         let mut worked = Vec::new();

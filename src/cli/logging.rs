@@ -31,11 +31,84 @@ pub fn active_format() -> LogFormat {
     ACTIVE.get().copied().unwrap_or_default()
 }
 
+/// The level [`init`] installed (`-v`/`-q`; `RUST_LOG` aside).
+static LEVEL: std::sync::OnceLock<log::LevelFilter> = std::sync::OnceLock::new();
+
+/// The progress bar being drawn on stderr, if one is: log lines are
+/// written above it (see [`AboveTheBar`]).
+static BAR: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+
+/// Makes log lines go above `bar` while it is drawn; `None` when it is gone.
+pub fn set_bar(bar: Option<indicatif::ProgressBar>) {
+    *BAR.lock().unwrap_or_else(|e| e.into_inner()) = bar;
+}
+
+/// Whether progress may be shown: at the default log level or a more
+/// verbose one, not with `-q`.
+pub fn shows_progress() -> bool {
+    LEVEL
+        .get()
+        .is_none_or(|level| *level >= log::LevelFilter::Warn)
+}
+
+/// Stderr for the logger: each line is written whole, and above the
+/// progress bar when one is drawn (the bar is hidden for the write and
+/// drawn again below), never into it.
+struct AboveTheBar;
+
+impl Write for AboveTheBar {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let bar = BAR.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf)),
+            None => std::io::stderr().write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// A progress line, at the default log level whatever `-v` says (hidden by
+/// `-q`), in the active format: `[ts INFO ] message` or a JSON object with
+/// `pairs` as fields.
+pub fn progress(message: &str, pairs: &dyn kv::Source) {
+    if !shows_progress() {
+        return;
+    }
+    let now = SystemTime::now();
+    let line = match active_format() {
+        LogFormat::Text => format!(
+            "[{} INFO ] {}",
+            humantime::format_rfc3339_seconds(now),
+            escape(message)
+        ),
+        LogFormat::Json => json_line(now, log::Level::Info, message, pairs),
+    };
+    // Note: progress is best effort; a closed stderr must not fail the run.
+    let _ = AboveTheBar.write_all(format!("{line}\n").as_bytes());
+}
+
 /// Installs the stderr logger. `RUST_LOG`, when set, wins over `level`.
 pub fn init(level: log::LevelFilter, format: LogFormat) {
     let _ = ACTIVE.set(format);
+    let _ = LEVEL.set(level);
     let mut builder = env_logger::Builder::new();
     builder.filter_level(level).parse_env("RUST_LOG");
+    // Note: through `AboveTheBar`, so a line never lands inside the bar;
+    // colours as env_logger would choose them for stderr itself.
+    builder.target(env_logger::Target::Pipe(Box::new(AboveTheBar)));
+    builder.write_style(if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        env_logger::WriteStyle::Always
+    } else {
+        env_logger::WriteStyle::Never
+    });
     match format {
         // Note: log lines quote node answers, errors and journal text; each
         // message is escaped so none of it can drive the terminal or forge lines.

@@ -3,6 +3,12 @@
 //! [`RunMetrics`] renders one run's numbers, the request counts as the
 //! transport reports them ([`RequestCounts`]); [`write_atomic`] replaces the
 //! metrics file the way the textfile collector expects (never half-written).
+//!
+//! The pending series are always written, so an alert on them cannot go
+//! silent: when the run did not read the journal itself (it failed before),
+//! [`Backlog::read`] reads it without its lock, and a journal that cannot be
+//! read shows as `cluster_client_journal_unreadable` with the pending series
+//! NaN. The request counts are the last run's, and are gauges named so.
 
 use std::fmt::Write as _;
 use std::io;
@@ -12,10 +18,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cluster_client::journal::{Entry, Kind};
 use cluster_client::transport::RequestCounts;
 
-/// What the pending gauges show of the journal after a run.
+/// What the pending gauges show of the journal (or journals) after a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backlog {
-    /// How many repairs are pending.
+    /// How many repairs are pending in the journals that were read.
     pub count: usize,
     /// How many verifications are pending (nodes that may still apply a
     /// write of ours late).
@@ -23,6 +29,9 @@ pub struct Backlog {
     /// When the oldest repair or verification was recorded (Unix seconds);
     /// `None` when none is pending.
     pub oldest: Option<u64>,
+    /// How many journals could not be read; while any could not, the
+    /// pending gauges claim nothing (NaN).
+    pub unreadable: usize,
 }
 
 impl Backlog {
@@ -36,6 +45,17 @@ impl Backlog {
                 .filter(|e| e.is_pending())
                 .map(|e| e.recorded_at)
                 .min(),
+            unreadable: 0,
+        }
+    }
+
+    /// The backlog of `journals` journals that could not be read.
+    pub fn unreadable(journals: usize) -> Self {
+        Self {
+            count: 0,
+            verifying: 0,
+            oldest: None,
+            unreadable: journals,
         }
     }
 
@@ -45,6 +65,22 @@ impl Backlog {
             count: backlogs.iter().map(|b| b.count).sum(),
             verifying: backlogs.iter().map(|b| b.verifying).sum(),
             oldest: backlogs.iter().filter_map(|b| b.oldest).min(),
+            unreadable: backlogs.iter().map(|b| b.unreadable).sum(),
+        }
+    }
+
+    /// The backlog of the journal at `path`, read as it is on disk,
+    /// without its lock and creating nothing. No journal file is an empty
+    /// backlog, and so is the default journal's directory that does not
+    /// exist yet (`default`); anything that cannot be read is one
+    /// unreadable journal.
+    pub fn read(path: &Path, default: bool) -> Self {
+        match cluster_client::journal::read_snapshot(path) {
+            Ok(entries) => Self::of(entries.as_deref().unwrap_or_default()),
+            Err(cluster_client::error::JournalError::MissingDirectory { .. }) if default => {
+                Self::of(&[])
+            }
+            Err(_) => Self::unreadable(1),
         }
     }
 }
@@ -60,10 +96,8 @@ pub struct RunMetrics<'a> {
     pub finished: SystemTime,
     /// How long it took.
     pub duration: Duration,
-    /// The journal's backlog after the run; `None` when the journal could
-    /// not be opened or read (the pending gauges are then left out rather
-    /// than claimed to be 0).
-    pub pending: Option<Backlog>,
+    /// The journal's backlog after the run.
+    pub pending: Backlog,
     /// Requests and retries sent.
     pub counters: &'a RequestCounts,
 }
@@ -80,42 +114,53 @@ impl RunMetrics<'_> {
         out
     }
 
-    /// The journal's gauges, when the run read the journal.
+    /// The journal's gauges: always written; NaN while a journal could not
+    /// be read, which `cluster_client_journal_unreadable` counts.
     fn render_pending(&self, out: &mut String, now: f64) {
-        let Some(backlog) = self.pending else { return };
-        let age = backlog
-            .oldest
-            .map_or(0, |at| (now as u64).saturating_sub(at));
-        family(
-            out,
-            "cluster_client_pending_repairs",
-            "gauge",
-            "Repairs pending in the journal after the last run.",
-        );
-        let _ = writeln!(out, "cluster_client_pending_repairs {}", backlog.count);
-        family(
-            out,
-            "cluster_client_pending_verifications",
-            "gauge",
-            "Nodes that may still apply a write of ours late (until the settle horizon), after \
-             the last run; every replay reads them.",
-        );
-        let _ = writeln!(
-            out,
-            "cluster_client_pending_verifications {}",
-            backlog.verifying
-        );
-        family(
-            out,
-            "cluster_client_oldest_pending_repair_age_seconds",
-            "gauge",
-            "Age of the oldest pending repair or verification after the last run; 0 when none \
-             is pending.",
-        );
-        let _ = writeln!(
-            out,
-            "cluster_client_oldest_pending_repair_age_seconds {age}"
-        );
+        let backlog = self.pending;
+        let known = backlog.unreadable == 0;
+        let (count, verifying, age) = if known {
+            let age = backlog
+                .oldest
+                .map_or(0, |at| (now as u64).saturating_sub(at));
+            (
+                backlog.count.to_string(),
+                backlog.verifying.to_string(),
+                age.to_string(),
+            )
+        } else {
+            ("NaN".to_owned(), "NaN".to_owned(), "NaN".to_owned())
+        };
+        for (name, help, value) in [
+            (
+                "cluster_client_pending_repairs",
+                "Repairs pending in the journal after the last run; NaN when a journal could \
+                 not be read.",
+                count,
+            ),
+            (
+                "cluster_client_pending_verifications",
+                "Nodes that may still apply a write of ours late (until the settle horizon) \
+                 after the last run, which every replay reads; NaN when a journal could not be \
+                 read.",
+                verifying,
+            ),
+            (
+                "cluster_client_oldest_pending_repair_age_seconds",
+                "Age of the oldest pending repair or verification after the last run; 0 when \
+                 none is pending, NaN when a journal could not be read.",
+                age,
+            ),
+            (
+                "cluster_client_journal_unreadable",
+                "Journals the last run could not read (refused, corrupt, or a directory that \
+                 does not exist); 0 when every one was read.",
+                backlog.unreadable.to_string(),
+            ),
+        ] {
+            family(out, name, "gauge", help);
+            let _ = writeln!(out, "{name} {value}");
+        }
     }
 
     /// The last run's exit status, end time and duration, by command.
@@ -143,19 +188,24 @@ impl RunMetrics<'_> {
         }
     }
 
-    /// Request attempts by method and outcome, and retries.
+    /// The last run's request attempts by method and outcome, and its
+    /// retries.
+    // Note: gauges of the last run, not counters: the file is rewritten by
+    // every run, so a counter would reset each time and `increase()` would
+    // miscount; one that accumulated would have to read the previous file
+    // back (state beside the journal, racing runs that share the file).
     fn render_requests(&self, out: &mut String) {
         family(
             out,
-            "cluster_client_requests_total",
-            "counter",
+            "cluster_client_last_run_requests",
+            "gauge",
             "Request attempts the last run sent, by method and outcome.",
         );
         for method in RequestCounts::METHODS {
             for outcome in RequestCounts::OUTCOMES {
                 let _ = writeln!(
                     out,
-                    "cluster_client_requests_total{{method=\"{}\",outcome=\"{}\"}} {}",
+                    "cluster_client_last_run_requests{{method=\"{}\",outcome=\"{}\"}} {}",
                     escape_label(method),
                     escape_label(outcome),
                     self.counters.requests(method, outcome)
@@ -164,13 +214,13 @@ impl RunMetrics<'_> {
         }
         family(
             out,
-            "cluster_client_retries_total",
-            "counter",
+            "cluster_client_last_run_retries",
+            "gauge",
             "Attempts beyond the first of each request in the last run.",
         );
         let _ = writeln!(
             out,
-            "cluster_client_retries_total {}",
+            "cluster_client_last_run_retries {}",
             self.counters.retries()
         );
     }
@@ -220,18 +270,25 @@ mod tests {
     }
 
     #[test]
-    fn pending_gauges_are_left_out_when_the_journal_is_unknown() {
+    fn pending_gauges_are_nan_and_named_unreadable_when_the_journal_is_unknown() {
         let counters = RequestCounts::default();
         let metrics = RunMetrics {
             command: "rollback",
             exit_status: 2,
             finished: UNIX_EPOCH + Duration::from_millis(1_500),
             duration: Duration::from_millis(250),
-            pending: None,
+            pending: Backlog::unreadable(1),
             counters: &counters,
         };
         let text = metrics.render();
-        assert!(!text.contains("cluster_client_pending_repairs"), "{text}");
+        assert!(
+            text.contains("\ncluster_client_pending_repairs NaN\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\ncluster_client_journal_unreadable 1\n"),
+            "{text}"
+        );
         assert!(text.contains("cluster_client_last_run_exit_status{command=\"rollback\"} 2\n"));
         assert!(
             text.contains("cluster_client_last_run_timestamp_seconds{command=\"rollback\"} 1.5\n")
@@ -239,7 +296,10 @@ mod tests {
         assert!(
             text.contains("cluster_client_last_run_duration_seconds{command=\"rollback\"} 0.25\n")
         );
-        assert!(text.ends_with("cluster_client_retries_total 0\n"), "{text}");
+        assert!(
+            text.ends_with("cluster_client_last_run_retries 0\n"),
+            "{text}"
+        );
     }
 
     #[test]

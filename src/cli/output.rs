@@ -11,29 +11,46 @@ use crate::cli::config::Sharded;
 use crate::cli::journals::{Replayed, Visit, Visited};
 use crate::cli::wire;
 use crate::cli::words::node_error;
-use cluster_client::engine::{
-    NodeResult, NodeState, OperationReport, Outcome, ReplayReport, StatusReport,
-};
+use cluster_client::engine::{NodeResult, OperationReport, Outcome, ReplayReport};
 use cluster_client::journal::Entry;
 use cluster_client::vocab::group::GroupId;
 use cluster_client::vocab::hosts::Node;
 pub use cluster_client::vocab::text::escape;
 
+/// What a create or delete printed: its reports, and how the run went.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    /// Whether the command named a list (several groups, `--from-file` or
+    /// a shard).
+    pub list: bool,
+    /// The shard, when one is in effect.
+    pub shard: Option<&'a Sharded>,
+    /// The journal.
+    pub journal: &'a Path,
+    /// How long the run took.
+    pub elapsed: std::time::Duration,
+}
+
 /// Prints the results of a create or delete: one report per group.
-/// The JSON shape follows the command's form, never the count: `list` (the
-/// command named several groups, used `--from-file` or a shard) prints an
-/// array, even of one or none; a single positional group prints an object.
-/// With a `shard`, people first read which shard it is and how many of the
-/// groups named it kept.
+/// The JSON shape follows the command's form, never the count: a list (the
+/// command named several groups, used `--from-file` or a shard) prints
+/// `{"groups": [...], "summary": {...}}`, even of one group or none; a
+/// single positional group prints its object. A list ends, for people, with
+/// one summary line. With a shard, people first read which shard it is and
+/// how many of the groups named it kept.
 pub fn operations(
     out: &mut dyn Write,
     format: OutputFormat,
     reports: &[OperationReport],
-    list: bool,
-    shard: Option<&Sharded>,
-    journal: &Path,
+    run: Run<'_>,
 ) -> io::Result<()> {
-    let wire = || reports.iter().map(wire::Operation::new);
+    let Run {
+        list,
+        shard,
+        journal,
+        elapsed,
+    } = run;
+    let summary = || wire::Summary::of(reports, elapsed);
     match (format, reports) {
         (OutputFormat::Human, reports) => {
             if let Some(Sharded { shard, named }) = shard {
@@ -51,86 +68,81 @@ pub fn operations(
             for report in reports {
                 operation_human(out, report, journal)?;
             }
+            // Note: a shard that owns none of the groups has said so already.
+            if list && !reports.is_empty() {
+                summary_line(out, &summary())?;
+            }
             Ok(())
         }
         (_, [single]) if !list => json(out, format, &wire::Operation::new(single)),
-        (_, _) => json(out, format, &wire().collect::<Vec<_>>()),
+        (_, _) => {
+            let document = wire::Operations {
+                groups: reports.iter().map(wire::Operation::new).collect(),
+                summary: summary(),
+            };
+            json(out, format, &document)
+        }
     }
 }
 
-/// Prints a status report.
-pub fn status(out: &mut dyn Write, format: OutputFormat, report: &StatusReport) -> io::Result<()> {
-    if format != OutputFormat::Human {
-        return json(out, format, &wire::Status::new(report));
-    }
-    let states: Vec<NodeState> = report.nodes.iter().map(|n| n.state).collect();
-    let count = |s| states.iter().filter(|x| **x == s).count();
-    let (silent, unusable) = (count(NodeState::Unreachable), count(NodeState::Unreadable));
-    let summary = if silent + unusable > 0 {
-        // Note: a node that did not answer (or answered nothing usable) says
-        // nothing about the group; "present on 0, absent on 0" would read as
-        // a verdict.
-        let mut unknown = Vec::new();
-        if silent > 0 {
-            unknown.push(format!("{silent} of {} nodes did not answer", states.len()));
-        }
-        if unusable > 0 {
-            unknown.push(format!(
-                "{unusable} of {} nodes gave no usable answer",
-                states.len()
-            ));
-        }
-        let (present, absent) = (count(NodeState::Present), count(NodeState::Absent));
-        let mut known = Vec::new();
-        if present > 0 {
-            known.push(format!("present on {present}"));
-        }
-        if absent > 0 {
-            known.push(format!("absent on {absent}"));
-        }
-        let known = if known.is_empty() {
-            String::new()
-        } else {
-            format!("; {}", known.join(", "))
-        };
-        format!("UNKNOWN: {}{known}", unknown.join(", "))
-    } else if !report.consistent {
-        format!(
-            "INCONSISTENT: present on {}, absent on {} of {} nodes",
-            count(NodeState::Present),
-            count(NodeState::Absent),
-            states.len()
-        )
-    } else if states.first() == Some(&NodeState::Present) {
-        format!("present on all {} nodes", states.len())
-    } else {
-        format!("absent from all {} nodes", states.len())
-    };
-    writeln!(out, "group {:?}: {summary}", report.group.as_str())?;
-    let width = host_width(report.nodes.iter().map(|n| &n.host));
-    for node in &report.nodes {
-        let state = match node.state {
-            NodeState::Present => "present",
-            NodeState::Absent => "absent",
-            NodeState::Unreachable => "unreachable",
-            NodeState::Unreadable => "unreadable",
-        };
-        node_line(out, width, &node.host, state, node.error.as_deref())?;
-    }
-    Ok(())
+/// "summary: 60 group(s) in 12.3s: 50 done, 4 rolled back, 2 repairs
+/// pending, 3 refused, 1 skipped".
+fn summary_line(out: &mut dyn Write, summary: &wire::Summary) -> io::Result<()> {
+    writeln!(
+        out,
+        "summary: {} group(s) in {:.1}s: {} done, {} rolled back, {} repairs pending, {} \
+         refused, {} skipped",
+        summary.groups,
+        summary.seconds,
+        summary.done,
+        summary.rolled_back,
+        summary.repairs_pending,
+        summary.refused,
+        summary.skipped
+    )
 }
 
-/// Prints the result of `rollback`; `pending` is the journal after it.
+/// Logs a result that could not be printed (or flushed); the exit status
+/// still reports the run.
+pub fn report_unprinted(printed: io::Result<()>, out: &mut dyn Write) {
+    if let Err(error) = printed.and_then(|()| out.flush()) {
+        log::error!(
+            "cannot write the result to stdout: {error}; the exit status still reports the run"
+        );
+    }
+}
+
+/// Prints the result of `rollback` of the journal `path`; `pending` is the
+/// journal after it. `found` false: there was no journal there, and nothing
+/// was created.
 pub fn replay(
     out: &mut dyn Write,
     format: OutputFormat,
     report: &ReplayReport,
     pending: &[Entry],
+    path: &Path,
+    found: bool,
 ) -> io::Result<()> {
     if format != OutputFormat::Human {
-        return json(out, format, &wire::Rollback::new(report, pending));
+        return json(
+            out,
+            format,
+            &wire::Rollback::new(report, pending, path, found),
+        );
     }
-    replay_human(out, "rollback", &report.repaired, pending)
+    if !found {
+        return writeln!(
+            out,
+            "rollback: no journal at {}, so nothing is pending there; nothing was created",
+            shown_path(path)
+        );
+    }
+    replay_human(
+        out,
+        &format!("rollback of journal {}", shown_path(path)),
+        &report.repaired,
+        pending,
+    )
 }
 
 /// Prints the result of `rollback` over several journals: a summary line,
@@ -148,7 +160,7 @@ pub fn replays(out: &mut dyn Write, format: OutputFormat, visited: &[Visited]) -
         "rollback: {} journal(s), {} repaired, {} still pending{}",
         visited.len(),
         count(|r| r.report.repaired.len()),
-        count(|r| r.pending.len()),
+        count(|r| cluster_client::journal::pending_count(&r.pending)),
         not_opened_count(visited, "replayed")
     )?;
     for one in visited {
@@ -163,7 +175,9 @@ pub fn replays(out: &mut dyn Write, format: OutputFormat, visited: &[Visited]) -
 
 /// ", 2 journal(s) not replayed", or nothing when every one was opened.
 fn not_opened_count(visited: &[Visited], verb: &str) -> String {
-    match visited.iter().filter(|one| one.report().is_none()).count() {
+    let not_opened =
+        |one: &&Visited| one.report().is_none() && !matches!(one.visit, Visit::Missing);
+    match visited.iter().filter(not_opened).count() {
         0 => String::new(),
         n => format!(", {n} journal(s) not {verb}"),
     }
@@ -171,12 +185,20 @@ fn not_opened_count(visited: &[Visited], verb: &str) -> String {
 
 /// The line of a journal that was not opened, and why.
 fn not_opened(out: &mut dyn Write, title: &str, one: &Visited, verb: &str) -> io::Result<()> {
+    if let Visit::Missing = one.visit {
+        return writeln!(
+            out,
+            "{title}: no journal there, so nothing is pending there"
+        );
+    }
     let why = match &one.visit {
         Visit::Busy(_) => "another cluster-client run holds its lock, and replays it first; \
                            the next rollback tries again"
             .to_owned(),
         Visit::Refused(error) => escape(&error.to_string()).into_owned(),
-        Visit::Interrupted | Visit::Opened(_) => "interrupted before it was reached".to_owned(),
+        Visit::Interrupted | Visit::Opened(_) | Visit::Missing => {
+            "interrupted before it was reached".to_owned()
+        }
     };
     writeln!(out, "{title}: NOT {}: {why}", verb.to_uppercase())
 }
@@ -212,25 +234,42 @@ fn replay_human(
     Ok(())
 }
 
-/// Prints `journal list`: every pending repair, oldest first. JSON is
-/// `{"pending": [{"group", "host", "repair", "since", "failed_replays",
-/// "last_error"}]}`; people get a table. Both are written as the entries are
-/// read, never built whole first.
+/// Prints `journal list` of the journal `path`: every pending repair,
+/// oldest first. JSON is `{"journal", "found", "pending": [{"group",
+/// "host", "repair", "since", "failed_replays", "last_error"}]}`; people get
+/// a table. Both are written as the entries are read, never built whole
+/// first. `found` false: there is no journal at `path`.
 pub fn journal_list(
     out: &mut dyn Write,
     format: OutputFormat,
     entries: &[Entry],
     journal: &Path,
+    found: bool,
 ) -> io::Result<()> {
     if format != OutputFormat::Human {
         let pending = wire::PendingList(entries);
-        return json(out, format, &wire::JournalList { pending });
+        let document = wire::JournalList {
+            journal: journal.display().to_string(),
+            found,
+            pending,
+        };
+        return json(out, format, &document);
     }
     let path = shown_path(journal);
+    if !found {
+        return writeln!(out, "no journal at {path}, so nothing is pending there");
+    }
     if entries.is_empty() {
         return writeln!(out, "journal {path}: nothing pending");
     }
-    writeln!(out, "journal {path}: {} pending repair(s)", entries.len())?;
+    let pending = cluster_client::journal::pending_count(entries);
+    match entries.len() - pending {
+        0 => writeln!(out, "journal {path}: {pending} pending")?,
+        watches => writeln!(
+            out,
+            "journal {path}: {pending} pending, {watches} watch(es) (not pending)"
+        )?,
+    }
     pending_table(out, entries)
 }
 
@@ -247,17 +286,17 @@ pub fn journal_lists(
     let pending: usize = visited
         .iter()
         .filter_map(Visited::report)
-        .map(|report| report.pending.len())
+        .map(|report| cluster_client::journal::pending_count(&report.pending))
         .sum();
     writeln!(
         out,
-        "journal list: {} journal(s), {pending} pending repair(s){}",
+        "journal list: {} journal(s), {pending} pending{}",
         visited.len(),
         not_opened_count(visited, "read")
     )?;
     for one in visited {
         match one.report() {
-            Some(report) => journal_list(out, format, &report.pending, &one.path)?,
+            Some(report) => journal_list(out, format, &report.pending, &one.path, true)?,
             None => {
                 let title = format!("journal {}", shown_path(&one.path));
                 not_opened(out, &title, one, "read")?;
@@ -267,32 +306,78 @@ pub fn journal_lists(
     Ok(())
 }
 
-/// Prints `journal forget`: the repairs removed. JSON is `{"forgotten":
-/// [...]}` with the items of [`journal_list`].
+/// What `journal forget` did, or would do.
+#[derive(Debug)]
+pub struct Forget {
+    /// The repairs removed from the journal.
+    pub removed: Vec<Entry>,
+    /// The repairs a run with a scope (and without `--dry-run`) removes.
+    pub would_remove: Vec<Entry>,
+    /// Whether `--host` or `--all-hosts` said where; without either,
+    /// nothing is removed.
+    pub scoped: bool,
+    /// Whether there is a journal at all.
+    pub found: bool,
+}
+
+/// Prints `journal forget`: the repairs removed, or those it would remove.
+/// JSON is `{"forgotten": [...], "would_forget": [...]}` with the items of
+/// [`journal_list`].
 pub fn journal_forget(
     out: &mut dyn Write,
     format: OutputFormat,
-    removed: &[Entry],
+    forget: &Forget,
     group: &GroupId,
+    journal: &Path,
 ) -> io::Result<()> {
     if format != OutputFormat::Human {
-        let forgotten = wire::PendingList(removed);
-        return json(out, format, &wire::JournalForget { forgotten });
+        let document = wire::JournalForget {
+            journal: journal.display().to_string(),
+            found: forget.found,
+            forgotten: wire::PendingList(&forget.removed),
+            would_forget: wire::PendingList(&forget.would_remove),
+        };
+        return json(out, format, &document);
     }
     let group = escape(group.as_str()).into_owned();
-    if removed.is_empty() {
+    let journal = shown_path(journal);
+    if !forget.found {
         return writeln!(
             out,
-            "journal forget: no pending repair of group \"{group}\" matched"
+            "journal forget: no journal at {journal}, so no pending repair of group \"{group}\""
         );
     }
-    writeln!(
-        out,
-        "journal forget: removed {} pending repair(s) of group \"{group}\"; those nodes keep \
-         whatever state they have (check with `cluster-client status`)",
-        removed.len()
-    )?;
-    pending_table(out, removed)
+    if !forget.removed.is_empty() {
+        writeln!(
+            out,
+            "journal forget: removed {} pending repair(s) of group \"{group}\" from {journal}; \
+             those nodes keep whatever state they have (check with `cluster-client status`)",
+            forget.removed.len()
+        )?;
+        return pending_table(out, &forget.removed);
+    }
+    if forget.would_remove.is_empty() {
+        return writeln!(
+            out,
+            "journal forget: no pending repair of group \"{group}\" matched in {journal}"
+        );
+    }
+    if forget.scoped {
+        writeln!(
+            out,
+            "journal forget --dry-run: would remove {} pending repair(s) of group \"{group}\" \
+             from {journal}; nothing was changed",
+            forget.would_remove.len()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "journal forget: removed nothing; name the nodes with --host URL (once per node) \
+             or --all-hosts. Group \"{group}\" has {} pending repair(s) in {journal}:",
+            forget.would_remove.len()
+        )?;
+    }
+    pending_table(out, &forget.would_remove)
 }
 
 /// The aligned table of `journal list` and `journal forget`; text from the
@@ -380,12 +465,20 @@ fn operation_human(
     }
     let width = host_width(report.nodes.iter().map(|n| &n.host));
     for node in &report.nodes {
+        // Note: a node the run stopped before changing was only read; its
+        // count says so, and one never asked says that instead of "not
+        // attempted" with a count that reads as a change sent.
+        let (word, noun) = match (node.result, node.attempts) {
+            (NodeResult::NotAttempted, 0) => ("not asked", "request"),
+            (NodeResult::NotAttempted, _) => ("not changed", "read"),
+            (result, _) => (result_word(result), "request"),
+        };
         let requests = match node.attempts {
             0 => String::new(),
-            1 => "1 request".to_owned(),
-            n => format!("{n} requests"),
+            1 => format!("1 {noun}"),
+            n => format!("{n} {noun}s"),
         };
-        let text = format!("{:15}  {requests}", result_word(node.result));
+        let text = format!("{word:15}  {requests}");
         let error = node.error.as_ref().map(node_error);
         node_line(out, width, &node.host, &text, error.as_deref())?;
     }
@@ -479,12 +572,12 @@ fn result_word(result: NodeResult) -> &'static str {
 }
 
 /// The width of the widest base URL as printed, to align the node tables.
-fn host_width<'a>(hosts: impl Iterator<Item = &'a Node>) -> usize {
+pub fn host_width<'a>(hosts: impl Iterator<Item = &'a Node>) -> usize {
     hosts.map(|h| escape(h.base()).len()).max().unwrap_or(0)
 }
 
 /// "  http://node1:8080  <text>  (<error>)", with trailing blanks trimmed.
-fn node_line(
+pub fn node_line(
     out: &mut dyn Write,
     width: usize,
     host: &Node,
@@ -501,7 +594,7 @@ fn node_line(
 
 /// Writes `value` as one JSON document, through a buffer: a document of a
 /// million items is written in large blocks as it is serialised.
-fn json(out: &mut dyn Write, format: OutputFormat, value: &impl Serialize) -> io::Result<()> {
+pub fn json(out: &mut dyn Write, format: OutputFormat, value: &impl Serialize) -> io::Result<()> {
     let mut out = BufWriter::new(out);
     if format == OutputFormat::JsonPretty {
         serde_json::to_writer_pretty(&mut out, value)?;
@@ -573,9 +666,17 @@ mod tests {
         };
         let render = |format| {
             let mut replay_out = Vec::new();
-            super::replay(&mut replay_out, format, &replay, &pending).expect("render");
+            super::replay(
+                &mut replay_out,
+                format,
+                &replay,
+                &pending,
+                Path::new("j.json"),
+                true,
+            )
+            .expect("render");
             let mut status_out = Vec::new();
-            super::status(&mut status_out, format, &status).expect("render");
+            crate::cli::views::status(&mut status_out, format, &status).expect("render");
             [replay_out, status_out].map(|b| String::from_utf8(b).expect("utf8"))
         };
         for human in render(OutputFormat::Human) {

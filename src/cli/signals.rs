@@ -42,7 +42,9 @@ pub fn install(cancel: &Cancel) -> std::io::Result<()> {
                         ExitStatus::Failed => {
                             "no repair is pending, but groups this run finished keep its changes"
                         }
-                        ExitStatus::Done | ExitStatus::BadInput => "nothing was sent to any node",
+                        ExitStatus::Done | ExitStatus::Absent | ExitStatus::BadInput => {
+                            "nothing was sent to any node"
+                        }
                     };
                     let code = status.code();
                     log::error!("second signal ({signal}): exiting now with {code}; {state}");

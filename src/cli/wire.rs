@@ -9,10 +9,11 @@ use std::path::Path;
 
 use serde::{Serialize, Serializer};
 
+use crate::cli::exit::Verdict;
 use crate::cli::journals::{Replayed, Visit, Visited};
 use cluster_client::engine::{
-    NodeReport, NodeResult, NodeState, NodeStatus, OperationReport, Outcome, ReplayReport,
-    StatusReport,
+    NodeReport, NodeResult, NodeState, NodeStatus, OperationReport, Outcome, PlanReport,
+    PlanVerdict, PlannedStep, ReplayReport, StatusReport,
 };
 use cluster_client::journal::Entry;
 
@@ -36,6 +37,95 @@ pub struct Operation<'a> {
     /// Why the journal could not be written, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journal_error: Option<&'a str>,
+}
+
+/// The results of a create or delete of a list of groups
+/// (`schemas/operations.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct Operations<'a> {
+    /// One result per group, in the order given.
+    pub groups: Vec<Operation<'a>>,
+    /// What the run came to, in counts.
+    pub summary: Summary,
+}
+
+/// What a run of several groups came to: how many groups ended how, and
+/// how long it took.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    /// Groups in the run.
+    pub groups: usize,
+    /// Done: every node in the requested state.
+    pub done: usize,
+    /// Failed and rolled back: as they were.
+    pub rolled_back: usize,
+    /// Failed with undos pending in the journal.
+    pub repairs_pending: usize,
+    /// Refused for pending repairs.
+    pub refused: usize,
+    /// Not started: nothing was sent for them.
+    pub skipped: usize,
+    /// Seconds the run took, from its start to its result.
+    pub seconds: f64,
+}
+
+impl Summary {
+    /// The summary of `reports`, a run that took `elapsed`.
+    pub fn of(reports: &[OperationReport], elapsed: std::time::Duration) -> Self {
+        let count = |outcome| reports.iter().filter(|r| r.outcome == outcome).count();
+        Self {
+            groups: reports.len(),
+            done: count(Outcome::Done),
+            rolled_back: count(Outcome::RolledBack),
+            repairs_pending: count(Outcome::RepairsPending),
+            refused: count(Outcome::Refused),
+            skipped: count(Outcome::Skipped),
+            seconds: (elapsed.as_millis() as f64) / 1000.0,
+        }
+    }
+}
+
+/// The results of `status` of a list of groups (`schemas/status.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct Statuses<'a> {
+    /// One result per group, in the order named.
+    pub groups: Vec<Status<'a>>,
+    /// How many groups are in which state, and how long the reads took.
+    pub summary: StatusSummary,
+}
+
+/// What `status` of several groups found.
+#[derive(Debug, Serialize)]
+pub struct StatusSummary {
+    /// Groups read.
+    pub groups: usize,
+    /// Present on every node.
+    pub present: usize,
+    /// Absent from every node.
+    pub absent: usize,
+    /// On some nodes only.
+    pub mixed: usize,
+    /// A node gave no usable answer.
+    pub unknown: usize,
+    /// Seconds the reads took.
+    pub seconds: f64,
+}
+
+/// What a `--dry-run` found, in counts.
+#[derive(Debug, Serialize)]
+pub struct PlanSummary {
+    /// Groups planned.
+    pub groups: usize,
+    /// Groups some nodes of which would get the change.
+    pub change: usize,
+    /// Groups already in the requested state everywhere.
+    pub nothing_to_do: usize,
+    /// Groups that would be refused for pending repairs.
+    pub refused: usize,
+    /// Groups a node of which could not be read.
+    pub blocked: usize,
+    /// Seconds the reads took.
+    pub seconds: f64,
 }
 
 /// A node's line in an [`Operation`].
@@ -77,15 +167,21 @@ pub struct Pending<'a> {
     pub journal: Option<String>,
 }
 
-/// The result of `status` (`schemas/status.schema.json`).
+/// The result of `status` for one group (`schemas/status.schema.json`).
 #[derive(Debug, Serialize)]
 pub struct Status<'a> {
     /// The group id.
     pub group: &'a str,
+    /// `present` (on every node), `absent` (from every node), `mixed` or
+    /// `unknown` (a node gave no usable answer).
+    pub state: &'static str,
     /// True when every node answered and all agree.
     pub consistent: bool,
     /// One line per node, in hosts-file order.
     pub nodes: Vec<StateLine<'a>>,
+    /// The group's journal entries, each with every field the journal
+    /// stores (so a later kind of entry shows up as it is); not applied.
+    pub pending: Vec<serde_json::Value>,
 }
 
 /// A node's line in a [`Status`].
@@ -117,6 +213,11 @@ impl Serialize for PendingList<'_> {
 /// The result of `rollback` (`schemas/rollback.schema.json`).
 #[derive(Debug, Serialize)]
 pub struct Rollback<'a> {
+    /// The journal file.
+    pub journal: String,
+    /// Whether there was a journal there; `false`: nothing was pending and
+    /// nothing was created.
+    pub found: bool,
     /// Repairs applied.
     pub repaired: PendingList<'a>,
     /// Repairs still pending.
@@ -174,6 +275,10 @@ pub struct JournalLine<'a> {
 /// The result of `journal list` (`schemas/journal-list.schema.json`).
 #[derive(Debug, Serialize)]
 pub struct JournalList<'a> {
+    /// The journal file.
+    pub journal: String,
+    /// Whether there is a journal there.
+    pub found: bool,
     /// Every pending repair, oldest first.
     pub pending: PendingList<'a>,
 }
@@ -181,8 +286,15 @@ pub struct JournalList<'a> {
 /// The result of `journal forget` (`schemas/journal-forget.schema.json`).
 #[derive(Debug, Serialize)]
 pub struct JournalForget<'a> {
+    /// The journal file.
+    pub journal: String,
+    /// Whether there is a journal there.
+    pub found: bool,
     /// The repairs removed from the journal.
     pub forgotten: PendingList<'a>,
+    /// The repairs that would be removed: with `--dry-run`, or without
+    /// `--host`/`--all-hosts` (then nothing was removed).
+    pub would_forget: PendingList<'a>,
 }
 
 impl<'a> Operation<'a> {
@@ -289,13 +401,14 @@ impl<'a> JournalLine<'a> {
             Visit::Busy(error) => ("busy", Some(error.to_string())),
             Visit::Refused(error) => ("refused", Some(error.to_string())),
             Visit::Interrupted => ("interrupted", None),
+            Visit::Missing => ("missing", None),
         };
         let report = one.report();
         Self {
             journal: one.path.display().to_string(),
             state,
             repaired: Some(report.map_or(0, |r| r.report.repaired.len())),
-            pending: report.map_or(0, |r| r.pending.len()),
+            pending: report.map_or(0, |r| cluster_client::journal::pending_count(&r.pending)),
             error,
             journal_error: report.and_then(|r| r.report.journal_error.as_deref()),
         }
@@ -303,12 +416,19 @@ impl<'a> JournalLine<'a> {
 }
 
 impl<'a> Status<'a> {
-    /// The wire form of `report`.
-    pub fn new(report: &'a StatusReport) -> Self {
+    /// The wire form of `report`, whose verdict is `state`, with the
+    /// group's journal entries `pending`.
+    pub fn new(
+        report: &'a StatusReport,
+        state: &'static str,
+        pending: Vec<serde_json::Value>,
+    ) -> Self {
         Self {
             group: report.group.as_str(),
+            state,
             consistent: report.consistent,
             nodes: report.nodes.iter().map(StateLine::new).collect(),
+            pending,
         }
     }
 }
@@ -332,12 +452,133 @@ impl<'a> StateLine<'a> {
 impl<'a> Rollback<'a> {
     /// The wire form of `report`, with the journal's entries after the
     /// replay as its pending repairs.
-    pub fn new(report: &'a ReplayReport, pending: &'a [Entry]) -> Self {
+    pub fn new(report: &'a ReplayReport, pending: &'a [Entry], path: &Path, found: bool) -> Self {
         Self {
+            journal: path.display().to_string(),
+            found,
             repaired: PendingList(&report.repaired),
             pending: PendingList(pending),
             journal_error: report.journal_error.as_deref(),
         }
+    }
+}
+
+/// The one document of a run that could not start (`schemas/error.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct ErrorDocument<'a> {
+    /// What went wrong.
+    pub error: ErrorBody<'a>,
+}
+
+/// The body of an [`ErrorDocument`].
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    /// `usage` (the command line), `input` (hosts file, group ids, a
+    /// setting), `journal` (the journal could not be used), `setup` (the
+    /// HTTP client, such as a CA file) or `local` (anything else local).
+    pub kind: &'static str,
+    /// The message stderr shows, as plain text.
+    pub message: &'a str,
+    /// The process exit status: 2.
+    pub exit_status: u8,
+}
+
+/// The plan of a `--dry-run` (`schemas/dry-run.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct DryRun<'a> {
+    /// Always true: nothing but reads was sent.
+    pub dry_run: bool,
+    /// `create` or `delete`.
+    pub operation: &'static str,
+    /// One plan per group, in order.
+    pub groups: Vec<PlannedGroup<'a>>,
+    /// The journal read.
+    pub journal: String,
+    /// Every repair the journal holds now: a run would replay them first.
+    pub pending: PendingList<'a>,
+    /// How many groups would go which way, and how long the reads took.
+    pub summary: PlanSummary,
+}
+
+/// One group's plan in a [`DryRun`].
+#[derive(Debug, Serialize)]
+pub struct PlannedGroup<'a> {
+    /// The group id.
+    pub group: &'a str,
+    /// `change`, `nothing_to_do`, `refused` (pending repairs) or `blocked`
+    /// (a node could not be read, so a run would stop before any change).
+    pub plan: &'static str,
+    /// One line per node, in hosts-file order; none for a refused group.
+    pub nodes: Vec<PlannedLine<'a>>,
+    /// The group's pending repairs (those that refuse it).
+    pub pending: PendingList<'a>,
+}
+
+/// A node's line in a [`PlannedGroup`].
+#[derive(Debug, Serialize)]
+pub struct PlannedLine<'a> {
+    /// The node's base URL.
+    pub host: &'a str,
+    /// `would_change`, `already`, `unreachable`, `unreadable` or `not_read`.
+    pub state: &'static str,
+    /// The request a run would send: `POST` or `DELETE`; absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<&'static str>,
+    /// Reads sent.
+    pub attempts: u32,
+    /// Why the node could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl<'a> PlannedGroup<'a> {
+    /// The wire form of `report`.
+    pub fn new(report: &'a PlanReport) -> Self {
+        Self {
+            group: report.group.as_str(),
+            plan: match report.verdict {
+                PlanVerdict::Change => "change",
+                PlanVerdict::NothingToDo => "nothing_to_do",
+                PlanVerdict::Refused => "refused",
+                PlanVerdict::Blocked => "blocked",
+            },
+            nodes: report
+                .nodes
+                .iter()
+                .map(|node| PlannedLine {
+                    host: node.host.base(),
+                    state: planned_state(node.step),
+                    request: match node.step {
+                        PlannedStep::Send(action) => Some(action.method()),
+                        _ => None,
+                    },
+                    attempts: node.attempts,
+                    error: node.error.as_ref().map(crate::cli::words::node_error),
+                })
+                .collect(),
+            pending: PendingList(&report.pending),
+        }
+    }
+}
+
+/// The word for what a run would do on a node.
+pub fn planned_state(step: PlannedStep) -> &'static str {
+    match step {
+        PlannedStep::Send(_) => "would_change",
+        PlannedStep::Already => "already",
+        PlannedStep::Unreachable => "unreachable",
+        PlannedStep::Unreadable => "unreadable",
+        PlannedStep::NotRead => "not_read",
+    }
+}
+
+/// The word for a group's verdict in `status`.
+pub fn verdict(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Present => "present",
+        Verdict::Absent => "absent",
+        Verdict::Mixed => "mixed",
+        Verdict::Unknown => "unknown",
     }
 }
 

@@ -102,12 +102,18 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             Some(present) if present == self.operation.wants_present() => {
                 slot.may_land = exchange.may_land_later(true);
                 if ambiguous {
-                    log::info!("{node}: the change landed although the request failed");
+                    log::info!(
+                        host = node.base(), group = self.group.as_str(),
+                        operation = self.operation.name();
+                        "{node}: the change landed although the request failed"
+                    );
                 } else {
                     // Note: a final 4xx applied nothing, yet the group is in
                     // the wanted state: another client got there first. It
                     // is not ours to undo.
                     log::warn!(
+                        host = node.base(), group = self.group.as_str(),
+                        operation = self.operation.name();
                         "{node}: {:?} changed since it was read ({}); leaving it alone",
                         self.group,
                         exchange.error()
@@ -123,6 +129,8 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             }
             None => {
                 log::warn!(
+                    host = node.base(), group = self.group.as_str(),
+                    operation = self.operation.name();
                     "{node}: outcome unknown ({}); it will be undone to be safe",
                     read.error()
                 );

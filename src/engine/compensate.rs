@@ -2,6 +2,14 @@
 
 use super::*;
 
+/// How many undos go out at once after a signal, whatever `--concurrency`:
+/// each has its own shutdown grace then, and in reverse order one node that
+/// hangs would use up the grace of every node after it.
+// Note: the order of undos only matters while the run goes on; after a
+// signal every node is undone within the same grace, so a fixed width,
+// bounded like the reads, replaces the reverse order.
+pub const UNDO_WIDTH_AFTER_SIGNAL: usize = 64;
+
 impl<'c, T: Transport> GroupWork<'c, T> {
     /// Before undoing anything, drops (in one durable write) the entries of
     /// the nodes this run never changed: changes never sent, or that
@@ -22,8 +30,10 @@ impl<'c, T: Transport> GroupWork<'c, T> {
     }
 
     /// Undoes every change this run made or may have made, newest first
-    /// (up to the cluster's concurrency at a time). An undo that fails
-    /// stays pending, with its reason in the node's slot.
+    /// (up to the cluster's concurrency at a time; after a signal, to every
+    /// node at once, up to [`UNDO_WIDTH_AFTER_SIGNAL`], so that one node
+    /// that hangs cannot use up the shutdown grace of the others). An undo
+    /// that fails stays pending, with its reason in the node's slot.
     pub(super) fn compensate(&mut self) {
         let cluster = self.cluster;
         let retrier = cluster.retrier();
@@ -35,9 +45,14 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             .rev()
             .filter(|&i| self.slots[i].ownership != Ownership::No)
             .collect();
+        let width = if cluster.cancel.is_cancelled() {
+            cluster.concurrency.max(cluster.undo_width_after_signal)
+        } else {
+            cluster.concurrency
+        };
         let undos = fan_out(
             &targets,
-            cluster.concurrency,
+            width,
             || false,
             |&index| {
                 let node = self.node(index);
@@ -67,6 +82,8 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             } else {
                 let error = exchange.error();
                 log::error!(
+                    host = node.base(), group = self.group.as_str(),
+                    operation = self.operation.name();
                     "{node}: could not undo the {} ({error}); kept in the journal",
                     self.operation.name()
                 );

@@ -10,7 +10,6 @@
 //! leaves only the undos it could not apply in the journal.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -26,15 +25,23 @@ use crate::vocab::time::Clock;
 
 mod apply;
 mod batch;
+mod breaker;
 mod checks;
+mod commits;
 mod compensate;
+mod dry_run;
 mod read;
 mod replay;
 mod report;
 mod status;
 #[cfg(test)]
 mod tests;
+mod work;
 
+use commits::{Commits, Ledger};
+use work::{GroupWork, Ownership, Slot, Step};
+
+pub use dry_run::{PlanReport, PlanVerdict, PlannedNode, PlannedStep};
 pub use report::{
     NodeError, NodeReport, NodeResult, NodeState, NodeStatus, OperationReport, Outcome,
     ReplayReport, StatusReport,
@@ -59,13 +66,14 @@ pub struct Cluster<T> {
     concurrency: usize,
     parallel_groups: usize,
     read_width: usize,
+    /// How many undos go out at once after a signal.
+    undo_width_after_signal: usize,
     /// How long after an ambiguous write the node may still apply it.
     settle_horizon: Duration,
     /// The time for `recorded_at` and `until`.
     clock: Clock,
-    /// Nodes that gave no answer to a read in this run: later groups fail
-    /// at once instead of spending a round of retries on each.
-    silent: Mutex<HashSet<Node>>,
+    /// Nodes that gave no answer to a read in this run (see [`breaker`]).
+    breaker: breaker::Breaker,
 }
 
 /// How many nodes are read at a time, whatever `--concurrency` is: reads
@@ -86,6 +94,17 @@ pub const READ_WIDTH: usize = 128;
 // the bound keeps that inside a container's usual pids limit of a few
 // thousand.
 pub const MAX_IN_FLIGHT: usize = 1024;
+
+/// The time one attempt is assumed to take at most when
+/// [`Cluster::with_attempt_timeout`] is not called: the CLI's `--timeout` default.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The breaker of a run under `policy`, with attempts of `timeout`: a node
+/// may stay silent for one request's whole budget, probed every
+/// `max_backoff` (at most a second) meanwhile.
+fn breaker_for(policy: &RetryPolicy, timeout: Duration) -> breaker::Breaker {
+    breaker::Breaker::new(policy.budget(timeout), policy.max_backoff)
+}
 
 /// The default time allowed for rolling back after a signal.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -115,6 +134,7 @@ impl<T: Transport> Cluster<T> {
     /// A cluster of `nodes` (worked on in this order) reached through `transport`.
     pub fn new(nodes: Vec<Node>, transport: T, policy: RetryPolicy) -> Self {
         Self {
+            breaker: breaker_for(&policy, DEFAULT_ATTEMPT_TIMEOUT),
             nodes,
             transport,
             policy,
@@ -123,9 +143,9 @@ impl<T: Transport> Cluster<T> {
             concurrency: 1,
             parallel_groups: 1,
             read_width: READ_WIDTH,
+            undo_width_after_signal: compensate::UNDO_WIDTH_AFTER_SIGNAL,
             settle_horizon: DEFAULT_SETTLE_HORIZON,
             clock: Clock::system(),
-            silent: Mutex::new(HashSet::new()),
         }
     }
 
@@ -135,6 +155,23 @@ impl<T: Transport> Cluster<T> {
     /// reads it and undoes the write if it has landed.
     pub fn with_settle_horizon(mut self, horizon: Duration) -> Self {
         self.settle_horizon = horizon;
+        self
+    }
+
+    /// After a signal, undoes up to `n` nodes at once (at least 1, and at
+    /// least the concurrency; 64 by default). A test world that needs its
+    /// requests in a fixed order sets 1.
+    pub fn with_undo_width_after_signal(mut self, n: usize) -> Self {
+        self.undo_width_after_signal = n.max(1);
+        self
+    }
+
+    /// Says how long one attempt may take (`--timeout`; 5 s by default), so
+    /// that a node silent for longer than one request's whole retry budget
+    /// (see [`RetryPolicy::budget`]) makes later groups fail fast instead of
+    /// waiting for it. Zero makes them fail fast as soon as it is silent.
+    pub fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.breaker = breaker_for(&self.policy, timeout);
         self
     }
 
@@ -211,6 +248,12 @@ impl<T: Transport> Cluster<T> {
     pub fn with_parallel_groups(mut self, n: usize) -> Self {
         self.parallel_groups = n.max(1);
         self
+    }
+
+    /// How many groups a bulk run works on at a time (see
+    /// [`Cluster::with_parallel_groups`]).
+    pub fn groups_at_a_time(&self) -> usize {
+        self.groups_in_flight()
     }
 
     /// The groups worked on at a time: `--parallel-groups`, lowered so that
@@ -460,198 +503,3 @@ fn needs_read_back(exchange: &Exchange) -> bool {
 /// How many groups of a bulk run share one write-ahead and one clean-up
 /// journal write.
 pub const BATCH_GROUPS: usize = 32;
-
-/// A group in a batch: finished early (refused, unreadable or nothing to
-/// do), or a run with the nodes it changes.
-enum Step<'c, T> {
-    Finished(OperationReport),
-    Working(GroupWork<'c, T>, Vec<usize>),
-}
-
-/// Whether this run changed a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ownership {
-    /// Not changed by this run: never undone.
-    No,
-    /// Changed by this run: undone on failure.
-    Yes,
-    /// May have been changed: undone on failure (undos are idempotent).
-    Unknown,
-}
-
-/// The journal while a group's changes are sent: lets a worker drop the
-/// write-ahead entry of a node that turned out not to be this run's.
-struct Ledger<'j, T> {
-    commits: &'j Commits<'j>,
-    batch: &'j str,
-    group: &'j GroupId,
-    cluster: &'j Cluster<T>,
-}
-
-/// The journal shared by the groups in flight, with group commit: the
-/// removals that groups ask for while a write is in progress all go into
-/// the next write, one for all of them.
-struct Commits<'j> {
-    journal: Mutex<&'j mut Journal>,
-    queue: Mutex<CommitQueue>,
-    written: std::sync::Condvar,
-}
-
-/// Removals waiting for a write, and the results of finished ones.
-#[derive(Default)]
-struct CommitQueue {
-    waiting: Vec<Removal>,
-    /// Whether a worker is writing the journal now.
-    writing: bool,
-    /// Results of written removals, by ticket, until their worker takes them.
-    finished: HashMap<u64, Result<(), String>>,
-    next_ticket: u64,
-}
-
-/// One worker's request: settle its group's entries for these nodes.
-struct Removal {
-    ticket: u64,
-    group: GroupId,
-    fates: Vec<(Node, checks::NodeFate)>,
-}
-
-/// One node's state within a run.
-#[derive(Debug)]
-struct Slot {
-    result: NodeResult,
-    attempts: u32,
-    error: Option<NodeError>,
-    ownership: Ownership,
-    /// Whether a signal cut this node's work short.
-    interrupted: bool,
-    /// Why the undo failed, as the journal keeps it.
-    undo_error: Option<String>,
-    /// Why the journal could not forget this node's entry.
-    forget_error: Option<String>,
-    /// Whether an attempt of this run's change may still land on the node
-    /// later (see [`Exchange::may_land_later`]).
-    may_land: bool,
-    /// Whether an attempt of this run's undo may still land on the node later.
-    undo_may_land: bool,
-}
-
-/// The state of one create or delete while it runs.
-struct GroupWork<'c, T> {
-    cluster: &'c Cluster<T>,
-    operation: Operation,
-    group: &'c GroupId,
-    slots: Vec<Slot>,
-    interrupted: bool,
-    /// How the changes ended, before the journal's clean-up.
-    outcome: Outcome,
-}
-
-impl Slot {
-    fn new() -> Self {
-        Self {
-            result: NodeResult::NotAttempted,
-            attempts: 0,
-            error: None,
-            ownership: Ownership::No,
-            interrupted: false,
-            undo_error: None,
-            forget_error: None,
-            may_land: false,
-            undo_may_land: false,
-        }
-    }
-
-    /// Whether the change did not reach the requested state.
-    fn failed(&self) -> bool {
-        matches!(self.result, NodeResult::Failed | NodeResult::NotAttempted)
-    }
-}
-
-impl<'c, T: Transport> GroupWork<'c, T> {
-    fn new(cluster: &'c Cluster<T>, operation: Operation, group: &'c GroupId) -> Self {
-        Self {
-            cluster,
-            operation,
-            group,
-            slots: cluster.nodes.iter().map(|_| Slot::new()).collect(),
-            interrupted: false,
-            outcome: Outcome::Done,
-        }
-    }
-
-    fn node(&self, index: usize) -> &'c Node {
-        &self.cluster.nodes[index]
-    }
-
-    fn already_result(&self) -> NodeResult {
-        match self.operation {
-            Operation::Create => NodeResult::AlreadyPresent,
-            Operation::Delete => NodeResult::AlreadyAbsent,
-        }
-    }
-
-    fn done_result(&self) -> NodeResult {
-        match self.operation {
-            Operation::Create => NodeResult::Created,
-            Operation::Delete => NodeResult::Deleted,
-        }
-    }
-
-    /// The report of a group that was not started because the journal
-    /// could not be written: nothing was sent for it. When the journal
-    /// still lists repairs for it (a write-ahead that failed after its
-    /// rename and could not be taken back), they are pending.
-    fn skipped(self, reason: &str, pending: Vec<Entry>) -> OperationReport {
-        let outcome = if pending.is_empty() {
-            Outcome::Skipped
-        } else {
-            Outcome::RepairsPending
-        };
-        self.finish(outcome, pending, Some(reason.to_owned()))
-    }
-
-    fn finish(
-        self,
-        outcome: Outcome,
-        pending: Vec<Entry>,
-        journal_error: Option<String>,
-    ) -> OperationReport {
-        self.finish_verifying(outcome, pending, Vec::new(), journal_error)
-    }
-
-    fn finish_verifying(
-        self,
-        outcome: Outcome,
-        pending: Vec<Entry>,
-        verifying: Vec<Entry>,
-        journal_error: Option<String>,
-    ) -> OperationReport {
-        let interrupted = self.interrupted
-            || self.slots.iter().any(|s| s.interrupted)
-            || self.cluster.cancel.is_cancelled();
-        let journal_error =
-            journal_error.or_else(|| self.slots.iter().find_map(|s| s.forget_error.clone()));
-        let nodes = self
-            .cluster
-            .nodes
-            .iter()
-            .zip(self.slots)
-            .map(|(node, slot)| NodeReport {
-                host: node.clone(),
-                result: slot.result,
-                attempts: slot.attempts,
-                error: slot.error,
-            })
-            .collect();
-        OperationReport {
-            operation: self.operation,
-            group: self.group.clone(),
-            outcome,
-            nodes,
-            interrupted,
-            pending,
-            verifying,
-            journal_error,
-        }
-    }
-}

@@ -1,7 +1,8 @@
-//! Step 1 for one group: read every node at once, and skip nodes that gave no answer.
+//! Step 1 for one group: read every node at once, waiting for silent nodes as the breaker says.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::breaker::Verdict;
 use super::*;
 
 impl<'c, T: Transport> GroupWork<'c, T> {
@@ -9,9 +10,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
     /// nodes to change, or `None` when a node could not be read (or the run
     /// was interrupted).
     pub(super) fn read_all(&mut self, width: usize) -> Option<Vec<usize>> {
-        if self.skip_silent_nodes() {
-            return None;
-        }
+        let probes = self.wait_for_silent_nodes()?;
         let retrier = self.cluster.retrier();
         let unreadable = AtomicBool::new(false);
         let indexes: Vec<usize> = (0..self.slots.len()).collect();
@@ -20,8 +19,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             width,
             || unreadable.load(Ordering::SeqCst),
             |&index| {
-                let exchange =
-                    retrier.call(self.node(index), Action::Read, self.group, Mode::Forward);
+                let exchange = self.read_node(index, probes.contains(&index), &retrier);
                 if presence(&exchange).is_none() {
                     unreadable.store(true, Ordering::SeqCst);
                 }
@@ -32,32 +30,19 @@ impl<'c, T: Transport> GroupWork<'c, T> {
         let mut readable = true;
         let already = self.already_result();
         for (index, exchange) in reads.into_iter().enumerate() {
-            let Some(exchange) = exchange else { continue };
+            let Some(exchange) = exchange else {
+                if probes.contains(&index) {
+                    self.cluster.breaker.abandoned(self.node(index));
+                }
+                continue;
+            };
+            self.tell_breaker(index, &exchange);
             let slot = &mut self.slots[index];
             slot.attempts += exchange.attempts;
             let Some(present) = presence(&exchange) else {
                 readable = false;
                 self.interrupted |= exchange.stopped;
-                if exchange.last.is_err() && !exchange.stopped && exchange.attempts > 0 {
-                    self.cluster
-                        .silent
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(self.cluster.nodes[index].clone());
-                }
-                if exchange.attempts > 0 {
-                    slot.result = if exchange.last.is_ok() {
-                        NodeResult::Unreadable
-                    } else {
-                        NodeResult::Unreachable
-                    };
-                    slot.error = Some(NodeError::Read(exchange.error()));
-                    log::warn!(
-                        "{}: cannot read {:?}; nothing was changed on any node",
-                        self.cluster.nodes[index],
-                        self.group
-                    );
-                }
+                self.unread(index, &exchange);
                 continue;
             };
             if present == self.operation.wants_present() {
@@ -69,26 +54,98 @@ impl<'c, T: Transport> GroupWork<'c, T> {
         readable.then_some(to_change)
     }
 
-    /// Fails the group at once, sending nothing, when a node gave no answer
-    /// to a read earlier in this run. Returns whether it did.
-    pub(super) fn skip_silent_nodes(&mut self) -> bool {
-        let silent = self
-            .cluster
-            .silent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if silent.is_empty() {
-            return false;
-        }
-        let mut skipped = false;
-        for (slot, node) in self.slots.iter_mut().zip(&self.cluster.nodes) {
-            if silent.contains(node) {
-                slot.result = NodeResult::Unreachable;
-                slot.error = Some(NodeError::NotAsked);
-                skipped = true;
+    /// Reads node `index`. A probe of a silent node that gets no answer
+    /// waits and probes again, as the breaker says, until the node answers
+    /// or has been silent for a whole retry budget: a node that comes back
+    /// within it fails no group that was waiting for it. The exchange counts
+    /// every attempt.
+    fn read_node(&self, index: usize, probe: bool, retrier: &Retrier<'_, T>) -> Exchange {
+        let node = self.node(index);
+        let mut sent = 0;
+        loop {
+            let mut exchange = retrier.call(node, Action::Read, self.group, Mode::Forward);
+            sent += exchange.attempts;
+            exchange.attempts = sent;
+            if !probe || exchange.last.is_ok() || exchange.stopped {
+                return exchange;
+            }
+            self.cluster.breaker.silent(node);
+            match self.cluster.breaker.before_read(node, &self.cluster.cancel) {
+                Verdict::Probe | Verdict::Ask => {}
+                Verdict::GiveUp | Verdict::Stop => return exchange,
             }
         }
-        skipped
+    }
+
+    /// What a read of node `index` tells the breaker: it answered, it is
+    /// silent (no answer to any attempt), or nothing (cut short).
+    fn tell_breaker(&self, index: usize, exchange: &Exchange) {
+        let node = self.node(index);
+        let breaker = &self.cluster.breaker;
+        if exchange.last.is_ok() {
+            breaker.answered(node);
+        } else if !exchange.stopped && exchange.attempts > 0 {
+            breaker.silent(node);
+        } else {
+            breaker.abandoned(node);
+        }
+    }
+
+    /// Records a node whose read got no usable answer.
+    fn unread(&mut self, index: usize, exchange: &Exchange) {
+        if exchange.attempts == 0 {
+            return;
+        }
+        let slot = &mut self.slots[index];
+        slot.result = if exchange.last.is_ok() {
+            NodeResult::Unreadable
+        } else {
+            NodeResult::Unreachable
+        };
+        slot.error = Some(NodeError::Read(exchange.error()));
+        let node = &self.cluster.nodes[index];
+        log::warn!(
+            host = node.base(), group = self.group.as_str(), operation = self.operation.name();
+            "{node}: cannot read {:?}; nothing was changed on any node",
+            self.group
+        );
+    }
+
+    /// Waits, as the breaker says, for each node that gave no answer
+    /// earlier in this run. Returns the nodes this group's read probes, or
+    /// `None` when the group fails at once, sending nothing: a node has
+    /// been silent for a whole retry budget, or the run was cancelled.
+    fn wait_for_silent_nodes(&mut self) -> Option<Vec<usize>> {
+        let breaker = &self.cluster.breaker;
+        let mut probes = Vec::new();
+        for index in 0..self.slots.len() {
+            match breaker.before_read(self.node(index), &self.cluster.cancel) {
+                Verdict::Ask => {}
+                Verdict::Probe => probes.push(index),
+                verdict => {
+                    // Note: the probes this group took are someone else's to make now.
+                    for &probe in &probes {
+                        breaker.abandoned(self.node(probe));
+                    }
+                    self.interrupted |= verdict == Verdict::Stop;
+                    self.give_up_on_silent(verdict);
+                    return None;
+                }
+            }
+        }
+        Some(probes)
+    }
+
+    /// Marks every node the breaker gives up on as not asked.
+    fn give_up_on_silent(&mut self, verdict: Verdict) {
+        if verdict != Verdict::GiveUp {
+            return;
+        }
+        for index in 0..self.slots.len() {
+            if self.cluster.breaker.gives_up_on(self.node(index)) {
+                self.slots[index].result = NodeResult::Unreachable;
+                self.slots[index].error = Some(NodeError::NotAsked);
+            }
+        }
     }
 }

@@ -97,7 +97,9 @@ impl<T: Transport> Cluster<T> {
     fn replay_entries(&self, entries: &[Entry]) -> Vec<Replayed> {
         let silent = Silent {
             nodes: Mutex::new(HashSet::new()),
-            skipped: "skipped: the node did not answer an earlier repair in this replay".into(),
+            skipped: "skipped: the node did not answer, or could not serve, an earlier repair in \
+                      this replay"
+                .into(),
         };
         let newest_first: Vec<usize> = (0..entries.len()).rev().collect();
         let mut replayed: Vec<Replayed> = fan_out(
@@ -137,7 +139,9 @@ impl<T: Transport> Cluster<T> {
                     entry.host, entry.group, entry.action
                 ),
                 None => {
-                    if read.last.is_err() {
+                    if read.last.is_err()
+                        || read.status().is_some_and(RetryPolicy::is_retryable_status)
+                    {
                         lock().insert(&entry.host);
                     }
                     return Replayed::Failed(format!("could not read it: {}", read.error()).into());
@@ -167,7 +171,8 @@ impl<T: Transport> Cluster<T> {
         );
         if settled.applied {
             log::info!(
-                host = entry.host.base(), group = entry.group.as_str();
+                host = entry.host.base(), group = entry.group.as_str(),
+                operation = entry.operation.name();
                 "{}: repaired: {} {:?}", entry.host, repair, entry.group
             );
             // Note: an unsettled repair was written ahead by a run that may
@@ -180,13 +185,21 @@ impl<T: Transport> Cluster<T> {
         }
         let error = exchange.error();
         log::warn!(
-            host = entry.host.base(), group = entry.group.as_str();
+            host = entry.host.base(), group = entry.group.as_str(),
+            operation = entry.operation.name();
             "{}: repair ({} {:?}) failed ({error}); it stays in the journal",
             entry.host,
             repair,
             entry.group
         );
-        if exchange.last.is_err() {
+        // Note: a node that gave no answer, or answered that it cannot serve
+        // (5xx, 429, 408) after every retry, would cost each later repair
+        // on it the same round of retries: one round per sick node.
+        if exchange.last.is_err()
+            || exchange
+                .status()
+                .is_some_and(RetryPolicy::is_retryable_status)
+        {
             silence();
         }
         Replayed::Failed(error.into())

@@ -4,7 +4,7 @@ use super::*;
 use crate::sim::{Crash, Fault, SimCluster};
 use crate::vocab::change::Repair;
 use Action::{Create as Post, Delete as Del, Read as Get};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 struct Fixture {
     sim: SimCluster,
@@ -37,8 +37,12 @@ fn policy() -> RetryPolicy {
 
 /// Reads one node at a time, so that request traces are deterministic;
 /// `reads_go_to_every_node_at_once` covers the parallel reads.
+/// A node silent once is given up on at once (a zero attempt time-out);
+/// `a_silent_node_*` tests the breaker's waits.
 fn cluster<'s>(sim: &'s SimCluster, nodes: &[Node]) -> Cluster<&'s SimCluster> {
-    Cluster::new(nodes.to_vec(), sim, policy()).with_read_width(1)
+    Cluster::new(nodes.to_vec(), sim, policy())
+        .with_read_width(1)
+        .with_attempt_timeout(Duration::ZERO)
 }
 
 /// A clock a day ahead: every settle horizon recorded now has passed.
@@ -1176,4 +1180,145 @@ fn removals_asked_for_during_a_write_share_the_next_one() {
     );
     let left: Vec<&str> = journal.entries().iter().map(|e| e.group.as_str()).collect();
     assert_eq!(left, ["other"]);
+}
+
+/// The simulated cluster, but every write to `node` hangs until the caller
+/// gives it up (as a real request does once a signal's grace runs out), and
+/// the signal comes as its first write arrives.
+struct HangingNode<'s> {
+    sim: &'s SimCluster,
+    node: Node,
+    signal: Cancel,
+}
+
+impl Transport for HangingNode<'_> {
+    fn send(
+        &self,
+        node: &Node,
+        action: Action,
+        group: &GroupId,
+    ) -> Result<crate::transport::Reply, crate::transport::Failure> {
+        self.sim.send(node, action, group)
+    }
+
+    fn send_abandoning(
+        &self,
+        node: &Node,
+        action: Action,
+        group: &GroupId,
+        abandon: crate::transport::Abandon<'_>,
+    ) -> Result<crate::transport::Reply, crate::transport::Failure> {
+        if *node != self.node || action == Get {
+            return self.sim.send(node, action, group);
+        }
+        self.signal.cancel();
+        while abandon
+            .due()
+            .is_none_or(|due| std::time::Instant::now() < due)
+        {
+            abandon.cancel.sleep(Duration::from_millis(5));
+        }
+        Err(crate::transport::Failure {
+            kind: crate::transport::FailureKind::Abandoned,
+            message: "abandoned".to_owned(),
+        })
+    }
+}
+
+#[test]
+fn after_a_signal_one_hanging_undo_does_not_use_up_the_grace_of_the_others() {
+    let mut f = fixture(3);
+    let cancel = Cancel::new();
+    let transport = HangingNode {
+        sim: &f.sim,
+        node: f.nodes[2].clone(),
+        signal: cancel.clone(),
+    };
+    let report = Cluster::new(f.nodes.clone(), transport, policy())
+        .with_read_width(1)
+        .with_cancel(cancel)
+        .with_shutdown_grace(Duration::from_millis(300))
+        .create(&group("g"), &mut f.journal)
+        .expect("journal");
+    // Undone in reverse, node 3 would hold the whole grace and nodes 2 and 1
+    // would keep the group; after a signal every undo goes at once.
+    assert!(f.sim.holders(&f.nodes, "g").is_empty());
+    assert_eq!(
+        Fixture::results(&report),
+        vec![
+            NodeResult::RolledBack,
+            NodeResult::RolledBack,
+            NodeResult::RollbackPending
+        ]
+    );
+    assert_eq!(f.pending(), [("http://node3".to_owned(), Repair::Delete)]);
+}
+
+/// Retries with short back-offs, so the breaker's cool-down is 20 ms.
+fn breaker_policy() -> RetryPolicy {
+    RetryPolicy {
+        retries: 2,
+        backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(20),
+    }
+}
+
+#[test]
+fn a_silent_node_that_comes_back_fails_only_the_group_in_flight() {
+    let mut f = fixture(3);
+    let groups: Vec<GroupId> = (0..20).map(|i| group(&format!("g{i}"))).collect();
+    // Node 2 refuses its first six requests: the first group's read (three
+    // attempts) and one probe (three more); then it answers again.
+    f.sim.down(&f.nodes[1], 0, 6);
+    let reports = Cluster::new(f.nodes.clone(), &f.sim, breaker_policy())
+        .with_read_width(1)
+        .with_attempt_timeout(Duration::from_secs(5))
+        .change_many(Operation::Create, &groups, &mut f.journal);
+    let outcomes: Vec<Outcome> = reports.iter().map(|r| r.outcome).collect();
+    let mut expected = vec![Outcome::Done; 20];
+    expected[0] = Outcome::RolledBack;
+    // Before the breaker, every group after the first failed at once, not asked.
+    assert_eq!(outcomes, expected);
+    assert_eq!(reports[0].nodes[1].result, NodeResult::Unreachable);
+    assert_eq!(
+        reports[1].nodes[1].attempts,
+        3 + 1 + 1,
+        "a probe that fails (three attempts) waits and probes again (one), then creates"
+    );
+}
+
+#[test]
+fn a_dead_node_costs_one_retry_budget_not_one_per_group() {
+    let mut f = fixture(3);
+    let groups: Vec<GroupId> = (0..40).map(|i| group(&format!("g{i}"))).collect();
+    f.sim.fault(&f.nodes[1], None, Fault::Refused, None);
+    let timeout = Duration::from_millis(100);
+    let budget = breaker_policy().budget(timeout);
+    let started = std::time::Instant::now();
+    let reports = Cluster::new(f.nodes.clone(), &f.sim, breaker_policy())
+        .with_read_width(1)
+        .with_attempt_timeout(timeout)
+        .change_many(Operation::Create, &groups, &mut f.journal);
+    let took = started.elapsed();
+    assert!(reports.iter().all(|r| r.outcome == Outcome::RolledBack));
+    let not_asked = reports
+        .iter()
+        .filter(|r| r.nodes[1].error == Some(NodeError::NotAsked))
+        .count();
+    assert!(
+        not_asked >= 30,
+        "groups after the budget fail at once: {not_asked}"
+    );
+    // Probes every 20 ms during a budget of about 320 ms, three attempts each:
+    // far fewer than the 120 reads of one round per group.
+    let reads = f.sim.sent(&f.nodes[1], Get);
+    assert!(
+        reads <= 3 * (2 + budget.as_millis() as usize / 20),
+        "{reads} reads"
+    );
+    assert!(
+        took < budget + Duration::from_secs(5),
+        "the run waits about one budget, not one per group: {took:?}"
+    );
+    assert_eq!(f.sim.writes(), 0);
 }

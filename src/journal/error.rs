@@ -40,6 +40,22 @@ pub enum JournalError {
         supported: u32,
     },
 
+    /// The journal's directory does not exist, and the command only reads:
+    /// it creates nothing, and a missing directory is more likely a typo in
+    /// the path than a journal with nothing pending.
+    #[error(
+        "journal directory {} does not exist (for journal {}), so nothing was read and \
+         nothing was created; check --journal / CLUSTER_CLIENT_JOURNAL for a typo",
+        dir.display(),
+        path.display()
+    )]
+    MissingDirectory {
+        /// The journal file.
+        path: PathBuf,
+        /// Its directory, which does not exist.
+        dir: PathBuf,
+    },
+
     /// Reading the journal failed at the operating-system level.
     #[error(
         "cannot read journal {}: {cause}; check its permissions, or point --journal \

@@ -4,8 +4,9 @@
 //! reader and its errors), `entry` (an entry and its batch id), `edit` (changes that know
 //! whether they changed anything), `durable` (temp file, fsync, rename), `lock` (and how long
 //! to wait for it), `holder` (who holds it), `files` (the private directory and the trust
-//! checks), `fault_point` (test-only aborts at write boundaries) and `error`. Imports only the
-//! vocabulary: never the transport or the engine.
+//! checks), `snapshot` (a read that takes no lock and creates nothing), `fault_point`
+//! (test-only aborts at write boundaries) and `error`. Imports only the vocabulary: never the
+//! transport or the engine.
 
 use std::fmt;
 use std::fs::{self, File};
@@ -24,6 +25,7 @@ mod format;
 mod holder;
 mod load;
 mod lock;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 
@@ -42,6 +44,7 @@ pub use holder::LockHolder;
 use load::load;
 pub use lock::{DEFAULT_LOCK_WAIT, lock_path};
 use lock::{HeldLock, acquire_lock};
+pub use snapshot::read_snapshot;
 
 /// An open journal. Holding it holds the exclusive lock on `<journal>.lock`,
 /// so every run that shares the journal is serialised and no live run's
@@ -354,7 +357,8 @@ impl Journal {
 #[cfg(any(test, feature = "sim"))]
 pub type WriteHook = Arc<dyn Fn(&'static str) -> io::Result<()> + Send + Sync>;
 
-/// How many of `entries` ask for work: repairs and verifications.
-fn pending_count(entries: &[Entry]) -> usize {
+/// How many of `entries` ask for work: repairs and verifications, not
+/// watches. What the exit statuses and counts call pending.
+pub fn pending_count(entries: &[Entry]) -> usize {
     entries.iter().filter(|e| e.is_pending()).count()
 }

@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::args::Cli;
+use clap::CommandFactory;
 use clap::error::ErrorKind;
-use clap::{CommandFactory, Parser};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -33,23 +33,33 @@ fn manifests() -> Vec<PathBuf> {
     out
 }
 
-/// The long flag (`--timeout`) that reads environment variable `name`.
+/// The long flag (`--timeout`) that reads environment variable `name`, in any subcommand.
 fn flag_for_env(name: &str) -> Option<String> {
-    Cli::command()
-        .get_arguments()
-        .find(|arg| arg.get_env().is_some_and(|env| env == name))
-        .and_then(|arg| arg.get_long().map(|long| format!("--{long}")))
+    fn find(command: &clap::Command, name: &str) -> Option<String> {
+        command
+            .get_arguments()
+            .find(|arg| arg.get_env().is_some_and(|env| env == name))
+            .and_then(|arg| arg.get_long().map(|long| format!("--{long}")))
+            .or_else(|| command.get_subcommands().find_map(|sub| find(sub, name)))
+    }
+    find(&Cli::command(), name)
 }
 
-/// `flag` set to `value` as on a command line, before `rollback`: a flag that takes no
+/// `flag` set to `value` as on a command line, before `rollback` (whose last word is removed
+/// where a command that takes `flag` is wanted instead): a flag that takes no
 /// value (`--token-file-optional`) is given alone when `value` is a true one ("true",
 /// "yes", "1", "on") and left out when it is a false one; any other value is kept, so the
 /// parse fails on it.
 fn flag_with_value(flag: &str, value: &str) -> Vec<String> {
-    let takes_no_value = Cli::command()
-        .get_arguments()
-        .find(|arg| arg.get_long() == flag.strip_prefix("--"))
-        .is_some_and(|arg| !arg.get_action().takes_values());
+    fn find(command: &clap::Command, flag: &str) -> Option<clap::Arg> {
+        command
+            .get_arguments()
+            .find(|arg| arg.get_long() == flag.strip_prefix("--"))
+            .cloned()
+            .or_else(|| command.get_subcommands().find_map(|sub| find(sub, flag)))
+    }
+    let takes_no_value =
+        find(&Cli::command(), flag).is_some_and(|arg| !arg.get_action().takes_values());
     let mut args = vec![flag.to_owned(), value.to_owned()];
     if takes_no_value {
         use clap::builder::TypedValueParser;
@@ -129,7 +139,9 @@ fn arg_lists(path: &Path, text: &str) -> Vec<Vec<String>> {
 }
 
 fn parse(args: &[String]) -> Result<Cli, clap::Error> {
-    Cli::try_parse_from(std::iter::once("cluster-client".to_owned()).chain(args.iter().cloned()))
+    crate::cli::argv::parse(
+        std::iter::once("cluster-client".to_owned()).chain(args.iter().cloned()),
+    )
 }
 
 #[test]
@@ -165,7 +177,10 @@ fn every_cluster_client_variable_in_the_manifests_is_one_the_binary_reads() {
                 panic!("{}: {name} is not read by cluster-client", path.display())
             });
             if let Some(value) = value {
-                let args = flag_with_value(&flag, &value);
+                let mut args = flag_with_value(&flag, &value);
+                // Note: create takes every option that a variable sets; rollback does not.
+                args.pop();
+                args.extend(["create".to_owned(), "g".to_owned()]);
                 if let Err(e) = parse(&args) {
                     panic!(
                         "{}: {name} has a value the binary rejects: {e}",
@@ -301,10 +316,15 @@ fn the_job_and_the_cronjob_take_the_same_credentials_from_one_component() {
     }
     args.push("rollback".to_owned());
     let cli = parse(&args).expect("parses");
-    assert!(cli.options.token_file_optional && cli.options.cacert_optional);
+    let credentials = cli
+        .command
+        .parts()
+        .credentials
+        .expect("rollback takes credentials");
+    assert!(credentials.token_file_optional && credentials.cacert_optional);
     for (secret, file) in [
-        ("cluster-client-token", &cli.options.token_file),
-        ("cluster-client-ca", &cli.options.cacert),
+        ("cluster-client-token", &credentials.token_file),
+        ("cluster-client-ca", &credentials.cacert),
     ] {
         let volume = secret_volume(&job, secret);
         assert!(volume.contains(&"optional: true"), "{secret}: {volume:?}");
@@ -493,7 +513,7 @@ fn the_job_and_the_cronjob_log_json_for_the_log_collector() {
         let cli = parse(&["--log-format".to_owned(), format, "rollback".to_owned()])
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(
-            cli.options.log_format,
+            cli.command.logging().log_format,
             crate::cli::args::LogFormat::Json,
             "{file}"
         );
@@ -539,8 +559,8 @@ fn the_indexed_job_runs_one_shard_per_index_each_with_its_own_journal() {
     let file = "kubernetes/bulk/job/bulk-job.yaml";
     let text = read(file);
     let (_, cli) = the_cli(file);
-    let count = cli
-        .options
+    let shard_options = cli.command.parts().shard.expect("create takes --shard");
+    let count = shard_options
         .shard_count
         .expect("the Indexed Job's args give --shard-count");
     assert_eq!(scalar(&text, "completionMode"), "Indexed");
@@ -551,7 +571,13 @@ fn the_indexed_job_runs_one_shard_per_index_each_with_its_own_journal() {
             "{file}: {key} must equal --shard-count"
         );
     }
-    let [journal] = cli.options.journal.as_slice() else {
+    let journals = &cli
+        .command
+        .parts()
+        .journal
+        .expect("create takes --journal")
+        .journal;
+    let [journal] = journals.as_slice() else {
         panic!("{file}: one --journal");
     };
     assert!(
@@ -561,7 +587,7 @@ fn the_indexed_job_runs_one_shard_per_index_each_with_its_own_journal() {
     // Each index Kubernetes gives a pod is one shard with its own journal, in one directory.
     let mut journals = std::collections::BTreeSet::new();
     for index in 0..count {
-        let shard = Shard::resolve(cli.options.shard, Some(count), Some(&index.to_string()))
+        let shard = Shard::resolve(shard_options.shard, Some(count), Some(&index.to_string()))
             .expect("a valid index")
             .expect("a shard");
         assert_eq!(shard.index(), index);
@@ -616,10 +642,10 @@ fn the_indexed_job_reads_the_groups_file_of_its_configmap() {
     let file = "kubernetes/bulk/job/bulk-job.yaml";
     let text = read(file);
     let (args, cli) = the_cli(file);
-    let crate::cli::args::Command::Create(groups) = &cli.command else {
+    let crate::cli::args::Command::Create(change) = &cli.command else {
         panic!("{file}: not a create");
     };
-    let from_file = groups.from_file.as_deref().expect("--from-file");
+    let from_file = change.groups.from_file.as_deref().expect("--from-file");
     let (mount, name) = (
         from_file.parent().expect("mount").to_str().expect("utf-8"),
         from_file
@@ -773,7 +799,10 @@ fn lock_wait(file: &str) -> std::time::Duration {
     let value = flag_value(&read(file), name);
     parse(&flag_with_value(&flag, &value))
         .unwrap_or_else(|e| panic!("{file}: {name} {value:?} does not parse: {e}"))
-        .options
+        .command
+        .parts()
+        .lock
+        .expect("rollback takes --lock-wait")
         .lock_wait
 }
 

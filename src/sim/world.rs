@@ -290,7 +290,12 @@ impl Setup {
             cluster_client::engine::READ_WIDTH
         })
         .with_shutdown_grace(Duration::from_secs(3600))
+        // Note: the same after a signal's undos, which otherwise go at once.
+        .with_undo_width_after_signal(spec.concurrency)
         .with_settle_horizon(HORIZON)
+        // Note: a node silent once is given up on at once, as a world with no
+        // clock of its own cannot wait out a cool-down.
+        .with_attempt_timeout(Duration::ZERO)
         .with_clock(Clock::new(move || time.load(Ordering::SeqCst)))
     }
 
@@ -315,6 +320,7 @@ impl Setup {
             groups: self.groups.clone(),
             shard: None,
             nodes: self.nodes.clone(),
+            dry_run: false,
         };
         let stdout_fails = spec.stdout_fails;
         let cancel_after = cancel.clone();

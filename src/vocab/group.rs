@@ -100,7 +100,9 @@ impl GroupId {
         };
         match problem {
             Some(reason) => Err(InputError::GroupId {
-                id: id.escape_debug().to_string(),
+                // Note: escaped for one line, and cut when long: a 2,000-byte id
+                // is not echoed whole.
+                id: crate::vocab::text::cut(&id.escape_debug().to_string(), id.len()).into_owned(),
                 reason,
             }),
             None => Ok(Self(id.into())),

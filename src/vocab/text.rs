@@ -28,6 +28,28 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(shown)
 }
 
+/// How many characters of a long text [`shorten`] keeps.
+pub const SHORTENED_CHARS: usize = 64;
+
+/// `text` escaped (see [`escape`]) and, past [`SHORTENED_CHARS`] characters,
+/// cut there with its length in bytes: `abc… (2000 bytes)`. For echoing a
+/// value in an error without printing all of a huge one.
+pub fn shorten(text: &str) -> Cow<'_, str> {
+    match escape(text) {
+        Cow::Borrowed(shown) => cut(shown, text.len()),
+        Cow::Owned(shown) => Cow::Owned(cut(&shown, text.len()).into_owned()),
+    }
+}
+
+/// `shown` (text already made safe to print) cut after [`SHORTENED_CHARS`]
+/// characters, with `bytes`, the length of the text it shows, after it.
+pub fn cut(shown: &str, bytes: usize) -> Cow<'_, str> {
+    match shown.char_indices().nth(SHORTENED_CHARS) {
+        None => Cow::Borrowed(shown),
+        Some((at, _)) => Cow::Owned(format!("{}… ({bytes} bytes)", &shown[..at])),
+    }
+}
+
 fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
@@ -36,6 +58,19 @@ fn needs_escape(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shorten_cuts_long_text_and_gives_its_length() {
+        assert!(matches!(shorten("short"), Cow::Borrowed("short")));
+        let long = "x".repeat(2000);
+        let shown = shorten(&long);
+        assert_eq!(
+            shown,
+            format!("{}… (2000 bytes)", "x".repeat(SHORTENED_CHARS))
+        );
+        assert_eq!(shorten(&format!("\n{long}")).matches("bytes").count(), 1);
+        assert!(shorten(&format!("\u{1b}{long}")).starts_with("\\u{1b}"));
+    }
 
     #[test]
     fn escape_shows_control_and_bidi_characters_visibly() {

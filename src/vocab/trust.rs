@@ -134,16 +134,35 @@ pub fn private_dir(path: &Path, meta: &Metadata) -> Result<(), Distrust> {
             fix: "point --journal at a file inside a directory of your own".to_owned(),
         });
     }
-    owned_by_us(path, meta)?;
+    // Note: a directory is never to be chowned or chmodded on our advice
+    // unless it is ours and private by intent: /tmp and shared team
+    // directories are someone else's to set up, so the fix is a directory
+    // of one's own.
+    owned_by_us(path, meta).map_err(|distrust| Distrust {
+        fix: OWN_DIRECTORY.to_owned(),
+        ..distrust
+    })?;
     let mode = mode_of(meta);
     if mode & 0o022 == 0 {
         return Ok(());
     }
+    // Note: a sticky or world-writable directory (/tmp) is meant to be shared.
+    let fix = if mode & 0o1002 != 0 {
+        format!("it is a shared directory: {OWN_DIRECTORY}")
+    } else {
+        format!("`chmod 700 {}`, or {OWN_DIRECTORY}", path.display())
+    };
     Err(Distrust {
         problem: format!("its mode {mode:04o} lets group or others write it"),
-        fix: format!("`chmod 700 {}`", path.display()),
+        fix,
     })
 }
+
+/// How to fix a journal directory that is not the user's own: use one that is.
+const OWN_DIRECTORY: &str = "keep the journal in a directory only you can write, for example \
+                             the default one (~/.local/share/cluster-client/, used when no \
+                             --journal is given) or one made with `mkdir -m 700 DIR`, and point \
+                             --journal at a file in it";
 
 fn owned_by_us(path: &Path, meta: &Metadata) -> Result<(), Distrust> {
     let (Some(euid), Some(uid)) = (euid(), uid_of(meta)) else {

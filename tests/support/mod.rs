@@ -31,6 +31,18 @@ impl TestEnv {
             .map(|node| format!("{}\n", node.url()))
             .collect();
         env.write_hosts(&format!("# test cluster\n{hosts}"));
+        // Note: the journal's directory exists, as one named by --journal must for the
+        // commands that only read (a missing one is a typo, exit 2); the journal does not.
+        {
+            use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+            let dir = env.journal_path().parent().expect("journal dir").to_owned();
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&dir)
+                .expect("mkdir journal dir");
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                .expect("chmod journal dir");
+        }
         env
     }
 
