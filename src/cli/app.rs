@@ -18,6 +18,7 @@ use crate::cli::metrics::{Backlog, RunMetrics};
 use crate::cli::output;
 use crate::cli::progress::Progress;
 use crate::cli::signals;
+use crate::cli::tables;
 use cluster_client::engine::{Cluster, OperationReport, Outcome, ReplayReport};
 use cluster_client::error::Error;
 use cluster_client::journal::Journal;
@@ -175,6 +176,12 @@ fn execute_counting(
         }
         _ => {}
     }
+    let cluster = match &config.task {
+        Task::Change { groups, .. } => {
+            cluster.with_repairs_elsewhere(journals::repairs_elsewhere(path, groups))
+        }
+        _ => cluster,
+    };
     let mut journal = Journal::open_waiting(path, cancel, config.lock_wait)?;
     let status = run(&cluster, cancel, &mut journal, &config.task, format, out);
     *journal_after = Some(Backlog::of(journal.entries()));
@@ -240,9 +247,9 @@ fn several(
     *journal_after = Some(Backlog::sum(&backlogs));
     let status = ExitStatus::of_journals(&visited, cancel.change_sent());
     let printed = if replaying {
-        output::replays(out, format, &visited)
+        tables::replays(out, format, &visited)
     } else {
-        output::journal_lists(out, format, &visited)
+        tables::journal_lists(out, format, &visited)
     };
     output::report_unprinted(printed, out);
     Ok(status)
@@ -273,7 +280,7 @@ pub fn run<T: Transport>(
         // replayed, the replay is what is reported.
         Task::Rollback | Task::JournalList | Task::JournalForget { .. } | Task::Status { .. } => (
             ExitStatus::of_replay(&replay),
-            output::replay(
+            tables::replay(
                 out,
                 format,
                 &replay,

@@ -222,6 +222,7 @@ mod tests {
             interrupted: false,
             pending: Vec::new(),
             verifying: Vec::new(),
+            refused_by: None,
             journal_error: None,
         }
     }

@@ -10,7 +10,8 @@ use crate::cli::args::OutputFormat;
 use crate::cli::config::{Config, ForgetScope, Task};
 use crate::cli::exit::ExitStatus;
 use crate::cli::metrics::Backlog;
-use crate::cli::output::{self, Forget};
+use crate::cli::output;
+use crate::cli::tables::{self, Forget};
 use crate::cli::views;
 use cluster_client::engine::{Cluster, StatusReport};
 use cluster_client::error::{Error, InputError, JournalError};
@@ -77,7 +78,7 @@ pub fn journal_list(
     let listed = entries.as_deref().unwrap_or_default();
     *journal_after = Some(Backlog::of(listed));
     let status = ExitStatus::of_journal_list(journal::pending_count(listed));
-    let printed = output::journal_list(out, format, listed, path, entries.is_some());
+    let printed = tables::journal_list(out, format, listed, path, entries.is_some());
     output::report_unprinted(printed, out);
     Ok(status)
 }
@@ -139,7 +140,7 @@ pub fn journal_forget(
         forget.would_remove.len(),
         forget.scoped,
     );
-    let printed = output::journal_forget(out, format, &forget, request.group, path);
+    let printed = tables::journal_forget(out, format, &forget, request.group, path);
     output::report_unprinted(printed, out);
     Ok(status)
 }
@@ -282,7 +283,7 @@ pub fn rollback_has_journal(
         return Ok(true);
     }
     *journal_after = Some(Backlog::of(&[]));
-    let printed = output::replay(out, format, &Default::default(), &[], path, false);
+    let printed = tables::replay(out, format, &Default::default(), &[], path, false);
     output::report_unprinted(printed, out);
     Ok(false)
 }

@@ -1,6 +1,6 @@
 //! Several journals (`rollback`, `journal list`): the files a directory holds, and what became of each.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -9,6 +9,7 @@ use cluster_client::engine::ReplayReport;
 use cluster_client::error::JournalError;
 use cluster_client::journal::{self, Entry, Journal};
 use cluster_client::vocab::cancel::Cancel;
+use cluster_client::vocab::group::GroupId;
 use cluster_client::vocab::trust;
 
 /// What became of one journal.
@@ -87,6 +88,59 @@ pub fn list(sources: &[JournalSource]) -> Result<Vec<PathBuf>, JournalError> {
         }
     }
     Ok(paths)
+}
+
+/// The repairs for `groups` that the other journals of `journal`'s set hold:
+/// every journal in its directory (as `rollback --journal DIR/` lists them)
+/// but `journal` itself, read as it is on disk, without its lock (a run
+/// holding it replaces it by a rename, so a read sees a whole file). A
+/// journal that cannot be read is named in a warning; it refuses nothing,
+/// and stops nothing else either.
+pub fn repairs_elsewhere(
+    journal: &Path,
+    groups: &[GroupId],
+) -> HashMap<GroupId, (PathBuf, Vec<Entry>)> {
+    let named: HashSet<&GroupId> = groups.iter().collect();
+    let dir = match journal.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut found: HashMap<GroupId, (PathBuf, Vec<Entry>)> = HashMap::new();
+    let Ok(paths) = in_directory(dir) else {
+        return found;
+    };
+    for path in paths.into_iter().filter(|p| !same_file(p, journal)) {
+        match journal::read_snapshot(&path) {
+            Ok(entries) => {
+                let repairs = entries
+                    .into_iter()
+                    .flatten()
+                    .filter(|e| e.kind == journal::Kind::Repair && named.contains(&e.group));
+                for entry in repairs {
+                    let held = found
+                        .entry(entry.group.clone())
+                        .or_insert_with(|| (path.clone(), Vec::new()));
+                    if held.0 == path {
+                        held.1.push(entry);
+                    }
+                }
+            }
+            Err(error) => log::warn!(
+                "another journal of this set could not be read, so it refuses no group of \
+                 this run: {error}"
+            ),
+        }
+    }
+    found
+}
+
+/// Whether `a` and `b` name the same file (the journal itself, however named).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => a == b,
+    }
 }
 
 fn in_directory(dir: &Path) -> Result<Vec<PathBuf>, JournalError> {

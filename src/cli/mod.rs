@@ -23,8 +23,10 @@ mod metrics;
 mod output;
 mod progress;
 mod signals;
+mod tables;
 mod views;
 mod wire;
+mod wire_journal;
 mod words;
 
 // Note: the binary's test worlds live with the library's in src/sim/, the one folder of

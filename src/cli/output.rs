@@ -1,6 +1,5 @@
 //! Output rendering: human-readable tables, or exactly one JSON document.
 
-use std::borrow::Cow;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
@@ -8,12 +7,10 @@ use serde::Serialize;
 
 use crate::cli::args::OutputFormat;
 use crate::cli::config::Sharded;
-use crate::cli::journals::{Replayed, Visit, Visited};
 use crate::cli::wire;
 use crate::cli::words::node_error;
-use cluster_client::engine::{NodeResult, OperationReport, Outcome, ReplayReport};
+use cluster_client::engine::{NodeResult, OperationReport, Outcome};
 use cluster_client::journal::Entry;
-use cluster_client::vocab::group::GroupId;
 use cluster_client::vocab::hosts::Node;
 pub use cluster_client::vocab::text::escape;
 
@@ -112,328 +109,13 @@ pub fn report_unprinted(printed: io::Result<()>, out: &mut dyn Write) {
     }
 }
 
-/// Prints the result of `rollback` of the journal `path`; `pending` is the
-/// journal after it. `found` false: there was no journal there, and nothing
-/// was created.
-pub fn replay(
-    out: &mut dyn Write,
-    format: OutputFormat,
-    report: &ReplayReport,
-    pending: &[Entry],
-    path: &Path,
-    found: bool,
-) -> io::Result<()> {
-    if format != OutputFormat::Human {
-        return json(
-            out,
-            format,
-            &wire::Rollback::new(report, pending, path, found),
-        );
-    }
-    if !found {
-        return writeln!(
-            out,
-            "rollback: no journal at {}, so nothing is pending there; nothing was created",
-            shown_path(path)
-        );
-    }
-    replay_human(
-        out,
-        &format!("rollback of journal {}", shown_path(path)),
-        &report.repaired,
-        pending,
-    )
-}
-
-/// Prints the result of `rollback` over several journals: a summary line,
-/// then each journal's repairs, or why it was not replayed. JSON is
-/// [`wire::Rollbacks`].
-pub fn replays(out: &mut dyn Write, format: OutputFormat, visited: &[Visited]) -> io::Result<()> {
-    if format != OutputFormat::Human {
-        return json(out, format, &wire::Rollbacks::new(visited));
-    }
-    let count = |pick: fn(&Replayed) -> usize| -> usize {
-        visited.iter().filter_map(Visited::report).map(pick).sum()
-    };
-    writeln!(
-        out,
-        "rollback: {} journal(s), {} repaired, {} still pending{}",
-        visited.len(),
-        count(|r| r.report.repaired.len()),
-        count(|r| cluster_client::journal::pending_count(&r.pending)),
-        not_opened_count(visited, "replayed")
-    )?;
-    for one in visited {
-        let title = format!("journal {}", shown_path(&one.path));
-        match one.report() {
-            Some(opened) => replay_human(out, &title, &opened.report.repaired, &opened.pending)?,
-            None => not_opened(out, &title, one, "replayed")?,
-        }
-    }
-    Ok(())
-}
-
-/// ", 2 journal(s) not replayed", or nothing when every one was opened.
-fn not_opened_count(visited: &[Visited], verb: &str) -> String {
-    let not_opened =
-        |one: &&Visited| one.report().is_none() && !matches!(one.visit, Visit::Missing);
-    match visited.iter().filter(not_opened).count() {
-        0 => String::new(),
-        n => format!(", {n} journal(s) not {verb}"),
-    }
-}
-
-/// The line of a journal that was not opened, and why.
-fn not_opened(out: &mut dyn Write, title: &str, one: &Visited, verb: &str) -> io::Result<()> {
-    if let Visit::Missing = one.visit {
-        return writeln!(
-            out,
-            "{title}: no journal there, so nothing is pending there"
-        );
-    }
-    let why = match &one.visit {
-        Visit::Busy(_) => "another cluster-client run holds its lock, and replays it first; \
-                           the next rollback tries again"
-            .to_owned(),
-        Visit::Refused(error) => escape(&error.to_string()).into_owned(),
-        Visit::Interrupted | Visit::Opened(_) | Visit::Missing => {
-            "interrupted before it was reached".to_owned()
-        }
-    };
-    writeln!(out, "{title}: NOT {}: {why}", verb.to_uppercase())
-}
-
 /// A path as people see it, escaped.
-fn shown_path(path: &Path) -> String {
+pub fn shown_path(path: &Path) -> String {
     escape(&path.display().to_string()).into_owned()
 }
 
-/// `title: N repaired, M still pending` and one line per repair.
-fn replay_human(
-    out: &mut dyn Write,
-    title: &str,
-    repaired: &[Entry],
-    pending: &[Entry],
-) -> io::Result<()> {
-    if repaired.is_empty() && pending.is_empty() {
-        return writeln!(out, "{title}: nothing pending");
-    }
-    writeln!(
-        out,
-        "{title}: {} repaired, {} still pending",
-        repaired.len(),
-        pending.len()
-    )?;
-    for entry in repaired {
-        writeln!(out, "  repaired  {}", describe(entry))?;
-    }
-    for entry in pending {
-        let error = entry.last_error.as_deref().unwrap_or("not attempted");
-        writeln!(out, "  pending   {}  ({})", describe(entry), escape(error))?;
-    }
-    Ok(())
-}
-
-/// Prints `journal list` of the journal `path`: every pending repair,
-/// oldest first. JSON is `{"journal", "found", "pending": [{"group",
-/// "host", "repair", "since", "failed_replays", "last_error"}]}`; people get
-/// a table. Both are written as the entries are read, never built whole
-/// first. `found` false: there is no journal at `path`.
-pub fn journal_list(
-    out: &mut dyn Write,
-    format: OutputFormat,
-    entries: &[Entry],
-    journal: &Path,
-    found: bool,
-) -> io::Result<()> {
-    if format != OutputFormat::Human {
-        let pending = wire::PendingList(entries);
-        let document = wire::JournalList {
-            journal: journal.display().to_string(),
-            found,
-            pending,
-        };
-        return json(out, format, &document);
-    }
-    let path = shown_path(journal);
-    if !found {
-        return writeln!(out, "no journal at {path}, so nothing is pending there");
-    }
-    if entries.is_empty() {
-        return writeln!(out, "journal {path}: nothing pending");
-    }
-    let pending = cluster_client::journal::pending_count(entries);
-    match entries.len() - pending {
-        0 => writeln!(out, "journal {path}: {pending} pending")?,
-        watches => writeln!(
-            out,
-            "journal {path}: {pending} pending, {watches} watch(es) (not pending)"
-        )?,
-    }
-    pending_table(out, entries)
-}
-
-/// Prints `journal list` over several journals: a summary line, then each
-/// journal's table, or why it was not read. JSON is [`wire::JournalLists`].
-pub fn journal_lists(
-    out: &mut dyn Write,
-    format: OutputFormat,
-    visited: &[Visited],
-) -> io::Result<()> {
-    if format != OutputFormat::Human {
-        return json(out, format, &wire::JournalLists::new(visited));
-    }
-    let pending: usize = visited
-        .iter()
-        .filter_map(Visited::report)
-        .map(|report| cluster_client::journal::pending_count(&report.pending))
-        .sum();
-    writeln!(
-        out,
-        "journal list: {} journal(s), {pending} pending{}",
-        visited.len(),
-        not_opened_count(visited, "read")
-    )?;
-    for one in visited {
-        match one.report() {
-            Some(report) => journal_list(out, format, &report.pending, &one.path, true)?,
-            None => {
-                let title = format!("journal {}", shown_path(&one.path));
-                not_opened(out, &title, one, "read")?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// What `journal forget` did, or would do.
-#[derive(Debug)]
-pub struct Forget {
-    /// The repairs removed from the journal.
-    pub removed: Vec<Entry>,
-    /// The repairs a run with a scope (and without `--dry-run`) removes.
-    pub would_remove: Vec<Entry>,
-    /// Whether `--host` or `--all-hosts` said where; without either,
-    /// nothing is removed.
-    pub scoped: bool,
-    /// Whether there is a journal at all.
-    pub found: bool,
-}
-
-/// Prints `journal forget`: the repairs removed, or those it would remove.
-/// JSON is `{"forgotten": [...], "would_forget": [...]}` with the items of
-/// [`journal_list`].
-pub fn journal_forget(
-    out: &mut dyn Write,
-    format: OutputFormat,
-    forget: &Forget,
-    group: &GroupId,
-    journal: &Path,
-) -> io::Result<()> {
-    if format != OutputFormat::Human {
-        let document = wire::JournalForget {
-            journal: journal.display().to_string(),
-            found: forget.found,
-            forgotten: wire::PendingList(&forget.removed),
-            would_forget: wire::PendingList(&forget.would_remove),
-        };
-        return json(out, format, &document);
-    }
-    let group = escape(group.as_str()).into_owned();
-    let journal = shown_path(journal);
-    if !forget.found {
-        return writeln!(
-            out,
-            "journal forget: no journal at {journal}, so no pending repair of group \"{group}\""
-        );
-    }
-    if !forget.removed.is_empty() {
-        writeln!(
-            out,
-            "journal forget: removed {} pending repair(s) of group \"{group}\" from {journal}; \
-             those nodes keep whatever state they have (check with `cluster-client status`)",
-            forget.removed.len()
-        )?;
-        return pending_table(out, &forget.removed);
-    }
-    if forget.would_remove.is_empty() {
-        return writeln!(
-            out,
-            "journal forget: no pending repair of group \"{group}\" matched in {journal}"
-        );
-    }
-    if forget.scoped {
-        writeln!(
-            out,
-            "journal forget --dry-run: would remove {} pending repair(s) of group \"{group}\" \
-             from {journal}; nothing was changed",
-            forget.would_remove.len()
-        )?;
-    } else {
-        writeln!(
-            out,
-            "journal forget: removed nothing; name the nodes with --host URL (once per node) \
-             or --all-hosts. Group \"{group}\" has {} pending repair(s) in {journal}:",
-            forget.would_remove.len()
-        )?;
-    }
-    pending_table(out, &forget.would_remove)
-}
-
-/// The aligned table of `journal list` and `journal forget`; text from the
-/// journal is escaped. Two passes over the entries, one to measure the
-/// columns and one to print the rows, so no row is kept.
-fn pending_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
-    let header = [
-        "GROUP",
-        "HOST",
-        "KIND",
-        "REPAIR",
-        "SINCE",
-        "UNTIL",
-        "FAILED",
-        "LAST ERROR",
-    ];
-    let mut widths = header.map(str::len);
-    for entry in entries {
-        for (width, cell) in widths.iter_mut().zip(table_cells(entry)) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line = |out: &mut dyn Write, cells: [&str; 8]| {
-        let mut text = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            let pad = widths[i].saturating_sub(cell.chars().count());
-            text.push_str("  ");
-            text.push_str(cell);
-            text.push_str(&" ".repeat(pad));
-        }
-        writeln!(out, "{}", text.trim_end())
-    };
-    line(out, header)?;
-    for entry in entries {
-        line(out, table_cells(entry).each_ref().map(|cell| cell.as_ref()))?;
-    }
-    Ok(())
-}
-
-/// One entry's cells in the table of [`pending_table`].
-fn table_cells(entry: &Entry) -> [Cow<'_, str>; 8] {
-    let until = entry.until.map(cluster_client::vocab::time::rfc3339);
-    [
-        escape(entry.group.as_str()),
-        escape(entry.host.base()),
-        Cow::Borrowed(entry.kind.name()),
-        Cow::Borrowed(entry.action.name()),
-        Cow::Owned(cluster_client::vocab::time::rfc3339(entry.recorded_at)),
-        Cow::Owned(until.unwrap_or_else(|| "-".to_owned())),
-        Cow::Owned(entry.failed_replays.to_string()),
-        escape(entry.last_error.as_deref().unwrap_or("-")),
-    ]
-}
-
 /// "delete "g1" on http://node1:8080".
-fn describe(entry: &Entry) -> String {
+pub fn describe(entry: &Entry) -> String {
     format!(
         "{} {:?} on {}",
         entry.action,
@@ -547,10 +229,28 @@ fn headline(report: &OperationReport, journal: &Path) -> String {
             "not started, nothing was sent for this group: the journal could not be written"
                 .to_owned()
         }
-        Outcome::Refused => format!(
-            "refused: repairs for this group are still pending on {}; run `cluster-client \
-             rollback` once those nodes answer, then try again",
-            hosts(&report.pending)
+        Outcome::Refused => refused(report),
+    }
+}
+
+/// Why a group was refused: repairs pending for it in this journal, or in another of its set.
+fn refused(report: &OperationReport) -> String {
+    let hosts = {
+        let mut hosts: Vec<&str> = report.pending.iter().map(|e| e.host.base()).collect();
+        hosts.dedup();
+        escape(&hosts.join(", ")).into_owned()
+    };
+    match &report.refused_by {
+        Some(other) => format!(
+            "refused: another journal of this set, {}, holds repairs for this group on \
+             {hosts}; replay it (`cluster-client rollback --journal {}`) once those nodes \
+             answer, then try again",
+            shown_path(other),
+            shown_path(other)
+        ),
+        None => format!(
+            "refused: repairs for this group are still pending on {hosts}; run \
+             `cluster-client rollback` once those nodes answer, then try again"
         ),
     }
 }
@@ -666,7 +366,7 @@ mod tests {
         };
         let render = |format| {
             let mut replay_out = Vec::new();
-            super::replay(
+            crate::cli::tables::replay(
                 &mut replay_out,
                 format,
                 &replay,

@@ -96,6 +96,11 @@ impl<T: Transport> Cluster<T> {
                 if let Some(pending) = blocked.get(group) {
                     return Step::Finished(work.finish(Outcome::Refused, pending.clone(), None));
                 }
+                if let Some((journal, pending)) = self.elsewhere.get(group) {
+                    let mut report = work.finish(Outcome::Refused, pending.clone(), None);
+                    report.refused_by = Some(journal.clone());
+                    return Step::Finished(report);
+                }
                 match work.read_all(width) {
                     None => {
                         let outcome = work.unchanged_outcome(&[]);

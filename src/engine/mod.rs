@@ -10,6 +10,7 @@
 //! leaves only the undos it could not apply in the journal.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -68,6 +69,8 @@ pub struct Cluster<T> {
     read_width: usize,
     /// How many undos go out at once after a signal.
     undo_width_after_signal: usize,
+    /// Repairs for groups of this run that other journals hold.
+    elsewhere: HashMap<GroupId, (PathBuf, Vec<Entry>)>,
     /// How long after an ambiguous write the node may still apply it.
     settle_horizon: Duration,
     /// The time for `recorded_at` and `until`.
@@ -144,6 +147,7 @@ impl<T: Transport> Cluster<T> {
             parallel_groups: 1,
             read_width: READ_WIDTH,
             undo_width_after_signal: compensate::UNDO_WIDTH_AFTER_SIGNAL,
+            elsewhere: HashMap::new(),
             settle_horizon: DEFAULT_SETTLE_HORIZON,
             clock: Clock::system(),
         }
@@ -172,6 +176,22 @@ impl<T: Transport> Cluster<T> {
     /// waiting for it. Zero makes them fail fast as soon as it is silent.
     pub fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
         self.breaker = breaker_for(&self.policy, timeout);
+        self
+    }
+
+    /// Refuses, as it refuses a group with repairs pending in the journal a
+    /// run holds, every group that `elsewhere` names: repairs for it that
+    /// other journals of the same set hold (by group: that journal and its
+    /// repairs). Such a group is reported [`Outcome::Refused`] with
+    /// [`OperationReport::refused_by`] naming the journal; nothing is sent
+    /// for it. Otherwise a run could, say, find the group on a node that a
+    /// repair in another journal is about to delete, count it as already
+    /// there, and exit 0 just before that replay leaves it half there.
+    pub fn with_repairs_elsewhere(
+        mut self,
+        elsewhere: HashMap<GroupId, (PathBuf, Vec<Entry>)>,
+    ) -> Self {
+        self.elsewhere = elsewhere;
         self
     }
 

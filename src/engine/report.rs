@@ -1,5 +1,7 @@
 //! What a create, delete, status or replay returns: plain data, no wire format.
 
+use std::path::PathBuf;
+
 use crate::journal::{Entry, Kind};
 use crate::vocab::change::Operation;
 use crate::vocab::group::GroupId;
@@ -98,6 +100,12 @@ pub struct OperationReport {
     /// The group's repairs left in the journal: this run's failed undos, or
     /// (for `refused`) the earlier repairs that blocked it.
     pub pending: Vec<Entry>,
+    /// For a group refused because another journal of the set holds
+    /// repairs for it (see [`Cluster::with_repairs_elsewhere`]): that
+    /// journal. `None` for every other report.
+    ///
+    /// [`Cluster::with_repairs_elsewhere`]: super::Cluster::with_repairs_elsewhere
+    pub refused_by: Option<PathBuf>,
     /// The group's verifications in the journal after the run, this run's
     /// and earlier ones: nodes that may still apply a write of ours late,
     /// each until its `until`, which the next replay reads and undoes if it

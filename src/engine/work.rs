@@ -156,6 +156,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             interrupted,
             pending,
             verifying,
+            refused_by: None,
             journal_error,
         }
     }
