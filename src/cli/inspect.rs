@@ -10,6 +10,7 @@ use crate::cli::args::OutputFormat;
 use crate::cli::config::{Config, ForgetScope, Task};
 use crate::cli::exit::ExitStatus;
 use crate::cli::metrics::Backlog;
+use crate::cli::journals;
 use crate::cli::output;
 use crate::cli::tables::{self, Forget};
 use crate::cli::views;
@@ -243,7 +244,15 @@ pub fn dry_run<T: Transport>(
     let started = Instant::now();
     let pending = snapshot(config, path)?.unwrap_or_default();
     *journal_after = Some(Backlog::of(&pending));
-    let reports = cluster.plan_only(*operation, groups, &pending);
+    // Note: a run refuses the groups with repairs in any journal of the set;
+    // so does its plan.
+    let mut refusing = pending.clone();
+    refusing.extend(
+        journals::repairs_elsewhere(path, groups)
+            .into_values()
+            .flat_map(|(_, entries)| entries),
+    );
+    let reports = cluster.plan_only(*operation, groups, &refusing);
     let status = ExitStatus::of_plan(&reports);
     let shown = views::Plan {
         operation: *operation,
