@@ -248,7 +248,8 @@ fn man_page_covers_options_and_exit_status() {
 #[test]
 fn a_node_the_run_stopped_before_is_shown_as_read_not_as_a_change_attempted() {
     let env = TestEnv::new(3);
-    env.nodes[1].add_rule(support::Rule::new(support::Fault::Status(500)).method("POST"));
+    // A final 4xx: node 2 definitely applied nothing (a 500 would leave it verified, exit 3).
+    env.nodes[1].add_rule(support::Rule::new(support::Fault::Status(422)).method("POST"));
     let output = env.cmd().args(["create", "g"]).output().expect("run");
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8(output.stdout).expect("utf8");

@@ -9,6 +9,20 @@ use support::{Fault, Rule, TestEnv, sigterm};
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// How long a test awaits the settle horizon (1 s) of its verifications: wide.
+const HORIZON_WAIT: Duration = Duration::from_secs(60);
+
+/// Asserts that each of `groups` is on every node or on none.
+fn all_or_nothing(env: &TestEnv, groups: &[String], when: &str) {
+    for group in groups {
+        let holders = env.holders(group);
+        assert!(
+            holders.is_empty() || holders == [0, 1, 2],
+            "{group} is on {holders:?} {when}"
+        );
+    }
+}
+
 #[test]
 fn sigkill_at_random_points_then_replay_restores_all_or_nothing() {
     kill_loop("1", 0x5eed_c0de_u64);
@@ -27,6 +41,7 @@ fn sigkill_amid_a_bulk_run_with_groups_in_flight_then_replay_restores_all_or_not
     }
     let mut rng = fastrand::Rng::with_seed(0x9a11_e1ed_u64);
     let mut torn = 0;
+    let mut all = Vec::new();
     for round in 0..16 {
         let groups: Vec<String> = (0..12).map(|i| format!("b{round}-{i}")).collect();
         let delete = rng.bool();
@@ -44,7 +59,13 @@ fn sigkill_amid_a_bulk_run_with_groups_in_flight_then_replay_restores_all_or_not
         // more requests are always reached: no timeout is waited out.
         let after = rng.usize(1..=20);
         let operation = if delete { "delete" } else { "create" };
-        let mut args = vec![operation, "--parallel-groups", "4"];
+        let mut args = vec![
+            operation,
+            "--parallel-groups",
+            "4",
+            "--settle-horizon",
+            "1s",
+        ];
         args.extend(groups.iter().map(String::as_str));
         let child = env.spawn_quiet(&args);
         torn += usize::from(kill_replay_and_check(
@@ -54,8 +75,10 @@ fn sigkill_amid_a_bulk_run_with_groups_in_flight_then_replay_restores_all_or_not
             seen + after,
             &groups,
         ));
+        all.extend(groups);
     }
     assert!(torn > 0, "no kill landed mid-run");
+    settled_and_all_or_nothing(&env, &all);
 }
 
 #[test]
@@ -67,9 +90,11 @@ fn sigkill_during_rollback_then_replay_restores_all_or_nothing() {
     let mut rng = fastrand::Rng::with_seed(0x0bad_cafe_u64);
     for round in 0..12 {
         // Three groups whose creates fail on node 3 and whose undos fail on
-        // nodes 1 and 2: six repairs pending.
+        // nodes 1 and 2: six repairs pending. Note: node 3 answers a final 4xx
+        // (it applied nothing, so nothing is verified there); the undos' 500s
+        // leave watches (a late undo changes nothing the group is meant to be).
         let groups: Vec<String> = (0..3).map(|i| format!("r{round}-{i}")).collect();
-        env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("POST"));
+        env.nodes[2].add_rule(Rule::new(Fault::Status(422)).method("POST"));
         for node in &env.nodes[..2] {
             node.add_rule(Rule::new(Fault::Status(500)).method("DELETE"));
         }
@@ -98,6 +123,8 @@ fn sigkill_during_rollback_then_replay_restores_all_or_nothing() {
             }
         }
 
+        // Note: the repairs were settled (their creates answered 2xx), so
+        // applying them leaves nothing to verify: exit 0.
         env.cmd().arg("rollback").assert().code(0);
         for group in &groups {
             assert!(
@@ -106,13 +133,16 @@ fn sigkill_during_rollback_then_replay_restores_all_or_nothing() {
             );
         }
         assert!(env.pending().is_empty(), "round {round}");
+        assert!(env.verifying().is_empty(), "round {round}");
     }
 }
 
 /// Kills `child` (SIGKILL) once node `victim` has seen `requests` requests,
 /// heals the nodes, replays, and checks that each of `groups` is on every
-/// node or none and that the journal is empty. Returns whether the kill left
-/// repairs pending (it landed mid-run).
+/// node or none and that no repair is left: a crashed run's write-ahead
+/// repairs become verifications (its changes may still have been in
+/// flight), and the replay exits 3 exactly while some remain. Returns
+/// whether the kill left repairs pending (it landed mid-run).
 fn kill_replay_and_check(
     env: &TestEnv,
     mut child: std::process::Child,
@@ -124,19 +154,54 @@ fn kill_replay_and_check(
     child.kill().expect("kill");
     child.wait().expect("reap");
     let torn = !env.pending().is_empty();
+    let in_flight = written_ahead(env);
     for node in &env.nodes {
         node.clear_rules();
     }
-    env.cmd().arg("rollback").assert().code(0);
-    for group in groups {
-        let holders = env.holders(group);
+    let replay = env
+        .cmd()
+        .args(["rollback", "--settle-horizon", "1s"])
+        .output()
+        .expect("run rollback");
+    all_or_nothing(env, groups, "after replay");
+    assert!(env.pending().is_empty(), "{groups:?}: a repair is left");
+    let verifying = env.verifying();
+    for entry in &in_flight {
         assert!(
-            holders.is_empty() || holders == [0, 1, 2],
-            "{group} is on {holders:?} after replay"
+            verifying.contains(entry),
+            "{entry:?} was written ahead of a change that may still land, yet is not \
+             verified: {verifying:?}"
         );
     }
-    assert!(env.pending().is_empty(), "{groups:?}: journal not empty");
+    let verifying = !verifying.is_empty();
+    assert_eq!(
+        replay.status.code(),
+        Some(if verifying { 3 } else { 0 }),
+        "{groups:?}: {}",
+        String::from_utf8_lossy(&replay.stdout)
+    );
     torn
+}
+
+/// `(group, host, action)` of every repair written ahead of a change (not
+/// settled): the crashed run may have had that change in flight.
+fn written_ahead(env: &TestEnv) -> Vec<(String, String, String)> {
+    env.entries()
+        .iter()
+        .filter(|e| e.get("kind").is_none() && e.get("settled").is_none())
+        .map(|e| {
+            let field = |name: &str| e[name].as_str().expect(name).to_owned();
+            (field("group"), field("host"), field("action"))
+        })
+        .collect()
+}
+
+/// Once every verification's horizon has passed, a replay leaves the
+/// journal empty and each of `groups` on every node or on none.
+fn settled_and_all_or_nothing(env: &TestEnv, groups: &[String]) {
+    env.rollback_past_the_horizon(HORIZON_WAIT);
+    assert_eq!(env.entries(), Vec::<serde_json::Value>::new());
+    all_or_nothing(env, groups, "past the horizon");
 }
 
 /// Runs 40 seeded rounds of create/delete at `concurrency`, each killed
@@ -149,6 +214,7 @@ fn kill_loop(concurrency: &str, seed: u64) {
     }
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut torn = 0;
+    let mut all = Vec::new();
     for round in 0..40 {
         let group = format!("g{round}");
         let delete = rng.bool();
@@ -170,7 +236,14 @@ fn kill_loop(concurrency: &str, seed: u64) {
         let after = rng.usize(1..=2);
 
         let operation = if delete { "delete" } else { "create" };
-        let child = env.spawn_quiet(&[operation, &group, "--concurrency", concurrency]);
+        let child = env.spawn_quiet(&[
+            operation,
+            &group,
+            "--concurrency",
+            concurrency,
+            "--settle-horizon",
+            "1s",
+        ]);
         let groups = [group];
         torn += usize::from(kill_replay_and_check(
             &env,
@@ -179,15 +252,17 @@ fn kill_loop(concurrency: &str, seed: u64) {
             seen + after,
             &groups,
         ));
+        all.extend(groups);
     }
     // Note: the kill lands while a node is answering (3 ms latency), so most
     // rounds leave a journal to replay; none at all would mean this test
     // only ever killed finished runs.
     assert!(torn > 0, "no kill landed mid-run");
+    settled_and_all_or_nothing(&env, &all);
 }
 
 #[test]
-fn sigterm_rolls_back_this_runs_changes_and_exits_1() {
+fn sigterm_rolls_back_this_runs_changes_and_verifies_the_abandoned_node() {
     let env = TestEnv::new(3);
     for node in &env.nodes {
         node.set_latency(Duration::from_millis(100));
@@ -195,7 +270,7 @@ fn sigterm_rolls_back_this_runs_changes_and_exits_1() {
     let start = Instant::now();
     let child = env
         .std_cmd()
-        .args(["create", "g"])
+        .args(["create", "g", "--settle-horizon", "1s"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -204,15 +279,22 @@ fn sigterm_rolls_back_this_runs_changes_and_exits_1() {
     assert!(env.nodes[1].wait_for_requests(2, WAIT));
     sigterm(&child);
     let output = child.wait_with_output().expect("wait");
+    // Note: the signal abandoned node 2's POST in flight, which may still
+    // land after its undo: node 2 is verified, and that is pending (3).
     assert_eq!(
         output.status.code(),
-        Some(1),
+        Some(3),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(String::from_utf8_lossy(&output.stderr).contains("rolling back"));
     assert!(env.holders("g").is_empty());
     assert!(env.pending().is_empty());
+    let node2 = env.nodes[1].url();
+    assert_eq!(
+        env.verifying(),
+        [("g".to_owned(), node2, "delete".to_owned())]
+    );
     assert_eq!(
         env.nodes[2].count("POST"),
         0,
@@ -220,6 +302,9 @@ fn sigterm_rolls_back_this_runs_changes_and_exits_1() {
     );
     // Note: a wide margin; the point is "bounded", not "fast".
     assert!(start.elapsed() < Duration::from_secs(20));
+    env.rollback_past_the_horizon(HORIZON_WAIT);
+    assert_eq!(env.entries(), Vec::<serde_json::Value>::new());
+    assert!(env.holders("g").is_empty());
 }
 
 #[test]
@@ -230,7 +315,7 @@ fn second_signal_exits_at_once_and_the_journal_covers_it() {
     // rollback; node 1's undo hangs too, so the rollback is still running
     // when the second signal arrives.
     env.nodes[0].add_rule(Rule::new(Fault::Hang).method("DELETE"));
-    let mut run = env.spawn_watched(&["create", "g", "--timeout", "60s"]);
+    let mut run = env.spawn_watched(&["create", "g", "--timeout", "60s", "--settle-horizon", "1s"]);
     assert!(env.nodes[1].wait_for_requests(2, WAIT));
     sigterm(&run.child);
     // Note: two back-to-back signals can merge into one; the second is sent
@@ -252,9 +337,26 @@ fn second_signal_exits_at_once_and_the_journal_covers_it() {
         node.clear_rules();
         node.release_hangs();
     }
-    env.cmd().arg("rollback").assert().code(0);
+    // Note: the repairs were written ahead of changes that may still be in
+    // flight (the run exited at once), so applying them leaves verifications
+    // of both nodes: pending (3) until the horizon.
+    env.cmd()
+        .args(["rollback", "--settle-horizon", "1s"])
+        .assert()
+        .code(3);
     assert!(env.holders("g").is_empty());
     assert!(env.pending().is_empty());
+    let verifying = env.verifying();
+    for i in [0, 1] {
+        let entry = ("g".to_owned(), env.nodes[i].url(), "delete".to_owned());
+        assert!(
+            verifying.contains(&entry),
+            "{entry:?} missing: {verifying:?}"
+        );
+    }
+    env.rollback_past_the_horizon(HORIZON_WAIT);
+    assert_eq!(env.entries(), Vec::<serde_json::Value>::new());
+    assert!(env.holders("g").is_empty());
 }
 
 #[test]
@@ -279,7 +381,16 @@ fn second_signal_during_a_read_only_status_exits_2() {
 fn a_signal_during_a_hanging_change_rolls_back_within_the_grace_whatever_the_timeout() {
     let env = TestEnv::new(2);
     env.nodes[1].add_rule(Rule::new(Fault::Hang).method("POST").times(1));
-    let run = env.spawn_watched(&["create", "g", "--timeout", "120s", "--shutdown-grace", "3s"]);
+    let run = env.spawn_watched(&[
+        "create",
+        "g",
+        "--timeout",
+        "120s",
+        "--shutdown-grace",
+        "3s",
+        "--settle-horizon",
+        "1s",
+    ]);
     assert!(env.nodes[1].wait_for_requests(2, WAIT));
     let signalled = Instant::now();
     sigterm(&run.child);
@@ -287,7 +398,9 @@ fn a_signal_during_a_hanging_change_rolls_back_within_the_grace_whatever_the_tim
     // Note: the bound is the --timeout the old code waited out (120 s),
     // with a wide margin below it; the grace itself is 3 s.
     assert!(signalled.elapsed() < Duration::from_secs(60), "{stderr}");
-    assert_eq!(code, Some(1), "{stderr}");
+    // Note: the abandoned POST may still land after its undo: node 2 is
+    // verified until the horizon, which is pending (3).
+    assert_eq!(code, Some(3), "{stderr}");
     assert!(stderr.contains("abandoned"), "{stderr}");
     assert_eq!(env.nodes[0].count("DELETE"), 1, "the healthy node's undo");
     assert_eq!(
@@ -297,6 +410,14 @@ fn a_signal_during_a_hanging_change_rolls_back_within_the_grace_whatever_the_tim
     );
     assert!(env.holders("g").is_empty());
     assert!(env.pending().is_empty());
+    let node2 = env.nodes[1].url();
+    assert_eq!(
+        env.verifying(),
+        [("g".to_owned(), node2, "delete".to_owned())]
+    );
     assert!(!stderr.contains("retrying in"), "{stderr}");
     env.nodes[1].release_hangs();
+    env.rollback_past_the_horizon(HORIZON_WAIT);
+    assert_eq!(env.entries(), Vec::<serde_json::Value>::new());
+    assert!(env.holders("g").is_empty());
 }

@@ -19,6 +19,10 @@ use support::{Fault, Rule, TestEnv};
 /// More writes than any scenario below makes: the search for the last `n` must stop.
 const MAX_WRITES: usize = 8;
 
+/// The settle horizon of every command here: short, so the verifications an abort leaves
+/// (its changes may have been in flight) can be awaited past it.
+const HORIZON: &str = "1s";
+
 /// One command to abort, and what the cluster looked like before it.
 struct Scenario {
     name: &'static str,
@@ -84,7 +88,10 @@ fn scenarios() -> Vec<Scenario> {
                 env.nodes[2].add_rule(Rule::new(Fault::Status(500)).method("POST"));
                 env.nodes[0].add_rule(Rule::new(Fault::Status(500)).method("DELETE"));
                 env.nodes[1].add_rule(Rule::new(Fault::Status(500)).method("DELETE"));
-                env.cmd().args(["create", "g"]).assert().code(3);
+                env.cmd()
+                    .args(["create", "g", "--settle-horizon", HORIZON])
+                    .assert()
+                    .code(3);
                 assert_eq!(env.pending().len(), 2, "setup leaves two repairs");
                 clear_faults(env);
             },
@@ -161,9 +168,24 @@ fn check_after_rollback(env: &TestEnv, scenario: &Scenario, when: &str) {
     }
 }
 
+/// `(group, host, action)` of every repair written ahead of a change (not
+/// settled): the aborted command may have had that change in flight.
+fn written_ahead(env: &TestEnv) -> Vec<(String, String, String)> {
+    env.entries()
+        .iter()
+        .filter(|e| e.get("kind").is_none() && e.get("settled").is_none())
+        .map(|e| {
+            let field = |name: &str| e[name].as_str().expect(name).to_owned();
+            (field("group"), field("host"), field("action"))
+        })
+        .collect()
+}
+
 /// Aborts `scenario` at `point` on its n-th journal write, for every n the
-/// command reaches; returns how many writes reached the point.
-fn abort_everywhere(scenario: &Scenario, point: &str) -> usize {
+/// command reaches; returns how many writes reached the point. The
+/// environments whose journals still hold checks after the rollback go to
+/// `unsettled`, to be awaited past the horizon all at once.
+fn abort_everywhere(scenario: &Scenario, point: &str, unsettled: &mut Vec<TestEnv>) -> usize {
     for nth in 1..=MAX_WRITES {
         let when = format!("{}: abort at {point}:{nth}", scenario.name);
         let env = TestEnv::new(NODES);
@@ -174,6 +196,7 @@ fn abort_everywhere(scenario: &Scenario, point: &str) -> usize {
         let output = env
             .std_cmd()
             .args(scenario.args)
+            .args(["--settle-horizon", HORIZON])
             .env(fault_point::VAR, format!("{point}:{nth}"))
             .output()
             .expect("run the binary");
@@ -193,16 +216,33 @@ fn abort_everywhere(scenario: &Scenario, point: &str) -> usize {
             differences_are_journaled(&env, group, initial, &when);
         }
 
-        // Healthy nodes, then the cron job's `rollback`.
+        // Healthy nodes, then the cron job's `rollback`: it applies every repair, and
+        // verifies the nodes whose change may still have been in flight (exit 3 while any
+        // verification is left).
+        let in_flight = written_ahead(&env);
         clear_faults(&env);
-        let rollback = env.cmd().arg("rollback").output().expect("rollback");
+        let rollback = env
+            .cmd()
+            .args(["rollback", "--settle-horizon", HORIZON])
+            .output()
+            .expect("rollback");
+        let verifying = env.verifying();
+        for entry in &in_flight {
+            assert!(
+                verifying.contains(entry),
+                "{when}: {entry:?} was written ahead, yet is not verified: {verifying:?}"
+            );
+        }
         assert_eq!(
             rollback.status.code(),
-            Some(0),
+            Some(if verifying.is_empty() { 0 } else { 3 }),
             "{when}: rollback failed: {}",
             String::from_utf8_lossy(&rollback.stderr)
         );
         check_after_rollback(&env, scenario, &when);
+        if !env.entries().is_empty() {
+            unsettled.push(env);
+        }
     }
     panic!(
         "{}: still aborting at {point} after {MAX_WRITES} writes",
@@ -213,10 +253,11 @@ fn abort_everywhere(scenario: &Scenario, point: &str) -> usize {
 #[test]
 fn aborting_at_every_journal_write_boundary_then_rollback_restores_all_or_nothing() {
     let mut removed_somewhere = false;
+    let mut unsettled = Vec::new();
     for scenario in scenarios() {
         let writes: Vec<usize> = fault_point::NAMES
             .iter()
-            .map(|point| abort_everywhere(&scenario, point))
+            .map(|point| abort_everywhere(&scenario, point, &mut unsettled))
             .collect();
         // Every journal write passes every boundary of its kind once.
         assert!(
@@ -226,7 +267,7 @@ fn aborting_at_every_journal_write_boundary_then_rollback_restores_all_or_nothin
         );
         let removals: Vec<usize> = fault_point::REMOVE_NAMES
             .iter()
-            .map(|point| abort_everywhere(&scenario, point))
+            .map(|point| abort_everywhere(&scenario, point, &mut unsettled))
             .collect();
         assert!(
             removals.iter().all(|&r| r == removals[0]),
@@ -239,6 +280,15 @@ fn aborting_at_every_journal_write_boundary_then_rollback_restores_all_or_nothin
             scenario.name
         );
         removed_somewhere |= removals[0] >= 1;
+        // Past the horizon every journal empties, and each group stays all-or-nothing.
+        for env in unsettled.drain(..) {
+            env.rollback_past_the_horizon(std::time::Duration::from_secs(60));
+            check_after_rollback(
+                &env,
+                &scenario,
+                &format!("{}: past the horizon", scenario.name),
+            );
+        }
     }
     assert!(removed_somewhere, "no scenario emptied the journal");
 }

@@ -20,6 +20,14 @@ fn failed_entry(group: &str, host: &str, action: &str, failed: u32, error: &str)
     e
 }
 
+/// A check of a write of ours that may still land: `kind` is `verify` or `watch`.
+fn check(kind: &str, group: &str, host: &str, action: &str, until: &str) -> Value {
+    let mut e = support::unsettled(group, host, action);
+    e["kind"] = json!(kind);
+    e["until"] = json!(until);
+    e
+}
+
 /// A command with no hosts file anywhere: the journal commands need none.
 fn journal_cmd(env: &TestEnv) -> assert_cmd::Command {
     std::fs::remove_file(env.hosts_path()).ok();
@@ -35,6 +43,8 @@ fn journal_list_shows_every_pending_repair_and_exits_3_without_replaying() {
     env.write_journal(&[
         entry("g1", &urls[0], "delete"),
         failed_entry("g2", &urls[1], "create", 4, "HTTP 503"),
+        check("verify", "g3", &urls[1], "delete", "2026-12-01T00:05:01Z"),
+        check("watch", "g4", &urls[0], "create", "2026-12-01T00:05:02Z"),
     ]);
     let before = std::fs::read(env.journal_path()).expect("journal");
     let output = journal_cmd(&env)
@@ -49,31 +59,65 @@ fn journal_list_shows_every_pending_repair_and_exits_3_without_replaying() {
     );
     let stdout = String::from_utf8(output.stdout).expect("utf8");
     let lines: Vec<&str> = stdout.lines().collect();
-    assert!(lines[0].contains("2 pending repair(s)"), "{stdout}");
+    // A repair and a verification are pending; a watch is listed but is not.
+    assert!(
+        lines[0].ends_with(": 3 pending, 1 watch(es) (not pending)"),
+        "{stdout}"
+    );
     assert!(lines[1].split_whitespace().eq([
-        "GROUP", "HOST", "REPAIR", "SINCE", "FAILED", "LAST", "ERROR"
+        "GROUP", "HOST", "KIND", "REPAIR", "SINCE", "UNTIL", "FAILED", "LAST", "ERROR"
     ]));
     let row = |line: &str| {
         line.split_whitespace()
             .map(str::to_owned)
             .collect::<Vec<_>>()
     };
+    let since = "2026-12-01T00:00:01Z";
     assert_eq!(
         row(lines[2]),
-        ["g1", &urls[0], "delete", "2026-12-01T00:00:01Z", "0", "-"]
+        ["g1", &urls[0], "repair", "delete", since, "-", "0", "-"]
     );
     assert_eq!(
         row(lines[3]),
         [
             "g2",
             &urls[1],
+            "repair",
             "create",
             "2026-11-23T16:19:31Z",
+            "-",
             "4",
             "HTTP",
             "503"
         ]
     );
+    assert_eq!(
+        row(lines[4]),
+        [
+            "g3",
+            &urls[1],
+            "verify",
+            "delete",
+            since,
+            "2026-12-01T00:05:01Z",
+            "0",
+            "-"
+        ]
+    );
+    assert_eq!(
+        row(lines[5]),
+        [
+            "g4",
+            &urls[0],
+            "watch",
+            "create",
+            since,
+            "2026-12-01T00:05:02Z",
+            "0",
+            "-"
+        ]
+    );
+    assert_eq!(lines.len(), 6, "{stdout}");
     assert_eq!(env.total_requests(), 0, "nothing is replayed or sent");
     assert_eq!(std::fs::read(env.journal_path()).expect("journal"), before);
 }
@@ -96,12 +140,43 @@ fn journal_list_json_is_one_object_with_the_documented_fields() {
         json_stdout(&output),
         json!({"journal": journal, "found": true, "pending": [
             {"group": "g1", "host": url, "repair": "delete", "since": "2026-12-01T00:00:01Z",
-             "failed_replays": 0, "last_error": null},
+             "failed_replays": 0, "last_error": null, "kind": "repair"},
             {"group": "g2", "host": url, "repair": "create", "since": "2026-11-23T16:19:31Z",
-             "failed_replays": 2, "last_error": "connection refused"},
+             "failed_replays": 2, "last_error": "connection refused", "kind": "repair"},
         ]})
     );
     assert_eq!(env.total_requests(), 0);
+}
+
+#[test]
+fn journal_list_counts_a_verification_as_pending_and_a_watch_not() {
+    let env = TestEnv::new(1);
+    let url = env.nodes[0].url();
+    let until = "2026-12-01T00:05:01Z";
+    env.write_journal(&[check("watch", "g", &url, "create", until)]);
+    let output = journal_cmd(&env)
+        .args(["journal", "list", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "a watch is not pending");
+    let listed = json_stdout(&output);
+    assert_eq!(listed["pending"][0]["kind"], "watch");
+    assert_eq!(listed["pending"][0]["until"], until);
+
+    env.write_journal(&[
+        check("watch", "g", &url, "create", until),
+        check("verify", "h", &url, "delete", until),
+    ]);
+    let output = journal_cmd(&env)
+        .args(["journal", "list", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(3), "a verification is pending");
+    let listed = json_stdout(&output);
+    assert_eq!(listed["pending"][1]["kind"], "verify");
+    assert_eq!(listed["pending"][1]["group"], "h");
+    assert_eq!(listed["pending"][1]["until"], until);
+    assert_eq!(env.total_requests(), 0, "nothing is read or replayed");
 }
 
 #[test]

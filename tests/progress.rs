@@ -121,8 +121,14 @@ fn on_a_terminal_a_bar_is_drawn_cleared_at_the_end_and_log_lines_go_above_it() {
     }
     let env = TestEnv::new(2);
     env.nodes[0].set_latency(Duration::from_millis(150));
-    // Note: the warnings come with g3, once the bar has been drawn for g0 to g2.
-    env.nodes[1].add_rule(Rule::new(Fault::Status(503)).method("POST").group("g3"));
+    // Note: the warnings come with g3, once the bar has been drawn for g0 to g2: two 429s
+    // (retried, with a warning each), then a final 4xx that applied nothing, so g3 fails
+    // with nothing left to verify (a 5xx may land late, which would make it exit 3).
+    let throttled = Fault::TooManyRequests {
+        retry_after: Some("0".to_owned()),
+    };
+    env.nodes[1].add_rule(Rule::new(throttled).method("POST").group("g3").times(2));
+    env.nodes[1].add_rule(Rule::new(Fault::Status(422)).method("POST").group("g3"));
     let list = groups_file(&env, 6);
     // script(1) gives the run a pseudo-terminal for stdout and stderr alike.
     let line = format!(

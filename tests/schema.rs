@@ -103,17 +103,24 @@ fn a_list_prints_its_groups_and_a_summary_even_for_one_group() {
 #[test]
 fn pending_repairs_status_and_rollback_match_their_schemas() {
     let env = TestEnv::new(2);
-    // Node 2 refuses the create and node 1 the undo: a repair stays pending.
+    // Node 2 fails the create with 500s and node 1 the undo: a repair stays
+    // pending, node 2 is verified (its 500s may still land) and node 1's
+    // undo watched, so the documents show every kind of entry.
     env.nodes[1].add_rule(Rule::new(Fault::Status(500)).method("POST"));
     env.nodes[0].add_rule(Rule::new(Fault::Status(500)).method("DELETE"));
-    let report = document(&env, &["create", "g"], 3);
+    let report = document(&env, &["create", "g", "--settle-horizon", "1s"], 3);
     assert_valid("operation.schema.json", &report);
     let pending = &report["pending"][0];
     assert_eq!(pending["repair"], "delete");
+    assert_eq!(pending["kind"], "repair");
     assert!(
         pending.get("run").is_none() && pending.get("recorded_at").is_none(),
         "no internals in the output: {pending}"
     );
+    let verifying = &report["verifying"][0];
+    assert_eq!(verifying["kind"], "verify", "{report}");
+    assert_eq!(verifying["host"], env.nodes[1].url().as_str());
+    assert!(verifying["until"].is_string(), "{report}");
 
     let status = document(&env, &["status", "g"], 1);
     assert_valid("status.schema.json", &status);
@@ -131,15 +138,35 @@ fn pending_repairs_status_and_rollback_match_their_schemas() {
 
     let rollback = document(&env, &["rollback"], 3);
     assert_valid("rollback.schema.json", &rollback);
+    assert_eq!(kinds(&rollback["pending"]), ["repair", "verify", "watch"]);
     // The first replay: status showed the repair and did not apply it.
     assert_eq!(rollback["pending"][0]["failed_replays"], 1, "{rollback}");
 
     for node in &env.nodes {
         node.clear_rules();
     }
-    let rollback = document(&env, &["rollback"], 0);
+    // The verification stays until its horizon: still pending.
+    let rollback = document(&env, &["rollback"], 3);
     assert_valid("rollback.schema.json", &rollback);
     assert_eq!(rollback["repaired"].as_array().map(Vec::len), Some(1));
+    assert_eq!(kinds(&rollback["pending"]), ["verify", "watch"]);
+
+    env.rollback_past_the_horizon(std::time::Duration::from_secs(60));
+    let rollback = document(&env, &["rollback"], 0);
+    assert_valid("rollback.schema.json", &rollback);
+    assert_eq!(rollback["pending"], serde_json::json!([]));
+}
+
+/// The sorted `kind`s of a list of entries.
+fn kinds(entries: &Value) -> Vec<String> {
+    let mut kinds: Vec<String> = entries
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind").to_owned())
+        .collect();
+    kinds.sort();
+    kinds
 }
 
 #[test]
@@ -153,14 +180,33 @@ fn the_validator_rejects_what_the_schemas_forbid() {
     let mut unknown = good.clone();
     unknown["run"] = Value::from("4242@1");
     assert!(validate("operation.schema.json", &unknown).is_err());
-    let mut odd = good;
+    let mut odd = good.clone();
     odd["outcome"] = Value::from("maybe");
     assert!(validate("operation.schema.json", &odd).is_err());
+    let mut unverified = good;
+    unverified
+        .as_object_mut()
+        .expect("object")
+        .remove("verifying");
+    assert!(validate("operation.schema.json", &unverified).is_err());
     let pending = serde_json::json!({
         "group": "g", "host": "http://n:1", "repair": "delete",
-        "since": "yesterday", "failed_replays": 0, "last_error": null
+        "since": "2026-12-01T00:00:01Z", "failed_replays": 0, "last_error": null,
+        "kind": "verify", "until": "2026-12-01T00:05:01Z"
     });
-    assert!(validate("pending.schema.json", &pending).is_err());
+    assert_valid("pending.schema.json", &pending);
+    let mut yesterday = pending.clone();
+    yesterday["since"] = Value::from("yesterday");
+    assert!(validate("pending.schema.json", &yesterday).is_err());
+    let mut kindless = pending.clone();
+    kindless.as_object_mut().expect("object").remove("kind");
+    assert!(validate("pending.schema.json", &kindless).is_err());
+    let mut maybe = pending.clone();
+    maybe["kind"] = Value::from("maybe");
+    assert!(validate("pending.schema.json", &maybe).is_err());
+    let mut someday = pending;
+    someday["until"] = Value::from("someday");
+    assert!(validate("pending.schema.json", &someday).is_err());
 }
 
 #[test]
@@ -171,7 +217,11 @@ fn journal_list_and_forget_match_their_schemas() {
     document(&env, &["create", "g"], 3);
     let list = document(&env, &["journal", "list"], 3);
     assert_valid("journal-list.schema.json", &list);
-    assert_eq!(list["pending"].as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(
+        kinds(&list["pending"]),
+        ["repair", "verify", "watch"],
+        "{list}"
+    );
     let forgotten = document(&env, &["journal", "forget", "g", "--all-hosts"], 0);
     assert_valid("journal-forget.schema.json", &forgotten);
     let list = document(&env, &["journal", "list"], 0);

@@ -395,10 +395,12 @@ fn a_node_url_never_keeps_a_fragment() {
 /// pending repair (delete g on node 0) in the journal. Rules are cleared again.
 fn journal_with_a_pending_entry() -> TestEnv {
     let env = TestEnv::new(2);
-    env.nodes[0].add_rule(Rule::new(Fault::Status(500)).method("DELETE"));
-    env.nodes[1].add_rule(Rule::new(Fault::Status(500)).method("POST"));
+    // Note: final 4xx, so nothing may land late: the repair is the journal's only entry.
+    env.nodes[0].add_rule(Rule::new(Fault::Status(422)).method("DELETE"));
+    env.nodes[1].add_rule(Rule::new(Fault::Status(422)).method("POST"));
     env.cmd().args(["create", "g"]).assert().code(3);
     assert_eq!(env.pending().len(), 1);
+    assert_eq!(env.entries().len(), 1);
     for node in &env.nodes {
         node.clear_rules();
     }
@@ -440,11 +442,11 @@ fn assert_refused(env: &TestEnv, bytes: &[u8], why: &str, commands: &[&[&str]]) 
 fn a_journal_from_a_newer_version_is_refused_unchanged() {
     let env = journal_with_a_pending_entry();
     let mut journal = env.journal().expect("journal");
-    journal["version"] = json!(3);
+    journal["version"] = json!(4);
     journal["entries"][0]["action"] = json!("teleport");
     journal["entries"][0]["priority"] = json!("high");
     let bytes = serde_json::to_vec_pretty(&journal).expect("serialise");
-    assert_refused(&env, &bytes, "format version 3", EVERY_COMMAND);
+    assert_refused(&env, &bytes, "format version 4", EVERY_COMMAND);
     assert_eq!(env.holders("g"), [0], "the pending repair was not applied");
 }
 
@@ -479,9 +481,21 @@ fn a_journal_with_wrong_field_types_is_refused_unchanged() {
         let bytes = serde_json::to_vec(&journal).expect("serialise");
         assert_refused(&env, &bytes, "unreadable", TWO_COMMANDS);
     }
+    // So are the fields format 3 added, when they hold what no run writes.
+    for (field, value) in [
+        ("kind", json!("maybe")),
+        ("kind", json!(3)),
+        ("until", json!("someday")),
+        ("settled", json!("yes")),
+    ] {
+        let mut journal = good.clone();
+        journal["entries"][0][field] = value;
+        let bytes = serde_json::to_vec(&journal).expect("serialise");
+        assert_refused(&env, &bytes, "unreadable", TWO_COMMANDS);
+    }
     // A version too large for any integer type is refused the same way.
     let text = serde_json::to_string(&good).expect("serialise");
-    let huge = text.replacen("\"version\":2", "\"version\":18446744073709551616", 1);
+    let huge = text.replacen("\"version\":3", "\"version\":18446744073709551616", 1);
     assert_ne!(huge, text);
     assert_refused(&env, huge.as_bytes(), "unreadable", TWO_COMMANDS);
     assert_eq!(env.holders("g"), [0]);

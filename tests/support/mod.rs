@@ -161,6 +161,14 @@ impl TestEnv {
         self.entries_of_kind("watch")
     }
 
+    /// Every journal entry of any kind (repairs, verifications, watches), as the
+    /// file holds them; empty without a journal.
+    pub fn entries(&self) -> Vec<Value> {
+        self.journal().map_or_else(Vec::new, |journal| {
+            journal["entries"].as_array().expect("entries").clone()
+        })
+    }
+
     fn entries_of_kind(&self, kind: &str) -> Vec<(String, String, String)> {
         let Some(journal) = self.journal() else {
             return Vec::new();
@@ -179,6 +187,36 @@ impl TestEnv {
                 )
             })
             .collect()
+    }
+
+    /// Polls `rollback --settle-horizon 1s` until it exits 0 and leaves the journal
+    /// empty (every verification's and watch's horizon has passed), and panics when that
+    /// takes longer than `deadline` or a replay exits other than 0 or 3. The writes whose
+    /// checks are to expire must have been sent with a short `--settle-horizon` too.
+    pub fn rollback_past_the_horizon(&self, deadline: std::time::Duration) {
+        let start = std::time::Instant::now();
+        loop {
+            let output = self
+                .cmd()
+                .args(["rollback", "--settle-horizon", "1s"])
+                .output()
+                .expect("run rollback");
+            let code = output.status.code();
+            let waiting = start.elapsed() < deadline;
+            match code {
+                Some(0) if self.entries().is_empty() => return,
+                Some(0 | 3) if waiting => {}
+                _ => panic!(
+                    "rollback exited {code:?} after {:?}, leaving {:?}:\n{}{}",
+                    start.elapsed(),
+                    self.entries(),
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                ),
+            }
+            // Note: a poll interval, not a wait for an event: horizons are whole seconds.
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 
     /// The indexes of the nodes that hold `group`.
