@@ -131,7 +131,17 @@ fn operation_human(
 ) -> io::Result<()> {
     let name = report.operation.name();
     let group = report.group.as_str();
-    writeln!(out, "{name} {group:?}: {}", headline(report, journal))?;
+    let mut line = headline(report, journal);
+    if !report.verifying.is_empty() {
+        // Note: the outcome stands, but a write of ours may still land late,
+        // which the verifications below undo.
+        line.push_str(&format!(
+            "; {} node(s) may still apply a write of ours late (verified until the settle \
+             horizon, see below)",
+            report.verifying.len()
+        ));
+    }
+    writeln!(out, "{name} {group:?}: {line}")?;
     if let Some(error) = &report.journal_error {
         writeln!(out, "  journal: {}", escape(&error.to_string()))?;
     }

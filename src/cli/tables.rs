@@ -10,7 +10,9 @@ use crate::cli::journals::{Replayed, Visit, Visited};
 use crate::cli::output::{describe, escape, json, shown_path};
 use crate::cli::{wire, wire_journal};
 use cluster_client::engine::ReplayReport;
-use cluster_client::journal::Entry;
+use cluster_client::journal::{Entry, Kind};
+use cluster_client::vocab::time::rfc3339;
+
 use cluster_client::vocab::group::GroupId;
 
 /// Prints the result of `rollback` of the journal `path`; `pending` is the
@@ -111,21 +113,39 @@ fn replay_human(
     repaired: &[Entry],
     pending: &[Entry],
 ) -> io::Result<()> {
-    if repaired.is_empty() && pending.is_empty() {
+    let still = cluster_client::journal::pending_count(pending);
+    if repaired.is_empty() && still == 0 {
         return writeln!(out, "{title}: nothing pending");
     }
     writeln!(
         out,
-        "{title}: {} repaired, {} still pending",
-        repaired.len(),
-        pending.len()
+        "{title}: {} repaired, {still} still pending",
+        repaired.len()
     )?;
     for entry in repaired {
         writeln!(out, "  repaired  {}", describe(entry))?;
     }
     for entry in pending {
-        let error = entry.last_error.as_deref().unwrap_or("not attempted");
-        writeln!(out, "  pending   {}  ({})", describe(entry), escape(error))?;
+        match entry.kind {
+            Kind::Repair => {
+                let error = entry.last_error.as_deref().unwrap_or("not attempted yet");
+                writeln!(out, "  pending   {}  ({})", describe(entry), escape(error))?;
+            }
+            Kind::Verify => {
+                let until = entry.until.map(rfc3339).unwrap_or_default();
+                let why = entry.last_error.as_deref().map_or_else(
+                    || {
+                        format!(
+                            "a {} of ours may still land until {until}",
+                            entry.action.opposite().name()
+                        )
+                    },
+                    |error| format!("could not be checked: {}", escape(error)),
+                );
+                writeln!(out, "  verify    {}  ({why})", describe(entry))?;
+            }
+            Kind::Watch => {}
+        }
     }
     Ok(())
 }
@@ -315,13 +335,13 @@ fn pending_table(out: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
 
 /// One entry's cells in the table of [`pending_table`].
 fn table_cells(entry: &Entry) -> [Cow<'_, str>; 8] {
-    let until = entry.until.map(cluster_client::vocab::time::rfc3339);
+    let until = entry.until.map(rfc3339);
     [
         escape(entry.group.as_str()),
         escape(entry.host.base()),
         Cow::Borrowed(entry.kind.name()),
         Cow::Borrowed(entry.action.name()),
-        Cow::Owned(cluster_client::vocab::time::rfc3339(entry.recorded_at)),
+        Cow::Owned(rfc3339(entry.recorded_at)),
         Cow::Owned(until.unwrap_or_else(|| "-".to_owned())),
         Cow::Owned(entry.failed_replays.to_string()),
         escape(entry.last_error.as_deref().unwrap_or("-")),
