@@ -64,9 +64,11 @@ Exit status:
      unwritable journal; another run held the journal's lock for longer than
      --lock-wait; or interrupted before any change was sent; journal forget:
      nothing matched, or neither --host nor --all-hosts was given
-  3  repairs pending in the journal: undos that could not be applied yet, an
-     operation refused because its group has pending repairs, a rollback
-     that left repairs pending, or journal list found repairs pending; over
+  3  work pending in the journal: undos that could not be applied yet, nodes
+     that may still apply a write of ours late (verifications, until the
+     settle horizon), an operation refused because its group has pending
+     repairs (in this journal or another in its directory), a rollback that
+     left repairs or verifications pending, or journal list found some; over
      several journals also one that another run holds, or one that could not
      be read once repairs were sent
   4  status: every group is absent from every node";
