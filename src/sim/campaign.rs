@@ -548,9 +548,12 @@ fn run_case(s: &Scenario) -> Result<(), TestCaseError> {
     if let Some((node, nth)) = s.cancel {
         sim.cancel_at(&nodes[node], nth, &cancel);
     }
+    // Note: a node silent once is probed for a millisecond-sized budget, so the
+    // breaker's probes and waits run in the campaign too (down windows).
     let cluster = Cluster::new(nodes.clone(), Shared(&sim), policy.clone())
         .with_concurrency(s.concurrency)
-        .with_cancel(cancel);
+        .with_cancel(cancel)
+        .with_attempt_timeout(Duration::from_millis(1));
     let mut expected: State = s.initial.clone();
     let mut journal = Some(Journal::open(&path, &Cancel::new()).expect("open journal"));
     let mut crashed = false;
