@@ -465,37 +465,30 @@ struct Settled {
 /// first, in one pass over the journal. Verifications and watches are left
 /// out: they block no run.
 fn pending_of(journal: &Journal, groups: &[GroupId]) -> HashMap<GroupId, Vec<Entry>> {
-    let named: HashSet<&GroupId> = groups.iter().collect();
-    let mut pending: HashMap<GroupId, Vec<Entry>> = HashMap::new();
-    for entry in journal
-        .entries()
-        .iter()
-        .filter(|e| e.kind == Kind::Repair && named.contains(&e.group))
-    {
-        pending
-            .entry(entry.group.clone())
-            .or_default()
-            .push(entry.clone());
-    }
-    pending
+    entries_of(journal, groups, Kind::Repair)
 }
 
-/// The verifications the journal lists for each of `groups` that has any,
-/// in one pass over the journal.
+/// The verifications the journal lists for each of `groups` that has any.
 fn verifying_of(journal: &Journal, groups: &[GroupId]) -> HashMap<GroupId, Vec<Entry>> {
+    entries_of(journal, groups, Kind::Verify)
+}
+
+/// The entries of `kind` for each of `groups` that has any, oldest first,
+/// in one pass over the journal.
+fn entries_of(journal: &Journal, groups: &[GroupId], kind: Kind) -> HashMap<GroupId, Vec<Entry>> {
     let named: HashSet<&GroupId> = groups.iter().collect();
-    let mut verifying: HashMap<GroupId, Vec<Entry>> = HashMap::new();
+    let mut found: HashMap<GroupId, Vec<Entry>> = HashMap::new();
     for entry in journal
         .entries()
         .iter()
-        .filter(|e| e.kind == Kind::Verify && named.contains(&e.group))
+        .filter(|e| e.kind == kind && named.contains(&e.group))
     {
-        verifying
+        found
             .entry(entry.group.clone())
             .or_default()
             .push(entry.clone());
     }
-    verifying
+    found
 }
 
 /// What a read says: `Some(true)` for a 200 whose body does not contradict
