@@ -1257,3 +1257,36 @@ fn a_hosts_file_in_a_kubernetes_configmap_volume_is_accepted_on_its_read_only_mo
         Some(bearer().as_str())
     );
 }
+
+#[test]
+fn a_groups_file_others_may_write_is_refused_before_anything_is_sent() {
+    // Note: the list decides what a delete deletes, as the hosts file decides
+    // where the token goes.
+    for mode in [0o664, 0o666] {
+        let env = TestEnv::new(2);
+        env.seed("payroll", &[0, 1]);
+        let groups = env.dir().join("groups.txt");
+        std::fs::write(&groups, "payroll\n").expect("write groups");
+        chmod(&groups, mode);
+        let mut cmd = env.cmd();
+        cmd.args(["delete", "--from-file"]).arg(&groups);
+        assert_refused(
+            &env,
+            &mut cmd,
+            &[
+                &format!("refusing groups file {}", groups.display()),
+                &format!("{mode:04o}"),
+            ],
+        );
+        assert_eq!(env.holders("payroll"), [0, 1]);
+    }
+    let env = TestEnv::new(1);
+    let groups = env.dir().join("groups.txt");
+    std::fs::write(&groups, "payroll\n").expect("write groups");
+    chmod(&groups, 0o644);
+    env.cmd()
+        .args(["create", "--from-file"])
+        .arg(&groups)
+        .assert()
+        .code(0);
+}

@@ -507,10 +507,21 @@ fn read_groups_file(path: &Path, groups: &mut UniqueGroups) -> Result<(), InputE
         path: path.to_owned(),
         cause: source,
     };
+    // Note: the list decides what a delete deletes, so a file is read only
+    // if no one but the user or root could have written it, as the hosts file.
     let reader: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {
-        Box::new(std::fs::File::open(path).map_err(read_error)?)
+        let bytes = trust::read_checked(path, &GROUPS_FILE).map_err(|e| match e {
+            trust::CheckedError::Unreadable(cause) => read_error(cause),
+            trust::CheckedError::Untrusted(distrust) => InputError::Untrusted {
+                path: path.to_owned(),
+                role: GROUPS_FILE.role,
+                problem: distrust.problem,
+                fix: distrust.fix,
+            },
+        })?;
+        Box::new(std::io::Cursor::new(bytes))
     };
     for (index, line) in BufReader::new(reader).lines().enumerate() {
         let line = line.map_err(read_error)?;
@@ -533,6 +544,16 @@ fn read_groups_file(path: &Path, groups: &mut UniqueGroups) -> Result<(), InputE
     }
     Ok(())
 }
+
+/// How a `--from-file` list is checked: it decides which groups a run
+/// changes (and a delete deletes), so another user must not be able to
+/// have written it.
+const GROUPS_FILE: trust::FileRules = trust::FileRules {
+    role: "groups file",
+    option: "--from-file",
+    max_bytes: 256 * 1024 * 1024,
+    secret: false,
+};
 
 /// Group ids in the order given, each at most once.
 #[derive(Default)]
