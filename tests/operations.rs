@@ -151,14 +151,22 @@ fn status_only_reads_and_shows_the_pending_repairs_instead_of_applying_them() {
     let writes = env.total_writes();
     // Another group: absent from every node (4); g's repair is neither sent nor shown.
     env.cmd().args(["status", "other"]).assert().code(4);
-    // g itself: on node 0 only (mixed, 1), and its pending repair is shown as it is stored.
+    // g itself: on node 0 only (mixed, 1), and its pending repair and node 3's verification
+    // (its 500s may still land) are shown.
     let output = env.cmd().args(["status", "g"]).output().expect("run");
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8(output.stdout).expect("utf8");
     assert!(stdout.contains("INCONSISTENT"), "{stdout}");
     assert!(stdout.contains("pending in"), "{stdout}");
     assert!(
-        stdout.contains(&format!("host={}", env.urls()[0])) && stdout.contains("action=delete"),
+        stdout.contains(&format!("repair  {}: delete (failed", env.urls()[0])),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "verify  {}: a create of ours may still land until",
+            env.urls()[2]
+        )),
         "{stdout}"
     );
     let report = env.json(&["status", "g"], 1);

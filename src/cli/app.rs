@@ -353,10 +353,18 @@ fn log_replay(replay: &ReplayReport, journal: &Journal) {
             journal.path().display()
         );
     }
-    if replay.pending > 0 {
+    let repairs = replay.pending - replay.verifying;
+    if repairs > 0 {
         log::warn!(
-            "{} repair(s) in {} are still pending; `cluster-client rollback` retries them",
-            replay.pending,
+            "{repairs} repair(s) in {} are still pending; `cluster-client rollback` retries them",
+            journal.path().display()
+        );
+    }
+    if replay.verifying > 0 {
+        log::info!(
+            "{} node(s) in {} may still apply a write of ours late; every replay reads them \
+             until their settle horizon",
+            replay.verifying,
             journal.path().display()
         );
     }

@@ -12,8 +12,9 @@ use crate::cli::exit::{Verdict, verdict};
 use crate::cli::output::{self, escape};
 use crate::cli::wire;
 use cluster_client::engine::{NodeState, PlanReport, PlanVerdict, PlannedStep, StatusReport};
-use cluster_client::journal::Entry;
+use cluster_client::journal::{Entry, Kind};
 use cluster_client::vocab::change::Operation;
+use cluster_client::vocab::time::rfc3339;
 
 /// What `status` shows.
 #[derive(Debug)]
@@ -56,16 +57,19 @@ pub fn statuses(out: &mut dyn Write, format: OutputFormat, shown: &Statuses<'_>)
     }
     for report in shown.reports {
         status(out, format, report)?;
-        let mut entries = entries_of(shown.pending, report).peekable();
+        let mut entries = entries_of(shown.pending, report)
+            .filter(|e| e.is_pending())
+            .peekable();
         if entries.peek().is_some() {
             writeln!(
                 out,
-                "  pending in {} (not applied by status; `cluster-client rollback` applies them):",
+                "  pending in {} (status applies none; the next create, delete or \
+                 `cluster-client rollback` does):",
                 escape(&shown.journal.display().to_string())
             )?;
         }
         for entry in entries {
-            writeln!(out, "    {}", fields_line(&generic(entry)))?;
+            writeln!(out, "    {}", pending_line(entry))?;
         }
     }
     if shown.list {
@@ -166,25 +170,27 @@ fn generic(entry: &Entry) -> Value {
     serde_json::to_value(entry).unwrap_or(Value::Null)
 }
 
-/// `key=value` for every field but the group (the heading names it); text
-/// escaped, and quoted when it has a blank.
-fn fields_line(value: &Value) -> String {
-    let Value::Object(fields) = value else {
-        return escape(&value.to_string()).into_owned();
-    };
-    fields
-        .iter()
-        .filter(|(key, _)| key.as_str() != "group")
-        .map(|(key, value)| {
-            let text = match value {
-                Value::String(text) if text.contains(char::is_whitespace) => format!("{text:?}"),
-                Value::String(text) => text.clone(),
-                other => other.to_string(),
-            };
-            format!("{key}={}", escape(&text))
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+/// One pending entry for people: a repair and why its last try failed, or a
+/// verification and until when.
+fn pending_line(entry: &Entry) -> String {
+    let host = escape(entry.host.base());
+    match entry.kind {
+        Kind::Verify => format!(
+            "verify  {host}: a {} of ours may still land until {}; if it does, {} it",
+            entry.action.opposite().name(),
+            entry.until.map(rfc3339).unwrap_or_default(),
+            entry.action.name()
+        ),
+        _ => match entry.last_error.as_deref() {
+            Some(error) => format!(
+                "repair  {host}: {} (failed {} time(s): {})",
+                entry.action,
+                entry.failed_replays,
+                escape(error)
+            ),
+            None => format!("repair  {host}: {}", entry.action),
+        },
+    }
 }
 
 /// How many of `reports` are in which state, read in `elapsed`.
