@@ -15,7 +15,7 @@ fn help_documents_every_exit_status() {
         "  0  done",
         "  1  the operation failed",
         "  2  bad input",
-        "  3  repairs pending",
+        "  3  work pending",
     ] {
         assert!(help.contains(needle), "missing {needle:?} in:\n{help}");
     }
@@ -239,7 +239,7 @@ fn man_page_covers_options_and_exit_status() {
         "EXIT STATUS",
         "\\-\\-max\\-backoff",
         "\\-\\-journal",
-        "repairs pending",
+        "work pending",
     ] {
         assert!(page.contains(needle), "missing {needle:?}");
     }
