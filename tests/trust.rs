@@ -1102,7 +1102,15 @@ fn env_for_user(uid: u32) -> (TestEnv, PathBuf) {
 fn cmd_as(env: &TestEnv, (uid, gid): (u32, u32)) -> assert_cmd::Command {
     let copy = env.dir().join("cluster-client");
     if !copy.exists() {
-        std::fs::copy(support::BIN, &copy).expect("copy the binary");
+        // Note: copied by `cp`, not `std::fs::copy`: a file this process had
+        // open for writing could be inherited by a child another test forks
+        // meanwhile, and executing it would then fail with "text file busy".
+        let copied = std::process::Command::new("cp")
+            .arg(support::BIN)
+            .arg(&copy)
+            .status()
+            .expect("run cp");
+        assert!(copied.success(), "copy the binary");
         chmod(&copy, 0o755);
     }
     let mut cmd = like_the_binary(env, std::process::Command::new(copy));
