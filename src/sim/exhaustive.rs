@@ -1,12 +1,13 @@
 //! Bounded exhaustive exploration: every schedule of a small hostile world, through the real engine and journal.
 //!
 //! A schedule is the list of choices made at the world's choice points (see
-//! `world.rs`): at each request, one of 13 outcomes for a write (served;
-//! 500, time-out or reset, each applied or not; a 400 refusal; another
-//! client's write on this node or the other one just before; a crash
-//! before or after; a signal) or 9 for a read; at each journal write, one
-//! of 5 (written; ENOSPC before the rename; EIO after it; a crash on either
-//! side). A depth-first search over the choice points replays the real
+//! `world.rs`): at each request, one of 14 outcomes for a write (served;
+//! 500, time-out or reset, each applied or not; a time-out the node applies
+//! late; a 400 refusal; another client's write on this node or the other
+//! one just before; a crash before or after; a signal) or 9 for a read; at
+//! each journal write, one of 5 (written; ENOSPC before the rename; EIO
+//! after it; a crash on either side); and, while a node holds a late write,
+//! whether it lands there. A depth-first search over the choice points replays the real
 //! engine from scratch for every schedule, so it needs no model of it.
 //!
 //! Bounds: every schedule whose first `depth` choice points hold at most
