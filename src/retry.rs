@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::ops::ControlFlow;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::transport::{Abandon, Failure, FailureKind, Reply, Transport};
@@ -174,30 +175,135 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
             group,
             mode,
         };
-        let mut rng = fastrand::Rng::new();
-        let mut exchange = Exchange {
-            attempts: 0,
-            last: Err(not_sent()),
-            earlier_may_have_applied: false,
-            ambiguous: 0,
-            stopped: false,
-        };
-        exchange.stopped = loop {
-            if !self.may_start(mode) {
-                break true;
+        let mut exchange = unsent();
+        if !self.may_start(mode) {
+            exchange.stopped = true;
+            return exchange;
+        }
+        self.send_attempt(&request, &mut exchange);
+        match retry_reason(&request, &exchange) {
+            ControlFlow::Continue(reason) => self.retry(&request, exchange, reason),
+            ControlFlow::Break(stopped) => Exchange {
+                stopped,
+                ..exchange
+            },
+        }
+    }
+
+    /// Sends each of `requests` (node, action, group) as [`Retrier::call`]
+    /// does, `width` at a time, and returns their exchanges in order: `None`
+    /// for a request never started, because an exchange before it made
+    /// `stop` say yes.
+    ///
+    /// The first attempts of each `width` go out together
+    /// ([`Transport::send_each`]: the HTTP transport needs no thread per
+    /// attempt); only the requests whose answer is retried go on, each on a
+    /// thread of its own, side by side.
+    pub fn call_each(
+        &self,
+        requests: &[(&Node, Action, &GroupId)],
+        mode: Mode,
+        width: usize,
+        stop: impl Fn(&Exchange) -> bool,
+    ) -> Vec<Option<Exchange>> {
+        let mut exchanges: Vec<Option<Exchange>> = Vec::with_capacity(requests.len());
+        for round in requests.chunks(width.max(1)) {
+            if exchanges.iter().flatten().any(&stop) {
+                break;
             }
-            self.send_attempt(&request, &mut exchange);
-            let reason = match retry_reason(&request, &exchange) {
-                ControlFlow::Continue(reason) => reason,
-                ControlFlow::Break(stopped) => break stopped,
+            exchanges.extend(self.call_together(round, mode).into_iter().map(Some));
+        }
+        exchanges.resize(requests.len(), None);
+        exchanges
+    }
+
+    /// [`Retrier::call`] for each of `round` at once: the first attempts
+    /// together, and each request that is retried on a thread of its own
+    /// from the moment its first answer comes.
+    fn call_together(&self, round: &[(&Node, Action, &GroupId)], mode: Mode) -> Vec<Exchange> {
+        if !self.may_start(mode) {
+            let stopped = Exchange {
+                stopped: true,
+                ..unsent()
             };
+            return vec![stopped; round.len()];
+        }
+        if round.iter().any(|(_, action, _)| *action != Action::Read) {
+            self.cancel.note_change_sent();
+        }
+        let requests: Vec<Request<'_>> = round
+            .iter()
+            .map(|&(node, action, group)| Request {
+                node,
+                action,
+                group,
+                mode,
+            })
+            .collect();
+        let exchanges = Mutex::new(vec![unsent(); round.len()]);
+        let store = |index: usize, exchange| {
+            exchanges.lock().unwrap_or_else(|e| e.into_inner())[index] = exchange;
+        };
+        std::thread::scope(|scope| {
+            let answered = |index: usize, last| {
+                let request = &requests[index];
+                let exchange = Exchange {
+                    attempts: 1,
+                    ambiguous: u32::from(attempt_may_have_applied(&last)),
+                    last,
+                    ..unsent()
+                };
+                match retry_reason(request, &exchange) {
+                    ControlFlow::Break(stopped) => store(
+                        index,
+                        Exchange {
+                            stopped,
+                            ..exchange
+                        },
+                    ),
+                    // Note: a thread only for a request that is retried.
+                    ControlFlow::Continue(reason) => {
+                        scope.spawn(move || store(index, self.retry(request, exchange, reason)));
+                    }
+                }
+            };
+            self.transport
+                .send_each(round, self.abandon(mode), &answered);
+        });
+        exchanges.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Retries `request` after an attempt that failed for `reason`, until
+    /// an answer is final, retries run out, or its mode says stop.
+    fn retry(&self, request: &Request<'_>, mut exchange: Exchange, mut reason: String) -> Exchange {
+        let mut rng = fastrand::Rng::new();
+        exchange.stopped = loop {
             if let ControlFlow::Break(stopped) =
-                self.wait_to_retry(&request, &exchange, &reason, &mut rng)
+                self.wait_to_retry(request, &exchange, &reason, &mut rng)
             {
                 break stopped;
             }
+            if !self.may_start(request.mode) {
+                break true;
+            }
+            self.send_attempt(request, &mut exchange);
+            reason = match retry_reason(request, &exchange) {
+                ControlFlow::Continue(reason) => reason,
+                ControlFlow::Break(stopped) => break stopped,
+            };
         };
         exchange
+    }
+
+    /// When an attempt sent in `mode` is given up after a cancel.
+    fn abandon(&self, mode: Mode) -> Abandon<'a> {
+        Abandon {
+            cancel: self.cancel,
+            after: match mode {
+                Mode::Forward => Duration::ZERO,
+                Mode::Compensate { grace } => grace,
+            },
+        }
     }
 
     /// Sends one more attempt; the one before it, if any, becomes history.
@@ -210,16 +316,12 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
         if request.action != Action::Read {
             self.cancel.note_change_sent();
         }
-        let abandon = Abandon {
-            cancel: self.cancel,
-            after: match request.mode {
-                Mode::Forward => Duration::ZERO,
-                Mode::Compensate { grace } => grace,
-            },
-        };
-        exchange.last =
-            self.transport
-                .send_abandoning(request.node, request.action, request.group, abandon);
+        exchange.last = self.transport.send_abandoning(
+            request.node,
+            request.action,
+            request.group,
+            self.abandon(request.mode),
+        );
         exchange.ambiguous += u32::from(attempt_may_have_applied(&exchange.last));
     }
 
@@ -378,6 +480,17 @@ fn retry_reason(request: &Request<'_>, exchange: &Exchange) -> ControlFlow<bool,
     }
 }
 
+/// An exchange before its first attempt.
+fn unsent() -> Exchange {
+    Exchange {
+        attempts: 0,
+        last: Err(not_sent()),
+        earlier_may_have_applied: false,
+        ambiguous: 0,
+        stopped: false,
+    }
+}
+
 fn not_sent() -> Failure {
     Failure {
         kind: FailureKind::Connect,
@@ -419,6 +532,66 @@ mod tests {
         let node = Node::parse("n:1").expect("node");
         let group = GroupId::new("g").expect("group");
         Retrier::new(script, policy, cancel).call(&node, Action::Create, &group, mode)
+    }
+
+    #[test]
+    fn call_each_starts_no_round_once_an_exchange_says_stop() {
+        let script = Scripted::new(vec![status(200), status(404), status(200)]);
+        let nodes: Vec<Node> = ["a:1", "b:1", "c:1"]
+            .iter()
+            .map(|n| Node::parse(n).expect("node"))
+            .collect();
+        let group = GroupId::new("g").expect("group");
+        let requests: Vec<(&Node, Action, &GroupId)> =
+            nodes.iter().map(|n| (n, Action::Read, &group)).collect();
+        let cancel = Cancel::new();
+        let exchanges = Retrier::new(&script, &quick(), &cancel).call_each(
+            &requests,
+            Mode::Forward,
+            1,
+            |exchange| exchange.status() == Some(404),
+        );
+        let statuses: Vec<Option<u16>> = exchanges
+            .iter()
+            .map(|e| e.as_ref().and_then(Exchange::status))
+            .collect();
+        assert_eq!(statuses, [Some(200), Some(404), None]);
+        assert_eq!(script.left(), 1, "the third read was never sent");
+    }
+
+    #[test]
+    fn call_each_retries_each_request_as_call_does() {
+        let script = Scripted::new(vec![status(503), status(500), status(404)]);
+        let node = Node::parse("n:1").expect("node");
+        let group = GroupId::new("g").expect("group");
+        let cancel = Cancel::new();
+        let exchanges = Retrier::new(&script, &quick(), &cancel).call_each(
+            &[(&node, Action::Read, &group)],
+            Mode::Forward,
+            8,
+            |_| false,
+        );
+        let exchange = exchanges[0].as_ref().expect("started");
+        assert_eq!((exchange.attempts, exchange.status()), (3, Some(404)));
+        assert!(exchange.earlier_may_have_applied && !exchange.stopped);
+    }
+
+    #[test]
+    fn a_cancelled_call_each_sends_nothing() {
+        let script = Scripted::new(vec![status(200)]);
+        let node = Node::parse("n:1").expect("node");
+        let group = GroupId::new("g").expect("group");
+        let cancel = Cancel::new();
+        cancel.cancel();
+        let exchanges = Retrier::new(&script, &quick(), &cancel).call_each(
+            &[(&node, Action::Read, &group)],
+            Mode::Forward,
+            8,
+            |_| false,
+        );
+        let exchange = exchanges[0].as_ref().expect("a slot");
+        assert_eq!((exchange.attempts, exchange.stopped), (0, true));
+        assert_eq!(script.left(), 1);
     }
 
     #[test]

@@ -81,8 +81,8 @@ pub struct Cluster<T> {
 
 /// How many nodes are read at a time, whatever `--concurrency` is: reads
 /// change nothing, so a group's read phase costs one round trip (a few for
-/// more nodes than this), not one per node. It is also the most threads a
-/// read round starts (each read has one, and its request a worker).
+/// more nodes than this), not one per node. A read round starts no thread
+/// of its own (`Retrier::call_each`); only a read that is retried does.
 // Note: measured (docs/benchmarks.md): with 64, 200 nodes took 4 read rounds per
 // command, and the run was slower than a POST-first client; 256 reads them
 // in one round but its 400 threads pushed peak RSS to 17.7 MB; 128 (two
@@ -90,12 +90,10 @@ pub struct Cluster<T> {
 pub const READ_WIDTH: usize = 128;
 
 /// The most changes in flight at once: `--parallel-groups` ×
-/// `--concurrency`. With reads (at most about [`READ_WIDTH`] more) and the
-/// two threads each request holds, a run stays under about
-/// 2 × (1024 + 128) threads.
-// Note: a thread per request keeps a signal able to abandon any of them;
-// the bound keeps that inside a container's usual pids limit of a few
-// thousand.
+/// `--concurrency`. A change in flight holds one thread (its caller's), a
+/// read none, so a run stays under about 1024 threads and a few.
+// Note: the bound keeps that inside a container's usual pids limit of a
+// few thousand.
 pub const MAX_IN_FLIGHT: usize = 1024;
 
 /// The time one attempt is assumed to take at most when
@@ -260,8 +258,8 @@ impl<T: Transport> Cluster<T> {
     ///
     /// Requests in flight are at most `n` × the concurrency for changes
     /// and undos, and about [`READ_WIDTH`] for reads (see
-    /// [`Cluster::with_read_width`]); each request in flight holds two
-    /// threads (the caller and the attempt's worker).
+    /// [`Cluster::with_read_width`]); each change in flight holds one
+    /// thread (its caller's), a read none.
     ///
     /// `n` is clamped so that `n` × the concurrency stays within
     /// [`MAX_IN_FLIGHT`].

@@ -11,21 +11,7 @@ impl<'c, T: Transport> GroupWork<'c, T> {
     /// was interrupted).
     pub(super) fn read_all(&mut self, width: usize) -> Option<Vec<usize>> {
         let probes = self.wait_for_silent_nodes()?;
-        let retrier = self.cluster.retrier();
-        let unreadable = AtomicBool::new(false);
-        let indexes: Vec<usize> = (0..self.slots.len()).collect();
-        let reads = fan_out(
-            &indexes,
-            width,
-            || unreadable.load(Ordering::SeqCst),
-            |&index| {
-                let exchange = self.read_node(index, probes.contains(&index), &retrier);
-                if presence(&exchange).is_none() {
-                    unreadable.store(true, Ordering::SeqCst);
-                }
-                exchange
-            },
-        );
+        let reads = self.read_round(width, &probes);
         let mut to_change = Vec::new();
         let mut readable = true;
         let already = self.already_result();
@@ -52,6 +38,37 @@ impl<'c, T: Transport> GroupWork<'c, T> {
             }
         }
         readable.then_some(to_change)
+    }
+
+    /// The reads of one group, `width` at a time, in node order: `None`
+    /// for a node not read, because one before it was unreadable.
+    fn read_round(&self, width: usize, probes: &[usize]) -> Vec<Option<Exchange>> {
+        let retrier = self.cluster.retrier();
+        let unreadable = |exchange: &Exchange| presence(exchange).is_none();
+        if probes.is_empty() {
+            // Note: the reads of a round go to the transport together, with
+            // no thread per node (only a read that is retried gets one).
+            let requests: Vec<(&Node, Action, &GroupId)> = (0..self.slots.len())
+                .map(|index| (self.node(index), Action::Read, self.group))
+                .collect();
+            return retrier.call_each(&requests, Mode::Forward, width, unreadable);
+        }
+        // Note: a probe of a silent node may wait and ask again, so while
+        // one is due every read keeps a thread of its own.
+        let stop = AtomicBool::new(false);
+        let indexes: Vec<usize> = (0..self.slots.len()).collect();
+        fan_out(
+            &indexes,
+            width,
+            || stop.load(Ordering::SeqCst),
+            |&index| {
+                let exchange = self.read_node(index, probes.contains(&index), &retrier);
+                if unreadable(&exchange) {
+                    stop.store(true, Ordering::SeqCst);
+                }
+                exchange
+            },
+        )
     }
 
     /// Reads node `index`. A probe of a silent node that gets no answer

@@ -114,6 +114,18 @@ impl<T: Transport> Transport for Counted<T> {
         result
     }
 
+    fn send_each(
+        &self,
+        requests: &[(&Node, Action, &GroupId)],
+        abandon: Abandon<'_>,
+        answered: &(dyn Fn(usize, Result<Reply, Failure>) + Sync),
+    ) {
+        self.inner.send_each(requests, abandon, &|index, result| {
+            self.counts.record(requests[index].1, &result);
+            answered(index, result);
+        });
+    }
+
     fn note_retry(&self) {
         self.counts.retries.fetch_add(1, Ordering::Relaxed);
         self.inner.note_retry();

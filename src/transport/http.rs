@@ -274,39 +274,80 @@ impl Transport for HttpTransport {
         group: &GroupId,
         abandon: Abandon<'_>,
     ) -> Result<Reply, Failure> {
-        if abandon.due().is_some_and(|due| Instant::now() >= due) {
-            return Err(abandoned());
+        let answer = Mutex::new(None);
+        self.send_each(&[(node, action, group)], abandon, &|_, result| {
+            *answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+        });
+        let answer = answer.into_inner().unwrap_or_else(|e| e.into_inner());
+        answer.unwrap_or_else(|| Err(gone()))
+    }
+
+    // Note: every attempt goes straight to a request worker, and this
+    // thread waits for all of them on one channel: a round of reads costs
+    // no thread start, only the workers' hand-offs.
+    fn send_each(
+        &self,
+        requests: &[(&Node, Action, &GroupId)],
+        abandon: Abandon<'_>,
+        answered: &(dyn Fn(usize, Result<Reply, Failure>) + Sync),
+    ) {
+        let is_due = || abandon.due().is_some_and(|due| Instant::now() >= due);
+        let (answer, answers) = mpsc::sync_channel(requests.len());
+        let mut waiting = vec![false; requests.len()];
+        for (index, &(node, action, group)) in requests.iter().enumerate() {
+            if is_due() {
+                answered(index, Err(abandoned()));
+                continue;
+            }
+            let (worker, answer) = (self.clone(), answer.clone());
+            let (node, group) = (node.clone(), group.clone());
+            let job = Box::new(move || {
+                let _ = answer.send((index, worker.send(&node, action, &group)));
+            });
+            match self.workers.run(job) {
+                Ok(()) => waiting[index] = true,
+                Err(e) => answered(
+                    index,
+                    Err(Failure {
+                        kind: FailureKind::Connect,
+                        message: format!("cannot start a request thread: {e}"),
+                    }),
+                ),
+            }
         }
-        let (answer, answered) = mpsc::sync_channel(1);
-        let worker = self.clone();
-        let (node, group) = (node.clone(), group.clone());
-        self.workers
-            .run(Box::new(move || {
-                let _ = answer.send(worker.send(&node, action, &group));
-            }))
-            .map_err(|e| Failure {
-                kind: FailureKind::Connect,
-                message: format!("cannot start a request thread: {e}"),
-            })?;
-        loop {
+        drop(answer);
+        let mut missing = gone as fn() -> Failure;
+        while waiting.contains(&true) {
             let wait = match abandon.due() {
                 Some(due) => match due.checked_duration_since(Instant::now()) {
                     Some(left) if !left.is_zero() => left.min(ABANDON_POLL),
-                    _ => return Err(abandoned()),
+                    _ => {
+                        missing = abandoned;
+                        break;
+                    }
                 },
                 None => ABANDON_POLL,
             };
-            match answered.recv_timeout(wait) {
-                Ok(result) => return result,
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(Failure {
-                        kind: FailureKind::Broken,
-                        message: "the request ended without an answer".to_owned(),
-                    });
+            match answers.recv_timeout(wait) {
+                Ok((index, result)) => {
+                    waiting[index] = false;
+                    answered(index, result);
                 }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
+        for (index, _) in waiting.iter().enumerate().filter(|(_, w)| **w) {
+            answered(index, Err(missing()));
+        }
+    }
+}
+
+/// The failure of an attempt whose worker ended without an answer.
+fn gone() -> Failure {
+    Failure {
+        kind: FailureKind::Broken,
+        message: "the request ended without an answer".to_owned(),
     }
 }
 

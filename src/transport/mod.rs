@@ -168,6 +168,32 @@ pub trait Transport: Send + Sync {
         self.send(node, action, group)
     }
 
+    /// Sends one attempt of each of `requests` (node, action, group) at
+    /// once, each like [`Transport::send_abandoning`], and calls `answered`
+    /// with a request's index and result as soon as it has one (from any
+    /// thread, in any order); returns once every request is answered.
+    ///
+    /// The default sends each on a thread of its own (see
+    /// [`crate::vocab::fanout`]), so attempts that block still run side by
+    /// side; a transport that can send without a thread per attempt does so.
+    fn send_each(
+        &self,
+        requests: &[(&Node, Action, &GroupId)],
+        abandon: Abandon<'_>,
+        answered: &(dyn Fn(usize, Result<Reply, Failure>) + Sync),
+    ) {
+        let indexes: Vec<usize> = (0..requests.len()).collect();
+        crate::vocab::fanout::fan_out(
+            &indexes,
+            indexes.len(),
+            || false,
+            |&index| {
+                let (node, action, group) = requests[index];
+                answered(index, self.send_abandoning(node, action, group, abandon));
+            },
+        );
+    }
+
     /// Told by the retry policy just before it sends an attempt that retries
     /// the one before it (same node, action and group), so that a counting
     /// transport counts retries exactly. The default does nothing.
