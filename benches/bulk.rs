@@ -3,8 +3,12 @@
 //!
 //! Run with `cargo bench --bench bulk`. `BULK_ONLY=a` or `b` picks a case,
 //! `BULK_IN_FLIGHT=1,8,32` the settings, `BULK_RUNS` the runs per setting
-//! (default 3, median; 1 for the slow N = 1 runs). All traffic goes to test
-//! nodes on 127.0.0.1. The table it prints is the one in docs/benchmarks.md.
+//! (default 3; 1 for the slow N = 1 runs). `BENCH_BEFORE_BIN=PATH` measures
+//! another build of the binary too (the one before a change), run for run with
+//! this one, so both see the same load. Each row gives the best and the median
+//! wall time and the CPU (user + system) per request the nodes received. All
+//! traffic goes to test nodes on 127.0.0.1. The table it prints is the one in
+//! docs/benchmarks.md.
 #![allow(
     clippy::print_stdout,
     reason = "printing the results is this program's job"
@@ -54,17 +58,43 @@ const CASES: [Case; 2] = [
     },
 ];
 
-/// One run of the binary: wall time, and peak RSS (KiB) and CPU seconds
+/// A binary under test: this tree's, or another build named by
+/// `BENCH_BEFORE_BIN` (measured in the same session, run for run).
+struct Binary {
+    label: &'static str,
+    path: String,
+}
+
+fn binaries() -> Vec<Binary> {
+    let mut list = Vec::new();
+    if let Ok(path) = std::env::var("BENCH_BEFORE_BIN") {
+        assert!(
+            Path::new(&path).exists(),
+            "BENCH_BEFORE_BIN={path}: no such file"
+        );
+        list.push(Binary {
+            label: "before",
+            path,
+        });
+    }
+    list.push(Binary {
+        label: if list.is_empty() { "this" } else { "after" },
+        path: BIN.to_owned(),
+    });
+    list
+}
+
+/// One run of a binary: wall time, and peak RSS (KiB) and CPU seconds
 /// (user + system) from `/usr/bin/time`.
-fn run(args: &[&str], dir: &Path) -> (Duration, Option<(u64, f64)>) {
+fn run(bin: &str, args: &[&str], dir: &Path) -> (Duration, Option<(u64, f64)>) {
     let report = dir.join("rss.txt");
     let time = Path::new("/usr/bin/time");
     let mut command = if time.exists() {
         let mut c = Command::new(time);
-        c.args(["-f", "%M %U %S", "-o", report.to_str().expect("utf8"), BIN]);
+        c.args(["-f", "%M %U %S", "-o", report.to_str().expect("utf8"), bin]);
         c
     } else {
-        Command::new(BIN)
+        Command::new(bin)
     };
     let start = Instant::now();
     let status = command
@@ -112,6 +142,93 @@ fn median_f64(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// CPU seconds (user + system) this process has used so far: the test
+/// nodes' and the naive client's, which run in it.
+fn own_cpu() -> f64 {
+    let text = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Note: fields 14 and 15 (utime, stime, in clock ticks of 1/100 s)
+    // follow the command name, which is in parentheses.
+    let after = text.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    ticks(11)
+        .zip(ticks(12))
+        .map_or(f64::NAN, |(u, s)| (u + s) / 100.0)
+}
+
+/// Requests every node has received so far.
+fn requests(nodes: &[TestNode]) -> usize {
+    nodes
+        .iter()
+        .map(|n| n.count("GET") + n.count("POST") + n.count("DELETE"))
+        .sum()
+}
+
+/// What the runs of one binary at one setting gave.
+#[derive(Default)]
+struct Runs {
+    walls: Vec<Duration>,
+    rss: Option<u64>,
+    cpu: Vec<f64>,
+    /// CPU seconds per request sent, one per run.
+    per_request: Vec<f64>,
+    /// The test nodes' CPU seconds per request, one per run.
+    nodes_per_request: Vec<f64>,
+}
+
+/// One setting of one case: every binary and the naive client in turn,
+/// `runs` times, so that all of them see the same machine load.
+fn measure(
+    case: &Case,
+    nodes: &[TestNode],
+    dir: &Path,
+    binaries: &[Binary],
+    (setting, n, runs): (usize, usize, usize),
+) -> (Vec<Runs>, Vec<Duration>) {
+    let urls: Vec<String> = nodes.iter().map(TestNode::url).collect();
+    let mut results: Vec<Runs> = binaries.iter().map(|_| Runs::default()).collect();
+    let mut naive_walls = Vec::new();
+    for r in 0..runs {
+        for (b, (binary, out)) in binaries.iter().zip(&mut results).enumerate() {
+            let ids: Vec<String> = (0..case.groups)
+                .map(|g| format!("t{setting}-{r}-{b}-{g}"))
+                .collect();
+            std::fs::write(dir.join("groups.txt"), ids.join("\n")).expect("groups");
+            let n_text = n.to_string();
+            let (sent, nodes_cpu) = (requests(nodes), own_cpu());
+            let args = ["create", "--from-file", "groups.txt", "-q"];
+            let (wall, usage) = run(
+                &binary.path,
+                &[&args[..], &["--parallel-groups", &n_text]].concat(),
+                dir,
+            );
+            let sent = requests(nodes) - sent;
+            out.nodes_per_request
+                .push((own_cpu() - nodes_cpu) / sent as f64);
+            // Every group is on every node: the run did all its work.
+            for node in nodes {
+                let held = node.groups();
+                assert!(ids.iter().all(|id| held.contains(id)), "a group is missing");
+            }
+            out.walls.push(wall);
+            out.rss = out.rss.max(usage.map(|u| u.0));
+            out.cpu.extend(usage.map(|u| u.1));
+            out.per_request.extend(usage.map(|u| u.1 / sent as f64));
+        }
+        let naive_ids: Vec<String> = (0..case.groups)
+            .map(|g| format!("n{setting}-{r}-{g}"))
+            .collect();
+        let (sent, cpu) = (requests(nodes), own_cpu());
+        naive_walls.push(naive(&urls, &naive_ids, n));
+        let per_request = (own_cpu() - cpu) / (requests(nodes) - sent) as f64;
+        println!(
+            "(naive client and nodes, N = {n}: {:.0} us of CPU per request)",
+            per_request * 1e6
+        );
+    }
+    (results, naive_walls)
+}
+
 fn main() {
     let only = std::env::var("BULK_ONLY").unwrap_or_default();
     let in_flight: Vec<usize> = std::env::var("BULK_IN_FLIGHT")
@@ -120,11 +237,12 @@ fn main() {
         .map(|n| n.trim().parse().expect("BULK_IN_FLIGHT: numbers"))
         .collect();
     let runs: usize = std::env::var("BULK_RUNS").map_or(3, |r| r.parse().expect("BULK_RUNS"));
+    let binaries = binaries();
     println!("machine load before: {}", load_average());
     println!(
-        "| case | groups in flight | median wall | groups/s | network limit | wall / limit | naive wall | wall / naive | peak RSS | CPU (user+sys) | vs N = 1 |"
+        "| case | binary | groups in flight | best wall | median wall | groups/s (best) | network limit | best / limit | naive best | best / naive | peak RSS | CPU (user+sys, median) | CPU per request (median) | nodes' CPU per request | vs N = 1 |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for case in CASES
         .iter()
         .filter(|c| only.is_empty() || only.contains(c.key))
@@ -134,73 +252,48 @@ fn main() {
         for node in &nodes {
             node.set_latency(case.latency);
         }
-        let urls: Vec<String> = nodes.iter().map(TestNode::url).collect();
         let dir = tempfile::tempdir().expect("tempdir");
-        let hosts: String = urls.iter().map(|u| format!("{u}\n")).collect();
+        let hosts: String = nodes.iter().map(|n| format!("{}\n", n.url())).collect();
         std::fs::write(dir.path().join("hosts.txt"), hosts).expect("hosts");
         // Note: N = 1 is measured first (whatever the order asked), so the
         // others can be compared with it.
         let mut settings = in_flight.clone();
         settings.sort_unstable();
-        let mut one: Option<f64> = None;
+        let mut one: Vec<Option<f64>> = binaries.iter().map(|_| None).collect();
         for (setting, &n) in settings.iter().enumerate() {
             let runs = if n == 1 { 1 } else { runs };
-            let mut walls = Vec::new();
-            let mut naive_walls = Vec::new();
-            let mut rss = None;
-            let mut cpu = Vec::new();
-            for r in 0..runs {
-                let ids: Vec<String> = (0..case.groups)
-                    .map(|g| format!("t{setting}-{r}-{g}"))
-                    .collect();
-                let file = dir.path().join("groups.txt");
-                std::fs::write(&file, ids.join("\n")).expect("groups");
-                let n_text = n.to_string();
-                let (wall, usage) = run(
-                    &[
-                        "create",
-                        "--from-file",
-                        "groups.txt",
-                        "-q",
-                        "--parallel-groups",
-                        &n_text,
-                    ],
-                    dir.path(),
-                );
-                // Every group is on every node: the run did all its work.
-                for node in &nodes {
-                    let held = node.groups();
-                    assert!(ids.iter().all(|id| held.contains(id)), "a group is missing");
-                }
-                walls.push(wall);
-                rss = rss.max(usage.map(|u| u.0));
-                cpu.extend(usage.map(|u| u.1));
-                let naive_ids: Vec<String> = ids.iter().map(|id| format!("n{id}")).collect();
-                naive_walls.push(naive(&urls, &naive_ids, n));
-            }
-            let wall = median(walls);
-            let naive_wall = median(naive_walls);
+            let (results, naive_walls) =
+                measure(case, &nodes, dir.path(), &binaries, (setting, n, runs));
+            let naive_best = naive_walls.iter().min().copied().expect("a run");
             // Note: per group, one read round (every node at once) and then
             // one write per node in order; N groups overlap.
             let per_group = u32::try_from(1 + case.nodes).expect("small");
             let waves = u32::try_from(case.groups.div_ceil(n)).expect("small");
             let limit = rtt * per_group * waves;
-            let rate = case.groups as f64 / wall.as_secs_f64();
-            if n == 1 {
-                one = Some(rate);
+            for ((binary, out), one) in binaries.iter().zip(results).zip(&mut one) {
+                let best = out.walls.iter().min().copied().expect("a run");
+                let rate = case.groups as f64 / best.as_secs_f64();
+                if n == 1 {
+                    *one = Some(rate);
+                }
+                let speedup = one.map_or("-".to_owned(), |base| format!("{:.1}x", rate / base));
+                println!(
+                    "| {} | {} | {n} | {:.2} s | {:.2} s | {rate:.0} | {:.2} s | {:.2}x | {:.2} s | {:.2}x | {} | {:.2} s | {:.0} us | {:.0} us | {speedup} |",
+                    case.name,
+                    binary.label,
+                    best.as_secs_f64(),
+                    median(out.walls).as_secs_f64(),
+                    limit.as_secs_f64(),
+                    best.as_secs_f64() / limit.as_secs_f64(),
+                    naive_best.as_secs_f64(),
+                    best.as_secs_f64() / naive_best.as_secs_f64(),
+                    out.rss
+                        .map_or("-".to_owned(), |k| format!("{:.1} MB", k as f64 / 1024.0)),
+                    median_f64(out.cpu),
+                    median_f64(out.per_request) * 1e6,
+                    median_f64(out.nodes_per_request) * 1e6,
+                );
             }
-            let speedup = one.map_or("-".to_owned(), |base| format!("{:.1}x", rate / base));
-            println!(
-                "| {} | {n} | {:.2} s | {rate:.0} | {:.2} s | {:.2}x | {:.2} s | {:.2}x | {} | {:.2} s | {speedup} |",
-                case.name,
-                wall.as_secs_f64(),
-                limit.as_secs_f64(),
-                wall.as_secs_f64() / limit.as_secs_f64(),
-                naive_wall.as_secs_f64(),
-                wall.as_secs_f64() / naive_wall.as_secs_f64(),
-                rss.map_or("-".to_owned(), |k| format!("{:.1} MB", k as f64 / 1024.0)),
-                median_f64(cpu),
-            );
         }
         println!(
             "(measured RTT for {}: {:.2} ms)",

@@ -150,9 +150,11 @@ fn row(name: String, (wall, rss_kib): (Duration, Option<u64>), rss_target_mib: u
     Row {
         name,
         wall,
+        best: None,
+        cpu_per_request: None,
         limit: Duration::ZERO,
         baseline: None,
-        beat_baseline: false,
+        beat_baseline: None,
         wall_target: None,
         rss_target_kib: Some(rss_target_mib * 1024),
         rss_kib,
