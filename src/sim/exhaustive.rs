@@ -1,10 +1,12 @@
 //! Bounded exhaustive exploration: every schedule of a small hostile world, through the real engine and journal.
 //!
 //! A schedule is the list of choices made at the world's choice points (see
-//! `world.rs`): at each request, one of 14 outcomes for a write (served;
+//! `world.rs`): at each request, one of 16 outcomes for a write (served;
 //! 500, time-out or reset, each applied or not; a time-out the node applies
 //! late; a 400 refusal; another client's write on this node or the other
-//! one just before; a crash before or after; a signal) or 9 for a read; at
+//! one just before; a crash before or after; a signal; a stretch of 429s
+//! with `Retry-After` or of silence, after which the node comes back) or 11
+//! for a read; at
 //! each journal write, one of 5 (written; ENOSPC before the rename; EIO
 //! after it; a crash on either side); and, while a node holds a late write,
 //! whether it lands there. A depth-first search over the choice points replays the real
@@ -128,6 +130,7 @@ fn specs() -> Vec<Spec> {
                 parallel_groups: 1,
                 stdout_fails: false,
                 sibling: false,
+                held: false,
             });
         }
         // Two invocations on one group: the second meets the first one's
@@ -143,6 +146,7 @@ fn specs() -> Vec<Spec> {
                 parallel_groups: 1,
                 stdout_fails: false,
                 sibling: false,
+                held: false,
             });
         }
         // Another journal of the set holds a repair for g0: refused, while g1
@@ -156,6 +160,22 @@ fn specs() -> Vec<Spec> {
             parallel_groups: 1,
             stdout_fails: false,
             sibling: true,
+            held: false,
+        });
+        // A stopped process holds the lock: the first invocation sends
+        // nothing and exits 2; once it is gone, the second goes through
+        // every schedule.
+        let there = operation == Operation::Delete;
+        specs.push(Spec {
+            initial: vec![vec![there, !there]],
+            operation,
+            then: Some(operation),
+            retries: 1,
+            concurrency: 1,
+            parallel_groups: 1,
+            stdout_fails: false,
+            sibling: false,
+            held: true,
         });
         // Two groups in one invocation, one of them half there; stdout fails.
         specs.push(Spec {
@@ -167,6 +187,7 @@ fn specs() -> Vec<Spec> {
             parallel_groups: 1,
             stdout_fails: true,
             sibling: false,
+            held: false,
         });
     }
     // Note: the largest worlds (two groups) first, so the threads finish together.

@@ -108,7 +108,7 @@ pub struct ThirdParty {
 pub type Chooser = Box<dyn FnMut(usize) -> usize + Send>;
 
 /// Options at a scripted request, in order; option 0 serves it normally.
-const SCRIPTED_WRITE: [Choice; 14] = [
+const SCRIPTED_WRITE: [Choice; 15] = [
     Choice::Fault(Fault::Pass),
     Choice::Fault(Fault::StatusBefore(500)),
     Choice::Fault(Fault::StatusAfter(500)),
@@ -124,10 +124,16 @@ const SCRIPTED_WRITE: [Choice; 14] = [
     Choice::Signal,
     // Note: last, so that the numbers of the options before it stay as tests name them.
     Choice::Fault(Fault::TimeoutLate),
+    Choice::Stretch(Fault::Throttle(Some(STRETCH_RETRY_AFTER))),
 ];
 
 /// A read has no "applied" variants.
-const SCRIPTED_READ: [Choice; 9] = [
+// Note: one stretch per kind keeps the ordinary exhaustive run under a
+// minute: 429s with Retry-After for writes (where no single 429 is
+// offered), silence for reads (where a node that stays silent meets the
+// breaker); the library's campaign (campaign.rs) draws 429s and nodes
+// down for a window on any request.
+const SCRIPTED_READ: [Choice; 10] = [
     Choice::Fault(Fault::Pass),
     Choice::Fault(Fault::StatusBefore(500)),
     Choice::Fault(Fault::TimeoutBefore),
@@ -137,7 +143,16 @@ const SCRIPTED_READ: [Choice; 9] = [
     Choice::ThirdPartyElsewhere,
     Choice::Crash(Crash::Before),
     Choice::Signal,
+    Choice::Stretch(Fault::TimeoutBefore),
 ];
+
+/// How many of a node's requests in a row a stretch fails, the one that
+/// starts it included: with the world's retries, enough to use up a
+/// request's attempts and to meet the next request to that node.
+const STRETCH: usize = 3;
+
+/// The `Retry-After` of a sick node's stretch (the policy caps it at zero).
+const STRETCH_RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// What happens to one scripted request.
 #[derive(Debug, Clone, Copy)]
@@ -150,6 +165,11 @@ enum Choice {
     Crash(Crash),
     /// The first signal arrives as this request does; it is served.
     Signal,
+    /// The node fails this request and its next [`STRETCH`] - 1 ones with
+    /// the fault, then comes back: a load balancer answering 429 with
+    /// `Retry-After` for a while, or a node gone silent. The requests inside
+    /// the stretch are no choice points.
+    Stretch(Fault),
 }
 
 /// When a simulated client crash happens, relative to the node's work.
@@ -323,6 +343,14 @@ impl SimCluster {
             state.crashes.push(served);
         }
         std::panic::panic_any(SimCrash)
+    }
+
+    /// Whether `node` is inside a scripted stretch of failures.
+    fn in_stretch(&self, node: &Node) -> bool {
+        self.lock()
+            .rules
+            .iter()
+            .any(|r| r.node == node.base() && r.remaining.is_some_and(|n| n > 0))
     }
 
     /// How many requests had been served when the client crashed.
@@ -584,7 +612,9 @@ impl Transport for SimCluster {
                 &SCRIPTED_WRITE
             };
             match &self.chooser {
-                Some(_) if !self.crashed() => Some(options[self.choose(options.len())]),
+                Some(_) if !self.crashed() && !self.in_stretch(node) => {
+                    Some(options[self.choose(options.len())])
+                }
                 _ => None,
             }
         };
@@ -602,6 +632,15 @@ impl Transport for SimCluster {
         match scripted {
             Some(Choice::Fault(fault)) => scripted_fault = Some(fault),
             Some(Choice::Crash(when)) => crash = Some(when),
+            Some(Choice::Stretch(fault)) => {
+                scripted_fault = Some(fault);
+                state.rules.push(Rule {
+                    node: node.base().to_owned(),
+                    action: None,
+                    fault,
+                    remaining: Some(STRETCH - 1),
+                });
+            }
             Some(Choice::Signal) => {
                 if let Some(signal) = &state.signal {
                     signal.cancel();

@@ -2,7 +2,8 @@
 //!
 //! The world is the simulated cluster with every request a choice point
 //! (faults applied or not, odd 4xx refusals, another client's write just
-//! before it, a crash, a signal), and every journal write one too (it fails
+//! before it, a crash, a signal, a stretch of 429s or silence after which
+//! the node comes back), and every journal write one too (it fails
 //! with ENOSPC before the rename or EIO after it, or the client crashes on
 //! either side of the rename). The invocation goes through [`app::run`], as
 //! the binary runs it, with stdout that may fail. Then the world heals, the
@@ -58,6 +59,11 @@ pub(crate) struct Spec {
     /// change had landed there, and its repair is pending. Every invocation
     /// must refuse g0; the settle replays that journal too.
     pub sibling: bool,
+    /// Whether the first invocation finds the journal's lock held by a
+    /// stopped process (a run paused with SIGSTOP, a hung NFS client): it
+    /// waits no longer than its lock wait (none here), sends nothing and
+    /// exits 2; then the holder goes and the next invocation runs.
+    pub held: bool,
 }
 
 /// What one world did, for the explorer's statistics.
@@ -200,7 +206,8 @@ fn run_in(spec: &Spec, setup: &Setup, dir: &Path) -> Result<Ran, String> {
         let journal_before = world.journal_on_disk();
         let from = setup.sim.seen().len();
         world.starts.borrow_mut().push(from);
-        let ran = setup.invoke(spec, operation, &path, &world.journal_failed)?;
+        let held = spec.held && runs.is_empty();
+        let ran = setup.invoke(spec, (operation, held), &path, &world.journal_failed)?;
         let trace = setup.sim.seen();
         let claim = Claim {
             operation,
@@ -310,14 +317,23 @@ impl Setup {
     fn invoke(
         &self,
         spec: &Spec,
-        operation: Operation,
+        (operation, held): (Operation, bool),
         path: &Path,
         journal_failed: &Arc<AtomicBool>,
     ) -> Result<Invoked, String> {
         let cancel = Cancel::new();
         self.sim.signal_to(&cancel);
         let crashed_in_journal = Arc::new(AtomicBool::new(false));
-        let mut journal = Journal::open(path, &cancel).map_err(|e| format!("open: {e}"))?;
+        let Some(mut journal) = open_unless_held(path, &cancel, held)? else {
+            // Note: as the binary does with a journal it cannot open: exit 2,
+            // before anything is sent.
+            return Ok(Invoked {
+                status: Some(ExitStatus::BadInput),
+                claimed: Some(ExitStatus::BadInput),
+                signalled: false,
+                printed: String::new(),
+            });
+        };
         journal.set_write_hook(journal_hook(&self.sim, journal_failed, &crashed_in_journal));
         let cluster = self
             .cluster(spec, &cancel)
@@ -371,6 +387,27 @@ impl Setup {
             signalled: cancel_after.is_cancelled(),
             printed,
         })
+    }
+}
+
+/// Opens the journal as an invocation does (waiting no longer for its
+/// lock); with `held`, while a stopped process holds the lock, which must
+/// keep the invocation out (`None`).
+fn open_unless_held(path: &Path, cancel: &Cancel, held: bool) -> Result<Option<Journal>, String> {
+    let holder = if held {
+        Some(Journal::open(path, &Cancel::new()).map_err(|e| format!("holder's open: {e}"))?)
+    } else {
+        None
+    };
+    match Journal::open_waiting(path, cancel, Duration::ZERO) {
+        Ok(_) if holder.is_some() => {
+            Err("the journal opened while a stopped process held its lock".to_owned())
+        }
+        Ok(journal) => Ok(Some(journal)),
+        Err(cluster_client::error::JournalError::LockTimeout { .. }) if holder.is_some() => {
+            Ok(None)
+        }
+        Err(e) => Err(format!("open: {e}")),
     }
 }
 
@@ -770,6 +807,7 @@ mod properties {
                 prop_oneof![Just(1_usize), 2_usize..=4],
                 prop::bool::weighted(0.2),
                 prop::bool::weighted(0.2),
+                prop::bool::weighted(0.1),
                 any::<u64>(),
                 1_u32..=25,
             )
@@ -783,6 +821,7 @@ mod properties {
                         parallel_groups,
                         stdout_fails,
                         sibling,
+                        held,
                         seed,
                         rate,
                     )| {
@@ -795,6 +834,7 @@ mod properties {
                             parallel_groups,
                             stdout_fails,
                             sibling,
+                            held,
                         };
                         (spec, seed, rate)
                     },
@@ -875,6 +915,7 @@ mod debug_case {
             parallel_groups: 1,
             stdout_fails: false,
             sibling: false,
+            held: false,
         };
         let mut rng = fastrand::Rng::with_seed(10648239209630326509);
         let chooser: Chooser = Box::new(move |arity| {
