@@ -175,18 +175,18 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
             group,
             mode,
         };
-        let mut exchange = unsent();
         if !self.may_start(mode) {
-            exchange.stopped = true;
-            return exchange;
+            return stopped_before_sending();
         }
-        self.send_attempt(&request, &mut exchange);
-        match retry_reason(&request, &exchange) {
-            ControlFlow::Continue(reason) => self.retry(&request, exchange, reason),
-            ControlFlow::Break(stopped) => Exchange {
-                stopped,
-                ..exchange
-            },
+        if action != Action::Read {
+            self.cancel.note_change_sent();
+        }
+        let last = self
+            .transport
+            .send_abandoning(node, action, group, self.abandon(mode));
+        match first_answer(&request, last) {
+            ControlFlow::Break(exchange) => exchange,
+            ControlFlow::Continue((exchange, reason)) => self.retry(&request, exchange, reason),
         }
     }
 
@@ -222,11 +222,7 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
     /// from the moment its first answer comes.
     fn call_together(&self, round: &[(&Node, Action, &GroupId)], mode: Mode) -> Vec<Exchange> {
         if !self.may_start(mode) {
-            let stopped = Exchange {
-                stopped: true,
-                ..unsent()
-            };
-            return vec![stopped; round.len()];
+            return vec![stopped_before_sending(); round.len()];
         }
         if round.iter().any(|(_, action, _)| *action != Action::Read) {
             self.cancel.note_change_sent();
@@ -247,22 +243,10 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
         std::thread::scope(|scope| {
             let answered = |index: usize, last| {
                 let request = &requests[index];
-                let exchange = Exchange {
-                    attempts: 1,
-                    ambiguous: u32::from(attempt_may_have_applied(&last)),
-                    last,
-                    ..unsent()
-                };
-                match retry_reason(request, &exchange) {
-                    ControlFlow::Break(stopped) => store(
-                        index,
-                        Exchange {
-                            stopped,
-                            ..exchange
-                        },
-                    ),
+                match first_answer(request, last) {
+                    ControlFlow::Break(exchange) => store(index, exchange),
                     // Note: a thread only for a request that is retried.
-                    ControlFlow::Continue(reason) => {
+                    ControlFlow::Continue((exchange, reason)) => {
                         scope.spawn(move || store(index, self.retry(request, exchange, reason)));
                     }
                 }
@@ -306,12 +290,11 @@ impl<'a, T: Transport + ?Sized> Retrier<'a, T> {
         }
     }
 
-    /// Sends one more attempt; the one before it, if any, becomes history.
+    /// Sends one more attempt after the first; the one before it becomes
+    /// history.
     fn send_attempt(&self, request: &Request<'_>, exchange: &mut Exchange) {
-        if exchange.attempts > 0 {
-            exchange.earlier_may_have_applied |= attempt_may_have_applied(&exchange.last);
-            self.transport.note_retry();
-        }
+        exchange.earlier_may_have_applied |= attempt_may_have_applied(&exchange.last);
+        self.transport.note_retry();
         exchange.attempts += 1;
         if request.action != Action::Read {
             self.cancel.note_change_sent();
@@ -477,6 +460,36 @@ fn retry_reason(request: &Request<'_>, exchange: &Exchange) -> ControlFlow<bool,
             ControlFlow::Break(false)
         }
         Err(failure) => ControlFlow::Continue(failure.message.clone()),
+    }
+}
+
+/// The exchange after a request's first attempt answered `last`: `Break`
+/// with it when that answer is final, `Continue` with it and the reason
+/// when it is to be retried.
+fn first_answer(
+    request: &Request<'_>,
+    last: Result<Reply, Failure>,
+) -> ControlFlow<Exchange, (Exchange, String)> {
+    let exchange = Exchange {
+        attempts: 1,
+        ambiguous: u32::from(attempt_may_have_applied(&last)),
+        last,
+        ..unsent()
+    };
+    match retry_reason(request, &exchange) {
+        ControlFlow::Continue(reason) => ControlFlow::Continue((exchange, reason)),
+        ControlFlow::Break(stopped) => ControlFlow::Break(Exchange {
+            stopped,
+            ..exchange
+        }),
+    }
+}
+
+/// The exchange of a request the run's cancel kept from being sent.
+fn stopped_before_sending() -> Exchange {
+    Exchange {
+        stopped: true,
+        ..unsent()
     }
 }
 
