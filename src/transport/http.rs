@@ -291,11 +291,10 @@ impl Transport for HttpTransport {
         abandon: Abandon<'_>,
         answered: &(dyn Fn(usize, Result<Reply, Failure>) + Sync),
     ) {
-        let is_due = || abandon.due().is_some_and(|due| Instant::now() >= due);
         let (answer, answers) = mpsc::sync_channel(requests.len());
         let mut waiting = vec![false; requests.len()];
         for (index, &(node, action, group)) in requests.iter().enumerate() {
-            if is_due() {
+            if next_wait(abandon).is_none() {
                 answered(index, Err(abandoned()));
                 continue;
             }
@@ -318,15 +317,9 @@ impl Transport for HttpTransport {
         drop(answer);
         let mut missing = gone as fn() -> Failure;
         while waiting.contains(&true) {
-            let wait = match abandon.due() {
-                Some(due) => match due.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => left.min(ABANDON_POLL),
-                    _ => {
-                        missing = abandoned;
-                        break;
-                    }
-                },
-                None => ABANDON_POLL,
+            let Some(wait) = next_wait(abandon) else {
+                missing = abandoned;
+                break;
             };
             match answers.recv_timeout(wait) {
                 Ok((index, result)) => {
@@ -340,6 +333,18 @@ impl Transport for HttpTransport {
         for (index, _) in waiting.iter().enumerate().filter(|(_, w)| **w) {
             answered(index, Err(missing()));
         }
+    }
+}
+
+/// How long to wait for an answer before looking at the cancel again;
+/// `None` once `abandon` is due.
+fn next_wait(abandon: Abandon<'_>) -> Option<Duration> {
+    match abandon.due() {
+        None => Some(ABANDON_POLL),
+        Some(due) => due
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+            .map(|left| left.min(ABANDON_POLL)),
     }
 }
 
