@@ -117,77 +117,56 @@ fn explore(spec: &Spec, bounds: Bounds, dir: &Path) -> Result<Explored, String> 
     }
 }
 
+/// One invocation of `operation` on groups that start as `initial`: two
+/// nodes one at a time, one retry, nothing else going on. Every spec
+/// below is this with one thing changed.
+fn plain(initial: Vec<Vec<bool>>, operation: Operation) -> Spec {
+    Spec {
+        initial,
+        operation,
+        then: None,
+        retries: 1,
+        concurrency: 1,
+        parallel_groups: 1,
+        stdout_fails: false,
+        sibling: false,
+        held: false,
+    }
+}
+
 fn specs() -> Vec<Spec> {
     let mut specs = Vec::new();
     for operation in [Operation::Create, Operation::Delete] {
+        let there = operation == Operation::Delete;
         for initial in [[false, false], [true, false], [false, true], [true, true]] {
-            specs.push(Spec {
-                initial: vec![initial.to_vec()],
-                operation,
-                then: None,
-                retries: 1,
-                concurrency: 1,
-                parallel_groups: 1,
-                stdout_fails: false,
-                sibling: false,
-                held: false,
-            });
+            specs.push(plain(vec![initial.to_vec()], operation));
         }
         // Two invocations on one group: the second meets the first one's
         // verifications and late writes, and turns the group either way.
         for then in [Operation::Create, Operation::Delete] {
-            let there = operation == Operation::Delete;
             specs.push(Spec {
-                initial: vec![vec![there, there]],
-                operation,
                 then: Some(then),
-                retries: 1,
-                concurrency: 1,
-                parallel_groups: 1,
-                stdout_fails: false,
-                sibling: false,
-                held: false,
+                ..plain(vec![vec![there, there]], operation)
             });
         }
         // Another journal of the set holds a repair for g0: refused, while g1
         // of the same invocation goes through every schedule.
         specs.push(Spec {
-            initial: vec![vec![false, false], vec![false, false]],
-            operation,
-            then: None,
-            retries: 1,
-            concurrency: 1,
-            parallel_groups: 1,
-            stdout_fails: false,
             sibling: true,
-            held: false,
+            ..plain(vec![vec![false, false], vec![false, false]], operation)
         });
         // A stopped process holds the lock: the first invocation sends
         // nothing and exits 2; once it is gone, the second goes through
         // every schedule.
-        let there = operation == Operation::Delete;
         specs.push(Spec {
-            initial: vec![vec![there, !there]],
-            operation,
             then: Some(operation),
-            retries: 1,
-            concurrency: 1,
-            parallel_groups: 1,
-            stdout_fails: false,
-            sibling: false,
             held: true,
+            ..plain(vec![vec![there, !there]], operation)
         });
         // Two groups in one invocation, one of them half there; stdout fails.
         specs.push(Spec {
-            initial: vec![vec![false, false], vec![true, false]],
-            operation,
-            then: None,
-            retries: 1,
-            concurrency: 1,
-            parallel_groups: 1,
             stdout_fails: true,
-            sibling: false,
-            held: false,
+            ..plain(vec![vec![false, false], vec![true, false]], operation)
         });
     }
     // Note: the largest worlds (two groups) first, so the threads finish together.
