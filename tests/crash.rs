@@ -154,7 +154,7 @@ fn kill_replay_and_check(
     child.kill().expect("kill");
     child.wait().expect("reap");
     let torn = !env.pending().is_empty();
-    let in_flight = written_ahead(env);
+    let in_flight = env.written_ahead();
     for node in &env.nodes {
         node.clear_rules();
     }
@@ -181,19 +181,6 @@ fn kill_replay_and_check(
         String::from_utf8_lossy(&replay.stdout)
     );
     torn
-}
-
-/// `(group, host, action)` of every repair written ahead of a change (not
-/// settled): the crashed run may have had that change in flight.
-fn written_ahead(env: &TestEnv) -> Vec<(String, String, String)> {
-    env.entries()
-        .iter()
-        .filter(|e| e.get("kind").is_none() && e.get("settled").is_none())
-        .map(|e| {
-            let field = |name: &str| e[name].as_str().expect(name).to_owned();
-            (field("group"), field("host"), field("action"))
-        })
-        .collect()
 }
 
 /// Once every verification's horizon has passed, a replay leaves the

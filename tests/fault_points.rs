@@ -168,19 +168,6 @@ fn check_after_rollback(env: &TestEnv, scenario: &Scenario, when: &str) {
     }
 }
 
-/// `(group, host, action)` of every repair written ahead of a change (not
-/// settled): the aborted command may have had that change in flight.
-fn written_ahead(env: &TestEnv) -> Vec<(String, String, String)> {
-    env.entries()
-        .iter()
-        .filter(|e| e.get("kind").is_none() && e.get("settled").is_none())
-        .map(|e| {
-            let field = |name: &str| e[name].as_str().expect(name).to_owned();
-            (field("group"), field("host"), field("action"))
-        })
-        .collect()
-}
-
 /// Aborts `scenario` at `point` on its n-th journal write, for every n the
 /// command reaches; returns how many writes reached the point. The
 /// environments whose journals still hold checks after the rollback go to
@@ -219,7 +206,7 @@ fn abort_everywhere(scenario: &Scenario, point: &str, unsettled: &mut Vec<TestEn
         // Healthy nodes, then the cron job's `rollback`: it applies every repair, and
         // verifies the nodes whose change may still have been in flight (exit 3 while any
         // verification is left).
-        let in_flight = written_ahead(&env);
+        let in_flight = env.written_ahead();
         clear_faults(&env);
         let rollback = env
             .cmd()

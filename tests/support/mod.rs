@@ -169,7 +169,20 @@ impl TestEnv {
         })
     }
 
+    /// `(group, host, action)` of every repair written ahead of a change and
+    /// not settled: a run stopped in the middle may have had that change in
+    /// flight.
+    pub fn written_ahead(&self) -> Vec<(String, String, String)> {
+        self.triples(|e| e.get("kind").is_none() && e.get("settled").is_none())
+    }
+
     fn entries_of_kind(&self, kind: &str) -> Vec<(String, String, String)> {
+        self.triples(|e| e["kind"].as_str().unwrap_or("repair") == kind)
+    }
+
+    /// `(group, host, action)` of the entries `keep` says yes to; empty
+    /// without a journal.
+    fn triples(&self, keep: impl Fn(&Value) -> bool) -> Vec<(String, String, String)> {
         let Some(journal) = self.journal() else {
             return Vec::new();
         };
@@ -178,7 +191,7 @@ impl TestEnv {
             .as_array()
             .expect("entries")
             .iter()
-            .filter(|e| e["kind"].as_str().unwrap_or("repair") == kind)
+            .filter(|e| keep(e))
             .map(|e| {
                 (
                     e["group"].as_str().expect("group").to_owned(),
